@@ -1,0 +1,1 @@
+"""Thin asset modules: read inputs, call a pure function from ``core``, attach metadata."""

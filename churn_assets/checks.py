@@ -1,0 +1,70 @@
+"""Turning plain Outcomes (``core/quality.py``) into Dagster asset check evaluations.
+
+Checks run inside the asset that produces the data, on the rows as they arrive, and travel with
+the materialization. For daily-partitioned assets every partition gets its own evaluation, also
+in single-run backfills: Dagster attaches an ``AssetCheckResult`` to a single partition key only,
+so for a partition range this module records one ``AssetCheckEvaluation`` per partition itself.
+A failed ERROR evaluation of a blocking check fails the step, so downstream assets do not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+import dagster as dg
+
+from churn_assets.core.quality import Outcome
+
+_SEVERITY = {"WARN": dg.AssetCheckSeverity.WARN, "ERROR": dg.AssetCheckSeverity.ERROR}
+
+
+def check_specs(
+    asset: str,
+    rules: Iterable[tuple[str, str]],
+    partitions_def: dg.PartitionsDefinition | None = None,
+    blocking: bool = True,
+) -> list[dg.AssetCheckSpec]:
+    """Specs for (name, description) pairs of one asset."""
+    return [
+        dg.AssetCheckSpec(name, asset=asset, description=description, blocking=blocking, partitions_def=partitions_def)
+        for name, description in rules
+    ]
+
+
+def check_result(asset: str, name: str, outcome: Outcome) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=name,
+        passed=outcome.passed,
+        severity=_SEVERITY[outcome.severity],
+        description=outcome.description,
+        metadata=outcome.metadata,
+    )
+
+
+def partition_check_events(
+    context: dg.AssetExecutionContext,
+    asset: str,
+    outcomes_by_partition: Mapping[str, Mapping[str, Outcome]],
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
+    """One evaluation per (partition, check), then the checks' outputs. Yield after the asset's result."""
+    asset_key = dg.AssetKey(asset)
+    selected = {k for k in context.selected_asset_check_keys if k.asset_key == asset_key}
+    specs = {spec.key: spec for spec in context.assets_def.check_specs}
+    for partition, outcomes in outcomes_by_partition.items():
+        for name, outcome in outcomes.items():
+            key = dg.AssetCheckKey(asset_key, name)
+            if key not in selected:
+                continue
+            yield dg.AssetCheckEvaluation(
+                asset_key=asset_key,
+                check_name=name,
+                passed=outcome.passed,
+                severity=_SEVERITY[outcome.severity],
+                description=outcome.description,
+                metadata=outcome.metadata,
+                blocking=specs[key].blocking,
+                partition=partition,
+            )
+    for key in sorted(selected, key=lambda k: k.name):
+        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))

@@ -1,0 +1,1 @@
+"""Pure logic: pandas/numpy/scikit-learn functions with no Dagster import."""

@@ -1,0 +1,107 @@
+"""Check verdicts as plain data: each function judges a frame or a count and returns an Outcome.
+
+The Dagster wiring (``churn_assets/checks.py``) turns an Outcome into an asset check evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A check's verdict, free of Dagster: the wiring turns it into an asset check evaluation."""
+
+    passed: bool
+    severity: str  # "WARN" or "ERROR"; only meaningful when not passed
+    description: str
+    metadata: dict = field(default_factory=dict)
+
+
+def rule_outcome(reason: str, description: str, rejected: int, total: int, max_reject_share: float) -> Outcome:
+    """A rule fails on any rejected row: WARN while the share is tolerable, ERROR above it.
+
+    Rejected rows are already in quarantine, so a few of them do not poison downstream assets;
+    a large share means the source itself is broken, and then the check blocks.
+    """
+    share = rejected / total if total else 0.0
+    meta = {"rejected_rows": rejected, "rows": total, "rejected_share": round(share, 6)}
+    if rejected == 0:
+        return Outcome(True, "WARN", f"{description} All {total} rows pass.", meta)
+    severity = "ERROR" if share > max_reject_share else "WARN"
+    return Outcome(
+        False,
+        severity,
+        f"{rejected} of {total} rows quarantined as {reason!r} "
+        f"({share:.2%}; blocking above {max_reject_share:.2%}).",
+        meta,
+    )
+
+
+def row_count_outcome(
+    count: int, recent_counts: Iterable[int], tolerance: float, min_history: int = 3, min_baseline: int = 30
+) -> Outcome:
+    """Compare a day's row count with the median of recent days: outside [median/t, median*t] fails.
+
+    With fewer than ``min_history`` recent days, or a median under ``min_baseline`` rows (too small
+    for a ratio to mean anything), the check passes and says so.
+    """
+    recent = [int(c) for c in recent_counts]
+    meta: dict = {"row_count": int(count), "recent_counts": recent}
+    if len(recent) < min_history:
+        return Outcome(True, "ERROR", f"{count} rows; fewer than {min_history} recent days to compare.", meta)
+    median = float(pd.Series(recent).median())
+    meta["recent_median"] = median
+    if median < min_baseline:
+        return Outcome(True, "ERROR", f"{count} rows; recent median {median:g} is too small to judge.", meta)
+    low, high = median / tolerance, median * tolerance
+    if low <= count <= high:
+        return Outcome(True, "ERROR", f"{count} rows, within [{low:.0f}, {high:.0f}] of recent days.", meta)
+    return Outcome(
+        False,
+        "ERROR",
+        f"{count} rows is far off recent days: expected within [{low:.0f}, {high:.0f}] "
+        f"(median {median:g}, tolerance x{tolerance:g}).",
+        meta,
+    )
+
+
+
+
+def feature_table_outcome(features: pd.DataFrame, numeric_columns: Iterable[str]) -> Outcome:
+    """One row per (user, day), no missing value, no negative count: else downstream is wrong."""
+    numeric = list(numeric_columns)
+    duplicates = int(features.duplicated(["user_id", "as_of_date"]).sum())
+    missing = int(features[numeric].isna().sum().sum())
+    counts = [c for c in numeric if not c.endswith("trend_7")]
+    negative = int((features[counts] < 0).sum().sum())
+    meta = {"rows": len(features), "duplicate_rows": duplicates, "missing_values": missing, "negative_values": negative}
+    if duplicates or missing or negative:
+        return Outcome(
+            False,
+            "ERROR",
+            f"{duplicates} duplicate (user, day) rows, {missing} missing values, {negative} negative counts.",
+            meta,
+        )
+    return Outcome(True, "ERROR", f"{len(features)} rows, one per user and day, complete.", meta)
+
+
+def label_rate_outcome(labels: pd.DataFrame, min_users: int = 50) -> Outcome:
+    """Every eligible user churning at once means the horizon's activity data is missing or broken.
+
+    (No churner at all is plausible, e.g. in a young product's first weeks, so it passes.)
+    """
+    n = len(labels)
+    rate = float(labels["churned"].mean()) if n else 0.0
+    meta = {"labelled_users": n, "positive_rate": round(rate, 6)}
+    if n >= min_users and rate == 1.0:
+        return Outcome(
+            False,
+            "ERROR",
+            f"All {n} eligible users are labelled churned: the horizon's activity data is likely empty or broken.",
+            meta,
+        )
+    return Outcome(True, "ERROR", f"{n} eligible users, {rate:.2%} churned.", meta)

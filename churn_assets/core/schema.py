@@ -1,0 +1,44 @@
+"""Column contracts of the tables, shared by sources, validation and transforms."""
+
+from __future__ import annotations
+
+# Event types the platform understands. Events of any other type are quarantined.
+USER_EVENT_TYPES = ("session", "feature_use", "support_ticket")
+BILLING_EVENT_TYPES = ("payment", "payment_failed")
+EVENT_TYPES = USER_EVENT_TYPES + BILLING_EVENT_TYPES
+
+# Value columns carried by events; missing ones in a file default to 0.
+VALUE_COLUMNS = ("minutes", "amount")
+
+EVENT_COLUMNS = ("event_id", "user_id", "event_time", "event_type", *VALUE_COLUMNS)
+REQUIRED_EVENT_COLUMNS = ("user_id", "event_time", "event_type")
+
+USER_COLUMNS = ("user_id", "signup_time", "plan", "country", "channel")
+REQUIRED_USER_COLUMNS = ("user_id", "signup_time")
+
+# Count columns of user_daily, one per event type, plus the sums of the value columns.
+DAILY_COUNT_COLUMNS = {
+    "session": "sessions",
+    "feature_use": "feature_uses",
+    "support_ticket": "support_tickets",
+    "payment": "payments",
+    "payment_failed": "payments_failed",
+}
+DAILY_COLUMNS = (
+    "user_id",
+    "activity_date",
+    "events",
+    *DAILY_COUNT_COLUMNS.values(),
+    *VALUE_COLUMNS,
+    "active",
+)
+
+# Partition columns: a TIMESTAMP (UTC) column per partitioned table, so that a partition's
+# slice is a half-open time range in any warehouse.
+PARTITION_COLUMNS = {
+    "raw_events": "event_time",
+    "raw_events_quarantine": "partition_time",
+    "user_daily": "activity_date",
+    "user_features": "as_of_date",
+    "churn_labels": "as_of_date",
+}

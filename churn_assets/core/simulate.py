@@ -1,0 +1,248 @@
+"""A seeded, deterministic simulator of a subscription product's users and their activity.
+
+The story each simulated user lives through:
+
+1. They sign up on a day spread evenly over the simulated period (not one cohort).
+2. They are *healthy*: sessions arrive as a Poisson process at a personal rate, each session
+   lasts some minutes and uses some features; paid plans are billed every 30 days.
+3. On a day drawn with a personal daily hazard (geometric, so memoryless) they enter an
+   *at-risk* phase that lasts 14-42 days. Over it their session rate and session length fall,
+   payments fail more often and support tickets become likelier.
+4. At the end of the at-risk phase they churn: no activity ever again.
+
+Churn is therefore predictable from behaviour, as in real products, but never certain.
+
+Determinism: the population depends only on (seed, users, start_date, days); one day's events
+depend only on that and the day. Re-simulating a day gives identical rows, and simulating one
+day costs the same whatever the history length.
+
+The latent variables (rates, hazard, onset, churn day) stay in :class:`Population`. Only
+``simulate_users`` (the public user attributes) and ``simulate_events`` reach the tables;
+:func:`true_churn_probability` exposes the simulator's own probability as an oracle for tests
+and for reporting model quality honestly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+PLANS = ("free", "basic", "pro")
+PLAN_SHARE = (0.5, 0.35, 0.15)
+PLAN_PRICE = {"free": 0.0, "basic": 9.99, "pro": 29.99}
+PLAN_HAZARD = {"free": 1.6, "basic": 1.0, "pro": 0.6}
+CHANNELS = ("organic", "paid_search", "social", "referral")
+CHANNEL_SHARE = (0.4, 0.25, 0.2, 0.15)
+CHANNEL_HAZARD = {"organic": 0.8, "paid_search": 1.3, "social": 1.4, "referral": 0.7}
+COUNTRIES = ("US", "GB", "DE", "IN", "BR")
+COUNTRY_SHARE = (0.4, 0.15, 0.15, 0.15, 0.15)
+
+BASE_HAZARD = 0.004  # per day: mean time to the at-risk phase of roughly 200 days
+DECLINE_DAYS = (14, 42)  # inclusive range of the at-risk phase's length
+BILLING_PERIOD_DAYS = 30
+WEEKEND_FACTOR = 0.75
+
+_POPULATION_STREAM = 0x5EED
+_DAY_STREAM = 0xDA7
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    users: int = 2000
+    start_date: date = date(2026, 1, 1)
+    days: int = 120
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class Population:
+    """The simulated users with their latent variables; arrays are aligned by user index."""
+
+    config: SimulationConfig
+    user_id: np.ndarray
+    signup_day: np.ndarray  # day index (0 = start_date) of signup
+    signup_seconds: np.ndarray  # seconds into the signup day
+    plan: np.ndarray
+    country: np.ndarray
+    channel: np.ndarray
+    session_rate: np.ndarray  # healthy sessions per day
+    minutes_mean: np.ndarray  # healthy mean minutes per session
+    usage: np.ndarray  # feature uses per session
+    hazard: np.ndarray  # daily probability of entering the at-risk phase
+    onset_day: np.ndarray  # day index on which the at-risk phase starts
+    decline_days: np.ndarray  # length of the at-risk phase
+    churn_day: np.ndarray  # first day index with no activity, forever
+
+    def __len__(self) -> int:
+        return len(self.user_id)
+
+
+@lru_cache(maxsize=8)
+def simulate_population(config: SimulationConfig) -> Population:
+    rng = np.random.default_rng([config.seed, _POPULATION_STREAM])
+    n = config.users
+    plan = rng.choice(np.array(PLANS), size=n, p=PLAN_SHARE)
+    channel = rng.choice(np.array(CHANNELS), size=n, p=CHANNEL_SHARE)
+    country = rng.choice(np.array(COUNTRIES), size=n, p=COUNTRY_SHARE)
+    signup_day = rng.integers(0, config.days, size=n)
+    hazard = (
+        BASE_HAZARD
+        * pd.Series(plan).map(PLAN_HAZARD).to_numpy()
+        * pd.Series(channel).map(CHANNEL_HAZARD).to_numpy()
+        * rng.lognormal(0.0, 0.5, size=n)
+    ).clip(1e-5, 0.5)
+    onset_day = signup_day + rng.geometric(hazard)
+    decline_days = rng.integers(DECLINE_DAYS[0], DECLINE_DAYS[1] + 1, size=n)
+    return Population(
+        config=config,
+        user_id=np.array([f"u{i:07d}" for i in range(n)], dtype=object),
+        signup_day=signup_day,
+        signup_seconds=rng.integers(0, 86_400, size=n),
+        plan=plan,
+        country=country,
+        channel=channel,
+        session_rate=rng.lognormal(np.log(0.7), 0.6, size=n),
+        minutes_mean=rng.lognormal(np.log(18.0), 0.4, size=n),
+        usage=rng.lognormal(np.log(1.5), 0.3, size=n),
+        hazard=hazard,
+        onset_day=onset_day,
+        decline_days=decline_days,
+        churn_day=onset_day + decline_days,
+    )
+
+
+def simulate_users(config: SimulationConfig) -> pd.DataFrame:
+    """The public user table: what a product database would hold, no latent variable."""
+    pop = simulate_population(config)
+    start = _day_start(config.start_date)
+    signup_time = pd.to_datetime(start) + pd.to_timedelta(
+        pop.signup_day * 86_400 + pop.signup_seconds, unit="s"
+    )
+    return pd.DataFrame(
+        {
+            "user_id": pop.user_id,
+            "signup_time": signup_time,
+            "plan": pop.plan,
+            "country": pop.country,
+            "channel": pop.channel,
+        }
+    )
+
+
+def _decline_progress(pop: Population, day_index: int | np.ndarray) -> np.ndarray:
+    """How far each user is through the at-risk phase on a day: 0 healthy, 1 at its end."""
+    elapsed = np.asarray(day_index) - pop.onset_day
+    return np.clip(elapsed / pop.decline_days, 0.0, 1.0) * (elapsed >= 0)
+
+
+def _session_rate(pop: Population, progress: np.ndarray, weekday: int | np.ndarray) -> np.ndarray:
+    weekly = np.where(np.asarray(weekday) >= 5, WEEKEND_FACTOR, 1.0)
+    return pop.session_rate * (1.0 - 0.85 * progress) * weekly
+
+
+def _ticket_rate(progress: np.ndarray) -> np.ndarray:
+    return 0.01 + 0.08 * progress
+
+
+def simulate_events(config: SimulationConfig, day: date) -> pd.DataFrame:
+    """All events of one UTC day, identical on every call with the same config and day."""
+    pop = simulate_population(config)
+    d = (day - config.start_date).days
+    rng = np.random.default_rng([config.seed, _DAY_STREAM, day.toordinal()])
+    alive = np.flatnonzero((pop.signup_day <= d) & (d < pop.churn_day))
+    progress_all = _decline_progress(pop, d)
+    progress = progress_all[alive]
+
+    sessions = rng.poisson(_session_rate(pop, progress_all, day.weekday())[alive])
+    feature_uses = rng.poisson(sessions * pop.usage[alive] * (1.0 - 0.6 * progress))
+    tickets = rng.poisson(_ticket_rate(progress))
+    paying = pop.plan[alive] != "free"
+    billing_day = paying & (d > pop.signup_day[alive]) & ((d - pop.signup_day[alive]) % BILLING_PERIOD_DAYS == 0)
+    failed = billing_day & (rng.random(len(alive)) < 0.03 + 0.5 * progress)
+
+    session_users = np.repeat(alive, sessions)
+    session_minutes = rng.gamma(2.0, np.repeat(pop.minutes_mean[alive] * (1.0 - 0.5 * progress), sessions) / 2.0)
+    bill_users = alive[billing_day]
+    amounts = pd.Series(pop.plan[bill_users]).map(PLAN_PRICE).to_numpy(dtype=float)
+
+    parts = [
+        (session_users, "session", session_minutes.round(2), 0.0),
+        (np.repeat(alive, feature_uses), "feature_use", 0.0, 0.0),
+        (np.repeat(alive, tickets), "support_ticket", 0.0, 0.0),
+        (bill_users[~failed[billing_day]], "payment", 0.0, amounts[~failed[billing_day]]),
+        (bill_users[failed[billing_day]], "payment_failed", 0.0, amounts[failed[billing_day]]),
+    ]
+    users = np.concatenate([p[0] for p in parts])
+    event_type = np.concatenate([np.full(len(p[0]), p[1], dtype=object) for p in parts])
+    minutes = np.concatenate([np.broadcast_to(p[2], len(p[0])) for p in parts]).astype(float)
+    amount = np.concatenate([np.broadcast_to(p[3], len(p[0])) for p in parts]).astype(float)
+    seconds = rng.random(len(users)) * 86_400
+    order = np.argsort(seconds, kind="stable")
+
+    stamp = day.strftime("%Y%m%d")
+    return pd.DataFrame(
+        {
+            "event_id": _event_ids(stamp, len(users)),
+            "user_id": pop.user_id[users[order]],
+            "event_time": pd.Timestamp(_day_start(day)) + pd.to_timedelta(seconds[order].round(3), unit="s"),
+            "event_type": event_type[order],
+            "minutes": minutes[order],
+            "amount": amount[order],
+        }
+    )
+
+
+def _event_ids(stamp: str, n: int) -> np.ndarray:
+    return np.char.add(f"ev-{stamp}-", np.char.zfill(np.arange(n).astype(str), 7)).astype(object)
+
+
+def true_churn_probability(
+    config: SimulationConfig, as_of: date, horizon_days: int = 30, draws: int = 256
+) -> pd.DataFrame:
+    """The simulator's own probability that a user has no activity in as_of+1 ... as_of+horizon.
+
+    It conditions on the full latent state at the end of ``as_of`` (rates, whether and since
+    when the user is at risk, whether they are already gone) and averages over what is still
+    random: when a healthy user becomes at risk, how long an at-risk phase lasts, and the
+    Poisson chance of a silent day. No model seeing only behaviour can do better on average.
+    Returns user_id and churn_probability for every user signed up by ``as_of``.
+    """
+    pop = simulate_population(config)
+    t = (as_of - config.start_date).days
+    known = np.flatnonzero(pop.signup_day <= t)
+    rng = np.random.default_rng([config.seed, 0x0AC1E, as_of.toordinal()])
+    prob = np.ones(len(known))
+    gone = pop.churn_day[known] <= t
+    live = known[~gone]
+
+    at_risk = pop.onset_day[live] <= t
+    elapsed = t - pop.onset_day[live]
+    low = np.where(at_risk, np.maximum(DECLINE_DAYS[0], elapsed + 1), DECLINE_DAYS[0])
+    future_days = np.arange(t + 1, t + horizon_days + 1)
+    weekdays = np.array([(config.start_date + timedelta(days=int(x))).weekday() for x in future_days])
+
+    silent = np.zeros(len(live))
+    for _ in range(draws):
+        onset = np.where(at_risk, pop.onset_day[live], t + rng.geometric(pop.hazard[live]))
+        length = rng.integers(low, DECLINE_DAYS[1] + 1)
+        churn = onset + length
+        elapsed_f = future_days[None, :] - onset[:, None]
+        progress = np.clip(elapsed_f / length[:, None], 0, 1) * (elapsed_f >= 0)
+        rate = (
+            pop.session_rate[live, None]
+            * (1 - 0.85 * progress)
+            * np.where(weekdays >= 5, WEEKEND_FACTOR, 1.0)[None, :]
+            + _ticket_rate(progress)
+        )
+        rate = np.where(future_days[None, :] < churn[:, None], rate, 0.0)
+        silent += np.exp(-rate.sum(axis=1))
+    prob[~gone] = silent / draws
+    return pd.DataFrame({"user_id": pop.user_id[known], "churn_probability": prob})
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

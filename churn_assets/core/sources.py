@@ -1,0 +1,136 @@
+"""Reading events and users from files (CSV or Parquet).
+
+Two layouts of events are understood:
+
+* one file holding every day, e.g. ``events.parquet``: a day's partition is the rows whose
+  ``event_time`` falls on that UTC day;
+* one file per day, a path with a ``{date}`` placeholder, e.g. ``exports/events-{date}.csv``:
+  the day's partition is that file, and rows whose ``event_time`` lies on another day are
+  quarantined by validation instead of being moved silently.
+
+Structural problems (a missing file or column, a timestamp that cannot be read) raise
+:class:`SourceFileError` naming the file, the column and the rows. Problems of single rows are
+left to validation, which quarantines them with a reason.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from churn_assets.core.schema import REQUIRED_EVENT_COLUMNS, REQUIRED_USER_COLUMNS
+
+DATE_PLACEHOLDER = "{date}"
+_SHOWN_ROWS = 5
+
+
+class SourceFileError(ValueError):
+    """A source file cannot be used as a whole; the message names the file and the problem."""
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file with every column as it is; CSV cells stay strings."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceFileError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, OSError) as exc:
+        raise SourceFileError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from exc
+    raise SourceFileError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
+
+
+def require_columns(frame: pd.DataFrame, required: tuple[str, ...], where: str) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise SourceFileError(
+            f"{where}: missing required column(s) {missing}; found columns {list(frame.columns)}"
+        )
+
+
+def parse_times(values: pd.Series, column: str, where: str, line_offset: int = 2) -> pd.Series:
+    """Parse timestamps to UTC; naive values are taken as UTC. Unreadable values raise.
+
+    ``line_offset`` turns a row position into the line number a person sees in a CSV file
+    (header on line 1).
+    """
+    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
+    bad = parsed.isna()
+    if bad.any():
+        positions = [int(i) for i in bad.to_numpy().nonzero()[0][:_SHOWN_ROWS]]
+        shown = ", ".join(f"line {p + line_offset} ({values.iloc[p]!r})" for p in positions)
+        raise SourceFileError(
+            f"{where}: column {column!r} has {int(bad.sum())} value(s) that are not timestamps: {shown}"
+        )
+    return parsed
+
+
+def _day_window(day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    start = pd.Timestamp(datetime(day.year, day.month, day.day, tzinfo=UTC))
+    return start, start + timedelta(days=1)
+
+
+def events_path_for(template: str, day: date) -> Path:
+    return Path(template.replace(DATE_PLACEHOLDER, day.isoformat()))
+
+
+@lru_cache(maxsize=4)
+def _read_events_file(path: str, mtime_ns: int) -> pd.DataFrame:
+    frame = read_table(path)
+    require_columns(frame, REQUIRED_EVENT_COLUMNS, path)
+    frame = frame.copy()
+    if "event_id" not in frame.columns:
+        # Files without ids get a stable one: the file name and the row's line.
+        frame.insert(0, "event_id", [f"{Path(path).name}:{i + 2}" for i in range(len(frame))])
+    frame["event_time"] = parse_times(frame["event_time"], "event_time", path)
+    return frame
+
+
+def read_events(template: str, day: date) -> pd.DataFrame:
+    """The raw events of one UTC day from a single file or a per-day file template."""
+    if DATE_PLACEHOLDER in template:
+        path = events_path_for(template, day)
+        if not path.exists():
+            raise SourceFileError(f"{path}: no events file for {day.isoformat()}")
+        return _read_events_file(str(path), path.stat().st_mtime_ns).reset_index(drop=True)
+    path = Path(template)
+    if not path.exists():
+        raise SourceFileError(f"{path}: file not found")
+    frame = _read_events_file(str(path), path.stat().st_mtime_ns)
+    start, end = _day_window(day)
+    return frame[(frame["event_time"] >= start) & (frame["event_time"] < end)].reset_index(drop=True)
+
+
+def read_users(path: str) -> pd.DataFrame:
+    frame = read_table(path)
+    require_columns(frame, REQUIRED_USER_COLUMNS, path)
+    return frame
+
+
+def users_from_events(template: str, days: list[date] | None = None) -> pd.DataFrame:
+    """Derive users from their first event when no users file is given.
+
+    With a per-day template the days to read must be given; a single file is read whole.
+    """
+    if DATE_PLACEHOLDER in template:
+        paths = [events_path_for(template, d) for d in days or []]
+        frames = [_read_events_file(str(p), p.stat().st_mtime_ns) for p in paths if p.exists()]
+        if not frames:
+            raise SourceFileError(f"{template}: no per-day events file found to derive users from")
+        events = pd.concat(frames, ignore_index=True)
+    else:
+        path = Path(template)
+        if not path.exists():
+            raise SourceFileError(f"{path}: file not found")
+        events = _read_events_file(str(path), path.stat().st_mtime_ns)
+    keyed = events.dropna(subset=["user_id"])
+    keyed = keyed[keyed["user_id"].astype(str).str.strip() != ""]
+    first = keyed.groupby("user_id", sort=True)["event_time"].min()
+    return pd.DataFrame({"user_id": first.index.astype(str), "signup_time": first.to_numpy()})

@@ -1,0 +1,165 @@
+"""Validation rules for raw data: every rejected row is kept with the reason it was rejected.
+
+Each rule is also an asset check of the same name. A row failing several rules is rejected once,
+for the first rule in the order below. Rules judge rows; ``row_count_outcome`` judges a whole day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from churn_assets.core.quality import Outcome, rule_outcome
+from churn_assets.core.schema import (
+    EVENT_COLUMNS,
+    EVENT_TYPES,
+    REQUIRED_EVENT_COLUMNS,
+    REQUIRED_USER_COLUMNS,
+    USER_COLUMNS,
+    VALUE_COLUMNS,
+)
+from churn_assets.core.sources import _day_window, require_columns
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str  # the asset check's name
+    reason: str  # what a quarantined row's ``reason`` column says
+    description: str
+
+
+EVENT_RULES = (
+    Rule("valid_schema", "bad_type", "Every value parses as its column's type (timestamps, numbers)."),
+    Rule("no_null_keys", "null_key", "event_id and user_id are present and not blank."),
+    Rule("unique_event_ids", "duplicate_event_id", "No event_id appears twice within a day."),
+    Rule("known_event_types", "unknown_event_type", f"event_type is one of {list(EVENT_TYPES)}."),
+    Rule("event_time_in_partition", "event_time_outside_partition", "event_time falls on the partition's day."),
+    Rule("non_negative_values", "negative_value", f"{list(VALUE_COLUMNS)} are not negative."),
+    Rule("known_users", "unknown_user", "The event's user_id is in raw_users."),
+)
+USER_RULES = (
+    Rule("valid_schema", "bad_type", "signup_time parses as a timestamp."),
+    Rule("no_null_keys", "null_key", "user_id is present and not blank."),
+    Rule("unique_user_ids", "duplicate_user_id", "No user_id appears twice."),
+)
+ROW_COUNT_RULE = Rule(
+    "row_count_in_range", "", "The day's accepted row count is within a factor of the median of recent days."
+)
+
+
+@dataclass(frozen=True)
+class Validated:
+    clean: pd.DataFrame
+    rejected: pd.DataFrame  # the original values as text, plus ``reason``
+    rejected_by_rule: dict[str, int]
+    total: int
+    dropped_columns: tuple[str, ...] = ()
+
+    def outcome(self, rule: Rule, max_reject_share: float) -> Outcome:
+        return rule_outcome(
+            rule.reason, rule.description, self.rejected_by_rule.get(rule.name, 0), self.total, max_reject_share
+        )
+
+
+def _as_utc(values: pd.Series) -> pd.Series:
+    """Timestamps in UTC; unreadable values become NaT (naive values are taken as UTC)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+    return pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
+
+
+def _blank(values: pd.Series) -> pd.Series:
+    return values.isna() | (values.astype(str).str.strip() == "")
+
+
+def _as_text(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    out = pd.DataFrame(index=frame.index)
+    for c in columns:
+        col = frame[c] if c in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+        text = col.astype(object).map(str).where(col.notna(), None)
+        out[c] = text.astype("string")
+    return out
+
+
+def _split(
+    frame: pd.DataFrame, reason: pd.Series, rules: tuple[Rule, ...], text_columns: tuple[str, ...]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    by_rule = {r.name: int((reason == r.reason).sum()) for r in rules}
+    bad = reason.notna()
+    rejected = _as_text(frame[bad], text_columns)
+    rejected["reason"] = reason[bad].astype("string")
+    return rejected.reset_index(drop=True), by_rule
+
+
+def validate_events(raw: pd.DataFrame, day: date, known_users: pd.Series | None) -> Validated:
+    """Split one day's raw events into typed clean rows and quarantined rows with a reason."""
+    require_columns(raw, ("event_id", *REQUIRED_EVENT_COLUMNS), f"events of {day.isoformat()}")
+    frame = raw.reset_index(drop=True)
+    dropped = tuple(c for c in frame.columns if c not in EVENT_COLUMNS)
+    reason = pd.Series(None, index=frame.index, dtype=object)
+
+    def flag(mask: pd.Series, rule: Rule) -> None:
+        reason[mask & reason.isna()] = rule.reason
+
+    event_time = _as_utc(frame["event_time"])
+    values = {}
+    bad_type = event_time.isna() & ~_blank(frame["event_time"])
+    for c in VALUE_COLUMNS:
+        given = frame[c] if c in frame.columns else pd.Series(0.0, index=frame.index)
+        values[c] = pd.to_numeric(given, errors="coerce")
+        bad_type |= values[c].isna() & ~_blank(given)
+        values[c] = values[c].fillna(0.0).astype(float)
+    rules = {r.name: r for r in EVENT_RULES}
+    flag(bad_type, rules["valid_schema"])
+    flag(_blank(frame["event_id"]) | _blank(frame["user_id"]) | event_time.isna(), rules["no_null_keys"])
+    flag(frame["event_id"].astype(str).duplicated(keep="first"), rules["unique_event_ids"])
+    flag(~frame["event_type"].isin(EVENT_TYPES), rules["known_event_types"])
+    start, end = _day_window(day)
+    flag((event_time < start) | (event_time >= end), rules["event_time_in_partition"])
+    flag((values["minutes"] < 0) | (values["amount"] < 0), rules["non_negative_values"])
+    if known_users is not None:
+        flag(~frame["user_id"].astype(str).isin(known_users), rules["known_users"])
+
+    rejected, by_rule = _split(frame, reason, EVENT_RULES, EVENT_COLUMNS)
+    ok = reason.isna().to_numpy()
+    clean = pd.DataFrame(
+        {
+            "event_id": frame["event_id"].astype(str)[ok],
+            "user_id": frame["user_id"].astype(str)[ok],
+            "event_time": event_time[ok],
+            "event_type": frame["event_type"].astype(str)[ok],
+            **{c: values[c][ok] for c in VALUE_COLUMNS},
+        }
+    ).reset_index(drop=True)
+    return Validated(clean, rejected, by_rule, len(frame), dropped)
+
+
+def validate_users(raw: pd.DataFrame) -> Validated:
+    """Split the user table into typed clean rows and quarantined rows with a reason."""
+    require_columns(raw, REQUIRED_USER_COLUMNS, "users")
+    frame = raw.reset_index(drop=True)
+    dropped = tuple(c for c in frame.columns if c not in USER_COLUMNS)
+    reason = pd.Series(None, index=frame.index, dtype=object)
+    rules = {r.name: r for r in USER_RULES}
+    signup = _as_utc(frame["signup_time"])
+    reason[signup.isna() & ~_blank(frame["signup_time"])] = rules["valid_schema"].reason
+    reason[(_blank(frame["user_id"]) | signup.isna()) & reason.isna()] = rules["no_null_keys"].reason
+    dup = frame["user_id"].astype(str).duplicated(keep="first")
+    reason[dup & reason.isna()] = rules["unique_user_ids"].reason
+
+    rejected, by_rule = _split(frame, reason, USER_RULES, USER_COLUMNS)
+    ok = reason.isna().to_numpy()
+    clean = pd.DataFrame(
+        {
+            "user_id": frame["user_id"].astype(str)[ok],
+            "signup_time": signup[ok],
+            **{
+                c: (frame[c].astype(str)[ok] if c in frame.columns else "unknown")
+                for c in ("plan", "country", "channel")
+            },
+        }
+    ).reset_index(drop=True)
+    return Validated(clean, rejected, by_rule, len(frame), dropped)

@@ -1,0 +1,71 @@
+"""Resource sets per deployment, under the same keys, so asset code never branches on where it runs.
+
+``CHURN_DEPLOYMENT=local`` (the default) keeps everything under ``CHURN_DATA_DIR``: a DuckDB
+warehouse file (schema ``churn``), an artifact folder, and the Dagster instance.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+import duckdb
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+from churn_assets.resources import ChurnSource
+from churn_assets.settings import Settings
+
+WAREHOUSE_SCHEMA = "churn"
+
+
+def source_from(settings: Settings) -> ChurnSource:
+    return ChurnSource(
+        users=settings.users,
+        start_date=settings.start_date.isoformat(),
+        days=settings.days,
+        seed=settings.seed,
+        events_file=settings.events_file,
+        users_file=settings.users_file,
+    )
+
+
+@cache
+def duckdb_utc_config() -> dict[str, str]:
+    """Partition slices are compared as timestamp strings, so they must mean UTC.
+
+    Without DuckDB's ICU extension there are no time zones and everything is UTC already; with it
+    (it may be installed on a workstation) the session zone would be local, so pin it to UTC.
+    """
+    try:
+        duckdb.connect(":memory:", config={"TimeZone": "UTC"}).close()
+    except duckdb.Error:
+        return {}
+    return {"TimeZone": "UTC"}
+
+
+def local_resources(settings: Settings) -> dict[str, Any]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "io_manager": DuckDBPandasIOManager(
+            database=str(settings.warehouse_path),
+            schema=WAREHOUSE_SCHEMA,
+            connection_config=duckdb_utc_config(),
+        ),
+        "source": source_from(settings),
+    }
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    builders = {"local": local_resources}
+    return builders[settings.deployment](settings)
+
+
+def storage_kind(settings: Settings) -> str:
+    return {"local": "duckdb"}[settings.deployment]
+
+
+def default_run_range(settings: Settings) -> tuple[str, str]:
+    last = settings.start_date + timedelta(days=settings.days - 1)
+    return settings.start_date.isoformat(), last.isoformat()

@@ -1,0 +1,34 @@
+"""The daily partitions and the window mappings between them.
+
+Settings that shape the graph itself (first day, label horizon) are read once, when the
+definitions load; everything else reaches assets through resources.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+
+from churn_assets.core.features import WINDOW_DAYS
+from churn_assets.settings import Settings
+
+SETTINGS = Settings.from_env()
+LABEL_HORIZON_DAYS = SETTINGS.label_horizon_days
+
+daily_partitions = dg.DailyPartitionsDefinition(start_date=SETTINGS.start_date.isoformat(), timezone="UTC")
+
+# user_features for day t reads user_daily of t-29 ... t (days before the first partition do not exist).
+feature_window = dg.TimeWindowPartitionMapping(
+    start_offset=-(WINDOW_DAYS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+)
+# churn_labels for day t reads user_daily of t+1 ... t+H. Near the end of the partition range Dagster
+# hands a shorter window without complaint, so the labels asset checks the horizon itself.
+label_horizon = dg.TimeWindowPartitionMapping(
+    start_offset=1, end_offset=LABEL_HORIZON_DAYS, allow_nonexistent_upstream_partitions=True
+)
+
+
+def partition_days(context: dg.AssetExecutionContext) -> list[date]:
+    """The days of the run's partition or partition range."""
+    return [date.fromisoformat(k) for k in context.partition_keys]

@@ -1,0 +1,52 @@
+"""Resources that asset code asks for by key; ``deployment.py`` decides which ones are bound."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from churn_assets.core import simulate, sources
+
+
+class ChurnSource(dg.ConfigurableResource):
+    """Where raw users and events come from: the built-in simulator, or files when given.
+
+    ``events_file`` is a CSV/Parquet path, or a per-day template with ``{date}``; ``users_file``
+    is optional (users are then derived from their first event).
+    """
+
+    users: int = 2000
+    start_date: str = "2026-01-01"
+    days: int = 120
+    seed: int = 7
+    events_file: str | None = None
+    users_file: str | None = None
+
+    @property
+    def simulation(self) -> simulate.SimulationConfig:
+        return simulate.SimulationConfig(
+            users=self.users, start_date=date.fromisoformat(self.start_date), days=self.days, seed=self.seed
+        )
+
+    def describe(self) -> str:
+        if self.events_file:
+            return f"files(events={self.events_file}, users={self.users_file or 'derived from events'})"
+        return f"simulator(seed={self.seed}, users={self.users}, start={self.start_date}, days={self.days})"
+
+    def read_users(self) -> pd.DataFrame:
+        if self.users_file:
+            return sources.read_users(self.users_file)
+        if self.events_file:
+            return sources.users_from_events(self.events_file, self.period_days())
+        return simulate.simulate_users(self.simulation)
+
+    def period_days(self) -> list[date]:
+        start = date.fromisoformat(self.start_date)
+        return [start + timedelta(days=i) for i in range(self.days)]
+
+    def read_events(self, day: date) -> pd.DataFrame:
+        if self.events_file:
+            return sources.read_events(self.events_file, day)
+        return simulate.simulate_events(self.simulation, day)

@@ -1,0 +1,113 @@
+"""Every setting of the platform, read from the environment in one place.
+
+Asset code never reads the environment itself: it gets resources built from these settings
+(see ``deployment.py``), so the same assets run on the embedded default and in the cloud.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import date
+from pathlib import Path
+
+DEPLOYMENTS = ("local",)
+
+
+class SettingsError(ValueError):
+    """A setting has a value the platform cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    deployment: str = "local"
+    data_dir: Path = Path(".churn")
+    start_date: date = date(2026, 1, 1)
+    days: int = 120
+    users: int = 2000
+    seed: int = 7
+    events_file: str | None = None
+    users_file: str | None = None
+    label_horizon_days: int = 30
+    max_reject_share: float = 0.05
+    volume_tolerance: float = 3.0
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        values = {}
+        for f in fields(cls):
+            var = ENV_VARS[f.name]
+            raw = env.get(var, "").strip()
+            if not raw:
+                values[f.name] = getattr(defaults, f.name)
+                continue
+            values[f.name] = _parse(var, raw, type(getattr(defaults, f.name)), f.name)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.deployment not in DEPLOYMENTS:
+            raise SettingsError(
+                f"CHURN_DEPLOYMENT={self.deployment!r} is not a known deployment; use one of {DEPLOYMENTS}"
+            )
+        for name, low in (("days", 1), ("users", 1), ("label_horizon_days", 1)):
+            if getattr(self, name) < low:
+                raise SettingsError(f"{ENV_VARS[name]} must be at least {low}, got {getattr(self, name)}")
+        if not 0 <= self.max_reject_share <= 1:
+            raise SettingsError(f"CHURN_MAX_REJECT_SHARE must be within [0, 1], got {self.max_reject_share}")
+        if self.volume_tolerance <= 1:
+            raise SettingsError(f"CHURN_VOLUME_TOLERANCE must be above 1, got {self.volume_tolerance}")
+
+    def as_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in another process."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[ENV_VARS[f.name]] = value.isoformat() if isinstance(value, date) else str(value)
+        return out
+
+
+ENV_VARS = {
+    "deployment": "CHURN_DEPLOYMENT",
+    "data_dir": "CHURN_DATA_DIR",
+    "start_date": "CHURN_START_DATE",
+    "days": "CHURN_DAYS",
+    "users": "CHURN_USERS",
+    "seed": "CHURN_SEED",
+    "events_file": "CHURN_EVENTS_FILE",
+    "users_file": "CHURN_USERS_FILE",
+    "label_horizon_days": "CHURN_LABEL_HORIZON_DAYS",
+    "max_reject_share": "CHURN_MAX_REJECT_SHARE",
+    "volume_tolerance": "CHURN_VOLUME_TOLERANCE",
+}
+
+
+def _parse(var: str, raw: str, kind: type, name: str):
+    try:
+        if kind is date:
+            return date.fromisoformat(raw)
+        if name in ("events_file", "users_file"):
+            return raw
+        if issubclass(kind, Path):
+            return Path(raw)
+        return kind(raw)
+    except ValueError as exc:
+        expected = {date: "a date like 2026-01-01", int: "a whole number", float: "a number"}.get(kind, kind.__name__)
+        raise SettingsError(f"{var}={raw!r} is not {expected}") from exc
