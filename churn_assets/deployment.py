@@ -11,8 +11,7 @@ from functools import cache
 from typing import Any
 
 import duckdb
-from dagster_duckdb_pandas import DuckDBPandasIOManager
-
+from churn_assets.io.duckdb import WarehouseIOManager
 from churn_assets.resources import ChurnSource
 from churn_assets.settings import Settings
 
@@ -48,7 +47,7 @@ def local_resources(settings: Settings) -> dict[str, Any]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
     return {
-        "io_manager": DuckDBPandasIOManager(
+        "io_manager": WarehouseIOManager(
             database=str(settings.warehouse_path),
             schema=WAREHOUSE_SCHEMA,
             connection_config=duckdb_utc_config(),

@@ -42,7 +42,7 @@ def rule_outcome(reason: str, description: str, rejected: int, total: int, max_r
 
 
 def row_count_outcome(
-    count: int, recent_counts: Iterable[int], tolerance: float, min_history: int = 3, min_baseline: int = 30
+    count: int, recent_counts: Iterable[int], tolerance: float, min_history: int = 7, min_baseline: int = 30
 ) -> Outcome:
     """Compare a day's row count with the median of recent days: outside [median/t, median*t] fails.
 

@@ -2,7 +2,8 @@
 
 The story each simulated user lives through:
 
-1. They sign up on a day spread evenly over the simulated period (not one cohort).
+1. A quarter of them are an existing base who signed up in the 90 days before the period; the
+   rest sign up on days spread evenly over the period (not one cohort).
 2. They are *healthy*: sessions arrive as a Poisson process at a personal rate, each session
    lasts some minutes and uses some features; paid plans are billed every 30 days.
 3. On a day drawn with a personal daily hazard (geometric, so memoryless) they enter an
@@ -41,10 +42,12 @@ CHANNEL_HAZARD = {"organic": 0.8, "paid_search": 1.3, "social": 1.4, "referral":
 COUNTRIES = ("US", "GB", "DE", "IN", "BR")
 COUNTRY_SHARE = (0.4, 0.15, 0.15, 0.15, 0.15)
 
-BASE_HAZARD = 0.004  # per day: mean time to the at-risk phase of roughly 200 days
+BASE_HAZARD = 0.006  # per day: mean time to the at-risk phase of roughly 150 days
 DECLINE_DAYS = (14, 42)  # inclusive range of the at-risk phase's length
 BILLING_PERIOD_DAYS = 30
 WEEKEND_FACTOR = 0.75
+EXISTING_SHARE = 0.25
+EXISTING_SIGNUP_DAYS = 90
 
 _POPULATION_STREAM = 0x5EED
 _DAY_STREAM = 0xDA7
@@ -88,7 +91,12 @@ def simulate_population(config: SimulationConfig) -> Population:
     plan = rng.choice(np.array(PLANS), size=n, p=PLAN_SHARE)
     channel = rng.choice(np.array(CHANNELS), size=n, p=CHANNEL_SHARE)
     country = rng.choice(np.array(COUNTRIES), size=n, p=COUNTRY_SHARE)
-    signup_day = rng.integers(0, config.days, size=n)
+    # A quarter of the users are an existing base that signed up in the 90 days before the
+    # period (some have already left by its start); the rest sign up evenly over the period.
+    existing = rng.random(n) < EXISTING_SHARE
+    signup_day = np.where(
+        existing, rng.integers(-EXISTING_SIGNUP_DAYS, 0, size=n), rng.integers(0, config.days, size=n)
+    )
     hazard = (
         BASE_HAZARD
         * pd.Series(plan).map(PLAN_HAZARD).to_numpy()
@@ -180,7 +188,9 @@ def simulate_events(config: SimulationConfig, day: date) -> pd.DataFrame:
     event_type = np.concatenate([np.full(len(p[0]), p[1], dtype=object) for p in parts])
     minutes = np.concatenate([np.broadcast_to(p[2], len(p[0])) for p in parts]).astype(float)
     amount = np.concatenate([np.broadcast_to(p[3], len(p[0])) for p in parts]).astype(float)
-    seconds = rng.random(len(users)) * 86_400
+    # Nobody acts before signing up: on the signup day, events fall between signup and midnight.
+    earliest = np.where(pop.signup_day[users] == d, pop.signup_seconds[users], 0)
+    seconds = earliest + rng.random(len(users)) * (86_400 - earliest)
     order = np.argsort(seconds, kind="stable")
 
     stamp = day.strftime("%Y%m%d")

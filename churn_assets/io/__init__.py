@@ -1,0 +1,1 @@
+"""Storage pieces: the warehouse IO managers of each deployment."""
