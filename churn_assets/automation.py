@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from churn_assets.partitions import daily_partitions
-
 users_job = dg.define_asset_job(
     "users_job",
     selection=dg.AssetSelection.assets("raw_users", "raw_users_quarantine"),
@@ -15,14 +13,12 @@ users_job = dg.define_asset_job(
 daily_data_job = dg.define_asset_job(
     "daily_data_job",
     selection=dg.AssetSelection.assets("raw_events", "raw_events_quarantine", "user_daily", "user_features"),
-    partitions_def=daily_partitions,
     description="Events of a day (or a range, in one run) to per-user aggregates and rolling features.",
 )
 
 labels_job = dg.define_asset_job(
     "labels_job",
     selection=dg.AssetSelection.assets("churn_labels"),
-    partitions_def=daily_partitions,
     description="Churn labels of days whose label horizon is complete.",
 )
 

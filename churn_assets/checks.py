@@ -9,9 +9,11 @@ A failed ERROR evaluation of a blocking check fails the step, so downstream asse
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date
 
 import dagster as dg
+import pandas as pd
 
 from churn_assets.core.quality import Outcome
 
@@ -68,3 +70,11 @@ def partition_check_events(
             )
     for key in sorted(selected, key=lambda k: k.name):
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
+
+
+def outcomes_by_day(
+    frame: pd.DataFrame, days: Iterable[date], check_name: str, judge: Callable[[pd.DataFrame], Outcome]
+) -> dict[str, dict[str, Outcome]]:
+    """Judge each day's rows (by ``as_of_date``) on its own; a day without rows is judged empty."""
+    groups = dict(iter(frame.groupby(frame["as_of_date"].dt.strftime("%Y-%m-%d"))))
+    return {d.isoformat(): {check_name: judge(groups.get(d.isoformat(), frame.iloc[:0]))} for d in days}

@@ -77,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
     first = settings.start_date
     last = first + timedelta(days=settings.days - 1)
-    last_complete = date.fromisoformat(daily_partitions.get_last_partition_key())
-    if last > last_complete:
-        print(f"error: the range ends on {last}, after the last complete day {last_complete}", file=sys.stderr)
+    last_key = daily_partitions.get_last_partition_key()  # the last complete UTC day
+    if last_key is None or last > date.fromisoformat(last_key):
+        print(f"error: the range ends on {last}, after the last complete day ({last_key})", file=sys.stderr)
         return 2
     label_last = last - timedelta(days=settings.label_horizon_days)
     instance = dg.DagsterInstance.get()
@@ -115,7 +115,8 @@ def dev(args: argparse.Namespace) -> int:
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
     command = ["dagster", "dev", "--host", args.host, "--port", str(args.port)]
     command += ["-w", str(workspace)] if workspace.exists() else ["-m", "churn_assets.definitions"]
-    print(f"Dagster UI on http://{args.host}:{args.port} (instance {os.environ['DAGSTER_HOME']}, data {settings.data_dir})")
+    home = os.environ["DAGSTER_HOME"]
+    print(f"Dagster UI on http://{args.host}:{args.port} (instance {home}, data {settings.data_dir})")
     os.execvp(command[0], command)
     return 0  # not reached
 

@@ -6,13 +6,14 @@ warehouse file (schema ``churn``), an artifact folder, and the Dagster instance.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import cache
 from typing import Any
 
 import duckdb
+
 from churn_assets.io.duckdb import WarehouseIOManager
-from churn_assets.resources import ChurnSource
+from churn_assets.partitions import SETTINGS
+from churn_assets.resources import ChurnSource, QualityPolicy
 from churn_assets.settings import Settings
 
 WAREHOUSE_SCHEMA = "churn"
@@ -53,6 +54,9 @@ def local_resources(settings: Settings) -> dict[str, Any]:
             connection_config=duckdb_utc_config(),
         ),
         "source": source_from(settings),
+        "quality": QualityPolicy(
+            max_reject_share=settings.max_reject_share, volume_tolerance=settings.volume_tolerance
+        ),
     }
 
 
@@ -65,6 +69,4 @@ def storage_kind(settings: Settings) -> str:
     return {"local": "duckdb"}[settings.deployment]
 
 
-def default_run_range(settings: Settings) -> tuple[str, str]:
-    last = settings.start_date + timedelta(days=settings.days - 1)
-    return settings.start_date.isoformat(), last.isoformat()
+TABLE_KINDS = {"pandas", storage_kind(SETTINGS)}

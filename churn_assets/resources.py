@@ -50,3 +50,10 @@ class ChurnSource(dg.ConfigurableResource):
         if self.events_file:
             return sources.read_events(self.events_file, day)
         return simulate.simulate_events(self.simulation, day)
+
+
+class QualityPolicy(dg.ConfigurableResource):
+    """How strict validation is: the share of rejected rows that blocks, the row-count tolerance."""
+
+    max_reject_share: float = 0.05
+    volume_tolerance: float = 3.0

@@ -1,13 +1,12 @@
 """Per-user daily aggregates of the accepted events."""
 
-
 import dagster as dg
 import pandas as pd
 
 from churn_assets.core.aggregate import aggregate_user_daily
-from churn_assets.deployment import storage_kind
+from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import table_metadata
-from churn_assets.partitions import SETTINGS, daily_partitions
+from churn_assets.partitions import daily_partitions
 
 GROUP = "activity"
 
@@ -18,7 +17,7 @@ GROUP = "activity"
         "sums of minutes and amount, and `active` (a session, feature use or support ticket)."
     ),
     group_name=GROUP,
-    kinds={"pandas", storage_kind(SETTINGS)},
+    kinds=TABLE_KINDS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     metadata={"partition_expr": "activity_date"},

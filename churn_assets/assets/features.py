@@ -1,17 +1,17 @@
 """Rolling 7/14/30-day user features, each day computed from its own window of user_daily."""
 
-
 from collections.abc import Iterator
+from functools import partial
 
 import dagster as dg
 import pandas as pd
 
-from churn_assets.checks import check_specs, partition_check_events
+from churn_assets.checks import check_specs, outcomes_by_day, partition_check_events
 from churn_assets.core.features import NUMERIC_FEATURES, WINDOW_DAYS, compute_user_features
 from churn_assets.core.quality import feature_table_outcome
-from churn_assets.deployment import storage_kind
+from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import table_metadata
-from churn_assets.partitions import SETTINGS, daily_partitions, feature_window, partition_days
+from churn_assets.partitions import daily_partitions, feature_window, partition_days
 
 GROUP = "features"
 COMPLETE_CHECK = ("complete_and_unique", "One row per (user, day), no missing value, no negative count.")
@@ -24,16 +24,14 @@ COMPLETE_CHECK = ("complete_and_unique", "One row per (user, day), no missing va
         "recency, tenure and engagement_score. Users idle in the window get zeros."
     ),
     group_name=GROUP,
-    kinds={"pandas", storage_kind(SETTINGS)},
+    kinds=TABLE_KINDS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     metadata={"partition_expr": "as_of_date"},
     ins={"user_daily": dg.AssetIn(partition_mapping=feature_window), "raw_users": dg.AssetIn()},
     check_specs=check_specs("user_features", [COMPLETE_CHECK], partitions_def=daily_partitions),
 )
-def user_features(
-    context: dg.AssetExecutionContext, user_daily: pd.DataFrame, raw_users: pd.DataFrame
-) -> Iterator:
+def user_features(context: dg.AssetExecutionContext, user_daily: pd.DataFrame, raw_users: pd.DataFrame) -> Iterator:
     days = partition_days(context)
     features = compute_user_features(user_daily, raw_users, days)
     idle = int((features["active_days_30"] == 0).sum())
@@ -41,11 +39,6 @@ def user_features(
         value=features,
         metadata=table_metadata(features, users_idle_in_window=idle, window_rows_read=len(user_daily)),
     )
-    by_day = dict(iter(features.groupby(features["as_of_date"].dt.strftime("%Y-%m-%d"))))
-    outcomes = {
-        d.isoformat(): {
-            COMPLETE_CHECK[0]: feature_table_outcome(by_day.get(d.isoformat(), features.iloc[:0]), NUMERIC_FEATURES)
-        }
-        for d in days
-    }
+    judge = partial(feature_table_outcome, numeric_columns=NUMERIC_FEATURES)
+    outcomes = outcomes_by_day(features, days, COMPLETE_CHECK[0], judge)
     yield from partition_check_events(context, "user_features", outcomes)

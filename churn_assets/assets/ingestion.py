@@ -1,6 +1,5 @@
 """Raw users and daily raw events, validated on arrival, with rejected rows kept in quarantine."""
 
-
 import json
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -11,13 +10,12 @@ import pandas as pd
 from churn_assets.checks import check_result, check_specs, partition_check_events
 from churn_assets.core.quality import row_count_outcome
 from churn_assets.core.validation import EVENT_RULES, ROW_COUNT_RULE, USER_RULES, validate_events, validate_users
-from churn_assets.deployment import storage_kind
+from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import table_metadata
-from churn_assets.partitions import SETTINGS, daily_partitions, partition_days
-from churn_assets.resources import ChurnSource
+from churn_assets.partitions import daily_partitions, partition_days
+from churn_assets.resources import ChurnSource, QualityPolicy
 
 GROUP = "ingestion"
-KINDS = {"pandas", storage_kind(SETTINGS)}
 RECENT_DAYS = 7
 COUNTS_KEY = "accepted_rows_by_day"
 
@@ -27,23 +25,25 @@ COUNTS_KEY = "accepted_rows_by_day"
         "raw_users": dg.AssetOut(
             description="One row per user: user_id, signup_time (UTC), plan, country, acquisition channel.",
             group_name=GROUP,
-            kinds=KINDS,
+            kinds=TABLE_KINDS,
         ),
         "raw_users_quarantine": dg.AssetOut(
             description="User rows rejected by validation, as text, with the reason.",
             group_name=GROUP,
-            kinds=KINDS,
+            kinds=TABLE_KINDS,
         ),
     },
     check_specs=check_specs("raw_users", [(r.name, r.description) for r in USER_RULES]),
 )
-def raw_users(context: dg.AssetExecutionContext, source: ChurnSource) -> Iterator:
+def raw_users(context: dg.AssetExecutionContext, source: ChurnSource, quality: QualityPolicy) -> Iterator:
     validated = validate_users(source.read_users())
     context.log.info(f"{validated.total} users from {source.describe()}, {len(validated.rejected)} rejected")
     yield dg.MaterializeResult(
         asset_key="raw_users",
         value=validated.clean,
-        metadata=table_metadata(validated.clean, source=source.describe(), dropped_columns=list(validated.dropped_columns)),
+        metadata=table_metadata(
+            validated.clean, source=source.describe(), dropped_columns=list(validated.dropped_columns)
+        ),
     )
     yield dg.MaterializeResult(
         asset_key="raw_users_quarantine",
@@ -51,7 +51,7 @@ def raw_users(context: dg.AssetExecutionContext, source: ChurnSource) -> Iterato
         metadata=table_metadata(validated.rejected, rejected_by_rule=validated.rejected_by_rule),
     )
     for rule in USER_RULES:
-        yield check_result("raw_users", rule.name, validated.outcome(rule, SETTINGS.max_reject_share))
+        yield check_result("raw_users", rule.name, validated.outcome(rule, quality.max_reject_share))
 
 
 def recent_accepted_counts(instance: dg.DagsterInstance, before: date) -> dict[str, int]:
@@ -76,13 +76,13 @@ def recent_accepted_counts(instance: dg.DagsterInstance, before: date) -> dict[s
         "raw_events": dg.AssetOut(
             description="Activity events of a UTC day: event_id, user_id, event_time, event_type, minutes, amount.",
             group_name=GROUP,
-            kinds=KINDS,
+            kinds=TABLE_KINDS,
             metadata={"partition_expr": "event_time"},
         ),
         "raw_events_quarantine": dg.AssetOut(
             description="Event rows rejected by validation, as text, with the reason and the partition's day.",
             group_name=GROUP,
-            kinds=KINDS,
+            kinds=TABLE_KINDS,
             metadata={"partition_expr": "partition_time"},
         ),
     },
@@ -95,7 +95,9 @@ def recent_accepted_counts(instance: dg.DagsterInstance, before: date) -> dict[s
         partitions_def=daily_partitions,
     ),
 )
-def raw_events(context: dg.AssetExecutionContext, source: ChurnSource, raw_users: pd.DataFrame) -> Iterator:
+def raw_events(
+    context: dg.AssetExecutionContext, source: ChurnSource, quality: QualityPolicy, raw_users: pd.DataFrame
+) -> Iterator:
     days = partition_days(context)
     counts = recent_accepted_counts(context.instance, days[0])
     clean, rejected, outcomes = [], [], {}
@@ -103,8 +105,8 @@ def raw_events(context: dg.AssetExecutionContext, source: ChurnSource, raw_users
         validated = validate_events(source.read_events(day), day, raw_users["user_id"])
         key = day.isoformat()
         recent = [counts[k] for k in sorted(counts) if key > k >= (day - timedelta(days=RECENT_DAYS)).isoformat()]
-        outcomes[key] = {r.name: validated.outcome(r, SETTINGS.max_reject_share) for r in EVENT_RULES}
-        outcomes[key][ROW_COUNT_RULE.name] = row_count_outcome(len(validated.clean), recent, SETTINGS.volume_tolerance)
+        outcomes[key] = {r.name: validated.outcome(r, quality.max_reject_share) for r in EVENT_RULES}
+        outcomes[key][ROW_COUNT_RULE.name] = row_count_outcome(len(validated.clean), recent, quality.volume_tolerance)
         counts[key] = len(validated.clean)
         clean.append(validated.clean)
         rejected.append(validated.rejected.assign(partition_time=pd.Timestamp(key, tz="UTC")))
@@ -128,4 +130,3 @@ def raw_events(context: dg.AssetExecutionContext, source: ChurnSource, raw_users
         metadata=table_metadata(quarantine, rejected_by_reason=dg.MetadataValue.json(by_reason)),
     )
     yield from partition_check_events(context, "raw_events", outcomes)
-

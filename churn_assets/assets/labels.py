@@ -1,18 +1,17 @@
 """30-day forward churn labels for eligible users, refused while the horizon is incomplete."""
 
-
 from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
 import pandas as pd
 
-from churn_assets.checks import check_specs, partition_check_events
+from churn_assets.checks import check_specs, outcomes_by_day, partition_check_events
 from churn_assets.core.labels import compute_churn_labels
 from churn_assets.core.quality import label_rate_outcome
-from churn_assets.deployment import storage_kind
+from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import table_metadata
-from churn_assets.partitions import LABEL_HORIZON_DAYS, SETTINGS, daily_partitions, label_horizon, partition_days
+from churn_assets.partitions import LABEL_HORIZON_DAYS, daily_partitions, label_horizon, partition_days
 
 GROUP = "labels"
 RATE_CHECK = (
@@ -27,7 +26,7 @@ RATE_CHECK = (
         "(active in the 30 days up to t). Refuses to run while any day of the horizon is not materialized."
     ),
     group_name=GROUP,
-    kinds={"pandas", storage_kind(SETTINGS)},
+    kinds=TABLE_KINDS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     metadata={"partition_expr": "as_of_date"},
@@ -49,6 +48,5 @@ def churn_labels(context: dg.AssetExecutionContext, user_features: pd.DataFrame,
             horizon_days=LABEL_HORIZON_DAYS,
         ),
     )
-    by_day = dict(iter(labels.groupby(labels["as_of_date"].dt.strftime("%Y-%m-%d"))))
-    outcomes = {d.isoformat(): {RATE_CHECK[0]: label_rate_outcome(by_day.get(d.isoformat(), labels.iloc[:0]))} for d in days}
+    outcomes = outcomes_by_day(labels, days, RATE_CHECK[0], label_rate_outcome)
     yield from partition_check_events(context, "churn_labels", outcomes)

@@ -35,8 +35,7 @@ def rule_outcome(reason: str, description: str, rejected: int, total: int, max_r
     return Outcome(
         False,
         severity,
-        f"{rejected} of {total} rows quarantined as {reason!r} "
-        f"({share:.2%}; blocking above {max_reject_share:.2%}).",
+        f"{rejected} of {total} rows quarantined as {reason!r} ({share:.2%}; blocking above {max_reject_share:.2%}).",
         meta,
     )
 
@@ -67,8 +66,6 @@ def row_count_outcome(
         f"(median {median:g}, tolerance x{tolerance:g}).",
         meta,
     )
-
-
 
 
 def feature_table_outcome(features: pd.DataFrame, numeric_columns: Iterable[str]) -> Outcome:

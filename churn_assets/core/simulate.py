@@ -127,9 +127,7 @@ def simulate_users(config: SimulationConfig) -> pd.DataFrame:
     """The public user table: what a product database would hold, no latent variable."""
     pop = simulate_population(config)
     start = _day_start(config.start_date)
-    signup_time = pd.to_datetime(start) + pd.to_timedelta(
-        pop.signup_day * 86_400 + pop.signup_seconds, unit="s"
-    )
+    signup_time = pd.to_datetime(start) + pd.to_timedelta(pop.signup_day * 86_400 + pop.signup_seconds, unit="s")
     return pd.DataFrame(
         {
             "user_id": pop.user_id,
@@ -242,12 +240,9 @@ def true_churn_probability(
         churn = onset + length
         elapsed_f = future_days[None, :] - onset[:, None]
         progress = np.clip(elapsed_f / length[:, None], 0, 1) * (elapsed_f >= 0)
-        rate = (
-            pop.session_rate[live, None]
-            * (1 - 0.85 * progress)
-            * np.where(weekdays >= 5, WEEKEND_FACTOR, 1.0)[None, :]
-            + _ticket_rate(progress)
-        )
+        rate = pop.session_rate[live, None] * (1 - 0.85 * progress) * np.where(weekdays >= 5, WEEKEND_FACTOR, 1.0)[
+            None, :
+        ] + _ticket_rate(progress)
         rate = np.where(future_days[None, :] < churn[:, None], rate, 0.0)
         silent += np.exp(-rate.sum(axis=1))
     prob[~gone] = silent / draws

@@ -50,9 +50,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def require_columns(frame: pd.DataFrame, required: tuple[str, ...], where: str) -> None:
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise SourceFileError(
-            f"{where}: missing required column(s) {missing}; found columns {list(frame.columns)}"
-        )
+        raise SourceFileError(f"{where}: missing required column(s) {missing}; found columns {list(frame.columns)}")
 
 
 def parse_times(values: pd.Series, column: str, where: str, line_offset: int = 2) -> pd.Series:

@@ -1,0 +1,170 @@
+"""Every validation check fires on crafted bad files, and the bad rows land in quarantine."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from churn_assets_tests.conftest import Warehouse
+
+DATA = ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
+USERS = ["raw_users", "raw_users_quarantine"]
+
+
+def write_users(path, ids, extra_rows=()):
+    rows = [f"{u},2025-12-01T00:00:00Z,basic,US,organic" for u in ids] + list(extra_rows)
+    path.write_text("user_id,signup_time,plan,country,channel\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def good_rows(day: str, n: int, prefix: str = "g") -> list[str]:
+    return [f"{prefix}{day}-{i},u{i % 20},{day}T{(i % 24):02d}:00:00Z,session,{i % 30},0" for i in range(n)]
+
+
+def write_events(path, rows):
+    path.write_text("event_id,user_id,event_time,event_type,minutes,amount\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def evaluations(result, asset="raw_events"):
+    return {
+        (e.partition, e.check_name): e
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        for e in [e.event_specific_data]
+        if e.asset_key == dg.AssetKey(asset)
+    }
+
+
+BAD = [
+    "b1,u1,2026-01-01T08:00:00Z,session,lots,0",  # valid_schema
+    "b2,,2026-01-01T08:00:00Z,session,1,0",  # no_null_keys
+    "g2026-01-01-0,u2,2026-01-01T09:00:00Z,session,1,0",  # unique_event_ids (repeats a good id)
+    "b4,u3,2026-01-01T08:00:00Z,teleport,0,0",  # known_event_types
+    "b5,u4,2026-01-02T00:30:00Z,session,1,0",  # event_time_in_partition
+    "b6,u5,2026-01-01T10:00:00Z,payment,0,-9.99",  # non_negative_values
+    "b7,ghost,2026-01-01T11:00:00Z,session,1,0",  # known_users
+]
+RULES = [
+    "valid_schema",
+    "no_null_keys",
+    "unique_event_ids",
+    "known_event_types",
+    "event_time_in_partition",
+    "non_negative_values",
+    "known_users",
+]
+
+
+def test_few_bad_rows_warn_are_quarantined_and_downstream_runs(tmp_path, instance):
+    (tmp_path / "in").mkdir()
+    events = write_events(tmp_path / "in" / "ev-2026-01-01.csv", good_rows("2026-01-01", 200) + BAD)
+    users = write_users(tmp_path / "users.csv", [f"u{i}" for i in range(20)])
+    template = events.replace("2026-01-01", "{date}")
+    wh = Warehouse(tmp_path / "data", instance, events_file=template, users_file=users, days=1)
+    wh.materialize(USERS)
+    result = wh.materialize(DATA, "2026-01-01")
+    assert result.success
+    found = evaluations(result)
+    for rule in RULES:
+        e = found[("2026-01-01", rule)]
+        assert not e.passed and e.severity == dg.AssetCheckSeverity.WARN, rule
+        assert e.metadata["rejected_rows"].value == 1, rule
+    assert found[("2026-01-01", "row_count_in_range")].passed
+    reasons = wh.table("raw_events_quarantine").sort_values("reason")[["event_id", "user_id", "reason"]]
+    assert reasons.values.tolist() == [
+        ["b1", "u1", "bad_type"],
+        ["g2026-01-01-0", "u2", "duplicate_event_id"],
+        ["b5", "u4", "event_time_outside_partition"],
+        ["b6", "u5", "negative_value"],
+        ["b2", None, "null_key"],
+        ["b4", "u3", "unknown_event_type"],
+        ["b7", "ghost", "unknown_user"],
+    ]
+    assert wh.table("raw_events_quarantine")["minutes"].tolist().count("lots") == 1
+    assert len(wh.table("raw_events")) == 200
+    assert "2026-01-01" in instance.get_materialized_partitions(dg.AssetKey("user_features"))
+
+
+def test_a_large_share_of_bad_rows_blocks_downstream(tmp_path, instance):
+    rows = good_rows("2026-01-01", 50) + [f"x{i},u1,2026-01-01T08:00:00Z,teleport,0,0" for i in range(10)]
+    events = write_events(tmp_path / "events.csv", rows)
+    users = write_users(tmp_path / "users.csv", [f"u{i}" for i in range(20)])
+    wh = Warehouse(tmp_path / "data", instance, events_file=events, users_file=users, days=1)
+    wh.materialize(USERS)
+    result = wh.materialize(DATA, "2026-01-01", raise_on_error=False)
+    assert not result.success
+    e = evaluations(result)[("2026-01-01", "known_event_types")]
+    assert (e.passed, e.severity, e.metadata["rejected_rows"].value) == (False, dg.AssetCheckSeverity.ERROR, 10)
+    # the data and its quarantine are written, but nothing downstream ran on them
+    assert len(wh.table("raw_events_quarantine")) == 10
+    assert instance.get_materialized_partitions(dg.AssetKey("user_daily")) == set()
+
+
+def test_a_day_far_off_its_recent_days_fails_the_row_count_check(tmp_path, instance):
+    (tmp_path / "in").mkdir()
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(9)]
+    for d in days:
+        n = 10 if d == date(2026, 1, 9) else 100 + d.day
+        write_events(tmp_path / "in" / f"ev-{d}.csv", good_rows(d.isoformat(), n))
+    users = write_users(tmp_path / "users.csv", [f"u{i}" for i in range(20)])
+    template = str(tmp_path / "in" / "ev-{date}.csv")
+    wh = Warehouse(tmp_path / "data", instance, events_file=template, users_file=users, days=9)
+    wh.materialize(USERS)
+    assert wh.materialize(DATA, "2026-01-01", "2026-01-08").success
+    result = wh.materialize(DATA, "2026-01-09", raise_on_error=False)
+    assert not result.success
+    e = evaluations(result)[("2026-01-09", "row_count_in_range")]
+    assert not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    assert e.metadata["recent_counts"].value == [102, 103, 104, 105, 106, 107, 108]
+    assert "10 rows is far off recent days" in e.description
+
+
+def test_bad_user_rows_fail_their_checks_and_are_quarantined(tmp_path, instance):
+    users = write_users(
+        tmp_path / "users.csv",
+        [f"u{i}" for i in range(40)],
+        extra_rows=["u1,2025-12-02,pro,GB,social", ",2025-12-02,pro,GB,social", "u99,soon,pro,GB,social"],
+    )
+    events = write_events(tmp_path / "events.csv", good_rows("2026-01-01", 5))
+    wh = Warehouse(tmp_path / "data", instance, events_file=events, users_file=users, days=1)
+    result = wh.materialize(USERS)
+    assert result.success  # 3 of 43 rows: below the blocking share
+    found = evaluations(result, "raw_users")
+    assert {name: (e.passed, e.metadata["rejected_rows"].value) for (_, name), e in found.items()} == {
+        "valid_schema": (False, 1),
+        "no_null_keys": (False, 1),
+        "unique_user_ids": (False, 1),
+    }
+    assert sorted(wh.table("raw_users_quarantine")["reason"]) == ["bad_type", "duplicate_user_id", "null_key"]
+    assert len(wh.table("raw_users")) == 40
+
+
+def test_labels_check_blocks_when_the_horizon_has_no_activity(tmp_path, instance):
+    # 60 users active on the first 5 days; after that activity tracking broke and the export holds only
+    # billing events, which are not activity: every label would be "churned"
+    rows = [f"e{d}-{u},u{u},2026-01-0{d}T10:00:00Z,session,5,0" for d in range(1, 6) for u in range(60)]
+    later = [date(2026, 1, 6) + timedelta(days=i) for i in range(31)]
+    rows += [f"p{d}-{u},u{u},{d}T03:00:00Z,payment,0,9.99" for d in later for u in range(60)]
+    events = write_events(tmp_path / "events.csv", rows)
+    wh = Warehouse(tmp_path / "data", instance, events_file=events, days=40)
+    wh.materialize(USERS)
+    assert len(wh.table("raw_users")) == 60  # derived from first events
+    assert wh.materialize(DATA, "2026-01-01", "2026-02-05").success
+    result = wh.materialize(["churn_labels"], "2026-01-05", raise_on_error=False)
+    assert not result.success
+    e = evaluations(result, "churn_labels")[("2026-01-05", "label_rate_plausible")]
+    assert not e.passed and "All 60 eligible users are labelled churned" in e.description
+
+
+def test_a_malformed_file_fails_with_a_message_naming_the_problem(tmp_path, instance):
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,event_time,kind\nu1,2026-01-01T10:00:00Z,session\n")
+    wh = Warehouse(tmp_path / "data", instance, events_file=str(events), days=1)
+    result = wh.materialize(USERS, raise_on_error=False)
+    assert not result.success
+    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    assert "events.csv: missing required column(s) ['event_type']" in error.message
+    pd.testing.assert_frame_equal(pd.read_csv(events), pd.read_csv(events))  # the source file is untouched

@@ -1,0 +1,82 @@
+import os
+import subprocess
+import sys
+
+import dagster as dg
+
+from churn_assets.definitions import defs
+
+TABLES = {
+    "raw_users",
+    "raw_users_quarantine",
+    "raw_events",
+    "raw_events_quarantine",
+    "user_daily",
+    "user_features",
+    "churn_labels",
+}
+DAILY = {"raw_events", "raw_events_quarantine", "user_daily", "user_features", "churn_labels"}
+
+
+def test_definitions_load_with_the_expected_assets_and_lineage():
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == TABLES
+    parents = {
+        k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()
+    }
+    assert parents["raw_events"] == {"raw_users"}
+    assert parents["user_daily"] == {"raw_events"}
+    assert parents["user_features"] == {"user_daily", "raw_users"}
+    assert parents["churn_labels"] == {"user_features", "user_daily"}
+
+
+def test_every_asset_has_description_group_kinds_and_daily_partitions_where_expected():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        name = key.to_user_string()
+        assert node.description and len(node.description) > 30, name
+        assert node.group_name in {"ingestion", "activity", "features", "labels"}, name
+        assert {"pandas", "duckdb"} <= set(node.kinds), name
+        if name in DAILY:
+            assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), name
+            assert node.partitions_def.timezone == "UTC"
+            assert node.backfill_policy == dg.BackfillPolicy.single_run(), name
+        else:
+            assert node.partitions_def is None, name
+
+
+def test_checks_are_defined_partitioned_and_blocking():
+    graph = defs.resolve_asset_graph()
+    checks = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k) for k in graph.asset_check_keys}
+    assert set(checks) == {
+        ("raw_users", "valid_schema"),
+        ("raw_users", "no_null_keys"),
+        ("raw_users", "unique_user_ids"),
+        ("raw_events", "valid_schema"),
+        ("raw_events", "no_null_keys"),
+        ("raw_events", "unique_event_ids"),
+        ("raw_events", "known_event_types"),
+        ("raw_events", "event_time_in_partition"),
+        ("raw_events", "non_negative_values"),
+        ("raw_events", "known_users"),
+        ("raw_events", "row_count_in_range"),
+        ("user_features", "complete_and_unique"),
+        ("churn_labels", "label_rate_plausible"),
+    }
+    for (asset, _), spec in checks.items():
+        assert spec.blocking
+        assert (spec.partitions_def is not None) == (asset in DAILY)
+
+
+def test_dagster_definitions_validate_passes(tmp_path):
+    env = {**os.environ, "CHURN_DATA_DIR": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Validation successful" in result.stdout + result.stderr

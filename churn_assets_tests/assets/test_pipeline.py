@@ -1,0 +1,107 @@
+"""Materialize the data graph in-process through Dagster, against a DuckDB file, on the simulator."""
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from churn_assets.core.features import FEATURE_COLUMNS
+from churn_assets_tests.conftest import Warehouse, utc
+
+DATA = ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
+FIRST, LAST = "2026-01-01", "2026-02-05"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Warehouse:
+    """300 simulated users, 36 days of data, labels for the first 6 days (their horizons are complete)."""
+    with dg.instance_for_test() as instance:
+        wh = Warehouse(tmp_path_factory.mktemp("data"), instance, users=300)
+        wh.materialize(["raw_users", "raw_users_quarantine"])
+        wh.data_run = wh.materialize(DATA, FIRST, LAST)
+        wh.label_run = wh.materialize(["churn_labels"], "2026-01-01", "2026-01-06")
+        yield wh
+
+
+def test_range_runs_as_one_run_and_every_partition_is_materialized(built):
+    assert built.data_run.success and built.label_run.success
+    runs = built.instance.get_runs()
+    assert len(runs) == 3  # users, the whole data range, the label range
+    days = {k for k in pd.date_range(FIRST, LAST).strftime("%Y-%m-%d")}
+    for asset in DATA:
+        assert built.instance.get_materialized_partitions(dg.AssetKey(asset)) == days
+
+
+def test_tables_are_consistent(built):
+    users = built.table("raw_users")
+    events = built.table("raw_events")
+    daily = built.table("user_daily")
+    features = built.table("user_features")
+    assert len(users) == 300 and events["event_id"].is_unique
+    assert events["user_id"].isin(users["user_id"]).all()
+    assert len(built.table("raw_events_quarantine")) == 0
+    # user_daily sums back to the events
+    assert daily["events"].sum() == len(events)
+    assert daily.duplicated(["user_id", "activity_date"]).sum() == 0
+    # one feature row per known user per day
+    assert list(features.columns) == list(FEATURE_COLUMNS)
+    jan20 = features[features["as_of_date"] == utc("2026-01-20")]
+    known = users[users["signup_time"] < utc("2026-01-21")]
+    assert sorted(jan20["user_id"]) == sorted(known["user_id"])
+
+
+def test_labels_only_for_eligible_users_and_match_the_activity(built):
+    labels = built.table("churn_labels")
+    features = built.table("user_features")
+    daily = built.table("user_daily")
+    jan5 = labels[labels["as_of_date"] == utc("2026-01-05")].set_index("user_id")["churned"]
+    eligible = features[(features["as_of_date"] == utc("2026-01-05")) & (features["active_days_30"] > 0)]
+    assert sorted(jan5.index) == sorted(eligible["user_id"])
+    horizon = daily[daily["active"] & daily["activity_date"].between(utc("2026-01-06"), utc("2026-02-04"))]
+    expected = (~jan5.index.isin(horizon["user_id"])).astype(int)
+    assert jan5.tolist() == expected.tolist()
+
+
+def test_each_partition_gets_its_own_check_evaluations(built):
+    evaluations = built.check_evaluations(built.data_run)
+    raw = [e for e in evaluations if e.asset_key == dg.AssetKey("raw_events")]
+    assert len(raw) == 36 * 8
+    assert {e.partition for e in raw} == set(pd.date_range(FIRST, LAST).strftime("%Y-%m-%d"))
+    assert all(e.passed for e in evaluations)
+    features = [e for e in evaluations if e.asset_key == dg.AssetKey("user_features")]
+    assert len(features) == 36
+
+
+def test_materializations_carry_schema_row_count_and_preview(built):
+    mats = {m.asset_key.to_user_string(): m for m in built.data_run.asset_materializations_for_node("user_daily")}
+    meta = mats["user_daily"].metadata
+    assert meta["dagster/row_count"].value == len(built.table("user_daily"))
+    columns = [c.name for c in meta["dagster/column_schema"].schema.columns]
+    assert columns[:3] == ["user_id", "activity_date", "events"]
+    assert "| user_id" in meta["preview"].value
+
+
+def test_rematerializing_a_partition_gives_identical_rows_and_no_duplicates(built):
+    where = "where activity_date = '2026-01-20'"
+    before_daily = built.table("user_daily", where)
+    before_events = built.table("raw_events").sort_values("event_id").reset_index(drop=True)
+    result = built.materialize(DATA, "2026-01-20")
+    assert result.success
+    after_events = built.table("raw_events").sort_values("event_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(before_events, after_events)
+    after_daily = built.table("user_daily", where)
+    pd.testing.assert_frame_equal(
+        before_daily.sort_values("user_id").reset_index(drop=True),
+        after_daily.sort_values("user_id").reset_index(drop=True),
+    )
+
+
+def test_labels_refuse_an_incomplete_horizon_naming_the_missing_days(built):
+    # data exists through 2026-02-05: the horizon of 2026-01-10 runs to 2026-02-09
+    result = built.materialize(["churn_labels"], "2026-01-10", raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    error = failure.step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    assert "user_daily is missing 2026-02-06..2026-02-09 (4 days)" in error.message
+    assert "2026-01-10" not in built.instance.get_materialized_partitions(dg.AssetKey("churn_labels"))

@@ -1,0 +1,65 @@
+"""Shared fixtures: a real Dagster instance and a DuckDB warehouse in a temporary directory."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from churn_assets.definitions import defs
+from churn_assets.deployment import build_resources
+from churn_assets.settings import Settings
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+ALL_ASSETS = list(defs.assets)
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+class Warehouse:
+    """Runs assets through Dagster against a DuckDB file and reads the tables back."""
+
+    def __init__(self, data_dir: Path, instance: dg.DagsterInstance, **settings):
+        self.settings = Settings(data_dir=data_dir, **settings)
+        self.resources = build_resources(self.settings)
+        self.instance = instance
+
+    def materialize(
+        self,
+        selection: list[str],
+        first: str | None = None,
+        last: str | None = None,
+        raise_on_error: bool = True,
+    ) -> dg.ExecuteInProcessResult:
+        tags = {RANGE_START_TAG: first, RANGE_END_TAG: last or first} if first else {}
+        return dg.materialize(
+            ALL_ASSETS,
+            selection=selection,
+            resources=self.resources,
+            instance=self.instance,
+            tags=tags,
+            raise_on_error=raise_on_error,
+        )
+
+    def table(self, name: str, where: str = "") -> pd.DataFrame:
+        with duckdb.connect(str(self.settings.warehouse_path), read_only=True) as conn:
+            return conn.execute(f"select * from churn.{name} {where}").df()
+
+    def check_evaluations(self, result: dg.ExecuteInProcessResult) -> list:
+        return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, instance: dg.DagsterInstance) -> Warehouse:
+    return Warehouse(tmp_path / "data", instance, users=300)
+
+
+def utc(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")

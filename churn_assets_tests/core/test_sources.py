@@ -1,0 +1,91 @@
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from churn_assets.core.sources import SourceFileError, read_events, read_users, users_from_events
+
+
+def write_csv(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_single_csv_file_is_split_by_utc_day(tmp_path):
+    path = write_csv(
+        tmp_path / "events.csv",
+        "user_id,event_time,event_type,minutes\n"
+        "a,2026-01-01T23:59:59Z,session,5\n"
+        "b,2026-01-02T00:00:00Z,session,7\n"
+        "a,2026-01-02T01:00:00+01:00,feature_use,\n",
+    )
+    day1 = read_events(path, date(2026, 1, 1))
+    day2 = read_events(path, date(2026, 1, 2))
+    # 01:00+01:00 is 00:00 UTC on Jan 2
+    assert day1["user_id"].tolist() == ["a"]
+    assert day2["user_id"].tolist() == ["b", "a"]
+    # ids are derived from the file name and line when the file has none
+    assert day2["event_id"].tolist() == ["events.csv:3", "events.csv:4"]
+
+
+def test_per_day_template_reads_that_days_file(tmp_path):
+    write_csv(
+        tmp_path / "ev-2026-01-05.csv", "event_id,user_id,event_time,event_type\nx,a,2026-01-06T10:00:00Z,session\n"
+    )
+    frame = read_events(str(tmp_path / "ev-{date}.csv"), date(2026, 1, 5))
+    # the row stays with its file's day; validation will quarantine it as outside the partition
+    assert frame["event_id"].tolist() == ["x"]
+    with pytest.raises(SourceFileError, match=r"ev-2026-01-06.csv: no events file for 2026-01-06"):
+        read_events(str(tmp_path / "ev-{date}.csv"), date(2026, 1, 6))
+
+
+def test_parquet_events(tmp_path):
+    frame = pd.DataFrame(
+        {"user_id": ["a"], "event_time": pd.to_datetime(["2026-01-01 10:00"], utc=True), "event_type": ["session"]}
+    )
+    frame.to_parquet(tmp_path / "events.parquet")
+    out = read_events(str(tmp_path / "events.parquet"), date(2026, 1, 1))
+    assert out["user_id"].tolist() == ["a"]
+
+
+def test_missing_column_names_the_column_and_file(tmp_path):
+    path = write_csv(tmp_path / "bad.csv", "user_id,event_time\na,2026-01-01\n")
+    with pytest.raises(SourceFileError, match=r"bad.csv: missing required column\(s\) \['event_type'\]"):
+        read_events(path, date(2026, 1, 1))
+
+
+def test_unreadable_timestamp_names_the_lines(tmp_path):
+    path = write_csv(
+        tmp_path / "bad.csv",
+        "user_id,event_time,event_type\na,2026-01-01T10:00:00Z,session\nb,yesterday,session\nc,,session\n",
+    )
+    with pytest.raises(SourceFileError) as err:
+        read_events(path, date(2026, 1, 1))
+    assert "column 'event_time' has 2 value(s) that are not timestamps: line 3 ('yesterday'), line 4 (nan)" in str(
+        err.value
+    )
+
+
+def test_missing_and_unsupported_files(tmp_path):
+    with pytest.raises(SourceFileError, match="nope.csv: file not found"):
+        read_events(str(tmp_path / "nope.csv"), date(2026, 1, 1))
+    (tmp_path / "events.json").write_text("{}")
+    with pytest.raises(SourceFileError, match="unsupported file type '.json'"):
+        read_events(str(tmp_path / "events.json"), date(2026, 1, 1))
+
+
+def test_users_file_and_users_derived_from_first_event(tmp_path):
+    path = write_csv(
+        tmp_path / "events.csv",
+        "user_id,event_time,event_type\nb,2026-01-03T00:00:00Z,session\na,2026-01-02T05:00:00Z,session\n"
+        "b,2026-01-01T07:00:00Z,session\n",
+    )
+    users = users_from_events(path)
+    assert users["user_id"].tolist() == ["a", "b"]
+    assert users["signup_time"].tolist() == [
+        pd.Timestamp("2026-01-02 05:00", tz="UTC"),
+        pd.Timestamp("2026-01-01 07:00", tz="UTC"),
+    ]
+    bad = write_csv(tmp_path / "users.csv", "id,signup_time\n1,2026-01-01\n")
+    with pytest.raises(SourceFileError, match=r"missing required column\(s\) \['user_id'\]"):
+        read_users(bad)

@@ -1,0 +1,137 @@
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from churn_assets.core.quality import feature_table_outcome, label_rate_outcome, row_count_outcome, rule_outcome
+from churn_assets.core.sources import SourceFileError
+from churn_assets.core.validation import EVENT_RULES, USER_RULES, validate_events, validate_users
+
+DAY = date(2026, 1, 10)
+KNOWN = pd.Series(["u1", "u2"])
+
+
+def raw(rows):
+    cols = ["event_id", "user_id", "event_time", "event_type", "minutes", "amount"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+GOOD = ["e1", "u1", "2026-01-10T08:00:00Z", "session", "12.5", "0"]
+BAD_ROWS = {
+    "valid_schema": ["e2", "u1", "2026-01-10T08:00:00Z", "session", "abc", "0"],
+    "no_null_keys": ["e3", "", "2026-01-10T08:00:00Z", "session", "1", "0"],
+    "unique_event_ids": ["e1", "u2", "2026-01-10T09:00:00Z", "feature_use", "0", "0"],
+    "known_event_types": ["e5", "u1", "2026-01-10T08:00:00Z", "teleport", "0", "0"],
+    "event_time_in_partition": ["e6", "u1", "2026-01-11T00:00:00Z", "session", "3", "0"],
+    "non_negative_values": ["e7", "u2", "2026-01-10T10:00:00Z", "payment", "0", "-9.99"],
+    "known_users": ["e8", "ghost", "2026-01-10T11:00:00Z", "session", "4", "0"],
+}
+REASONS = {r.name: r.reason for r in EVENT_RULES}
+
+
+@pytest.mark.parametrize("rule", list(BAD_ROWS))
+def test_each_event_rule_quarantines_its_bad_row_with_the_reason(rule):
+    result = validate_events(raw([GOOD, BAD_ROWS[rule]]), DAY, KNOWN)
+    assert result.rejected_by_rule == {r.name: int(r.name == rule) for r in EVENT_RULES}
+    assert result.rejected["reason"].tolist() == [REASONS[rule]]
+    assert result.rejected["event_id"].tolist() == [BAD_ROWS[rule][0]]
+    assert result.clean["event_id"].tolist() == ["e1"]
+    outcome = result.outcome(next(r for r in EVENT_RULES if r.name == rule), max_reject_share=0.05)
+    assert not outcome.passed and outcome.severity == "ERROR"  # 1 of 2 rows is far above 5%
+    assert outcome.metadata["rejected_rows"] == 1
+
+
+def test_all_bad_rows_together_are_all_kept_and_counted():
+    result = validate_events(raw([GOOD, *BAD_ROWS.values()]), DAY, KNOWN)
+    assert len(result.clean) + len(result.rejected) == result.total == 8
+    assert sorted(result.rejected["reason"]) == sorted(REASONS.values())
+    # the original text is kept, not the parsed value
+    assert result.rejected.set_index("event_id").loc["e2", "minutes"] == "abc"
+
+
+def test_clean_rows_are_typed():
+    result = validate_events(raw([GOOD]), DAY, KNOWN)
+    assert result.clean.dtypes.astype(str).to_dict() == {
+        "event_id": "object",
+        "user_id": "object",
+        "event_time": "datetime64[ns, UTC]",
+        "event_type": "object",
+        "minutes": "float64",
+        "amount": "float64",
+    }
+    assert result.clean.loc[0, "minutes"] == 12.5
+
+
+def test_missing_required_column_is_a_clear_error():
+    with pytest.raises(SourceFileError, match=r"missing required column\(s\) \['event_type'\]"):
+        validate_events(raw([GOOD]).drop(columns=["event_type"]), DAY, KNOWN)
+
+
+def test_missing_value_columns_default_to_zero_and_extra_columns_are_reported():
+    frame = raw([GOOD]).drop(columns=["amount"]).assign(browser="firefox")
+    result = validate_events(frame, DAY, KNOWN)
+    assert result.clean.loc[0, "amount"] == 0.0
+    assert result.dropped_columns == ("browser",)
+
+
+def test_rule_outcome_warns_below_the_share_and_blocks_above():
+    assert rule_outcome("null_key", "d", 0, 100, 0.05).passed
+    warn = rule_outcome("null_key", "d", 5, 100, 0.05)
+    error = rule_outcome("null_key", "d", 6, 100, 0.05)
+    assert (warn.passed, warn.severity, error.passed, error.severity) == (False, "WARN", False, "ERROR")
+    assert "6 of 100 rows quarantined as 'null_key'" in error.description
+
+
+def test_row_count_outcome():
+    week = [100, 110, 90, 105, 95, 100, 120]
+    assert row_count_outcome(300, week, 3.0).passed
+    assert row_count_outcome(34, week, 3.0).passed is True  # 100 / 3 = 33.3
+    low = row_count_outcome(33, week, 3.0)
+    assert not low.passed and low.severity == "ERROR"
+    assert "33 rows is far off recent days: expected within [33, 300] (median 100" in low.description
+    assert not row_count_outcome(301, week, 3.0).passed
+    assert row_count_outcome(5000, week[:6], 3.0).passed  # not enough history yet
+    assert row_count_outcome(500, [10] * 7, 3.0).passed  # baseline too small to judge
+
+
+def users_raw(rows):
+    return pd.DataFrame(rows, columns=["user_id", "signup_time", "plan", "country", "channel"])
+
+
+def test_each_user_rule_quarantines_its_bad_row():
+    result = validate_users(
+        users_raw(
+            [
+                ["u1", "2026-01-01T00:00:00Z", "pro", "US", "organic"],
+                ["u2", "not a time", "pro", "US", "organic"],
+                ["", "2026-01-01", "pro", "US", "organic"],
+                ["u1", "2026-01-02", "free", "GB", "social"],
+            ]
+        )
+    )
+    assert result.rejected_by_rule == {"valid_schema": 1, "no_null_keys": 1, "unique_user_ids": 1}
+    assert result.rejected["reason"].tolist() == ["bad_type", "null_key", "duplicate_user_id"]
+    assert result.clean["user_id"].tolist() == ["u1"]
+    assert {r.name for r in USER_RULES} == set(result.rejected_by_rule)
+
+
+def test_users_without_optional_columns_get_unknown():
+    result = validate_users(pd.DataFrame({"user_id": ["a"], "signup_time": ["2026-01-01"]}))
+    assert result.clean.loc[0, ["plan", "country", "channel"]].tolist() == ["unknown"] * 3
+
+
+def test_feature_table_outcome_fires_on_duplicates_missing_and_negative_values():
+    ok = pd.DataFrame({"user_id": ["a", "b"], "as_of_date": [1, 1], "events_7": [0, 2], "events_trend_7": [-1, 2]})
+    assert feature_table_outcome(ok, ["events_7", "events_trend_7"]).passed
+    bad = pd.concat([ok, ok.iloc[[0]]]).reset_index(drop=True)
+    bad.loc[1, "events_7"] = -3
+    bad.loc[0, "events_trend_7"] = None
+    outcome = feature_table_outcome(bad, ["events_7", "events_trend_7"])
+    assert not outcome.passed
+    assert outcome.metadata == {"rows": 3, "duplicate_rows": 1, "missing_values": 1, "negative_values": 1}
+
+
+def test_label_rate_outcome_fires_when_everyone_churned():
+    assert not label_rate_outcome(pd.DataFrame({"churned": [1] * 50})).passed
+    assert label_rate_outcome(pd.DataFrame({"churned": [1] * 49})).passed  # too few to judge
+    assert label_rate_outcome(pd.DataFrame({"churned": [0] * 60})).passed
