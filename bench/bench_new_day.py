@@ -45,8 +45,9 @@ def setup(data_dir: Path, users: int, history: int) -> dict:
     source = source_for(users)
     resources = {**build_resources(Settings.from_env()), "source": source}
     with dg.DagsterInstance.get() as instance:
-        dg.materialize(list(defs.assets), selection=["raw_users", "raw_users_quarantine"], resources=resources,
-                       instance=instance)
+        dg.materialize(
+            list(defs.assets), selection=["raw_users", "raw_users_quarantine"], resources=resources, instance=instance
+        )
     known = validate_users(source.read_users()).clean["user_id"]
     window = {}
     for i in range(1, 31):
@@ -66,7 +67,9 @@ def setup(data_dir: Path, users: int, history: int) -> dict:
                 conn.execute(f"insert into churn.{table} select * from frame")
                 conn.unregister("frame")
             rows += len(events)
-        counts = {t: conn.execute(f"select count(*) from churn.{t}").fetchone()[0] for t in ("raw_events", "user_daily")}
+        counts = {
+            t: conn.execute(f"select count(*) from churn.{t}").fetchone()[0] for t in ("raw_events", "user_daily")
+        }
     return {"history_event_rows": rows, **counts}
 
 
@@ -80,8 +83,9 @@ def measure(users: int) -> dict:
     resources = {**build_resources(Settings.from_env()), "source": source_for(users)}
     with dg.DagsterInstance.get() as instance:
         started = time.perf_counter()
-        result = dg.materialize(list(defs.assets), selection=DATA, resources=resources, instance=instance,
-                                partition_key=NEW_DAY.isoformat())
+        result = dg.materialize(
+            list(defs.assets), selection=DATA, resources=resources, instance=instance, partition_key=NEW_DAY.isoformat()
+        )
         seconds = time.perf_counter() - started
     steps = {
         e.step_key: round(e.event_specific_data.duration_ms / 1000, 2)
@@ -115,19 +119,41 @@ def main() -> None:
             }
             (data_dir / "dagster").mkdir()
             (data_dir / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-            setup_cmd = [sys.executable, "-c", f"import bench_new_day as b, pathlib, json; "
-                         f"print(json.dumps(b.setup(pathlib.Path({str(data_dir)!r}), {args.users}, {history})))"]
+            setup_cmd = [
+                sys.executable,
+                "-c",
+                f"import bench_new_day as b, pathlib, json; "
+                f"print(json.dumps(b.setup(pathlib.Path({str(data_dir)!r}), {args.users}, {history})))",
+            ]
             t = time.perf_counter()
-            built = json.loads(subprocess.run(setup_cmd, env=env, cwd=Path(__file__).parent, check=True,
-                                              capture_output=True, text=True).stdout.strip().splitlines()[-1])
-            print(f"history {history:>3} days: built in {time.perf_counter() - t:.0f}s "
-                  f"(raw_events {built['raw_events']:,} rows, user_daily {built['user_daily']:,} rows)")
-            out = subprocess.run([sys.executable, __file__, "--measure", "--users", str(args.users)], env=env,
-                                 check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            built = json.loads(
+                subprocess.run(
+                    setup_cmd, env=env, cwd=Path(__file__).parent, check=True, capture_output=True, text=True
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            print(
+                f"history {history:>3} days: built in {time.perf_counter() - t:.0f}s "
+                f"(raw_events {built['raw_events']:,} rows, user_daily {built['user_daily']:,} rows)"
+            )
+            out = (
+                subprocess.run(
+                    [sys.executable, __file__, "--measure", "--users", str(args.users)],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             m = json.loads(out)
             featured = m["rows"]["user_features"]
-            print(f"  new day: {m['seconds']:.2f}s wall ({featured / m['seconds']:,.0f} users/s), "
-                  f"peak RSS {m['peak_rss_mb']:,} MB; steps {m['steps']}; rows {m['rows']}")
+            print(
+                f"  new day: {m['seconds']:.2f}s wall ({featured / m['seconds']:,.0f} users/s), "
+                f"peak RSS {m['peak_rss_mb']:,} MB; steps {m['steps']}; rows {m['rows']}"
+            )
 
 
 if __name__ == "__main__":
