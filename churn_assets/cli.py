@@ -13,6 +13,8 @@ from churn_assets.settings import ENV_VARS, Settings, SettingsError
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# Local SQLite storage in DAGSTER_HOME; no usage statistics.
+INSTANCE_CONFIG = "telemetry:\n  enabled: false\n"
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
@@ -34,8 +36,8 @@ def _apply_options(args: argparse.Namespace) -> Settings:
     home = os.environ.get("DAGSTER_HOME") or str(settings.dagster_home.resolve())
     Path(home).mkdir(parents=True, exist_ok=True)
     config = Path(home) / "dagster.yaml"
-    if not config.exists():  # local SQLite storage in DAGSTER_HOME; no usage statistics
-        config.write_text("telemetry:\n  enabled: false\n")
+    if not config.exists():
+        config.write_text(INSTANCE_CONFIG)
     os.environ["DAGSTER_HOME"] = home
     return settings
 

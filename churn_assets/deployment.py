@@ -6,10 +6,7 @@ warehouse file (schema ``churn``), an artifact folder, and the Dagster instance.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
-
-import duckdb
 
 from churn_assets.io.duckdb import WarehouseIOManager
 from churn_assets.partitions import SETTINGS
@@ -30,20 +27,6 @@ def source_from(settings: Settings) -> ChurnSource:
     )
 
 
-@cache
-def duckdb_utc_config() -> dict[str, str]:
-    """Partition slices are compared as timestamp strings, so they must mean UTC.
-
-    Without DuckDB's ICU extension there are no time zones and everything is UTC already; with it
-    (it may be installed on a workstation) the session zone would be local, so pin it to UTC.
-    """
-    try:
-        duckdb.connect(":memory:", config={"TimeZone": "UTC"}).close()
-    except duckdb.Error:
-        return {}
-    return {"TimeZone": "UTC"}
-
-
 def local_resources(settings: Settings) -> dict[str, Any]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +34,6 @@ def local_resources(settings: Settings) -> dict[str, Any]:
         "io_manager": WarehouseIOManager(
             database=str(settings.warehouse_path),
             schema=WAREHOUSE_SCHEMA,
-            connection_config=duckdb_utc_config(),
         ),
         "source": source_from(settings),
         "quality": QualityPolicy(

@@ -5,7 +5,7 @@ The Dagster wiring (``churn_assets/checks.py``) turns an Outcome into an asset c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -21,21 +21,28 @@ class Outcome:
     metadata: dict = field(default_factory=dict)
 
 
-def rule_outcome(reason: str, description: str, rejected: int, total: int, max_reject_share: float) -> Outcome:
-    """A rule fails on any rejected row: WARN while the share is tolerable, ERROR above it.
+def rows_outcome(rejected_by_reason: Mapping[str, int], total: int, max_reject_share: float) -> Outcome:
+    """Validation of a batch of rows fails on any rejected row: WARN while the share is tolerable, ERROR above.
 
     Rejected rows are already in quarantine, so a few of them do not poison downstream assets;
     a large share means the source itself is broken, and then the check blocks.
     """
+    rejected = sum(rejected_by_reason.values())
     share = rejected / total if total else 0.0
-    meta = {"rejected_rows": rejected, "rows": total, "rejected_share": round(share, 6)}
+    meta = {
+        "rejected_rows": rejected,
+        "rows": total,
+        "rejected_share": round(share, 6),
+        "rejected_by_reason": {k: v for k, v in rejected_by_reason.items() if v},
+    }
     if rejected == 0:
-        return Outcome(True, "WARN", f"{description} All {total} rows pass.", meta)
+        return Outcome(True, "WARN", f"All {total} rows pass every rule.", meta)
     severity = "ERROR" if share > max_reject_share else "WARN"
+    reasons = ", ".join(f"{n} {reason}" for reason, n in rejected_by_reason.items() if n)
     return Outcome(
         False,
         severity,
-        f"{rejected} of {total} rows quarantined as {reason!r} ({share:.2%}; blocking above {max_reject_share:.2%}).",
+        f"{rejected} of {total} rows quarantined: {reasons} ({share:.2%}; blocking above {max_reject_share:.2%}).",
         meta,
     )
 

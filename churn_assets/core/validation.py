@@ -1,7 +1,7 @@
 """Validation rules for raw data: every rejected row is kept with the reason it was rejected.
 
-Each rule is also an asset check of the same name. A row failing several rules is rejected once,
-for the first rule in the order below. Rules judge rows; ``row_count_outcome`` judges a whole day.
+A row failing several rules is rejected once, for the first rule in the order below. The asset
+check ``valid_rows`` reports the rejected rows per reason (``quality.rows_outcome``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import date
 
 import pandas as pd
 
-from churn_assets.core.quality import Outcome, rule_outcome
+from churn_assets.core.quality import Outcome, rows_outcome
 from churn_assets.core.schema import (
     EVENT_COLUMNS,
     EVENT_TYPES,
@@ -26,42 +26,40 @@ from churn_assets.core.sources import _day_window, require_columns
 
 @dataclass(frozen=True)
 class Rule:
-    name: str  # the asset check's name
     reason: str  # what a quarantined row's ``reason`` column says
     description: str
 
 
 EVENT_RULES = (
-    Rule("valid_schema", "bad_type", "Every value parses as its column's type (timestamps, numbers)."),
-    Rule("no_null_keys", "null_key", "event_id and user_id are present and not blank."),
-    Rule("unique_event_ids", "duplicate_event_id", "No event_id appears twice within a day."),
-    Rule("known_event_types", "unknown_event_type", f"event_type is one of {list(EVENT_TYPES)}."),
-    Rule("event_time_in_partition", "event_time_outside_partition", "event_time falls on the partition's day."),
-    Rule("non_negative_values", "negative_value", f"{list(VALUE_COLUMNS)} are not negative."),
-    Rule("known_users", "unknown_user", "The event's user_id is in raw_users."),
+    Rule("bad_type", "every value parses as its column's type (timestamps, numbers)"),
+    Rule("null_key", "event_id, user_id and event_time are present and not blank"),
+    Rule("duplicate_event_id", "no event_id appears twice within a day"),
+    Rule("unknown_event_type", f"event_type is one of {list(EVENT_TYPES)}"),
+    Rule("event_time_outside_partition", "event_time falls on the partition's day"),
+    Rule("negative_value", f"{list(VALUE_COLUMNS)} are not negative"),
+    Rule("unknown_user", "the event's user_id is in raw_users"),
 )
 USER_RULES = (
-    Rule("valid_schema", "bad_type", "signup_time parses as a timestamp."),
-    Rule("no_null_keys", "null_key", "user_id is present and not blank."),
-    Rule("unique_user_ids", "duplicate_user_id", "No user_id appears twice."),
+    Rule("bad_type", "signup_time parses as a timestamp"),
+    Rule("null_key", "user_id and signup_time are present and not blank"),
+    Rule("duplicate_user_id", "no user_id appears twice"),
 )
-ROW_COUNT_RULE = Rule(
-    "row_count_in_range", "", "The day's accepted row count is within a factor of the median of recent days."
-)
+
+
+def describe_rules(rules: tuple[Rule, ...]) -> str:
+    return "; ".join(f"{r.reason}: {r.description}" for r in rules)
 
 
 @dataclass(frozen=True)
 class Validated:
     clean: pd.DataFrame
     rejected: pd.DataFrame  # the original values as text, plus ``reason``
-    rejected_by_rule: dict[str, int]
+    rejected_by_reason: dict[str, int]  # every rule's reason, zeros included
     total: int
     dropped_columns: tuple[str, ...] = ()
 
-    def outcome(self, rule: Rule, max_reject_share: float) -> Outcome:
-        return rule_outcome(
-            rule.reason, rule.description, self.rejected_by_rule.get(rule.name, 0), self.total, max_reject_share
-        )
+    def outcome(self, max_reject_share: float) -> Outcome:
+        return rows_outcome(self.rejected_by_reason, self.total, max_reject_share)
 
 
 def _as_utc(values: pd.Series) -> pd.Series:
@@ -72,6 +70,8 @@ def _as_utc(values: pd.Series) -> pd.Series:
 
 
 def _blank(values: pd.Series) -> pd.Series:
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return values.isna()  # typed values (timestamps, numbers) cannot be blank text
     return values.isna() | (values.astype(str).str.strip() == "")
 
 
@@ -87,11 +87,11 @@ def _as_text(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
 def _split(
     frame: pd.DataFrame, reason: pd.Series, rules: tuple[Rule, ...], text_columns: tuple[str, ...]
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    by_rule = {r.name: int((reason == r.reason).sum()) for r in rules}
+    by_reason = {r.reason: int((reason == r.reason).sum()) for r in rules}
     bad = reason.notna()
     rejected = _as_text(frame[bad], text_columns)
     rejected["reason"] = reason[bad].astype("string")
-    return rejected.reset_index(drop=True), by_rule
+    return rejected.reset_index(drop=True), by_reason
 
 
 def validate_events(raw: pd.DataFrame, day: date, known_users: pd.Series | None) -> Validated:
@@ -101,8 +101,8 @@ def validate_events(raw: pd.DataFrame, day: date, known_users: pd.Series | None)
     dropped = tuple(c for c in frame.columns if c not in EVENT_COLUMNS)
     reason = pd.Series(None, index=frame.index, dtype=object)
 
-    def flag(mask: pd.Series, rule: Rule) -> None:
-        reason[mask & reason.isna()] = rule.reason
+    def flag(mask: pd.Series, why: str) -> None:
+        reason[mask & reason.isna()] = why
 
     event_time = _as_utc(frame["event_time"])
     values = {}
@@ -112,18 +112,17 @@ def validate_events(raw: pd.DataFrame, day: date, known_users: pd.Series | None)
         values[c] = pd.to_numeric(given, errors="coerce")
         bad_type |= values[c].isna() & ~_blank(given)
         values[c] = values[c].fillna(0.0).astype(float)
-    rules = {r.name: r for r in EVENT_RULES}
-    flag(bad_type, rules["valid_schema"])
-    flag(_blank(frame["event_id"]) | _blank(frame["user_id"]) | event_time.isna(), rules["no_null_keys"])
-    flag(frame["event_id"].astype(str).duplicated(keep="first"), rules["unique_event_ids"])
-    flag(~frame["event_type"].isin(EVENT_TYPES), rules["known_event_types"])
+    flag(bad_type, "bad_type")
+    flag(_blank(frame["event_id"]) | _blank(frame["user_id"]) | event_time.isna(), "null_key")
+    flag(frame["event_id"].astype(str).duplicated(keep="first"), "duplicate_event_id")
+    flag(~frame["event_type"].isin(EVENT_TYPES), "unknown_event_type")
     start, end = _day_window(day)
-    flag((event_time < start) | (event_time >= end), rules["event_time_in_partition"])
-    flag((values["minutes"] < 0) | (values["amount"] < 0), rules["non_negative_values"])
+    flag((event_time < start) | (event_time >= end), "event_time_outside_partition")
+    flag((values["minutes"] < 0) | (values["amount"] < 0), "negative_value")
     if known_users is not None:
-        flag(~frame["user_id"].astype(str).isin(known_users), rules["known_users"])
+        flag(~frame["user_id"].astype(str).isin(known_users), "unknown_user")
 
-    rejected, by_rule = _split(frame, reason, EVENT_RULES, EVENT_COLUMNS)
+    rejected, by_reason = _split(frame, reason, EVENT_RULES, EVENT_COLUMNS)
     ok = reason.isna().to_numpy()
     clean = pd.DataFrame(
         {
@@ -134,7 +133,7 @@ def validate_events(raw: pd.DataFrame, day: date, known_users: pd.Series | None)
             **{c: values[c][ok] for c in VALUE_COLUMNS},
         }
     ).reset_index(drop=True)
-    return Validated(clean, rejected, by_rule, len(frame), dropped)
+    return Validated(clean, rejected, by_reason, len(frame), dropped)
 
 
 def validate_users(raw: pd.DataFrame) -> Validated:
@@ -143,14 +142,12 @@ def validate_users(raw: pd.DataFrame) -> Validated:
     frame = raw.reset_index(drop=True)
     dropped = tuple(c for c in frame.columns if c not in USER_COLUMNS)
     reason = pd.Series(None, index=frame.index, dtype=object)
-    rules = {r.name: r for r in USER_RULES}
     signup = _as_utc(frame["signup_time"])
-    reason[signup.isna() & ~_blank(frame["signup_time"])] = rules["valid_schema"].reason
-    reason[(_blank(frame["user_id"]) | signup.isna()) & reason.isna()] = rules["no_null_keys"].reason
-    dup = frame["user_id"].astype(str).duplicated(keep="first")
-    reason[dup & reason.isna()] = rules["unique_user_ids"].reason
+    reason[signup.isna() & ~_blank(frame["signup_time"])] = "bad_type"
+    reason[(_blank(frame["user_id"]) | signup.isna()) & reason.isna()] = "null_key"
+    reason[frame["user_id"].astype(str).duplicated(keep="first") & reason.isna()] = "duplicate_user_id"
 
-    rejected, by_rule = _split(frame, reason, USER_RULES, USER_COLUMNS)
+    rejected, by_reason = _split(frame, reason, USER_RULES, USER_COLUMNS)
     ok = reason.isna().to_numpy()
     clean = pd.DataFrame(
         {
@@ -162,4 +159,4 @@ def validate_users(raw: pd.DataFrame) -> Validated:
             },
         }
     ).reset_index(drop=True)
-    return Validated(clean, rejected, by_rule, len(frame), dropped)
+    return Validated(clean, rejected, by_reason, len(frame), dropped)

@@ -37,22 +37,13 @@ def evaluations(result, asset="raw_events"):
 
 
 BAD = [
-    "b1,u1,2026-01-01T08:00:00Z,session,lots,0",  # valid_schema
-    "b2,,2026-01-01T08:00:00Z,session,1,0",  # no_null_keys
-    "g2026-01-01-0,u2,2026-01-01T09:00:00Z,session,1,0",  # unique_event_ids (repeats a good id)
-    "b4,u3,2026-01-01T08:00:00Z,teleport,0,0",  # known_event_types
-    "b5,u4,2026-01-02T00:30:00Z,session,1,0",  # event_time_in_partition
-    "b6,u5,2026-01-01T10:00:00Z,payment,0,-9.99",  # non_negative_values
-    "b7,ghost,2026-01-01T11:00:00Z,session,1,0",  # known_users
-]
-RULES = [
-    "valid_schema",
-    "no_null_keys",
-    "unique_event_ids",
-    "known_event_types",
-    "event_time_in_partition",
-    "non_negative_values",
-    "known_users",
+    "b1,u1,2026-01-01T08:00:00Z,session,lots,0",  # bad_type
+    "b2,,2026-01-01T08:00:00Z,session,1,0",  # null_key
+    "g2026-01-01-0,u2,2026-01-01T09:00:00Z,session,1,0",  # duplicate_event_id (repeats a good id)
+    "b4,u3,2026-01-01T08:00:00Z,teleport,0,0",  # unknown_event_type
+    "b5,u4,2026-01-02T00:30:00Z,session,1,0",  # event_time_outside_partition
+    "b6,u5,2026-01-01T10:00:00Z,payment,0,-9.99",  # negative_value
+    "b7,ghost,2026-01-01T11:00:00Z,session,1,0",  # unknown_user
 ]
 
 
@@ -66,10 +57,18 @@ def test_few_bad_rows_warn_are_quarantined_and_downstream_runs(tmp_path, instanc
     result = wh.materialize(DATA, "2026-01-01")
     assert result.success
     found = evaluations(result)
-    for rule in RULES:
-        e = found[("2026-01-01", rule)]
-        assert not e.passed and e.severity == dg.AssetCheckSeverity.WARN, rule
-        assert e.metadata["rejected_rows"].value == 1, rule
+    e = found[("2026-01-01", "valid_rows")]
+    assert not e.passed and e.severity == dg.AssetCheckSeverity.WARN  # 7 of 207 rows: below 5%
+    assert e.metadata["rejected_rows"].value == 7
+    assert e.metadata["rejected_by_reason"].value == {
+        "bad_type": 1,
+        "null_key": 1,
+        "duplicate_event_id": 1,
+        "unknown_event_type": 1,
+        "event_time_outside_partition": 1,
+        "negative_value": 1,
+        "unknown_user": 1,
+    }
     assert found[("2026-01-01", "row_count_in_range")].passed
     reasons = wh.table("raw_events_quarantine").sort_values("reason")[["event_id", "user_id", "reason"]]
     assert reasons.values.tolist() == [
@@ -94,8 +93,9 @@ def test_a_large_share_of_bad_rows_blocks_downstream(tmp_path, instance):
     wh.materialize(USERS)
     result = wh.materialize(DATA, "2026-01-01", raise_on_error=False)
     assert not result.success
-    e = evaluations(result)[("2026-01-01", "known_event_types")]
+    e = evaluations(result)[("2026-01-01", "valid_rows")]
     assert (e.passed, e.severity, e.metadata["rejected_rows"].value) == (False, dg.AssetCheckSeverity.ERROR, 10)
+    assert "10 of 60 rows quarantined: 10 unknown_event_type (16.67%; blocking above 5.00%)" in e.description
     # the data and its quarantine are written, but nothing downstream ran on them
     assert len(wh.table("raw_events_quarantine")) == 10
     assert instance.get_materialized_partitions(dg.AssetKey("user_daily")) == set()
@@ -123,21 +123,18 @@ def test_a_day_far_off_its_recent_days_fails_the_row_count_check(tmp_path, insta
 def test_bad_user_rows_fail_their_checks_and_are_quarantined(tmp_path, instance):
     users = write_users(
         tmp_path / "users.csv",
-        [f"u{i}" for i in range(40)],
+        [f"u{i}" for i in range(60)],
         extra_rows=["u1,2025-12-02,pro,GB,social", ",2025-12-02,pro,GB,social", "u99,soon,pro,GB,social"],
     )
     events = write_events(tmp_path / "events.csv", good_rows("2026-01-01", 5))
     wh = Warehouse(tmp_path / "data", instance, events_file=events, users_file=users, days=1)
     result = wh.materialize(USERS)
-    assert result.success  # 3 of 43 rows: below the blocking share
-    found = evaluations(result, "raw_users")
-    assert {name: (e.passed, e.metadata["rejected_rows"].value) for (_, name), e in found.items()} == {
-        "valid_schema": (False, 1),
-        "no_null_keys": (False, 1),
-        "unique_user_ids": (False, 1),
-    }
+    assert result.success  # 3 of 63 rows: below the blocking share
+    e = evaluations(result, "raw_users")[(None, "valid_rows")]
+    assert (e.passed, e.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert e.metadata["rejected_by_reason"].value == {"bad_type": 1, "null_key": 1, "duplicate_user_id": 1}
     assert sorted(wh.table("raw_users_quarantine")["reason"]) == ["bad_type", "duplicate_user_id", "null_key"]
-    assert len(wh.table("raw_users")) == 40
+    assert len(wh.table("raw_users")) == 60
 
 
 def test_labels_check_blocks_when_the_horizon_has_no_activity(tmp_path, instance):

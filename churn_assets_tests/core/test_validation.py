@@ -3,7 +3,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from churn_assets.core.quality import feature_table_outcome, label_rate_outcome, row_count_outcome, rule_outcome
+from churn_assets.core.quality import feature_table_outcome, label_rate_outcome, row_count_outcome, rows_outcome
 from churn_assets.core.sources import SourceFileError
 from churn_assets.core.validation import EVENT_RULES, USER_RULES, validate_events, validate_users
 
@@ -18,33 +18,36 @@ def raw(rows):
 
 GOOD = ["e1", "u1", "2026-01-10T08:00:00Z", "session", "12.5", "0"]
 BAD_ROWS = {
-    "valid_schema": ["e2", "u1", "2026-01-10T08:00:00Z", "session", "abc", "0"],
-    "no_null_keys": ["e3", "", "2026-01-10T08:00:00Z", "session", "1", "0"],
-    "unique_event_ids": ["e1", "u2", "2026-01-10T09:00:00Z", "feature_use", "0", "0"],
-    "known_event_types": ["e5", "u1", "2026-01-10T08:00:00Z", "teleport", "0", "0"],
-    "event_time_in_partition": ["e6", "u1", "2026-01-11T00:00:00Z", "session", "3", "0"],
-    "non_negative_values": ["e7", "u2", "2026-01-10T10:00:00Z", "payment", "0", "-9.99"],
-    "known_users": ["e8", "ghost", "2026-01-10T11:00:00Z", "session", "4", "0"],
+    "bad_type": ["e2", "u1", "2026-01-10T08:00:00Z", "session", "abc", "0"],
+    "null_key": ["e3", "", "2026-01-10T08:00:00Z", "session", "1", "0"],
+    "duplicate_event_id": ["e1", "u2", "2026-01-10T09:00:00Z", "feature_use", "0", "0"],
+    "unknown_event_type": ["e5", "u1", "2026-01-10T08:00:00Z", "teleport", "0", "0"],
+    "event_time_outside_partition": ["e6", "u1", "2026-01-11T00:00:00Z", "session", "3", "0"],
+    "negative_value": ["e7", "u2", "2026-01-10T10:00:00Z", "payment", "0", "-9.99"],
+    "unknown_user": ["e8", "ghost", "2026-01-10T11:00:00Z", "session", "4", "0"],
 }
-REASONS = {r.name: r.reason for r in EVENT_RULES}
 
 
-@pytest.mark.parametrize("rule", list(BAD_ROWS))
-def test_each_event_rule_quarantines_its_bad_row_with_the_reason(rule):
-    result = validate_events(raw([GOOD, BAD_ROWS[rule]]), DAY, KNOWN)
-    assert result.rejected_by_rule == {r.name: int(r.name == rule) for r in EVENT_RULES}
-    assert result.rejected["reason"].tolist() == [REASONS[rule]]
-    assert result.rejected["event_id"].tolist() == [BAD_ROWS[rule][0]]
+def test_every_event_rule_has_a_crafted_bad_row():
+    assert set(BAD_ROWS) == {r.reason for r in EVENT_RULES}
+
+
+@pytest.mark.parametrize("reason", list(BAD_ROWS))
+def test_each_event_rule_quarantines_its_bad_row_with_the_reason(reason):
+    result = validate_events(raw([GOOD, BAD_ROWS[reason]]), DAY, KNOWN)
+    assert result.rejected_by_reason == {r.reason: int(r.reason == reason) for r in EVENT_RULES}
+    assert result.rejected["reason"].tolist() == [reason]
+    assert result.rejected["event_id"].tolist() == [BAD_ROWS[reason][0]]
     assert result.clean["event_id"].tolist() == ["e1"]
-    outcome = result.outcome(next(r for r in EVENT_RULES if r.name == rule), max_reject_share=0.05)
+    outcome = result.outcome(max_reject_share=0.05)
     assert not outcome.passed and outcome.severity == "ERROR"  # 1 of 2 rows is far above 5%
-    assert outcome.metadata["rejected_rows"] == 1
+    assert outcome.metadata["rejected_by_reason"] == {reason: 1}
 
 
 def test_all_bad_rows_together_are_all_kept_and_counted():
     result = validate_events(raw([GOOD, *BAD_ROWS.values()]), DAY, KNOWN)
     assert len(result.clean) + len(result.rejected) == result.total == 8
-    assert sorted(result.rejected["reason"]) == sorted(REASONS.values())
+    assert sorted(result.rejected["reason"]) == sorted(BAD_ROWS)
     # the original text is kept, not the parsed value
     assert result.rejected.set_index("event_id").loc["e2", "minutes"] == "abc"
 
@@ -74,12 +77,18 @@ def test_missing_value_columns_default_to_zero_and_extra_columns_are_reported():
     assert result.dropped_columns == ("browser",)
 
 
-def test_rule_outcome_warns_below_the_share_and_blocks_above():
-    assert rule_outcome("null_key", "d", 0, 100, 0.05).passed
-    warn = rule_outcome("null_key", "d", 5, 100, 0.05)
-    error = rule_outcome("null_key", "d", 6, 100, 0.05)
+def test_rows_outcome_warns_below_the_share_and_blocks_above():
+    assert rows_outcome({"null_key": 0, "unknown_user": 0}, 100, 0.05).passed
+    warn = rows_outcome({"null_key": 2, "unknown_user": 3}, 100, 0.05)
+    error = rows_outcome({"null_key": 2, "unknown_user": 4}, 100, 0.05)
     assert (warn.passed, warn.severity, error.passed, error.severity) == (False, "WARN", False, "ERROR")
-    assert "6 of 100 rows quarantined as 'null_key'" in error.description
+    assert "6 of 100 rows quarantined: 2 null_key, 4 unknown_user (6.00%; blocking above 5.00%)" in error.description
+    assert error.metadata == {
+        "rejected_rows": 6,
+        "rows": 100,
+        "rejected_share": 0.06,
+        "rejected_by_reason": {"null_key": 2, "unknown_user": 4},
+    }
 
 
 def test_row_count_outcome():
@@ -109,10 +118,10 @@ def test_each_user_rule_quarantines_its_bad_row():
             ]
         )
     )
-    assert result.rejected_by_rule == {"valid_schema": 1, "no_null_keys": 1, "unique_user_ids": 1}
+    assert result.rejected_by_reason == {"bad_type": 1, "null_key": 1, "duplicate_user_id": 1}
     assert result.rejected["reason"].tolist() == ["bad_type", "null_key", "duplicate_user_id"]
     assert result.clean["user_id"].tolist() == ["u1"]
-    assert {r.name for r in USER_RULES} == set(result.rejected_by_rule)
+    assert {r.reason for r in USER_RULES} == set(result.rejected_by_reason)
 
 
 def test_users_without_optional_columns_get_unknown():
