@@ -22,4 +22,22 @@ labels_job = dg.define_asset_job(
     description="Churn labels of days whose label horizon is complete.",
 )
 
-JOBS = [users_job, daily_data_job, labels_job]
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=dg.AssetSelection.assets("training_set", "churn_model"),
+    description="Build the training set of a window ending on a label-complete day and train the candidates.",
+)
+
+promotion_job = dg.define_asset_job(
+    "promotion_job",
+    selection=dg.AssetSelection.assets("production_model"),
+    description="Judge the newest trained model against production and promote it if it is better.",
+)
+
+predictions_job = dg.define_asset_job(
+    "predictions_job",
+    selection=dg.AssetSelection.assets("churn_predictions"),
+    description="Score every eligible user of a day with the production model.",
+)
+
+JOBS = [users_job, daily_data_job, labels_job, training_job, promotion_job, predictions_job]

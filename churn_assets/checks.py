@@ -76,5 +76,5 @@ def outcomes_by_day(
     frame: pd.DataFrame, days: Iterable[date], check_name: str, judge: Callable[[pd.DataFrame], Outcome]
 ) -> dict[str, dict[str, Outcome]]:
     """Judge each day's rows (by ``as_of_date``) on its own; a day without rows is judged empty."""
-    groups = dict(iter(frame.groupby(frame["as_of_date"].dt.strftime("%Y-%m-%d"))))
+    groups = {stamp.date().isoformat(): rows for stamp, rows in frame.groupby("as_of_date")}
     return {d.isoformat(): {check_name: judge(groups.get(d.isoformat(), frame.iloc[:0]))} for d in days}

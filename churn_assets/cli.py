@@ -22,12 +22,12 @@ def _apply_options(args: argparse.Namespace) -> Settings:
     """Options override the environment for this process (and the Dagster runs it launches)."""
     overrides = {
         "data_dir": args.data_dir,
-        "users": args.users,
-        "start_date": args.start,
-        "days": args.days,
-        "seed": args.seed,
-        "events_file": args.events_file,
-        "users_file": args.users_file,
+        "users": getattr(args, "users", None),
+        "start_date": getattr(args, "start", None),
+        "days": getattr(args, "days", None),
+        "seed": getattr(args, "seed", None),
+        "events_file": getattr(args, "events_file", None),
+        "users_file": getattr(args, "users_file", None),
     }
     for name, value in overrides.items():
         if value is not None:
@@ -43,22 +43,25 @@ def _apply_options(args: argparse.Namespace) -> Settings:
 
 
 def _run_stage(defs, instance, job_name: str, first: str | None, last: str | None) -> tuple[bool, dict, float]:
-    tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if first else {}
+    """Run one job (over a partition range when given); return success, metadata by asset, seconds."""
+    tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if first and first != last else {}
     started = time.perf_counter()
     result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance, tags=tags, run_config=QUIET_LOGS, raise_on_error=False
+        instance=instance,
+        tags=tags,
+        partition_key=first if first and first == last else None,
+        run_config=QUIET_LOGS,
+        raise_on_error=False,
     )
-    rows: dict[str, int] = {}
+    metadata: dict[str, dict] = {}
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization
-        count = mat.metadata.get("dagster/row_count")
-        if count is not None:
-            rows.setdefault(mat.asset_key.to_user_string(), int(count.value))
+        metadata.setdefault(mat.asset_key.to_user_string(), {k: v.value for k, v in mat.metadata.items()})
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
                 print(f"    step {event.step_key} failed: {_root_cause(event.step_failure_data.error)}")
-    return result.success, rows, time.perf_counter() - started
+    return result.success, metadata, time.perf_counter() - started
 
 
 def _root_cause(error) -> str:
@@ -91,24 +94,76 @@ def run(args: argparse.Namespace) -> int:
     stages = [("users_job", "raw users", None, None), ("daily_data_job", "events to features", first, last)]
     if label_last >= first:
         stages.append(("labels_job", "churn labels", first, label_last))
+        stages.append(("training_job", "training set and candidate models", label_last, label_last))
+        stages.append(("promotion_job", "promotion", None, None))
+        stages.append(("predictions_job", "predictions", last, last))
     else:
         print(f"  no label-complete day yet: labels need {settings.label_horizon_days} days after a day")
 
-    total_rows: dict[str, int] = {}
+    outputs: dict[str, dict] = {}
     started = time.perf_counter()
     for i, (job, what, lo, hi) in enumerate(stages, 1):
-        span = f" {lo}..{hi}" if lo else ""
+        span = "" if not lo else f" {lo}" if lo == hi else f" {lo}..{hi}"
         print(f"[{i}/{len(stages)}] {what}{span} ...", flush=True)
-        ok, rows, seconds = _run_stage(defs, instance, job, lo and lo.isoformat(), hi and hi.isoformat())
-        total_rows.update(rows)
+        ok, metadata, seconds = _run_stage(defs, instance, job, lo and lo.isoformat(), hi and hi.isoformat())
+        outputs.update(metadata)
         print(f"    {'done' if ok else 'FAILED'} in {seconds:.1f}s")
         if not ok:
             return 1
 
     print("Summary (rows written):")
-    for table, count in total_rows.items():
-        print(f"  {table:<24} {count:>10,}")
+    for table, meta in outputs.items():
+        if "dagster/row_count" in meta:
+            print(f"  {table:<24} {int(meta['dagster/row_count']):>10,}")
+    if "churn_model" in outputs:
+        model = outputs["churn_model"]
+        print(
+            f"Model {model['model_version']} ({model['chosen_candidate']}): test PR-AUC {model['test_pr_auc']}, "
+            f"ROC-AUC {model['test_roc_auc']}"
+        )
+    if "production_model" in outputs:
+        prod = outputs["production_model"]
+        verdict = "promoted" if prod["promoted"] else "not promoted"
+        print(f"Promotion: {prod['candidate_version']} {verdict} ({prod['reason']})")
+        print(f"Production model: {prod['production_version']}")
+    if "churn_predictions" in outputs:
+        pred = outputs["churn_predictions"]
+        print(
+            f"Predictions {last}: {pred['tier_high']} high, {pred['tier_medium']} medium, {pred['tier_low']} low risk"
+        )
     print(f"Finished in {time.perf_counter() - started:.1f}s. Browse it with: churn-assets dev")
+    return 0
+
+
+def model_command(args: argparse.Namespace) -> int:
+    settings = _apply_options(args)
+    from churn_assets.core.registry import RegistryError
+    from churn_assets.deployment import build_resources
+
+    registry = build_resources(settings)["artifacts"].registry()
+    if args.action == "list":
+        production = registry.production()
+        cards = registry.versions()
+        if not cards:
+            print("no model versions yet: run churn-assets run")
+            return 0
+        print(f"{'':2}{'version':<16}{'created':<27}{'candidate':<28}{'test window':<24}{'PR-AUC':>8}{'ROC-AUC':>9}")
+        for card in cards:
+            w = card["windows"]
+            mark = "* " if card["version"] == production else "  "
+            print(
+                f"{mark}{card['version']:<16}{card['created']:<27}{card['candidate']:<28}"
+                f"{w['test_first'] + '..' + w['test_last']:<24}{card['metrics']['pr_auc']:>8.4f}"
+                f"{card['metrics']['roc_auc']:>9.4f}"
+            )
+        print("* = production")
+        return 0
+    try:
+        version = registry.rollback(args.version)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"production is now {version}")
     return 0
 
 
@@ -144,10 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     dev_parser.add_argument("--host", default="127.0.0.1")
     dev_parser.add_argument("--port", type=int, default=3000)
     dev_parser.set_defaults(func=dev)
+    model_parser = sub.add_parser("model", help="list model versions or roll production back")
+    model_parser.add_argument("--data-dir", help="data directory (CHURN_DATA_DIR, default ./.churn)")
+    model_sub = model_parser.add_subparsers(dest="action", required=True)
+    model_sub.add_parser("list", help="versions with test metrics; * marks production")
+    rollback = model_sub.add_parser("rollback", help="point production at VERSION, or at the previous production")
+    rollback.add_argument("version", nargs="?")
+    model_parser.set_defaults(func=model_command)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except SettingsError as exc:
+    except (SettingsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

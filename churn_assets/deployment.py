@@ -10,7 +10,7 @@ from typing import Any
 
 from churn_assets.io.duckdb import WarehouseIOManager
 from churn_assets.partitions import SETTINGS
-from churn_assets.resources import ChurnSource, QualityPolicy
+from churn_assets.resources import ChurnSource, LocalArtifacts, ModelPolicy, QualityPolicy
 from churn_assets.settings import Settings
 
 WAREHOUSE_SCHEMA = "churn"
@@ -27,6 +27,17 @@ def source_from(settings: Settings) -> ChurnSource:
     )
 
 
+def model_policy_from(settings: Settings) -> ModelPolicy:
+    return ModelPolicy(
+        test_days=settings.test_days,
+        label_horizon_days=settings.label_horizon_days,
+        promotion_margin=settings.promotion_margin,
+        promotion_floor_roc_auc=settings.promotion_floor_roc_auc,
+        risk_high=settings.risk_high,
+        risk_medium=settings.risk_medium,
+    )
+
+
 def local_resources(settings: Settings) -> dict[str, Any]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -39,6 +50,8 @@ def local_resources(settings: Settings) -> dict[str, Any]:
         "quality": QualityPolicy(
             max_reject_share=settings.max_reject_share, volume_tolerance=settings.volume_tolerance
         ),
+        "model_policy": model_policy_from(settings),
+        "artifacts": LocalArtifacts(root=str(settings.artifacts_dir.resolve())),
     }
 
 

@@ -15,6 +15,7 @@ from churn_assets.settings import Settings
 
 SETTINGS = Settings.from_env()
 LABEL_HORIZON_DAYS = SETTINGS.label_horizon_days
+TRAIN_DAYS = SETTINGS.train_days
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=SETTINGS.start_date.isoformat(), timezone="UTC")
 
@@ -26,6 +27,11 @@ feature_window = dg.TimeWindowPartitionMapping(
 # hands a shorter window without complaint, so the labels asset checks the horizon itself.
 label_horizon = dg.TimeWindowPartitionMapping(
     start_offset=1, end_offset=LABEL_HORIZON_DAYS, allow_nonexistent_upstream_partitions=True
+)
+
+# training_set for day T reads user_features and churn_labels of T-89 ... T (the training window).
+training_window = dg.TimeWindowPartitionMapping(
+    start_offset=-(TRAIN_DAYS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
 )
 
 

@@ -8,6 +8,8 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.core import simulate, sources
+from churn_assets.core.artifacts import ArtifactStore, LocalArtifactStore
+from churn_assets.core.registry import ModelRegistry
 
 
 class ChurnSource(dg.ConfigurableResource):
@@ -57,3 +59,27 @@ class QualityPolicy(dg.ConfigurableResource):
 
     max_reject_share: float = 0.05
     volume_tolerance: float = 3.0
+
+
+class ModelPolicy(dg.ConfigurableResource):
+    """How models are judged and used: the test window, promotion rule and risk tiers."""
+
+    test_days: int = 14
+    label_horizon_days: int = 30
+    promotion_margin: float = 0.005
+    promotion_floor_roc_auc: float = 0.6
+    risk_high: float = 0.8
+    risk_medium: float = 0.5
+    random_state: int = 0
+
+
+class LocalArtifacts(dg.ConfigurableResource):
+    """Artifacts (models, model cards, reports) in a local folder."""
+
+    root: str
+
+    def store(self) -> ArtifactStore:
+        return LocalArtifactStore(self.root)
+
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.store())

@@ -32,6 +32,12 @@ class Settings:
     label_horizon_days: int = 30
     max_reject_share: float = 0.05
     volume_tolerance: float = 3.0
+    train_days: int = 90
+    test_days: int = 14
+    promotion_margin: float = 0.005
+    promotion_floor_roc_auc: float = 0.6
+    risk_high: float = 0.8
+    risk_medium: float = 0.5
 
     @property
     def warehouse_path(self) -> Path:
@@ -66,13 +72,23 @@ class Settings:
             raise SettingsError(
                 f"CHURN_DEPLOYMENT={self.deployment!r} is not a known deployment; use one of {DEPLOYMENTS}"
             )
-        for name, low in (("days", 1), ("users", 1), ("label_horizon_days", 1)):
+        for name, low in (("days", 1), ("users", 1), ("label_horizon_days", 1), ("test_days", 1)):
             if getattr(self, name) < low:
                 raise SettingsError(f"{ENV_VARS[name]} must be at least {low}, got {getattr(self, name)}")
         if not 0 <= self.max_reject_share <= 1:
             raise SettingsError(f"CHURN_MAX_REJECT_SHARE must be within [0, 1], got {self.max_reject_share}")
         if self.volume_tolerance <= 1:
             raise SettingsError(f"CHURN_VOLUME_TOLERANCE must be above 1, got {self.volume_tolerance}")
+        needed = self.test_days + self.label_horizon_days + 1
+        if self.train_days < needed:
+            raise SettingsError(
+                f"CHURN_TRAIN_DAYS must be at least CHURN_TEST_DAYS + CHURN_LABEL_HORIZON_DAYS + 1 = {needed} "
+                f"(test window, gap, one training day), got {self.train_days}"
+            )
+        if not 0 < self.risk_medium < self.risk_high <= 1:
+            raise SettingsError(
+                f"need 0 < CHURN_RISK_MEDIUM < CHURN_RISK_HIGH <= 1, got {self.risk_medium} and {self.risk_high}"
+            )
 
     def as_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in another process."""
@@ -96,6 +112,12 @@ ENV_VARS = {
     "label_horizon_days": "CHURN_LABEL_HORIZON_DAYS",
     "max_reject_share": "CHURN_MAX_REJECT_SHARE",
     "volume_tolerance": "CHURN_VOLUME_TOLERANCE",
+    "train_days": "CHURN_TRAIN_DAYS",
+    "test_days": "CHURN_TEST_DAYS",
+    "promotion_margin": "CHURN_PROMOTION_MARGIN",
+    "promotion_floor_roc_auc": "CHURN_PROMOTION_FLOOR_ROC_AUC",
+    "risk_high": "CHURN_RISK_HIGH",
+    "risk_medium": "CHURN_RISK_MEDIUM",
 }
 
 

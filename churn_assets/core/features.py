@@ -87,52 +87,63 @@ def window_days(as_of: date) -> tuple[date, date]:
 
 def features_for_day(daily: pd.DataFrame, users: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """Features of every user signed up by the end of ``as_of``; users idle in the window get zeros."""
+    return compute_user_features(daily, users, [as_of])
+
+
+def _day_features(
+    daily: pd.DataFrame, codes: np.ndarray, n_codes: int, users: pd.DataFrame, user_codes: np.ndarray, as_of: date
+) -> dict[str, np.ndarray]:
+    """One day's feature columns. ``codes`` number daily's user_ids 0..n_codes-1; ``user_codes`` maps each
+    user to that number (-1: no rows)."""
     t = _midnight(as_of)
     age = ((t - daily["activity_date"]) // pd.Timedelta(days=1)).to_numpy()
     in_window = (age >= 0) & (age < WINDOW_DAYS)
-    sub = daily.loc[in_window]
-    age = age[in_window]
-    active = sub["active"].to_numpy()
+    age, code = age[in_window], codes[in_window]
+    active = daily["active"].to_numpy()[in_window]
 
-    columns = {"user_id": sub["user_id"].to_numpy()}
-    for out, (source, first, last) in _SUMMED.items():
-        values = sub[source].to_numpy()
-        columns[out] = np.where((age >= first) & (age <= last), values, 0)
-    columns["last_age"] = np.where(active, age, WINDOW_DAYS)
-    columns["first_age"] = np.where(active, age, 0)
-    agg = {c: "sum" for c in _SUMMED} | {"last_age": "min", "first_age": "max"}
-    per_user = pd.DataFrame(columns).groupby("user_id", sort=False).agg(agg)
+    known = (users["signup_time"] < t + pd.Timedelta(days=1)).to_numpy()
+    idx = user_codes[known]
 
-    known = users.loc[users["signup_time"] < t + pd.Timedelta(days=1)]
-    out = known[["user_id", *CATEGORICAL_FEATURES]].join(per_user, on="user_id")
-    out[list(_SUMMED)] = out[list(_SUMMED)].fillna(0)
-    out["last_age"] = out["last_age"].fillna(WINDOW_DAYS)
-    out["first_age"] = out["first_age"].fillna(0)
+    def per_user(values: np.ndarray, fill: float) -> np.ndarray:
+        return np.append(values, fill)[idx]  # idx -1 (no rows in the window's data) picks the fill
 
-    out["as_of_date"] = t
-    out["tenure_days"] = (t - known["signup_time"].dt.floor("D")) // pd.Timedelta(days=1)
+    out = {c: users[c].to_numpy()[known] for c in ("user_id", *CATEGORICAL_FEATURES)}
+    for name, (source, first, last) in _SUMMED.items():
+        weights = daily[source].to_numpy()[in_window] * ((age >= first) & (age <= last))
+        out[name] = per_user(np.bincount(code, weights=weights, minlength=n_codes), 0)
+    last_age = np.full(n_codes, WINDOW_DAYS)
+    np.minimum.at(last_age, code[active], age[active])
+    first_age = np.zeros(n_codes, dtype=age.dtype)
+    np.maximum.at(first_age, code[active], age[active])
+
+    out["as_of_date"] = np.full(int(known.sum()), t)
+    out["tenure_days"] = ((t - users["signup_time"][known].dt.floor("D")) // pd.Timedelta(days=1)).to_numpy()
     out["events_trend_7"] = out["events_7"] - out["events_prev_7"]
     out["minutes_trend_7"] = out["minutes_7"] - out["minutes_prev_7"]
     out["active_days_trend_7"] = out["active_days_7"] - out["active_days_prev_7"]
-    out["days_since_first_activity"] = out["first_age"]
-    out["days_since_last_activity"] = out["last_age"]
+    out["days_since_first_activity"] = per_user(first_age, 0)
+    out["days_since_last_activity"] = per_user(last_age, WINDOW_DAYS)
     out["engagement_score"] = engagement_score(out["active_days_7"], out["active_days_30"], out["minutes_7"])
-
-    out = out[list(FEATURE_COLUMNS)]
-    ints = [c for c in NUMERIC_FEATURES if not c.startswith(("minutes", "amount", "engagement"))]
-    return out.astype({c: "int64" for c in ints}).sort_values("user_id").reset_index(drop=True)
+    return out
 
 
-def engagement_score(active_days_7: pd.Series, active_days_30: pd.Series, minutes_7: pd.Series) -> pd.Series:
+def engagement_score(active_days_7, active_days_30, minutes_7) -> np.ndarray:
     score = 100 * (
-        0.5 * active_days_7 / 7
-        + 0.3 * active_days_30 / WINDOW_DAYS
-        + 0.2 * np.minimum(1.0, minutes_7 / ENGAGED_MINUTES_PER_WEEK)
+        0.5 * np.asarray(active_days_7) / 7
+        + 0.3 * np.asarray(active_days_30) / WINDOW_DAYS
+        + 0.2 * np.minimum(1.0, np.asarray(minutes_7) / ENGAGED_MINUTES_PER_WEEK)
     )
-    return score.round(4)
+    return np.round(score, 4)
 
 
 def compute_user_features(daily: pd.DataFrame, users: pd.DataFrame, as_of_days: Iterable[date]) -> pd.DataFrame:
     """Features for several days (a partition range), each from its own 30-day window."""
-    frames = [features_for_day(daily, users, day) for day in as_of_days]
-    return pd.concat(frames, ignore_index=True) if frames else features_for_day(daily, users.iloc[:0], date(1970, 1, 1))
+    codes, uniques = pd.factorize(daily["user_id"])
+    user_codes = pd.Index(uniques).get_indexer(users["user_id"])
+    days = [_day_features(daily, codes, len(uniques), users, user_codes, day) for day in as_of_days]
+    out = pd.DataFrame({c: np.concatenate([d[c] for d in days]) if days else [] for c in FEATURE_COLUMNS})
+    ints = [c for c in NUMERIC_FEATURES if not c.startswith(("minutes", "amount", "engagement"))]
+    floats = [c for c in NUMERIC_FEATURES if c.startswith(("minutes", "amount", "engagement"))]
+    out = out.astype({**{c: "int64" for c in ints}, **{c: "float64" for c in floats}})
+    out["as_of_date"] = pd.to_datetime(out["as_of_date"], utc=True).astype("datetime64[ns, UTC]")
+    return out.sort_values(["as_of_date", "user_id"], kind="stable").reset_index(drop=True)

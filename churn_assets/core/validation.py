@@ -87,8 +87,12 @@ def _as_text(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
 def _split(
     frame: pd.DataFrame, reason: pd.Series, rules: tuple[Rule, ...], text_columns: tuple[str, ...]
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    by_reason = {r.reason: int((reason == r.reason).sum()) for r in rules}
+    counts = reason.value_counts()
+    by_reason = {r.reason: int(counts.get(r.reason, 0)) for r in rules}
     bad = reason.notna()
+    if not bad.any():
+        empty = pd.DataFrame({c: pd.Series(dtype="string") for c in (*text_columns, "reason")})
+        return empty, by_reason
     rejected = _as_text(frame[bad], text_columns)
     rejected["reason"] = reason[bad].astype("string")
     return rejected.reset_index(drop=True), by_reason

@@ -14,13 +14,26 @@ TABLES = {
     "user_daily",
     "user_features",
     "churn_labels",
+    "training_set",
+    "churn_predictions",
 }
-DAILY = {"raw_events", "raw_events_quarantine", "user_daily", "user_features", "churn_labels"}
+ASSETS = TABLES | {"churn_model", "production_model"}
+DAILY = {
+    "raw_events",
+    "raw_events_quarantine",
+    "user_daily",
+    "user_features",
+    "churn_labels",
+    "training_set",
+    "churn_model",
+    "churn_predictions",
+}
+SINGLE_RUN = DAILY - {"training_set", "churn_model"}  # training runs for one day at a time
 
 
 def test_definitions_load_with_the_expected_assets_and_lineage():
     graph = defs.resolve_asset_graph()
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == TABLES
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
     parents = {
         k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()
     }
@@ -28,6 +41,10 @@ def test_definitions_load_with_the_expected_assets_and_lineage():
     assert parents["user_daily"] == {"raw_events"}
     assert parents["user_features"] == {"user_daily", "raw_users"}
     assert parents["churn_labels"] == {"user_features", "user_daily"}
+    assert parents["training_set"] == {"user_features", "churn_labels"}
+    assert parents["churn_model"] == {"training_set"}
+    assert parents["production_model"] == {"churn_model"}
+    assert parents["churn_predictions"] == {"user_features", "production_model"}
 
 
 def test_every_asset_has_description_group_kinds_and_daily_partitions_where_expected():
@@ -36,14 +53,17 @@ def test_every_asset_has_description_group_kinds_and_daily_partitions_where_expe
         node = graph.get(key)
         name = key.to_user_string()
         assert node.description and len(node.description) > 30, name
-        assert node.group_name in {"ingestion", "activity", "features", "labels"}, name
-        assert {"pandas", "duckdb"} <= set(node.kinds), name
+        assert node.group_name in {"ingestion", "activity", "features", "labels", "models", "predictions"}, name
+        assert node.kinds, name
+        if name in TABLES:
+            assert {"pandas", "duckdb"} <= set(node.kinds), name
         if name in DAILY:
             assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), name
             assert node.partitions_def.timezone == "UTC"
-            assert node.backfill_policy == dg.BackfillPolicy.single_run(), name
         else:
             assert node.partitions_def is None, name
+        if name in SINGLE_RUN:
+            assert node.backfill_policy == dg.BackfillPolicy.single_run(), name
 
 
 def test_checks_are_defined_partitioned_and_blocking():

@@ -1,0 +1,199 @@
+"""Training set, candidate models, and the promotion of a production model."""
+
+import base64
+import subprocess
+from datetime import date
+from importlib.metadata import version as package_version
+
+import dagster as dg
+import pandas as pd
+
+from churn_assets.core.models import TrainingResult, evaluate, predict_proba, train_candidates
+from churn_assets.core.plots import calibration_png, pr_curves_png
+from churn_assets.core.promotion import promote_if_better
+from churn_assets.core.registry import sha256
+from churn_assets.core.scoring import feature_reference
+from churn_assets.core.training import MODEL_FEATURES, TARGET, build_training_set, split_frame, time_split
+from churn_assets.deployment import TABLE_KINDS
+from churn_assets.metadata import table_metadata
+from churn_assets.partitions import TRAIN_DAYS, daily_partitions, training_window
+from churn_assets.resources import LocalArtifacts, ModelPolicy
+
+GROUP = "models"
+REFERENCE_ROWS = 5000
+
+
+@dg.asset(
+    description=(
+        f"user_features joined with churn_labels over the {TRAIN_DAYS} label days up to T (the partition), "
+        "eligible users only. Reads only that window. `training_window_end` = T."
+    ),
+    group_name=GROUP,
+    kinds=TABLE_KINDS,
+    partitions_def=daily_partitions,
+    metadata={"partition_expr": "training_window_end"},
+    ins={
+        "user_features": dg.AssetIn(partition_mapping=training_window),
+        "churn_labels": dg.AssetIn(partition_mapping=training_window),
+    },
+)
+def training_set(
+    context: dg.AssetExecutionContext, user_features: pd.DataFrame, churn_labels: pd.DataFrame
+) -> dg.MaterializeResult:
+    end = pd.Timestamp(context.partition_key, tz="UTC")
+    frame = build_training_set(user_features, churn_labels).assign(training_window_end=end)
+    days = frame["as_of_date"].dt.date
+    return dg.MaterializeResult(
+        value=frame,
+        metadata=table_metadata(
+            frame,
+            window_first=str(days.min()) if len(frame) else "",
+            window_last=str(days.max()) if len(frame) else "",
+            label_days=int(days.nunique()),
+            positive_rate=round(float(frame[TARGET].mean()), 6) if len(frame) else 0.0,
+        ),
+    )
+
+
+def _image(png: bytes, title: str) -> dg.MetadataValue:
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def _metrics_table(result: TrainingResult) -> str:
+    columns = ["pr_auc", "roc_auc", "f1", "precision", "recall", "brier", "lift_top_decile", "threshold"]
+    table = pd.DataFrame(result.metrics).T[columns].round(4)
+    table.insert(0, "fit_s", pd.Series(result.fit_seconds))
+    table.index = [f"**{n}** (chosen)" if n == result.best else n for n in table.index]
+    return table.to_markdown()
+
+
+def _code_version() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return f"churn_assets {package_version('churn_assets')} ({commit})"
+
+
+@dg.asset(
+    description=(
+        "Trains the candidates (scaled logistic regression and gradient boosting, each with and without SMOTE) on "
+        "the training window, judges them on the latest label-complete days, registers the best by test PR-AUC. "
+        "Training ends at least the label horizon before the test window starts."
+    ),
+    group_name=GROUP,
+    kinds={"scikitlearn", "python"},
+    partitions_def=daily_partitions,
+)
+def churn_model(
+    context: dg.AssetExecutionContext,
+    training_set: pd.DataFrame,
+    model_policy: ModelPolicy,
+    artifacts: LocalArtifacts,
+) -> dg.MaterializeResult:
+    window_last = date.fromisoformat(context.partition_key)
+    window_first = training_set["as_of_date"].dt.date.min()
+    split = time_split(window_first, window_last, model_policy.test_days, model_policy.label_horizon_days)
+    train, test = split_frame(training_set, split)
+    result = train_candidates(train, test, model_policy.random_state)
+    best = result.metrics[result.best]
+
+    sample = train.sample(min(REFERENCE_ROWS, len(train)), random_state=model_policy.random_state)
+    card = {
+        "candidate": result.best,
+        "metrics": best,
+        "candidates": result.metrics,
+        "threshold": best["threshold"],
+        "features": list(MODEL_FEATURES),
+        "feature_reference": feature_reference(train),
+        "windows": split.as_dict(),
+        "training_rows": len(train),
+        "test_rows": len(test),
+        "label_horizon_days": model_policy.label_horizon_days,
+        "code_version": _code_version(),
+        "data_version": sha256(pd.util.hash_pandas_object(training_set, index=False).to_numpy().tobytes()),
+    }
+    frames = {"test_set": test, "reference": sample[list(MODEL_FEATURES)]}
+    registry = artifacts.registry()
+    version, created = registry.register(result.model, card, frames)
+    context.log.info(f"model {version} ({result.best}) {'registered' if created else 'already registered'}")
+    y = result.y_test
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": version,
+            "newly_registered": created,
+            "chosen_candidate": result.best,
+            "test_pr_auc": round(best["pr_auc"], 4),
+            "test_roc_auc": round(best["roc_auc"], 4),
+            "candidates": dg.MetadataValue.md(_metrics_table(result)),
+            "windows": dg.MetadataValue.json(split.as_dict()),
+            "pr_curve": _image(pr_curves_png(y, result.test_scores), "precision-recall"),
+            "calibration": _image(calibration_png(y, result.test_scores[result.best], result.best), "calibration"),
+            "model_card": dg.MetadataValue.url(artifacts.store().uri(f"models/{version}/card.json")),
+        }
+    )
+
+
+@dg.asset(
+    description=(
+        "The production model pointer. A newly trained model replaces production only if it beats the current "
+        "production model, re-scored on the same test window, by the PR-AUC margin; the first model must clear "
+        "the ROC-AUC floor. Every decision is recorded in the registry."
+    ),
+    group_name=GROUP,
+    kinds={"python"},
+    deps=[churn_model],
+)
+def production_model(
+    context: dg.AssetExecutionContext, model_policy: ModelPolicy, artifacts: LocalArtifacts
+) -> dg.MaterializeResult:
+    registry = artifacts.registry()
+    candidate = _latest_trained_version(context) or registry.latest()
+    if candidate is None:
+        raise dg.Failure("no trained model in the registry: materialize churn_model first")
+    current = registry.production()
+    earlier = registry.decision(candidate)
+    if candidate == current or earlier is not None:
+        reason = "already production" if candidate == current else f"already judged: {earlier['reason']}"
+        return dg.MaterializeResult(
+            metadata={
+                "production_version": current or "",
+                "candidate_version": candidate,
+                "promoted": False,
+                "reason": reason,
+            }
+        )
+    card = registry.card(candidate)
+    test = registry.frame(candidate, "test_set")
+    production_metrics = None
+    if current is not None:
+        scores = predict_proba(registry.load(current), test[list(MODEL_FEATURES)])
+        production_metrics = evaluate(test[TARGET].to_numpy(), scores, registry.card(current)["threshold"])
+    decision = promote_if_better(
+        card["metrics"], production_metrics, model_policy.promotion_margin, model_policy.promotion_floor_roc_auc
+    )
+    registry.record_decision(candidate, decision.promote, decision.reason)
+    if decision.promote:
+        registry.promote(candidate, decision.reason)
+    context.log.info(f"{candidate}: {'promoted' if decision.promote else 'not promoted'}: {decision.reason}")
+    metadata = {
+        "production_version": registry.production() or "",
+        "candidate_version": candidate,
+        "previous_version": current or "",
+        "promoted": decision.promote,
+        "reason": decision.reason,
+        "candidate_pr_auc": round(card["metrics"]["pr_auc"], 4),
+    }
+    if production_metrics:
+        metadata["production_pr_auc_same_window"] = round(production_metrics["pr_auc"], 4)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _latest_trained_version(context: dg.AssetExecutionContext) -> str | None:
+    """The version registered by the latest churn_model materialization, as recorded in the instance."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("churn_model"))
+    mat = event.asset_materialization if event else None
+    entry = mat.metadata.get("model_version") if mat else None
+    return str(entry.value) if entry is not None else None

@@ -1,0 +1,65 @@
+"""Daily churn predictions with the production model at run time."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pandas as pd
+
+from churn_assets.assets.models import production_model
+from churn_assets.core.scoring import score_users
+from churn_assets.deployment import TABLE_KINDS
+from churn_assets.metadata import table_metadata
+from churn_assets.partitions import daily_partitions
+from churn_assets.resources import LocalArtifacts, ModelPolicy
+
+GROUP = "predictions"
+TOP_USERS = 10
+
+
+@dg.asset(
+    description=(
+        "Every eligible user (active in the 30 days up to t) scored as of day t with the production model at run "
+        "time: churn_probability, risk_tier (high/medium/low), rank, model_version and the three features pushing "
+        "the user's risk up most."
+    ),
+    group_name=GROUP,
+    kinds=TABLE_KINDS,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    metadata={"partition_expr": "as_of_date"},
+    ins={"user_features": dg.AssetIn()},
+    deps=[production_model],
+)
+def churn_predictions(
+    context: dg.AssetExecutionContext,
+    user_features: pd.DataFrame,
+    model_policy: ModelPolicy,
+    artifacts: LocalArtifacts,
+) -> Iterator:
+    registry = artifacts.registry()
+    version = registry.production()
+    if version is None:
+        raise dg.Failure("no production model: materialize churn_model and production_model first")
+    card = registry.card(version)
+    model = registry.load(version)
+    predictions = score_users(
+        model, user_features, version, card["feature_reference"], model_policy.risk_high, model_policy.risk_medium
+    )
+    tiers = predictions["risk_tier"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
+    top = predictions.nsmallest(TOP_USERS, ["rank"]) if len(predictions) else predictions
+    yield dg.MaterializeResult(
+        value=predictions,
+        metadata=table_metadata(
+            predictions,
+            preview_rows=0,
+            model_version=version,
+            **{f"tier_{tier}": int(n) for tier, n in tiers.items()},
+            top_risk_users=dg.MetadataValue.md(
+                top[["user_id", "as_of_date", "churn_probability", "risk_tier", "reason_1", "reason_2", "reason_3"]]
+                .round({"churn_probability": 4})
+                .to_markdown(index=False)
+                if len(top)
+                else "_no eligible users_"
+            ),
+        ),
+    )

@@ -1,0 +1,83 @@
+"""Scoring eligible users: probability, risk tier, rank and reason codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churn_assets.core.training import MODEL_FEATURES
+
+PREDICTION_COLUMNS = (
+    "user_id",
+    "as_of_date",
+    "churn_probability",
+    "risk_tier",
+    "rank",
+    "model_version",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+)
+
+
+def risk_tier(probability: np.ndarray, high: float, medium: float) -> np.ndarray:
+    """``high`` at or above ``high``, ``medium`` from ``medium`` up to it, else ``low``."""
+    return np.where(probability >= high, "high", np.where(probability >= medium, "medium", "low"))
+
+
+def feature_reference(training: pd.DataFrame) -> dict[str, Any]:
+    """A typical value per feature (median, or the most common category), stored with the model."""
+    ref: dict[str, Any] = {}
+    for column in MODEL_FEATURES:
+        values = training[column]
+        ref[column] = values.mode().iloc[0] if values.dtype == object else float(values.median())
+    return ref
+
+
+def reason_codes(model: Any, frame: pd.DataFrame, reference: dict[str, Any], top: int = 3) -> pd.DataFrame:
+    """The features pushing each user's risk up most.
+
+    A feature's push is how much the probability falls when that feature alone is set to its typical
+    value (``feature_reference``): model-agnostic, and exact for what the model actually does.
+    Features that push risk down are never reasons; a user with fewer than ``top`` gets nulls.
+    """
+    base = model.predict_proba(frame[list(MODEL_FEATURES)])[:, 1]
+    pushes = np.empty((len(frame), len(MODEL_FEATURES)))
+    for j, column in enumerate(MODEL_FEATURES):
+        typical = frame[list(MODEL_FEATURES)].copy()
+        typical[column] = reference[column]
+        pushes[:, j] = base - model.predict_proba(typical)[:, 1]
+    order = np.argsort(-pushes, axis=1, kind="stable")[:, :top]
+    names = np.array(MODEL_FEATURES, dtype=object)[order]
+    positive = np.take_along_axis(pushes, order, axis=1) > 1e-9
+    out = pd.DataFrame(np.where(positive, names, None), columns=[f"reason_{i + 1}" for i in range(top)])
+    return out.astype("string")
+
+
+def score_users(
+    model: Any,
+    features: pd.DataFrame,
+    version: str,
+    reference: dict[str, Any],
+    high: float,
+    medium: float,
+) -> pd.DataFrame:
+    """Score the eligible users (active in the last 30 days) of each day in ``features``."""
+    eligible = features[features["active_days_30"] > 0].reset_index(drop=True)
+    if eligible.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
+    probability = model.predict_proba(eligible[list(MODEL_FEATURES)])[:, 1]
+    out = pd.DataFrame(
+        {
+            "user_id": eligible["user_id"],
+            "as_of_date": eligible["as_of_date"],
+            "churn_probability": probability,
+            "risk_tier": risk_tier(probability, high, medium),
+        }
+    )
+    out["rank"] = out.groupby("as_of_date")["churn_probability"].rank(method="first", ascending=False).astype("int64")
+    out["model_version"] = version
+    out = pd.concat([out, reason_codes(model, eligible, reference)], axis=1)
+    return out.sort_values(["as_of_date", "rank"], kind="stable").reset_index(drop=True)[list(PREDICTION_COLUMNS)]

@@ -1,0 +1,92 @@
+"""Training data and the time split that keeps test numbers honest.
+
+A label as of day d looks at d+1 ... d+H. The test window is the latest label-complete days; the
+training window ends at least H days before the test window starts, so no training label sees a day
+of the test period::
+
+    |---- train ----|<-- gap >= H days -->|-- test --|
+                  train_last        test_first
+
+``check_split`` rejects any split that breaks this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+
+from churn_assets.core.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+
+MODEL_FEATURES = (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES)
+TARGET = "churned"
+
+
+class LeakageError(ValueError):
+    """A split whose training labels overlap the test period."""
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    train_first: date
+    train_last: date
+    test_first: date
+    test_last: date
+
+    @property
+    def gap_days(self) -> int:
+        return (self.test_first - self.train_last).days - 1
+
+    def as_dict(self) -> dict[str, str | int]:
+        return {
+            "train_first": self.train_first.isoformat(),
+            "train_last": self.train_last.isoformat(),
+            "test_first": self.test_first.isoformat(),
+            "test_last": self.test_last.isoformat(),
+            "gap_days": self.gap_days,
+        }
+
+
+def check_split(split: TimeSplit, horizon_days: int) -> None:
+    if split.train_first > split.train_last or split.test_first > split.test_last:
+        raise LeakageError(f"empty window in {split.as_dict()}")
+    if split.gap_days < horizon_days:
+        raise LeakageError(
+            f"training ends {split.train_last}, only {split.gap_days} days before the test window starts "
+            f"{split.test_first}: labels of the last {horizon_days - split.gap_days} training days look into the "
+            f"test period. The gap must be at least the label horizon ({horizon_days} days)."
+        )
+
+
+def time_split(window_first: date, window_last: date, test_days: int, horizon_days: int) -> TimeSplit:
+    """Test on the last ``test_days`` of the window, train on what ends ``horizon_days`` before it."""
+    test_first = window_last - timedelta(days=test_days - 1)
+    train_last = test_first - timedelta(days=horizon_days + 1)
+    if train_last < window_first:
+        raise ValueError(
+            f"the training window {window_first}..{window_last} is too short: it needs {test_days} test days, "
+            f"a {horizon_days}-day gap and at least one training day ({test_days + horizon_days + 1} label days)"
+        )
+    split = TimeSplit(
+        train_first=window_first,
+        train_last=train_last,
+        test_first=test_first,
+        test_last=window_last,
+    )
+    check_split(split, horizon_days)
+    return split
+
+
+def build_training_set(features: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Features joined with labels; labels exist for eligible users only, so the join keeps only them."""
+    keep = ["user_id", "as_of_date", *MODEL_FEATURES]
+    joined = features[keep].merge(labels[["user_id", "as_of_date", TARGET]], on=["user_id", "as_of_date"])
+    return joined.sort_values(["as_of_date", "user_id"], kind="stable").reset_index(drop=True)
+
+
+def split_frame(training_set: pd.DataFrame, split: TimeSplit) -> tuple[pd.DataFrame, pd.DataFrame]:
+    day = training_set["as_of_date"].dt.date
+    train = training_set[(day >= split.train_first) & (day <= split.train_last)]
+    test = training_set[(day >= split.test_first) & (day <= split.test_last)]
+    return train.reset_index(drop=True), test.reset_index(drop=True)
