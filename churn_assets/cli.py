@@ -92,13 +92,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"  Dagster instance: {os.environ['DAGSTER_HOME']}")
 
     stages = [("users_job", "raw users", None, None), ("daily_data_job", "events to features", first, last)]
-    if label_last >= first:
+    label_days = (label_last - first).days + 1
+    needed = settings.test_days + settings.label_horizon_days + 1
+    if label_days > 0:
         stages.append(("labels_job", "churn labels", first, label_last))
-        stages.append(("training_job", "training set and candidate models", label_last, label_last))
-        stages.append(("promotion_job", "promotion", None, None))
-        stages.append(("predictions_job", "predictions", last, last))
     else:
         print(f"  no label-complete day yet: labels need {settings.label_horizon_days} days after a day")
+    if label_days >= needed:
+        stages.append(("training_job", "training set and candidate models", label_last, label_last))
+        stages.append(("promotion_job", "promotion", None, None))
+    elif label_days > 0:
+        print(f"  {label_days} label days: training needs {needed} (test window, gap, one training day)")
+    if label_days >= needed or _registry(settings).production():
+        stages.append(("predictions_job", "predictions", last, last))
 
     outputs: dict[str, dict] = {}
     started = time.perf_counter()
@@ -135,12 +141,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registry(settings: Settings):
+    from churn_assets.deployment import build_resources
+
+    return build_resources(settings)["artifacts"].registry()
+
+
 def model_command(args: argparse.Namespace) -> int:
     settings = _apply_options(args)
     from churn_assets.core.registry import RegistryError
-    from churn_assets.deployment import build_resources
 
-    registry = build_resources(settings)["artifacts"].registry()
+    registry = _registry(settings)
     if args.action == "list":
         production = registry.production()
         cards = registry.versions()

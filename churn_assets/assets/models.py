@@ -138,9 +138,10 @@ def churn_model(
 
 @dg.asset(
     description=(
-        "The production model pointer. A newly trained model replaces production only if it beats the current "
-        "production model, re-scored on the same test window, by the PR-AUC margin; the first model must clear "
-        "the ROC-AUC floor. Every decision is recorded in the registry."
+        "The production model pointer. The newest registered model replaces production only if it beats the "
+        "current production model, re-scored on the same test window, by the PR-AUC margin; the first model must "
+        "clear the ROC-AUC floor. Every version is judged once and the decision recorded in the registry, so a "
+        "rollback is not undone by the next run."
     ),
     group_name=GROUP,
     kinds={"python"},
@@ -150,7 +151,7 @@ def production_model(
     context: dg.AssetExecutionContext, model_policy: ModelPolicy, artifacts: LocalArtifacts
 ) -> dg.MaterializeResult:
     registry = artifacts.registry()
-    candidate = _latest_trained_version(context) or registry.latest()
+    candidate = registry.latest()
     if candidate is None:
         raise dg.Failure("no trained model in the registry: materialize churn_model first")
     current = registry.production()
@@ -189,11 +190,3 @@ def production_model(
     if production_metrics:
         metadata["production_pr_auc_same_window"] = round(production_metrics["pr_auc"], 4)
     return dg.MaterializeResult(metadata=metadata)
-
-
-def _latest_trained_version(context: dg.AssetExecutionContext) -> str | None:
-    """The version registered by the latest churn_model materialization, as recorded in the instance."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey("churn_model"))
-    mat = event.asset_materialization if event else None
-    entry = mat.metadata.get("model_version") if mat else None
-    return str(entry.value) if entry is not None else None

@@ -25,7 +25,7 @@ and for reporting model quality honestly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
@@ -82,6 +82,14 @@ class Population:
 
     def __len__(self) -> int:
         return len(self.user_id)
+
+
+PUBLIC_FIELDS = ("user_id", "plan", "country", "channel")  # what raw_users may show (with signup_time)
+
+
+def latent_fields() -> set[str]:
+    """Names of the simulator's latent variables: none of them may reach a table or a model."""
+    return {f.name for f in fields(Population)} - set(PUBLIC_FIELDS) - {"config"}
 
 
 @lru_cache(maxsize=8)

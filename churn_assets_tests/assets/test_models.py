@@ -1,0 +1,154 @@
+"""The model layer materialized through Dagster: training, registry, promotion, rollback, predictions."""
+
+import dagster as dg
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from churn_assets.core.models import evaluate
+from churn_assets.core.registry import ModelRegistry
+from churn_assets.core.simulate import latent_fields
+from churn_assets.core.training import MODEL_FEATURES, TARGET
+from churn_assets.partitions import daily_partitions, training_window
+from churn_assets_tests.conftest import Warehouse, utc
+
+DATA = ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
+T = "2026-03-11"  # the last label day: its horizon ends on the last data day
+LAST = "2026-04-10"
+
+
+def mats(result, asset):
+    return {
+        k: v.value
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(asset)
+        for k, v in e.step_materialization_data.materialization.metadata.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Warehouse:
+    with dg.instance_for_test() as instance:
+        wh = Warehouse(tmp_path_factory.mktemp("data"), instance, users=600)
+        wh.materialize(["raw_users", "raw_users_quarantine"])
+        wh.materialize(DATA, "2026-01-01", LAST)
+        wh.materialize(["churn_labels"], "2026-01-01", T)
+        wh.train = wh.materialize(["training_set", "churn_model"], T)
+        wh.promote = wh.materialize(["production_model"])
+        wh.predict = wh.materialize(["churn_predictions"], LAST)
+        wh.registry = ModelRegistry(wh.resources["artifacts"].store())
+        yield wh
+
+
+def test_training_window_reads_only_the_configured_days():
+    keys = training_window.get_upstream_mapped_partitions_result_for_partitions(
+        daily_partitions.empty_subset().with_partition_keys(["2026-04-10"]), daily_partitions, daily_partitions
+    ).partitions_subset.get_partition_keys()
+    assert (keys[0], keys[-1], len(keys)) == ("2026-01-11", "2026-04-10", 90)
+
+
+def test_training_set_holds_eligible_labelled_users_of_the_window(built):
+    ts = built.table("training_set")
+    labels = built.table("churn_labels")
+    assert len(ts) == len(labels)  # every label day of the window, every labelled user
+    assert ts["as_of_date"].min() == utc("2026-01-01") and ts["as_of_date"].max() == utc(T)
+    assert (ts["training_window_end"] == utc(T)).all()
+    assert not latent_fields() & set(ts.columns)
+
+
+def test_first_model_is_registered_with_a_full_card_and_promoted(built):
+    model = mats(built.train, "churn_model")
+    version = model["model_version"]
+    card = built.registry.card(version)
+    assert card["features"] == list(MODEL_FEATURES) and not latent_fields() & set(card["features"])
+    assert card["windows"] == {
+        "train_first": "2026-01-01",
+        "train_last": "2026-01-26",
+        "test_first": "2026-02-26",
+        "test_last": T,
+        "gap_days": 30,
+    }
+    assert set(card["candidates"]) == {
+        "logistic_regression",
+        "logistic_regression_smote",
+        "gradient_boosting",
+        "gradient_boosting_smote",
+    }
+    assert {"pr_auc", "roc_auc", "f1", "brier", "lift_top_decile"} <= set(card["metrics"])
+    assert card["metrics"]["roc_auc"] > 0.8
+    for key in ("version", "created", "threshold", "sha256", "code_version", "data_version", "training_rows"):
+        assert card[key], key
+    assert "data:image/png;base64," in model["pr_curve"] and "data:image/png;base64," in model["calibration"]
+    promotion = mats(built.promote, "production_model")
+    assert promotion["promoted"] is True and promotion["reason"].startswith("first model: ROC-AUC")
+    assert built.registry.production() == version
+
+
+def test_predictions_score_every_eligible_user_with_the_production_model(built):
+    predictions = built.table("churn_predictions")
+    features = built.table("user_features", f"where as_of_date = '{LAST}'")
+    eligible = features[features["active_days_30"] > 0]
+    assert sorted(predictions["user_id"]) == sorted(eligible["user_id"])
+    assert set(predictions["model_version"]) == {built.registry.production()}
+    assert predictions["rank"].tolist() == list(range(1, len(predictions) + 1))
+    p = predictions["churn_probability"].to_numpy()
+    expected = np.where(p >= 0.8, "high", np.where(p >= 0.5, "medium", "low"))
+    assert predictions["risk_tier"].tolist() == expected.tolist()
+    assert set(predictions["reason_1"].dropna()) <= set(MODEL_FEATURES)
+    meta = mats(built.predict, "churn_predictions")
+    assert meta["tier_high"] + meta["tier_medium"] + meta["tier_low"] == len(predictions)
+    assert "| user_id" in meta["top_risk_users"]
+
+
+def test_retraining_on_the_same_data_promotes_nothing(built):
+    before = built.registry.production()
+    again = built.materialize(["training_set", "churn_model"], T)
+    assert mats(again, "churn_model")["model_version"] == before
+    assert mats(again, "churn_model")["newly_registered"] is False
+    promotion = mats(built.materialize(["production_model"]), "production_model")
+    assert (promotion["promoted"], promotion["reason"]) == (False, "already production")
+
+
+def test_promotion_refuses_a_worse_model_and_rollback_restores_the_previous_one(built):
+    good = built.registry.production()
+    test = built.registry.frame(good, "test_set")
+    # a model trained on shuffled labels, honestly scored on the same test window
+    rng = np.random.default_rng(1)
+    worse = clone(built.registry.load(good))
+    worse.fit(test[list(MODEL_FEATURES)], rng.permutation(test[TARGET].to_numpy()))
+    scores = worse.predict_proba(test[list(MODEL_FEATURES)])[:, 1]
+    card = built.registry.card(good) | {"metrics": evaluate(test[TARGET].to_numpy(), scores, 0.5)}
+    bad, created = built.registry.register(worse, card, {"test_set": test})
+    assert created and built.registry.latest() == bad
+
+    promotion = mats(built.materialize(["production_model"]), "production_model")
+    assert promotion["candidate_version"] == bad and promotion["promoted"] is False
+    assert "does not beat the margin" in promotion["reason"]
+    assert built.registry.production() == good
+
+    # an operator forces the bad model in; rollback restores the previous production model
+    built.registry.promote(bad, "forced")
+    built.materialize(["churn_predictions"], LAST)
+    assert set(built.table("churn_predictions")["model_version"]) == {bad}
+    assert built.registry.rollback() == good
+    built.materialize(["churn_predictions"], LAST)
+    assert set(built.table("churn_predictions")["model_version"]) == {good}
+    # the rejected model is not re-promoted by the next promotion run
+    again = mats(built.materialize(["production_model"]), "production_model")
+    assert again["promoted"] is False and again["reason"].startswith("already judged")
+
+
+def test_predictions_refuse_a_tampered_production_model(built, tmp_path):
+    version = built.registry.production()
+    path = built.settings.artifacts_dir / "models" / version / "model.joblib"
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original[:-8] + b"tampered")
+        result = built.materialize(["churn_predictions"], LAST, raise_on_error=False)
+        assert not result.success
+        error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+        while error.cause is not None:
+            error = error.cause
+        assert f"model {version}: sha256 of models/{version}/model.joblib" in error.message
+    finally:
+        path.write_bytes(original)

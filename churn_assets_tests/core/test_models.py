@@ -1,0 +1,93 @@
+"""Candidate training on simulated data through the pure pipeline (no Dagster)."""
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn_assets.core.aggregate import aggregate_user_daily
+from churn_assets.core.features import compute_user_features
+from churn_assets.core.labels import compute_churn_labels
+from churn_assets.core.models import candidate_pipelines, evaluate, f1_threshold, lift_top_decile, train_candidates
+from churn_assets.core.simulate import SimulationConfig, simulate_events, simulate_users
+from churn_assets.core.training import build_training_set, split_frame, time_split
+from churn_assets.core.validation import validate_events, validate_users
+
+CONFIG = SimulationConfig(users=1200, days=110, seed=11)
+START = CONFIG.start_date
+LABEL_DAYS = [START + timedelta(days=i) for i in range(60, 110)]  # 50 label days, horizons complete
+
+
+@pytest.fixture(scope="module")
+def training_frames():
+    users = validate_users(simulate_users(CONFIG)).clean
+    days = [START + timedelta(days=i) for i in range(140)]
+    events = pd.concat(
+        [validate_events(simulate_events(CONFIG, d), d, users["user_id"]).clean for d in days], ignore_index=True
+    )
+    daily = aggregate_user_daily(events)
+    features = compute_user_features(daily, users, LABEL_DAYS)
+    labels = compute_churn_labels(features, daily, LABEL_DAYS, 30, set(days))
+    ts = build_training_set(features, labels)
+    split = time_split(LABEL_DAYS[0], LABEL_DAYS[-1], test_days=10, horizon_days=30)
+    return split_frame(ts, split)
+
+
+def test_candidates_are_logistic_regression_and_boosting_with_and_without_smote():
+    pipelines = {name: make() for name, make in candidate_pipelines().items()}
+    assert set(pipelines) == {
+        "logistic_regression",
+        "logistic_regression_smote",
+        "gradient_boosting",
+        "gradient_boosting_smote",
+    }
+    for name, p in pipelines.items():
+        steps = [s for s, _ in p.steps]
+        assert steps == (["preprocess", "smote", "model"] if name.endswith("smote") else ["preprocess", "model"])
+
+
+def test_training_beats_the_base_rate_and_reports_every_metric(training_frames):
+    train, test = training_frames
+    result = train_candidates(train, test)
+    assert set(result.metrics) == set(candidate_pipelines())
+    best = result.metrics[result.best]
+    assert best["pr_auc"] == max(m["pr_auc"] for m in result.metrics.values())
+    assert set(best) == {
+        "pr_auc", "roc_auc", "f1", "precision", "recall", "brier", "lift_top_decile", "positive_rate", "rows",
+        "threshold",
+    }  # fmt: skip
+    assert best["roc_auc"] > 0.8 and best["pr_auc"] > 3 * best["positive_rate"]
+    assert best["rows"] == len(test)
+    assert len(result.test_scores[result.best]) == len(test)  # SMOTE never adds scored rows
+
+
+def test_shuffled_labels_give_chance_level_auc(training_frames):
+    train, test = training_frames
+    rng = np.random.default_rng(0)
+    shuffled_train = train.assign(churned=rng.permutation(train["churned"].to_numpy()))
+    shuffled_test = test.assign(churned=rng.permutation(test["churned"].to_numpy()))
+    result = train_candidates(shuffled_train, shuffled_test)
+    for name, metrics in result.metrics.items():
+        assert 0.4 < metrics["roc_auc"] < 0.6, name
+
+
+def test_metrics_on_a_tiny_example():
+    y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.7, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.05])
+    m = evaluate(y, s, threshold=0.7)
+    assert (m["precision"], m["recall"], m["positive_rate"], m["rows"]) == (pytest.approx(2 / 3), 1.0, 0.2, 10)
+    assert m["roc_auc"] == pytest.approx(0.9375)  # 15 of 16 positive-negative pairs ordered right
+    assert m["lift_top_decile"] == pytest.approx(5.0)  # top 1 of 10 is a churner; base rate 0.2
+    assert lift_top_decile(np.zeros(4), np.arange(4)) == 0.0
+    assert f1_threshold(y, s) == pytest.approx(0.7)
+
+
+def test_training_refuses_a_window_without_churners(training_frames):
+    train, test = training_frames
+    with pytest.raises(ValueError, match="needs churners and non-churners in both windows"):
+        train_candidates(train.assign(churned=0), test)
+
+
+def test_label_days_are_after_the_simulated_signups():
+    assert LABEL_DAYS[0] == date(2026, 3, 2)

@@ -1,0 +1,99 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from churn_assets.core.features import NUMERIC_FEATURES
+from churn_assets.core.promotion import promote_if_better
+from churn_assets.core.scoring import PREDICTION_COLUMNS, reason_codes, risk_tier, score_users
+from churn_assets.core.training import MODEL_FEATURES
+
+
+def test_first_model_needs_the_floor():
+    assert promote_if_better({"roc_auc": 0.6, "pr_auc": 0.1}, None, 0.01, 0.6).promote
+    refused = promote_if_better({"roc_auc": 0.59, "pr_auc": 0.9}, None, 0.01, 0.6)
+    assert not refused.promote and refused.reason == "first model: ROC-AUC 0.5900 is below the floor 0.6"
+
+
+def test_a_new_model_must_beat_production_by_the_margin():
+    production = {"pr_auc": 0.50, "roc_auc": 0.8}
+    assert promote_if_better({"pr_auc": 0.52, "roc_auc": 0.8}, production, 0.01, 0.6).promote
+    tie = promote_if_better({"pr_auc": 0.505, "roc_auc": 0.9}, production, 0.01, 0.6)
+    assert not tie.promote
+    assert (
+        tie.reason
+        == "PR-AUC 0.5050 vs production 0.5000 on the same test window: +0.0050 does not beat the margin 0.01"
+    )
+    assert not promote_if_better({"pr_auc": 0.4, "roc_auc": 0.9}, production, 0.01, 0.6).promote
+
+
+def test_risk_tier_boundaries():
+    p = np.array([0.8, 0.7999, 0.5, 0.4999, 1.0, 0.0])
+    assert risk_tier(p, 0.8, 0.5).tolist() == ["high", "medium", "medium", "low", "high", "low"]
+
+
+class Linear:
+    """A transparent model: risk rises with days_since_last_activity and support tickets, falls with sessions."""
+
+    def predict_proba(self, frame):
+        z = 0.1 * frame["days_since_last_activity"] + 0.5 * frame["support_tickets_30"] - 0.2 * frame["sessions_30"]
+        p = 1 / (1 + np.exp(-(z.to_numpy(dtype=float) - 2)))
+        return np.column_stack([1 - p, p])
+
+
+def frame(rows):
+    base = {c: 0 for c in NUMERIC_FEATURES} | {"plan": "pro", "channel": "organic", "active_days_30": 1}
+    out = pd.DataFrame([{**base, **r} for r in rows])
+    out["as_of_date"] = pd.Timestamp("2026-04-30", tz="UTC")
+    return out
+
+
+REFERENCE = {c: 0.0 for c in NUMERIC_FEATURES} | {"plan": "pro", "channel": "organic", "sessions_30": 10.0}
+
+
+def test_reason_codes_name_the_features_pushing_risk_up():
+    f = frame(
+        [
+            {"user_id": "a", "days_since_last_activity": 20, "support_tickets_30": 1, "sessions_30": 10},
+            {"user_id": "b", "days_since_last_activity": 0, "support_tickets_30": 6, "sessions_30": 0},
+            {"user_id": "c", "days_since_last_activity": 0, "support_tickets_30": 0, "sessions_30": 30},
+        ]
+    )
+    reasons = reason_codes(Linear(), f, REFERENCE)
+    assert reasons.iloc[0].fillna("-").tolist() == ["days_since_last_activity", "support_tickets_30", "-"]
+    assert reasons.iloc[1].fillna("-").tolist() == ["support_tickets_30", "sessions_30", "-"]
+    assert reasons.iloc[2].isna().all()  # everything about c lowers the risk
+
+
+def test_score_users_scores_eligible_users_with_rank_tier_and_version():
+    f = frame(
+        [
+            {"user_id": "low", "days_since_last_activity": 0},
+            {"user_id": "high", "days_since_last_activity": 30, "support_tickets_30": 4},
+            {"user_id": "gone", "active_days_30": 0, "days_since_last_activity": 30},
+        ]
+    )
+    out = score_users(Linear(), f, "m-1", REFERENCE, high=0.8, medium=0.5)
+    assert list(out.columns) == list(PREDICTION_COLUMNS)
+    assert out["user_id"].tolist() == ["high", "low"]  # by rank; "gone" is not eligible
+    assert out["rank"].tolist() == [1, 2]
+    assert out["risk_tier"].tolist() == ["high", "low"]
+    assert out["churn_probability"].iloc[0] == pytest.approx(1 / (1 + np.exp(-(3 + 2 - 2))))
+    assert set(out["model_version"]) == {"m-1"}
+
+
+def test_scoring_works_with_a_real_pipeline_on_model_features():
+    rng = np.random.default_rng(0)
+    f = frame([{"user_id": f"u{i}", "days_since_last_activity": int(rng.integers(0, 31))} for i in range(50)])
+    y = (f["days_since_last_activity"] > 20).astype(int)
+    model = LogisticRegression().fit(f[list(NUMERIC_FEATURES)], y)
+
+    class OnNumeric:
+        def predict_proba(self, x):
+            return model.predict_proba(x[list(NUMERIC_FEATURES)])
+
+    out = score_users(OnNumeric(), f, "m-2", REFERENCE | {"days_since_last_activity": 0.0}, 0.8, 0.5)
+    assert len(out) == 50 and out["rank"].is_unique
+    top = out.iloc[0]
+    assert top["reason_1"] == "days_since_last_activity"
+    assert set(MODEL_FEATURES) >= set(out[["reason_1", "reason_2", "reason_3"]].stack().unique())

@@ -1,0 +1,65 @@
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from churn_assets.core.simulate import latent_fields
+from churn_assets.core.training import (
+    MODEL_FEATURES,
+    LeakageError,
+    TimeSplit,
+    build_training_set,
+    check_split,
+    split_frame,
+    time_split,
+)
+
+
+def test_split_tests_on_the_latest_days_and_leaves_a_horizon_gap():
+    split = time_split(date(2026, 1, 1), date(2026, 3, 31), test_days=14, horizon_days=30)
+    assert split == TimeSplit(date(2026, 1, 1), date(2026, 2, 15), date(2026, 3, 18), date(2026, 3, 31))
+    assert split.gap_days == 30  # 2026-02-16 ... 2026-03-17
+    # the last training label (2026-02-15) looks at 2026-02-16 ... 2026-03-17: not one test day
+    assert split.as_dict()["gap_days"] == 30
+
+
+def test_a_split_without_the_gap_is_rejected():
+    leaky = TimeSplit(date(2026, 1, 1), date(2026, 3, 1), date(2026, 3, 18), date(2026, 3, 31))
+    with pytest.raises(LeakageError) as err:
+        check_split(leaky, horizon_days=30)
+    assert "only 16 days before the test window starts 2026-03-18" in str(err.value)
+    assert "labels of the last 14 training days look into the test period" in str(err.value)
+    check_split(TimeSplit(date(2026, 1, 1), date(2026, 2, 15), date(2026, 3, 18), date(2026, 3, 31)), 30)
+
+
+def test_a_window_too_short_for_test_gap_and_training_is_refused():
+    with pytest.raises(ValueError, match=r"too short: it needs 14 test days, a 30-day gap .* \(45 label days\)"):
+        time_split(date(2026, 1, 1), date(2026, 2, 13), test_days=14, horizon_days=30)
+    assert time_split(date(2026, 1, 1), date(2026, 2, 14), 14, 30).train_last == date(2026, 1, 1)
+
+
+def feature_rows(users, day):
+    base = {c: 1 for c in MODEL_FEATURES} | {"plan": "pro", "channel": "organic"}
+    return pd.DataFrame([{**base, "user_id": u, "as_of_date": pd.Timestamp(day, tz="UTC")} for u in users])
+
+
+def test_training_set_keeps_labelled_users_only_and_no_latent_variable():
+    features = pd.concat([feature_rows(["a", "b", "gone"], "2026-01-05"), feature_rows(["a"], "2026-01-06")])
+    features["churn_day"] = 99  # a stray column must not travel into the training set
+    labels = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "a"],
+            "as_of_date": pd.to_datetime(["2026-01-05", "2026-01-05", "2026-01-06"], utc=True),
+            "churned": [0, 1, 1],
+        }
+    )
+    ts = build_training_set(features, labels)
+    assert ts[["user_id", "churned"]].values.tolist() == [["a", 0], ["b", 1], ["a", 1]]
+    assert list(ts.columns) == ["user_id", "as_of_date", *MODEL_FEATURES, "churned"]
+    assert "churn_day" in latent_fields() and not latent_fields() & set(MODEL_FEATURES)
+
+
+def test_split_frame_by_day():
+    ts = pd.concat([feature_rows([f"u{d}"], f"2026-01-{d:02d}") for d in range(1, 32)]).assign(churned=0)
+    train, test = split_frame(ts, TimeSplit(date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 30), date(2026, 1, 31)))
+    assert train["user_id"].tolist() == ["u1", "u2"] and test["user_id"].tolist() == ["u30", "u31"]
