@@ -170,7 +170,7 @@ def production_model(
     test = registry.frame(candidate, "test_set")
     production_metrics = None
     if current is not None:
-        scores = predict_proba(registry.load(current), test[list(MODEL_FEATURES)])
+        scores = predict_proba(registry.load(current), test)
         production_metrics = evaluate(test[TARGET].to_numpy(), scores, registry.card(current)["threshold"])
     decision = promote_if_better(
         card["metrics"], production_metrics, model_policy.promotion_margin, model_policy.promotion_floor_roc_auc

@@ -29,7 +29,7 @@ from sklearn.metrics import (
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from churn_assets.core.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from churn_assets.core.training import MODEL_FEATURES, TARGET
+from churn_assets.core.training import TARGET, model_input
 
 
 def _preprocess(scale: bool) -> ColumnTransformer:
@@ -107,7 +107,8 @@ def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[s
 
 
 def predict_proba(model: Pipeline, frame: pd.DataFrame) -> np.ndarray:
-    return model.predict_proba(frame)[:, 1]
+    """Churn probability of each row of a frame holding (at least) the model features."""
+    return model.predict_proba(model_input(frame))[:, 1]
 
 
 @dataclass
@@ -132,8 +133,8 @@ def train_candidates(train: pd.DataFrame, test: pd.DataFrame, random_state: int 
     Each candidate's threshold is the F1-best threshold on its own scores of the training window,
     so the test window plays no part in choosing it (nor the model).
     """
-    X_train, y_train = train[list(MODEL_FEATURES)], train[TARGET].to_numpy()
-    X_test, y_test = test[list(MODEL_FEATURES)], test[TARGET].to_numpy()
+    X_train, y_train = model_input(train), train[TARGET].to_numpy()
+    X_test, y_test = model_input(test), test[TARGET].to_numpy()
     if len(np.unique(y_train)) < 2 or len(np.unique(y_test)) < 2:
         raise ValueError(
             f"training needs churners and non-churners in both windows: train has {int(y_train.sum())} of "

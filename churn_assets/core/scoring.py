@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn_assets.core.training import MODEL_FEATURES
+from churn_assets.core.training import MODEL_FEATURES, model_input
 
 PREDICTION_COLUMNS = (
     "user_id",
@@ -43,12 +43,14 @@ def reason_codes(model: Any, frame: pd.DataFrame, reference: dict[str, Any], top
     value (``feature_reference``): model-agnostic, and exact for what the model actually does.
     Features that push risk down are never reasons; a user with fewer than ``top`` gets nulls.
     """
-    base = model.predict_proba(frame[list(MODEL_FEATURES)])[:, 1]
+    inputs = model_input(frame)
+    base = model.predict_proba(inputs)[:, 1]
     pushes = np.empty((len(frame), len(MODEL_FEATURES)))
     for j, column in enumerate(MODEL_FEATURES):
-        typical = frame[list(MODEL_FEATURES)].copy()
-        typical[column] = reference[column]
-        pushes[:, j] = base - model.predict_proba(typical)[:, 1]
+        original = inputs[column].copy()
+        inputs[column] = reference[column]
+        pushes[:, j] = base - model.predict_proba(inputs)[:, 1]
+        inputs[column] = original
     order = np.argsort(-pushes, axis=1, kind="stable")[:, :top]
     names = np.array(MODEL_FEATURES, dtype=object)[order]
     positive = np.take_along_axis(pushes, order, axis=1) > 1e-9
@@ -68,7 +70,7 @@ def score_users(
     eligible = features[features["active_days_30"] > 0].reset_index(drop=True)
     if eligible.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
-    probability = model.predict_proba(eligible[list(MODEL_FEATURES)])[:, 1]
+    probability = model.predict_proba(model_input(eligible))[:, 1]
     out = pd.DataFrame(
         {
             "user_id": eligible["user_id"],

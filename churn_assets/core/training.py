@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 
 from churn_assets.core.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
@@ -76,6 +77,20 @@ def time_split(window_first: date, window_last: date, test_days: int, horizon_da
     )
     check_split(split, horizon_days)
     return split
+
+
+def model_input(frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's input columns: numeric features as one float64 block, categories as categoricals.
+
+    scikit-learn turns a DataFrame into an array; with mixed integer and float columns pandas
+    interleaves them value by value, and string columns make the one-hot encoder compare strings.
+    Together they were most of the cost of scoring a million users.
+    """
+    numeric = np.column_stack([frame[c].to_numpy(dtype="float64") for c in NUMERIC_FEATURES])
+    out = pd.DataFrame(numeric, columns=list(NUMERIC_FEATURES), index=frame.index)
+    for column in CATEGORICAL_FEATURES:  # categorical dtype: the one-hot encoder skips string comparisons
+        out[column] = frame[column].astype("category")
+    return out
 
 
 def build_training_set(features: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
