@@ -28,6 +28,7 @@ def _apply_options(args: argparse.Namespace) -> Settings:
         "seed": getattr(args, "seed", None),
         "events_file": getattr(args, "events_file", None),
         "users_file": getattr(args, "users_file", None),
+        "drift_from": getattr(args, "drift_from", None),
     }
     for name, value in overrides.items():
         if value is not None:
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {label_days} label days: training needs {needed} (test window, gap, one training day)")
     if label_days >= needed or _registry(settings).production():
         stages.append(("predictions_job", "predictions", last, last))
+        stages.append(("drift_job", "drift report", last, last))
 
     outputs: dict[str, dict] = {}
     started = time.perf_counter()
@@ -137,6 +139,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"Predictions {last}: {pred['tier_high']} high, {pred['tier_medium']} medium, {pred['tier_low']} low risk"
         )
+    if "drift_report" in outputs:
+        drift = outputs["drift_report"]
+        drifted = ", ".join(drift["drifted_features"]) or "none"
+        print(f"Drift {last}: max important PSI {drift['max_important_psi']}, drifted features: {drifted}")
+        if drift["drift_detected"]:
+            print("  drift detected: the drift sensor requests a retraining run (churn-assets dev runs the daemon)")
     print(f"Finished in {time.perf_counter() - started:.1f}s. Browse it with: churn-assets dev")
     return 0
 
@@ -197,6 +205,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="simulator seed (CHURN_SEED, default 7)")
     parser.add_argument("--events-file", help="CSV/Parquet events file, or a per-day template with {date}")
     parser.add_argument("--users-file", help="CSV/Parquet users file (optional with --events-file)")
+    parser.add_argument("--drift-from", help="simulator: shift user behaviour from this day, YYYY-MM-DD")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dagster as dg
 
-from churn_assets.assets import activity, features, ingestion, labels, models, scoring
-from churn_assets.automation import JOBS
+from churn_assets.assets import activity, features, ingestion, labels, models, monitoring, scoring
+from churn_assets.automation import JOBS, SCHEDULES, SENSORS
 from churn_assets.deployment import build_resources
 from churn_assets.partitions import SETTINGS
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, activity, features, labels, models, scoring]),
+    assets=dg.load_assets_from_modules([ingestion, activity, features, labels, models, scoring, monitoring]),
     jobs=JOBS,
+    schedules=SCHEDULES,
+    sensors=SENSORS,
     resources=build_resources(SETTINGS),
 )

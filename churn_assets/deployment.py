@@ -10,7 +10,7 @@ from typing import Any
 
 from churn_assets.io.duckdb import WarehouseIOManager
 from churn_assets.partitions import SETTINGS
-from churn_assets.resources import ChurnSource, LocalArtifacts, ModelPolicy, QualityPolicy
+from churn_assets.resources import ChurnSource, DriftPolicy, LocalArtifacts, ModelPolicy, QualityPolicy
 from churn_assets.settings import Settings
 
 WAREHOUSE_SCHEMA = "churn"
@@ -24,6 +24,7 @@ def source_from(settings: Settings) -> ChurnSource:
         seed=settings.seed,
         events_file=settings.events_file,
         users_file=settings.users_file,
+        drift_from=settings.drift_from.isoformat() if settings.drift_from else None,
     )
 
 
@@ -52,6 +53,11 @@ def local_resources(settings: Settings) -> dict[str, Any]:
         ),
         "model_policy": model_policy_from(settings),
         "artifacts": LocalArtifacts(root=str(settings.artifacts_dir.resolve())),
+        "drift_policy": DriftPolicy(
+            warn_psi=settings.drift_warn_psi,
+            fail_psi=settings.drift_fail_psi,
+            top_features=settings.drift_top_features,
+        ),
     }
 
 

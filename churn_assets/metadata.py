@@ -19,9 +19,11 @@ def column_schema(frame: pd.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(str(c), type_name(t)) for c, t in frame.dtypes.items()])
 
 
-def table_metadata(frame: pd.DataFrame, preview_rows: int = 5, **extra: Any) -> dict[str, Any]:
+def table_metadata(
+    frame: pd.DataFrame, preview_rows: int = 5, preview_columns: list[str] | None = None, **extra: Any
+) -> dict[str, Any]:
     """Row count, column schema and a markdown preview of a table, plus any extra entries."""
-    preview = frame.head(preview_rows)
+    preview = frame.head(preview_rows)[preview_columns] if preview_columns else frame.head(preview_rows)
     return {
         "dagster/row_count": len(frame),
         "dagster/column_schema": column_schema(frame),

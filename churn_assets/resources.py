@@ -25,17 +25,23 @@ class ChurnSource(dg.ConfigurableResource):
     seed: int = 7
     events_file: str | None = None
     users_file: str | None = None
+    drift_from: str | None = None
 
     @property
     def simulation(self) -> simulate.SimulationConfig:
         return simulate.SimulationConfig(
-            users=self.users, start_date=date.fromisoformat(self.start_date), days=self.days, seed=self.seed
+            users=self.users,
+            start_date=date.fromisoformat(self.start_date),
+            days=self.days,
+            seed=self.seed,
+            drift_from=date.fromisoformat(self.drift_from) if self.drift_from else None,
         )
 
     def describe(self) -> str:
         if self.events_file:
             return f"files(events={self.events_file}, users={self.users_file or 'derived from events'})"
-        return f"simulator(seed={self.seed}, users={self.users}, start={self.start_date}, days={self.days})"
+        drift = f", drift from {self.drift_from}" if self.drift_from else ""
+        return f"simulator(seed={self.seed}, users={self.users}, start={self.start_date}, days={self.days}{drift})"
 
     def read_users(self) -> pd.DataFrame:
         if self.users_file:
@@ -83,3 +89,11 @@ class LocalArtifacts(dg.ConfigurableResource):
 
     def registry(self) -> ModelRegistry:
         return ModelRegistry(self.store())
+
+
+class DriftPolicy(dg.ConfigurableResource):
+    """When feature drift warns, fails, and which features count as important."""
+
+    warn_psi: float = 0.1
+    fail_psi: float = 0.25
+    top_features: int = 8

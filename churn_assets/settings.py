@@ -38,6 +38,12 @@ class Settings:
     promotion_floor_roc_auc: float = 0.6
     risk_high: float = 0.8
     risk_medium: float = 0.5
+    drift_from: date | None = None
+    drift_warn_psi: float = 0.1
+    drift_fail_psi: float = 0.25
+    drift_top_features: int = 8
+    schedule_hour: int = 6
+    automation: str = "on"
 
     @property
     def warehouse_path(self) -> Path:
@@ -85,6 +91,15 @@ class Settings:
                 f"CHURN_TRAIN_DAYS must be at least CHURN_TEST_DAYS + CHURN_LABEL_HORIZON_DAYS + 1 = {needed} "
                 f"(test window, gap, one training day), got {self.train_days}"
             )
+        if not 0 < self.drift_warn_psi < self.drift_fail_psi:
+            raise SettingsError(
+                "need 0 < CHURN_DRIFT_WARN_PSI < CHURN_DRIFT_FAIL_PSI, "
+                f"got {self.drift_warn_psi} and {self.drift_fail_psi}"
+            )
+        if not 0 <= self.schedule_hour <= 23:
+            raise SettingsError(f"CHURN_SCHEDULE_HOUR must be an hour 0-23 (UTC), got {self.schedule_hour}")
+        if self.automation not in ("on", "off"):
+            raise SettingsError(f"CHURN_AUTOMATION must be 'on' or 'off', got {self.automation!r}")
         if not 0 < self.risk_medium < self.risk_high <= 1:
             raise SettingsError(
                 f"need 0 < CHURN_RISK_MEDIUM < CHURN_RISK_HIGH <= 1, got {self.risk_medium} and {self.risk_high}"
@@ -118,6 +133,12 @@ ENV_VARS = {
     "promotion_floor_roc_auc": "CHURN_PROMOTION_FLOOR_ROC_AUC",
     "risk_high": "CHURN_RISK_HIGH",
     "risk_medium": "CHURN_RISK_MEDIUM",
+    "drift_from": "CHURN_DRIFT_FROM",
+    "drift_warn_psi": "CHURN_DRIFT_WARN_PSI",
+    "drift_fail_psi": "CHURN_DRIFT_FAIL_PSI",
+    "drift_top_features": "CHURN_DRIFT_TOP_FEATURES",
+    "schedule_hour": "CHURN_SCHEDULE_HOUR",
+    "automation": "CHURN_AUTOMATION",
 }
 
 
@@ -127,9 +148,12 @@ def _parse(var: str, raw: str, kind: type, name: str):
             return date.fromisoformat(raw)
         if name in ("events_file", "users_file"):
             return raw
+        if name == "drift_from":
+            return date.fromisoformat(raw)
         if issubclass(kind, Path):
             return Path(raw)
         return kind(raw)
     except ValueError as exc:
+        kind = date if name == "drift_from" else kind
         expected = {date: "a date like 2026-01-01", int: "a whole number", float: "a number"}.get(kind, kind.__name__)
         raise SettingsError(f"{var}={raw!r} is not {expected}") from exc

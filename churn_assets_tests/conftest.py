@@ -1,6 +1,7 @@
 """Shared fixtures: a real Dagster instance and a DuckDB warehouse in a temporary directory."""
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +28,8 @@ class Warehouse:
     """Runs assets through Dagster against a DuckDB file and reads the tables back."""
 
     def __init__(self, data_dir: Path, instance: dg.DagsterInstance, **settings):
+        if isinstance(settings.get("drift_from"), str):
+            settings["drift_from"] = date.fromisoformat(settings["drift_from"])
         self.settings = Settings(data_dir=data_dir, **settings)
         self.resources = build_resources(self.settings)
         self.instance = instance

@@ -12,7 +12,7 @@ from churn_assets.core.models import TrainingResult, evaluate, predict_proba, tr
 from churn_assets.core.plots import calibration_png, pr_curves_png
 from churn_assets.core.promotion import promote_if_better
 from churn_assets.core.registry import sha256
-from churn_assets.core.scoring import feature_reference
+from churn_assets.core.scoring import feature_importance, feature_reference
 from churn_assets.core.training import MODEL_FEATURES, TARGET, build_training_set, split_frame, time_split
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import table_metadata
@@ -20,7 +20,8 @@ from churn_assets.partitions import TRAIN_DAYS, daily_partitions, training_windo
 from churn_assets.resources import LocalArtifacts, ModelPolicy
 
 GROUP = "models"
-REFERENCE_ROWS = 5000
+REFERENCE_ROWS = 5000  # test-window rows kept as the drift reference
+IMPORTANCE_ROWS = 2000
 
 
 @dg.asset(
@@ -100,14 +101,18 @@ def churn_model(
     result = train_candidates(train, test, model_policy.random_state)
     best = result.metrics[result.best]
 
-    sample = train.sample(min(REFERENCE_ROWS, len(train)), random_state=model_policy.random_state)
+    # The drift reference: the model's latest labelled days (its test window), not the start of the training
+    # window, where features still have short histories and the population is younger.
+    sample = test.sample(min(REFERENCE_ROWS, len(test)), random_state=model_policy.random_state)
+    reference = feature_reference(train)
     card = {
         "candidate": result.best,
         "metrics": best,
         "candidates": result.metrics,
         "threshold": best["threshold"],
         "features": list(MODEL_FEATURES),
-        "feature_reference": feature_reference(train),
+        "feature_reference": reference,
+        "feature_importance": feature_importance(result.model, sample.head(IMPORTANCE_ROWS), reference),
         "windows": split.as_dict(),
         "training_rows": len(train),
         "test_rows": len(test),

@@ -1,6 +1,7 @@
 """Daily churn predictions with the production model at run time."""
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
@@ -29,6 +30,8 @@ TOP_USERS = 10
     metadata={"partition_expr": "as_of_date"},
     ins={"user_features": dg.AssetIn()},
     deps=[production_model],
+    # a daily table: stale when a day passes without a new partition
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)),
 )
 def churn_predictions(
     context: dg.AssetExecutionContext,

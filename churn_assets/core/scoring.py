@@ -36,12 +36,11 @@ def feature_reference(training: pd.DataFrame) -> dict[str, Any]:
     return ref
 
 
-def reason_codes(model: Any, frame: pd.DataFrame, reference: dict[str, Any], top: int = 3) -> pd.DataFrame:
-    """The features pushing each user's risk up most.
+def feature_pushes(model: Any, frame: pd.DataFrame, reference: dict[str, Any]) -> np.ndarray:
+    """How much each feature pushes each row's churn probability up (rows x MODEL_FEATURES).
 
     A feature's push is how much the probability falls when that feature alone is set to its typical
     value (``feature_reference``): model-agnostic, and exact for what the model actually does.
-    Features that push risk down are never reasons; a user with fewer than ``top`` gets nulls.
     """
     inputs = model_input(frame)
     base = model.predict_proba(inputs)[:, 1]
@@ -51,6 +50,19 @@ def reason_codes(model: Any, frame: pd.DataFrame, reference: dict[str, Any], top
         inputs[column] = reference[column]
         pushes[:, j] = base - model.predict_proba(inputs)[:, 1]
         inputs[column] = original
+    return pushes
+
+
+def feature_importance(model: Any, frame: pd.DataFrame, reference: dict[str, Any]) -> dict[str, float]:
+    """Mean absolute push per feature: what the drift check treats as the model's important features."""
+    mean = np.abs(feature_pushes(model, frame, reference)).mean(axis=0)
+    return {c: round(float(v), 6) for c, v in sorted(zip(MODEL_FEATURES, mean, strict=True), key=lambda x: -x[1])}
+
+
+def reason_codes(model: Any, frame: pd.DataFrame, reference: dict[str, Any], top: int = 3) -> pd.DataFrame:
+    """The ``top`` features pushing each user's risk up most; a feature that lowers risk is never a reason,
+    so a user with fewer than ``top`` gets nulls."""
+    pushes = feature_pushes(model, frame, reference)
     order = np.argsort(-pushes, axis=1, kind="stable")[:, :top]
     names = np.array(MODEL_FEATURES, dtype=object)[order]
     positive = np.take_along_axis(pushes, order, axis=1) > 1e-9

@@ -59,6 +59,12 @@ class SimulationConfig:
     start_date: date = date(2026, 1, 1)
     days: int = 120
     seed: int = 7
+    drift_from: date | None = None  # from this day on, usage shifts (see DRIFT); None: no drift
+
+
+# An injected change of behaviour, e.g. a product change that makes sessions rarer and shorter while
+# feature use per session rises. Nothing about churn changes: only the inputs the model sees move.
+DRIFT = {"sessions": 0.55, "minutes": 0.6, "feature_uses": 1.8, "tickets": 2.0}
 
 
 @dataclass(frozen=True)
@@ -171,15 +177,17 @@ def simulate_events(config: SimulationConfig, day: date) -> pd.DataFrame:
     progress_all = _decline_progress(pop, d)
     progress = progress_all[alive]
 
-    sessions = rng.poisson(_session_rate(pop, progress_all, day.weekday())[alive])
-    feature_uses = rng.poisson(sessions * pop.usage[alive] * (1.0 - 0.6 * progress))
-    tickets = rng.poisson(_ticket_rate(progress))
+    drift = DRIFT if config.drift_from is not None and day >= config.drift_from else {}
+    sessions = rng.poisson(_session_rate(pop, progress_all, day.weekday())[alive] * drift.get("sessions", 1.0))
+    feature_uses = rng.poisson(sessions * pop.usage[alive] * (1.0 - 0.6 * progress) * drift.get("feature_uses", 1.0))
+    tickets = rng.poisson(_ticket_rate(progress) * drift.get("tickets", 1.0))
     paying = pop.plan[alive] != "free"
     billing_day = paying & (d > pop.signup_day[alive]) & ((d - pop.signup_day[alive]) % BILLING_PERIOD_DAYS == 0)
     failed = billing_day & (rng.random(len(alive)) < 0.03 + 0.5 * progress)
 
     session_users = np.repeat(alive, sessions)
-    session_minutes = rng.gamma(2.0, np.repeat(pop.minutes_mean[alive] * (1.0 - 0.5 * progress), sessions) / 2.0)
+    minutes_mean = pop.minutes_mean[alive] * (1.0 - 0.5 * progress) * drift.get("minutes", 1.0)
+    session_minutes = rng.gamma(2.0, np.repeat(minutes_mean, sessions) / 2.0)
     bill_users = alive[billing_day]
     amounts = pd.Series(pop.plan[bill_users]).map(PLAN_PRICE).to_numpy(dtype=float)
 

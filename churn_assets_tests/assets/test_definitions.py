@@ -16,6 +16,7 @@ TABLES = {
     "churn_labels",
     "training_set",
     "churn_predictions",
+    "drift_report",
 }
 ASSETS = TABLES | {"churn_model", "production_model"}
 DAILY = {
@@ -27,6 +28,7 @@ DAILY = {
     "training_set",
     "churn_model",
     "churn_predictions",
+    "drift_report",
 }
 SINGLE_RUN = DAILY - {"training_set", "churn_model"}  # training runs for one day at a time
 
@@ -45,6 +47,7 @@ def test_definitions_load_with_the_expected_assets_and_lineage():
     assert parents["churn_model"] == {"training_set"}
     assert parents["production_model"] == {"churn_model"}
     assert parents["churn_predictions"] == {"user_features", "production_model"}
+    assert parents["drift_report"] == {"user_features", "churn_predictions"}
 
 
 def test_every_asset_has_description_group_kinds_and_daily_partitions_where_expected():
@@ -53,7 +56,7 @@ def test_every_asset_has_description_group_kinds_and_daily_partitions_where_expe
         node = graph.get(key)
         name = key.to_user_string()
         assert node.description and len(node.description) > 30, name
-        assert node.group_name in {"ingestion", "activity", "features", "labels", "models", "predictions"}, name
+        assert node.group_name in {"ingestion", "activity", "features", "labels", "models", "predictions", "monitoring"}, name
         assert node.kinds, name
         if name in TABLES:
             assert {"pandas", "duckdb"} <= set(node.kinds), name
@@ -75,10 +78,18 @@ def test_checks_are_defined_partitioned_and_blocking():
         ("raw_events", "row_count_in_range"),
         ("user_features", "complete_and_unique"),
         ("churn_labels", "label_rate_plausible"),
+        ("drift_report", "important_features_stable"),
     }
     for (asset, _), spec in checks.items():
-        assert spec.blocking
+        assert spec.blocking == (asset != "drift_report")  # nothing downstream of the drift report to protect
         assert (spec.partitions_def is not None) == (asset in DAILY)
+
+
+def test_automation_is_defined_and_predictions_have_a_daily_freshness_policy():
+    assert {s.name for s in defs.schedules} == {"daily_schedule", "weekly_retrain_schedule"}
+    assert {s.name for s in defs.sensors} == {"drift_sensor"}
+    policy = defs.resolve_asset_graph().get(dg.AssetKey("churn_predictions")).freshness_policy
+    assert policy.fail_window.to_timedelta().total_seconds() == 30 * 3600
 
 
 def test_dagster_definitions_validate_passes(tmp_path):

@@ -152,3 +152,27 @@ def test_predictions_refuse_a_tampered_production_model(built, tmp_path):
         assert f"model {version}: sha256 of models/{version}/model.joblib" in error.message
     finally:
         path.write_bytes(original)
+
+
+def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(built):
+    quiet = built.materialize(["drift_report"], LAST)
+    meta = mats(quiet, "drift_report")
+    table = built.table("drift_report")
+    assert len(table) == len(MODEL_FEATURES) + 1  # every feature and the predicted probability
+    assert set(table.columns) >= {"feature", "psi", "important", "drifted", "reference_mean", "current_mean"}
+    assert meta["drift_detected"] is False and meta["max_important_psi"] < 0.25
+    report = built.settings.artifacts_dir / "reports" / "drift" / f"{LAST}-{built.registry.production()}.html"
+    assert report.stat().st_size > 100_000 and meta["evidently_report"] == report.as_uri()
+    [check] = [e for e in built.check_evaluations(quiet) if e.check_name == "important_features_stable"]
+    assert check.partition == LAST
+
+    # the same users from 2026-03-20 on with shifted behaviour: re-materialize those days and score them
+    drifted = Warehouse(built.settings.data_dir, built.instance, users=600, drift_from="2026-03-20")
+    drifted.materialize(DATA, "2026-03-20", LAST)
+    drifted.materialize(["churn_predictions"], LAST)
+    loud = drifted.materialize(["drift_report"], LAST)
+    meta = mats(loud, "drift_report")
+    assert meta["drift_detected"] is True and meta["max_important_psi"] >= 0.25
+    assert {"sessions_7", "minutes_7"} <= set(meta["drifted_features"])
+    [check] = [e for e in drifted.check_evaluations(loud) if e.check_name == "important_features_stable"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR

@@ -17,6 +17,7 @@ TABLES = [
     "churn_labels",
     "training_set",
     "churn_predictions",
+    "drift_report",
 ]
 
 
@@ -51,10 +52,11 @@ def test_run_materializes_everything_through_dagster_and_is_idempotent(first_run
     data_dir, first = first_run
     assert first.returncode == 0, first.stdout + first.stderr
     out = first.stdout
-    assert "[1/6] raw users" in out and "[2/6] events to features 2026-01-01..2026-03-31" in out
-    assert "[3/6] churn labels 2026-01-01..2026-03-01" in out
-    assert "[4/6] training set and candidate models 2026-03-01" in out
-    assert "[5/6] promotion" in out and "[6/6] predictions 2026-03-31" in out
+    assert "[1/7] raw users" in out and "[2/7] events to features 2026-01-01..2026-03-31" in out
+    assert "[3/7] churn labels 2026-01-01..2026-03-01" in out
+    assert "[4/7] training set and candidate models 2026-03-01" in out
+    assert "[5/7] promotion" in out and "[6/7] predictions 2026-03-31" in out
+    assert "[7/7] drift report 2026-03-31" in out and "Drift 2026-03-31: max important PSI" in out
     assert "raw_users                       300" in out
     assert "promoted (first model: ROC-AUC" in out
     before = snapshot(data_dir)
@@ -65,6 +67,7 @@ def test_run_materializes_everything_through_dagster_and_is_idempotent(first_run
         runs = instance.get_runs()
         assert sorted(r.job_name for r in runs) == [
             "daily_data_job",
+            "drift_job",
             "labels_job",
             "predictions_job",
             "promotion_job",

@@ -1,0 +1,128 @@
+"""Drift of the inputs and of the predictions against the production model's training reference."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pandas as pd
+from evidently import Report
+from evidently.presets import DataDriftPreset
+
+from churn_assets.assets.scoring import churn_predictions
+from churn_assets.checks import check_specs, partition_check_events
+from churn_assets.core.drift import drift_table
+from churn_assets.core.features import NUMERIC_FEATURES
+from churn_assets.core.models import predict_proba
+from churn_assets.core.quality import Outcome
+from churn_assets.core.training import MODEL_FEATURES
+from churn_assets.deployment import TABLE_KINDS
+from churn_assets.metadata import table_metadata
+from churn_assets.partitions import daily_partitions
+from churn_assets.resources import DriftPolicy, LocalArtifacts
+
+GROUP = "monitoring"
+PREDICTION = "churn_probability"
+STABLE_CHECK = (
+    "important_features_stable",
+    "PSI of the model's important features and of the predictions: WARN from the warn threshold (0.1), "
+    "ERROR from the fail threshold (0.25).",
+)
+
+
+def drift_outcome(table: pd.DataFrame, warn: float, fail: float) -> Outcome:
+    watched = table[table["important"]]
+    worst = watched.iloc[0] if len(watched) else None
+    meta = {
+        "max_important_psi": float(worst["psi"]) if worst is not None else 0.0,
+        "features_at_warn": watched.loc[watched["psi"] >= warn, "feature"].tolist(),
+    }
+    if worst is None or worst["psi"] < warn:
+        return Outcome(True, "WARN", f"all important features below PSI {warn}", meta)
+    severity = "ERROR" if worst["psi"] >= fail else "WARN"
+    return Outcome(False, severity, f"{worst['feature']} has PSI {worst['psi']:.3f} (warn {warn}, fail {fail})", meta)
+
+
+@dg.asset(
+    description=(
+        "Compares day t's eligible users' features and predicted churn probabilities with the training reference "
+        "of the model that scored them: population stability index per feature (this table), and an Evidently "
+        "data-drift report (HTML in the artifact store, linked from the materialization)."
+    ),
+    group_name=GROUP,
+    kinds={"pandas", "evidently", *TABLE_KINDS},
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    metadata={"partition_expr": "as_of_date"},
+    ins={"user_features": dg.AssetIn(), "churn_predictions": dg.AssetIn(key=churn_predictions.key)},
+    check_specs=check_specs("drift_report", [STABLE_CHECK], partitions_def=daily_partitions, blocking=False),
+)
+def drift_report(
+    context: dg.AssetExecutionContext,
+    user_features: pd.DataFrame,
+    churn_predictions: pd.DataFrame,
+    artifacts: LocalArtifacts,
+    drift_policy: DriftPolicy,
+) -> Iterator:
+    tables, outcomes, reports = [], {}, {}
+    for day in context.partition_keys:
+        stamp = pd.Timestamp(day, tz="UTC")
+        table, report = _day_report(
+            day,
+            user_features[user_features["as_of_date"] == stamp],
+            churn_predictions[churn_predictions["as_of_date"] == stamp],
+            artifacts,
+            drift_policy,
+        )
+        tables.append(table)
+        reports[day] = report
+        outcomes[day] = {STABLE_CHECK[0]: drift_outcome(table, drift_policy.warn_psi, drift_policy.fail_psi)}
+    table = pd.concat(tables, ignore_index=True)
+    last = context.partition_keys[-1]
+    latest = tables[-1]
+    yield dg.MaterializeResult(
+        value=table,
+        metadata=table_metadata(
+            table.round(4),
+            preview_rows=10,
+            preview_columns=["feature", "psi", "important", "drifted", "reference_mean", "current_mean"],
+            **reports[last],
+            max_psi=round(float(latest["psi"].max()), 4),
+            max_important_psi=round(outcomes[last][STABLE_CHECK[0]].metadata["max_important_psi"], 4),
+            drifted_features=latest.loc[latest["drifted"], "feature"].tolist(),
+            drift_detected=bool((latest["drifted"] & latest["important"]).any()),
+        ),
+    )
+    yield from partition_check_events(context, "drift_report", outcomes)
+
+
+def _day_report(
+    day: str, features: pd.DataFrame, predictions: pd.DataFrame, artifacts: LocalArtifacts, policy: DriftPolicy
+) -> tuple[pd.DataFrame, dict]:
+    """The PSI table of one day, and the Evidently report written to the artifact store."""
+    versions = predictions["model_version"].unique().tolist()
+    if len(versions) != 1:
+        raise dg.Failure(f"drift_report {day}: expected predictions of one model version, found {versions}")
+    version = versions[0]
+    registry = artifacts.registry()
+    card = registry.card(version)
+    reference = registry.frame(version, "reference")
+    reference[PREDICTION] = predict_proba(registry.load(version), reference)
+    current = features[features["active_days_30"] > 0].merge(predictions[["user_id", PREDICTION]], on="user_id")
+    importance = card.get("feature_importance") or {c: 1.0 for c in MODEL_FEATURES}
+    ranked = sorted(importance, key=lambda c: -importance[c])  # the card's JSON keeps keys sorted by name
+    important = [*ranked[: policy.top_features], PREDICTION]
+    table = drift_table(reference, current, [*MODEL_FEATURES, PREDICTION], important, policy.fail_psi)
+    table.insert(0, "as_of_date", pd.Timestamp(day, tz="UTC"))
+    table["model_version"] = version
+
+    numeric = [*NUMERIC_FEATURES, PREDICTION]
+    snapshot = Report([DataDriftPreset()]).run(current_data=current[numeric], reference_data=reference[numeric])
+    evidently = snapshot.dict()["metrics"][0]["value"]
+    key = f"reports/drift/{day}-{version}.html"
+    store = artifacts.store()
+    store.write_bytes(key, snapshot.get_html_str(as_iframe=False).encode())
+    return table, {
+        "model_version": version,
+        "evidently_report": dg.MetadataValue.url(store.uri(key)),
+        "evidently_drift_share": round(float(evidently["share"]), 4),
+        "evidently_drifted_columns": int(evidently["count"]),
+    }

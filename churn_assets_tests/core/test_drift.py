@@ -1,0 +1,51 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn_assets.core.drift import EPSILON, drift_table, population_stability_index, quantile_edges
+
+
+def test_psi_exact_value_with_a_value_outside_the_reference_range():
+    # reference 1..10 in two bins split at 5.5: 50% / 50%; current [1, 1, 1, 20]: 75% / 25%
+    # (20 lies beyond the reference maximum and is counted in the open top bin)
+    psi = population_stability_index(np.arange(1, 11), [1, 1, 1, 20], bins=2)
+    assert psi == pytest.approx(0.25 * np.log(1.5) + 0.25 * np.log(2.0))
+
+
+def test_psi_counts_values_below_and_above_the_reference_in_the_outer_bins():
+    reference = np.arange(100)
+    assert population_stability_index(reference, reference) == 0.0
+    shifted = population_stability_index(reference, reference - 1000)  # everything below the minimum
+    # all of current in the lowest bin (10% in the reference), epsilon in the nine others
+    expected = (1 - 0.1) * np.log(1 / 0.1) + 9 * (EPSILON - 0.1) * np.log(EPSILON / 0.1)
+    assert shifted == pytest.approx(expected)
+
+
+def test_empty_bins_get_epsilon_instead_of_infinity():
+    psi = population_stability_index(np.arange(1, 11), [9, 10], bins=2)  # the lower bin is empty now
+    assert np.isfinite(psi)
+    assert psi == pytest.approx((EPSILON - 0.5) * np.log(EPSILON / 0.5) + 0.5 * np.log(1 / 0.5))
+
+
+def test_ties_collapse_duplicate_edges():
+    edges = quantile_edges(np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 2]), bins=10)
+    assert edges.tolist() == pytest.approx([0.0, 0.2, 1.1])  # nine deciles, three distinct
+
+
+def test_categorical_psi_has_a_bin_for_unseen_categories():
+    psi = population_stability_index(np.array(["a", "b"] * 50, dtype=object), np.array(["a"] * 50 + ["new"] * 50))
+    # shares: unseen 0 -> 0.5, a 0.5 -> 0.5, b 0.5 -> 0 (epsilon)
+    expected = (0.5 - EPSILON) * np.log(0.5 / EPSILON) + (EPSILON - 0.5) * np.log(EPSILON / 0.5)
+    assert psi == pytest.approx(expected)
+
+
+def test_drift_table_flags_drifted_and_important_columns():
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"stable": rng.normal(size=2000), "moved": rng.normal(size=2000)})
+    current = pd.DataFrame({"stable": rng.normal(size=2000), "moved": rng.normal(2.0, size=2000)})
+    table = drift_table(reference, current, ["stable", "moved"], important=["moved"], fail=0.25)
+    assert table["feature"].tolist() == ["moved", "stable"]  # largest PSI first
+    moved, stable = table.iloc[0], table.iloc[1]
+    assert moved["drifted"] and moved["important"] and moved["psi"] > 1.0
+    assert not stable["drifted"] and not stable["important"] and stable["psi"] < 0.05
+    assert moved["current_mean"] == pytest.approx(current["moved"].mean())
