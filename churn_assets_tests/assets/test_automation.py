@@ -1,18 +1,17 @@
 """Schedule and sensor ticks evaluated against a real Dagster instance."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from churn_assets.automation import DAILY_ASSETS, daily_schedule, drift_sensor, weekly_retrain_schedule
 from churn_assets.definitions import defs
 
-
 REPOSITORY = defs.get_repository_def()
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def test_daily_schedule_requests_yesterday_and_the_label_day_whose_horizon_completed(instance):

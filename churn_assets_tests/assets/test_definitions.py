@@ -30,6 +30,7 @@ DAILY = {
     "churn_predictions",
     "drift_report",
 }
+GROUPS = {"ingestion", "activity", "features", "labels", "models", "predictions", "monitoring"}
 SINGLE_RUN = DAILY - {"training_set", "churn_model"}  # training runs for one day at a time
 
 
@@ -56,7 +57,7 @@ def test_every_asset_has_description_group_kinds_and_daily_partitions_where_expe
         node = graph.get(key)
         name = key.to_user_string()
         assert node.description and len(node.description) > 30, name
-        assert node.group_name in {"ingestion", "activity", "features", "labels", "models", "predictions", "monitoring"}, name
+        assert node.group_name in GROUPS, name
         assert node.kinds, name
         if name in TABLES:
             assert {"pandas", "duckdb"} <= set(node.kinds), name
