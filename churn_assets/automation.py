@@ -1,8 +1,9 @@
 """Jobs, schedules and the drift sensor.
 
 * ``daily_schedule`` (``CHURN_SCHEDULE_HOUR``, UTC): yesterday's raw_events → user_daily → user_features
-  → churn_predictions → drift_report, plus the churn_labels day whose 30-day horizon the previous daily
-  run completed (yesterday - 31: its horizon ends the day before yesterday, so it never races today's run).
+  → churn_predictions → drift_report.
+* ``daily_labels_schedule`` (same hour): the churn_labels day whose 30-day horizon the previous daily run
+  completed (yesterday - 31: its horizon ends the day before yesterday, so it never races today's run).
 * ``weekly_retrain_schedule`` (Mondays, an hour later): training_set → churn_model → production_model for
   the latest materialized churn_labels day.
 * ``drift_sensor``: on each new drift_report materialization, one retraining run when drift crossed the
@@ -58,8 +59,8 @@ drift_job = dg.define_asset_job(
 )
 daily_job = dg.define_asset_job(
     "daily_job",
-    selection=dg.AssetSelection.assets(*DAILY_ASSETS, "churn_labels"),
-    description="The daily refresh: a day's data, predictions and drift report; or a label day.",
+    selection=dg.AssetSelection.assets(*DAILY_ASSETS),
+    description="The daily refresh of a day: data, features, predictions and the drift report.",
 )
 retrain_job = dg.define_asset_job(
     "retrain_job",
@@ -81,21 +82,25 @@ def _day(moment: datetime, days_back: int) -> str:
     cron_schedule=f"0 {SETTINGS.schedule_hour} * * *",
     execution_timezone="UTC",
     default_status=SCHEDULE_STATUS,
-    description="Yesterday's data, predictions and drift report, and the label day whose horizon just completed.",
+    description="Yesterday's data, features, predictions and drift report.",
 )
-def daily_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     yesterday = _day(context.scheduled_execution_time, 1)
+    return dg.RunRequest(run_key=f"daily-{yesterday}", partition_key=yesterday)
+
+
+@dg.schedule(
+    job=labels_job,
+    cron_schedule=f"0 {SETTINGS.schedule_hour} * * *",
+    execution_timezone="UTC",
+    default_status=SCHEDULE_STATUS,
+    description="The label day whose 30-day horizon the previous daily run completed (yesterday - 31).",
+)
+def daily_labels_schedule(context: dg.ScheduleEvaluationContext):
     label_day = _day(context.scheduled_execution_time, LABEL_HORIZON_DAYS + 2)
-    requests = [
-        dg.RunRequest(run_key=f"daily-{yesterday}", partition_key=yesterday, asset_selection=_keys(DAILY_ASSETS))
-    ]
-    if label_day >= SETTINGS.start_date.isoformat():
-        requests.append(
-            dg.RunRequest(
-                run_key=f"labels-{label_day}", partition_key=label_day, asset_selection=_keys(["churn_labels"])
-            )
-        )
-    return requests
+    if label_day < SETTINGS.start_date.isoformat():
+        return dg.SkipReason(f"{label_day} is before the first partition: no label day yet")
+    return dg.RunRequest(run_key=f"labels-{label_day}", partition_key=label_day)
 
 
 def latest_label_day(instance: dg.DagsterInstance) -> str | None:
@@ -143,10 +148,6 @@ def drift_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEn
     )
 
 
-def _keys(names: list[str]) -> list[dg.AssetKey]:
-    return [dg.AssetKey(n) for n in names]
-
-
 JOBS = [
     users_job,
     daily_data_job,
@@ -158,5 +159,5 @@ JOBS = [
     daily_job,
     retrain_job,
 ]
-SCHEDULES = [daily_schedule, weekly_retrain_schedule]
+SCHEDULES = [daily_schedule, daily_labels_schedule, weekly_retrain_schedule]
 SENSORS = [drift_sensor]

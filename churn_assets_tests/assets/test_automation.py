@@ -4,7 +4,13 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from churn_assets.automation import DAILY_ASSETS, daily_schedule, drift_sensor, weekly_retrain_schedule
+from churn_assets.automation import (
+    DAILY_ASSETS,
+    daily_labels_schedule,
+    daily_schedule,
+    drift_sensor,
+    weekly_retrain_schedule,
+)
 from churn_assets.definitions import defs
 
 REPOSITORY = defs.get_repository_def()
@@ -14,26 +20,34 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def test_daily_schedule_requests_yesterday_and_the_label_day_whose_horizon_completed(instance):
+def test_daily_schedules_request_yesterday_and_the_label_day_whose_horizon_completed(instance):
     context = dg.build_schedule_context(
         instance=instance, repository_def=REPOSITORY, scheduled_execution_time=at("2026-05-02T06:00:00")
     )
-    data, labels = daily_schedule.evaluate_tick(context).run_requests
+    [data] = daily_schedule.evaluate_tick(context).run_requests
     assert (data.partition_key, data.run_key) == ("2026-05-01", "daily-2026-05-01")
-    assert data.asset_selection == [dg.AssetKey(a) for a in DAILY_ASSETS]
+    assert daily_schedule.job_name == "daily_job"
+    job = defs.resolve_job_def("daily_job")
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == set(DAILY_ASSETS)
     # 2026-03-31's horizon (04-01 ... 04-30) was completed by the run for 2026-04-30, the day before
-    assert (labels.partition_key, labels.run_key) == ("2026-03-31", "labels-2026-03-31")
-    assert labels.asset_selection == [dg.AssetKey("churn_labels")]
-    assert daily_schedule.cron_schedule == "0 6 * * *" and daily_schedule.execution_timezone == "UTC"
-    assert daily_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    [labels] = daily_labels_schedule.evaluate_tick(context).run_requests
+    assert (labels.partition_key, labels.run_key, daily_labels_schedule.job_name) == (
+        "2026-03-31",
+        "labels-2026-03-31",
+        "labels_job",
+    )
+    for schedule in (daily_schedule, daily_labels_schedule):
+        assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "UTC"
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
-def test_daily_schedule_asks_for_no_label_day_before_the_first_partition(instance):
+def test_no_label_day_before_the_first_partition(instance):
     context = dg.build_schedule_context(
         instance=instance, repository_def=REPOSITORY, scheduled_execution_time=at("2026-01-10T06:00:00")
     )
-    [data] = daily_schedule.evaluate_tick(context).run_requests
-    assert data.partition_key == "2026-01-09"
+    assert daily_schedule.evaluate_tick(context).run_requests[0].partition_key == "2026-01-09"
+    skipped = daily_labels_schedule.evaluate_tick(context)
+    assert skipped.skip_message == "2025-12-09 is before the first partition: no label day yet"
 
 
 def test_weekly_retraining_uses_the_latest_label_day(instance):

@@ -87,7 +87,7 @@ def test_checks_are_defined_partitioned_and_blocking():
 
 
 def test_automation_is_defined_and_predictions_have_a_daily_freshness_policy():
-    assert {s.name for s in defs.schedules} == {"daily_schedule", "weekly_retrain_schedule"}
+    assert {s.name for s in defs.schedules} == {"daily_schedule", "daily_labels_schedule", "weekly_retrain_schedule"}
     assert {s.name for s in defs.sensors} == {"drift_sensor"}
     policy = defs.resolve_asset_graph().get(dg.AssetKey("churn_predictions")).freshness_policy
     assert policy.fail_window.to_timedelta().total_seconds() == 30 * 3600
