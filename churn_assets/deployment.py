@@ -10,7 +10,7 @@ from typing import Any
 
 from churn_assets.io.duckdb import WarehouseIOManager
 from churn_assets.partitions import SETTINGS
-from churn_assets.resources import ChurnSource, DriftPolicy, LocalArtifacts, ModelPolicy, QualityPolicy
+from churn_assets.resources import ChurnSource, DriftPolicy, GCSArtifacts, LocalArtifacts, ModelPolicy, QualityPolicy
 from churn_assets.settings import Settings
 
 WAREHOUSE_SCHEMA = "churn"
@@ -39,20 +39,14 @@ def model_policy_from(settings: Settings) -> ModelPolicy:
     )
 
 
-def local_resources(settings: Settings) -> dict[str, Any]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+def shared_resources(settings: Settings) -> dict[str, Any]:
+    """Resources every deployment has alike: the source and the policies."""
     return {
-        "io_manager": WarehouseIOManager(
-            database=str(settings.warehouse_path),
-            schema=WAREHOUSE_SCHEMA,
-        ),
         "source": source_from(settings),
         "quality": QualityPolicy(
             max_reject_share=settings.max_reject_share, volume_tolerance=settings.volume_tolerance
         ),
         "model_policy": model_policy_from(settings),
-        "artifacts": LocalArtifacts(root=str(settings.artifacts_dir.resolve())),
         "drift_policy": DriftPolicy(
             warn_psi=settings.drift_warn_psi,
             fail_psi=settings.drift_fail_psi,
@@ -61,13 +55,43 @@ def local_resources(settings: Settings) -> dict[str, Any]:
     }
 
 
+def gcp_resources(settings: Settings) -> dict[str, Any]:
+    """BigQuery tables and GCS artifacts; the emulators are used when their standard variables are set."""
+    from dagster_gcp import GCSResource
+
+    from churn_assets.io.bigquery import BigQueryWarehouseIOManager
+
+    return {
+        **shared_resources(settings),
+        "io_manager": BigQueryWarehouseIOManager(
+            project=settings.gcp_project,
+            dataset=settings.bq_dataset,
+            location=settings.bq_location,
+            gcp_credentials=settings.gcp_credentials_b64,
+        ),
+        "artifacts": GCSArtifacts(
+            gcs=GCSResource(project=settings.gcp_project), bucket=settings.gcs_bucket, prefix=settings.gcs_prefix
+        ),
+    }
+
+
+def local_resources(settings: Settings) -> dict[str, Any]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        **shared_resources(settings),
+        "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=WAREHOUSE_SCHEMA),
+        "artifacts": LocalArtifacts(root=str(settings.artifacts_dir.resolve())),
+    }
+
+
 def build_resources(settings: Settings) -> dict[str, Any]:
-    builders = {"local": local_resources}
+    builders = {"local": local_resources, "gcp": gcp_resources}
     return builders[settings.deployment](settings)
 
 
 def storage_kind(settings: Settings) -> str:
-    return {"local": "duckdb"}[settings.deployment]
+    return {"local": "duckdb", "gcp": "bigquery"}[settings.deployment]
 
 
 TABLE_KINDS = {"pandas", storage_kind(SETTINGS)}

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
+from dagster_gcp import GCSResource
 
 from churn_assets.core import simulate, sources
 from churn_assets.core.artifacts import ArtifactStore, LocalArtifactStore
@@ -79,16 +80,36 @@ class ModelPolicy(dg.ConfigurableResource):
     random_state: int = 0
 
 
-class LocalArtifacts(dg.ConfigurableResource):
-    """Artifacts (models, model cards, reports) in a local folder."""
+class ArtifactsResource(dg.ConfigurableResource):
+    """Where artifacts (models, model cards, reports) live; each deployment binds a subclass."""
+
+    def store(self) -> ArtifactStore:
+        raise NotImplementedError
+
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.store())
+
+
+class LocalArtifacts(ArtifactsResource):
+    """Artifacts in a local folder."""
 
     root: str
 
     def store(self) -> ArtifactStore:
         return LocalArtifactStore(self.root)
 
-    def registry(self) -> ModelRegistry:
-        return ModelRegistry(self.store())
+
+class GCSArtifacts(ArtifactsResource):
+    """Artifacts in ``gs://<bucket>/<prefix>``, through dagster-gcp's GCS client."""
+
+    gcs: GCSResource
+    bucket: str
+    prefix: str = ""
+
+    def store(self) -> ArtifactStore:
+        from churn_assets.io.gcs import GCSArtifactStore
+
+        return GCSArtifactStore(self.gcs.get_client(), self.bucket, self.prefix)
 
 
 class DriftPolicy(dg.ConfigurableResource):

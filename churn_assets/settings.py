@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 
-DEPLOYMENTS = ("local",)
+DEPLOYMENTS = ("local", "gcp")
 
 
 class SettingsError(ValueError):
@@ -44,6 +44,12 @@ class Settings:
     drift_top_features: int = 8
     schedule_hour: int = 6
     automation: str = "on"
+    gcp_project: str | None = None
+    bq_dataset: str = "churn"
+    bq_location: str | None = None
+    gcs_bucket: str | None = None
+    gcs_prefix: str = "churn"
+    gcp_credentials_b64: str | None = None
 
     @property
     def warehouse_path(self) -> Path:
@@ -78,6 +84,10 @@ class Settings:
             raise SettingsError(
                 f"CHURN_DEPLOYMENT={self.deployment!r} is not a known deployment; use one of {DEPLOYMENTS}"
             )
+        if self.deployment == "gcp":
+            for name in ("gcp_project", "gcs_bucket"):
+                if not getattr(self, name):
+                    raise SettingsError(f"CHURN_DEPLOYMENT=gcp needs {ENV_VARS[name]} (it is not set)")
         for name, low in (("days", 1), ("users", 1), ("label_horizon_days", 1), ("test_days", 1)):
             if getattr(self, name) < low:
                 raise SettingsError(f"{ENV_VARS[name]} must be at least {low}, got {getattr(self, name)}")
@@ -139,6 +149,12 @@ ENV_VARS = {
     "drift_top_features": "CHURN_DRIFT_TOP_FEATURES",
     "schedule_hour": "CHURN_SCHEDULE_HOUR",
     "automation": "CHURN_AUTOMATION",
+    "gcp_project": "CHURN_GCP_PROJECT",
+    "bq_dataset": "CHURN_BQ_DATASET",
+    "bq_location": "CHURN_BQ_LOCATION",
+    "gcs_bucket": "CHURN_GCS_BUCKET",
+    "gcs_prefix": "CHURN_GCS_PREFIX",
+    "gcp_credentials_b64": "CHURN_GCP_CREDENTIALS_B64",
 }
 
 
@@ -146,7 +162,7 @@ def _parse(var: str, raw: str, kind: type, name: str):
     try:
         if kind is date:
             return date.fromisoformat(raw)
-        if name in ("events_file", "users_file"):
+        if name in ("events_file", "users_file", "gcp_project", "bq_location", "gcs_bucket", "gcp_credentials_b64"):
             return raw
         if name == "drift_from":
             return date.fromisoformat(raw)

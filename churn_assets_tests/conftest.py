@@ -1,5 +1,10 @@
 """Shared fixtures: a real Dagster instance and a DuckDB warehouse in a temporary directory."""
 
+import os
+import socket
+import subprocess
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -66,3 +71,53 @@ def warehouse(tmp_path: Path, instance: dg.DagsterInstance) -> Warehouse:
 
 def utc(text: str) -> pd.Timestamp:
     return pd.Timestamp(text, tz="UTC")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """gcp-storage-emulator on a free loopback port for the session; yields STORAGE_EMULATOR_HOST."""
+    port = free_port()
+    process = subprocess.Popen(
+        ["gcp-storage-emulator", "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    host = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("gcp-storage-emulator did not start") from None
+                time.sleep(0.2)
+        previous = os.environ.get("STORAGE_EMULATOR_HOST")
+        os.environ["STORAGE_EMULATOR_HOST"] = host  # read by google-cloud-storage clients
+        yield host
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if "previous" in locals():
+            if previous is None:
+                os.environ.pop("STORAGE_EMULATOR_HOST", None)
+            else:
+                os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture
+def gcs_bucket(gcs_emulator) -> str:
+    """A fresh bucket in the emulator."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    name = f"churn-{uuid.uuid4().hex[:12]}"
+    storage.Client(project="churn-test", credentials=AnonymousCredentials()).create_bucket(name)
+    return name

@@ -8,16 +8,13 @@ from importlib.metadata import version as package_version
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.models import TrainingResult, evaluate, predict_proba, train_candidates
-from churn_assets.core.plots import calibration_png, pr_curves_png
 from churn_assets.core.promotion import promote_if_better
 from churn_assets.core.registry import sha256
-from churn_assets.core.scoring import feature_importance, feature_reference
 from churn_assets.core.training import MODEL_FEATURES, TARGET, build_training_set, split_frame, time_split
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import table_metadata
 from churn_assets.partitions import TRAIN_DAYS, daily_partitions, training_window
-from churn_assets.resources import LocalArtifacts, ModelPolicy
+from churn_assets.resources import ArtifactsResource, ModelPolicy
 
 GROUP = "models"
 REFERENCE_ROWS = 5000  # test-window rows kept as the drift reference
@@ -60,7 +57,7 @@ def _image(png: bytes, title: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
-def _metrics_table(result: TrainingResult) -> str:
+def _metrics_table(result) -> str:
     columns = ["pr_auc", "roc_auc", "f1", "precision", "recall", "brier", "lift_top_decile", "threshold"]
     table = pd.DataFrame(result.metrics).T[columns].round(4)
     table.insert(0, "fit_s", pd.Series(result.fit_seconds))
@@ -92,8 +89,14 @@ def churn_model(
     context: dg.AssetExecutionContext,
     training_set: pd.DataFrame,
     model_policy: ModelPolicy,
-    artifacts: LocalArtifacts,
+    artifacts: ArtifactsResource,
 ) -> dg.MaterializeResult:
+    # imported here: scikit-learn, imbalanced-learn and matplotlib take seconds to import, and every
+    # process that loads the definitions (webserver, daemon, each run) would pay for it
+    from churn_assets.core.models import train_candidates
+    from churn_assets.core.plots import calibration_png, pr_curves_png
+    from churn_assets.core.scoring import feature_importance, feature_reference
+
     window_last = date.fromisoformat(context.partition_key)
     window_first = training_set["as_of_date"].dt.date.min()
     split = time_split(window_first, window_last, model_policy.test_days, model_policy.label_horizon_days)
@@ -153,8 +156,10 @@ def churn_model(
     deps=[churn_model],
 )
 def production_model(
-    context: dg.AssetExecutionContext, model_policy: ModelPolicy, artifacts: LocalArtifacts
+    context: dg.AssetExecutionContext, model_policy: ModelPolicy, artifacts: ArtifactsResource
 ) -> dg.MaterializeResult:
+    from churn_assets.core.models import evaluate, predict_proba
+
     registry = artifacts.registry()
     candidate = registry.latest()
     if candidate is None:

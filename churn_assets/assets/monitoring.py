@@ -4,20 +4,17 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
-from evidently import Report
-from evidently.presets import DataDriftPreset
 
 from churn_assets.assets.scoring import churn_predictions
 from churn_assets.checks import check_specs, partition_check_events
 from churn_assets.core.drift import drift_table
 from churn_assets.core.features import NUMERIC_FEATURES
-from churn_assets.core.models import predict_proba
 from churn_assets.core.quality import Outcome
 from churn_assets.core.training import MODEL_FEATURES
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import table_metadata
 from churn_assets.partitions import daily_partitions
-from churn_assets.resources import DriftPolicy, LocalArtifacts
+from churn_assets.resources import ArtifactsResource, DriftPolicy
 
 GROUP = "monitoring"
 PREDICTION = "churn_probability"
@@ -59,7 +56,7 @@ def drift_report(
     context: dg.AssetExecutionContext,
     user_features: pd.DataFrame,
     churn_predictions: pd.DataFrame,
-    artifacts: LocalArtifacts,
+    artifacts: ArtifactsResource,
     drift_policy: DriftPolicy,
 ) -> Iterator:
     tables, outcomes, reports = [], {}, {}
@@ -95,9 +92,16 @@ def drift_report(
 
 
 def _day_report(
-    day: str, features: pd.DataFrame, predictions: pd.DataFrame, artifacts: LocalArtifacts, policy: DriftPolicy
+    day: str, features: pd.DataFrame, predictions: pd.DataFrame, artifacts: ArtifactsResource, policy: DriftPolicy
 ) -> tuple[pd.DataFrame, dict]:
     """The PSI table of one day, and the Evidently report written to the artifact store."""
+    # imported here: Evidently and scikit-learn take seconds to import, and every process that loads
+    # the definitions (webserver, daemon, each run) would pay for it
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    from churn_assets.core.models import predict_proba
+
     versions = predictions["model_version"].unique().tolist()
     if len(versions) != 1:
         raise dg.Failure(f"drift_report {day}: expected predictions of one model version, found {versions}")

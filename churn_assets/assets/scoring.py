@@ -11,7 +11,7 @@ from churn_assets.core.scoring import score_users
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import table_metadata
 from churn_assets.partitions import daily_partitions
-from churn_assets.resources import LocalArtifacts, ModelPolicy
+from churn_assets.resources import ArtifactsResource, ModelPolicy
 
 GROUP = "predictions"
 TOP_USERS = 10
@@ -37,7 +37,7 @@ def churn_predictions(
     context: dg.AssetExecutionContext,
     user_features: pd.DataFrame,
     model_policy: ModelPolicy,
-    artifacts: LocalArtifacts,
+    artifacts: ArtifactsResource,
 ) -> Iterator:
     registry = artifacts.registry()
     version = registry.production()
