@@ -3,6 +3,7 @@
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -57,6 +58,14 @@ class Warehouse:
         )
 
     def table(self, name: str, where: str = "") -> pd.DataFrame:
+        if self.settings.deployment == "gcp":
+            from churn_assets.io.bigquery import bigquery_client
+
+            client = bigquery_client(self.settings.gcp_project, None)
+            table = f"`{self.settings.gcp_project}.{self.settings.bq_dataset}.{name}`"
+            frame = client.query(f"select * from {table} {where}").to_dataframe(create_bqstorage_client=False)
+            frame.columns = [c.lower() for c in frame.columns]
+            return frame
         with duckdb.connect(str(self.settings.warehouse_path), read_only=True) as conn:
             return conn.execute(f"select * from churn.{name} {where}").df()
 
@@ -71,6 +80,56 @@ def warehouse(tmp_path: Path, instance: dg.DagsterInstance) -> Warehouse:
 
 def utc(text: str) -> pd.Timestamp:
     return pd.Timestamp(text, tz="UTC")
+
+
+def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{what} did not start on port {port}") from None
+            time.sleep(0.2)
+
+
+def start_bigquery_emulator(port: int, data_dir: Path | None = None) -> subprocess.Popen:
+    """The BigQuery emulator through the project's launcher, on a loopback port."""
+    command = [
+        sys.executable,
+        "-m",
+        "churn_assets.emulators",
+        "bigquery",
+        "--port",
+        str(port),
+        "--project",
+        "churn-test",
+    ]
+    if data_dir is not None:
+        command += ["--data-dir", str(data_dir)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port, process, "bqemulator")
+    return process
+
+
+@pytest.fixture(scope="session")
+def bq_emulator() -> Iterator[str]:
+    """bqemulator (ephemeral) on a free loopback port for the session; sets BIGQUERY_EMULATOR_HOST."""
+    port = free_port()
+    process = start_bigquery_emulator(port)
+    host = f"http://127.0.0.1:{port}"
+    previous = os.environ.get("BIGQUERY_EMULATOR_HOST")
+    os.environ["BIGQUERY_EMULATOR_HOST"] = host
+    try:
+        yield host
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        if previous is None:
+            os.environ.pop("BIGQUERY_EMULATOR_HOST", None)
+        else:
+            os.environ["BIGQUERY_EMULATOR_HOST"] = previous
 
 
 def free_port() -> int:
@@ -90,15 +149,7 @@ def gcs_emulator() -> Iterator[str]:
     )
     host = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("gcp-storage-emulator did not start") from None
-                time.sleep(0.2)
+        wait_for_port(port, process, "gcp-storage-emulator")
         previous = os.environ.get("STORAGE_EMULATOR_HOST")
         os.environ["STORAGE_EMULATOR_HOST"] = host  # read by google-cloud-storage clients
         yield host
@@ -121,3 +172,34 @@ def gcs_bucket(gcs_emulator) -> str:
     name = f"churn-{uuid.uuid4().hex[:12]}"
     storage.Client(project="churn-test", credentials=AnonymousCredentials()).create_bucket(name)
     return name
+
+
+def new_gcp_settings() -> dict:
+    """Settings of the gcp deployment against the emulators, with a dataset and bucket of its own."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    bucket = f"churn-{uuid.uuid4().hex[:12]}"
+    storage.Client(project="churn-test", credentials=AnonymousCredentials()).create_bucket(bucket)
+    return {
+        "deployment": "gcp",
+        "gcp_project": "churn-test",
+        "bq_dataset": f"churn_{uuid.uuid4().hex[:8]}",
+        "gcs_bucket": bucket,
+        "gcs_prefix": "churn",
+    }
+
+
+@pytest.fixture
+def gcp_settings(bq_emulator, gcs_emulator) -> dict:
+    return new_gcp_settings()
+
+
+@pytest.fixture(scope="module", params=["local", "gcp"])
+def deployment(request) -> dict:
+    """Module-level parametrization: the embedded default, then the gcp deployment on the emulators."""
+    if request.param == "local":
+        return {}
+    request.getfixturevalue("bq_emulator")
+    request.getfixturevalue("gcs_emulator")
+    return new_gcp_settings()

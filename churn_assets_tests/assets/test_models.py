@@ -27,9 +27,9 @@ def mats(result, asset):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Warehouse:
+def built(tmp_path_factory, deployment) -> Warehouse:
     with dg.instance_for_test() as instance:
-        wh = Warehouse(tmp_path_factory.mktemp("data"), instance, users=600)
+        wh = Warehouse(tmp_path_factory.mktemp("data"), instance, users=600, **deployment)
         wh.materialize(["raw_users", "raw_users_quarantine"])
         wh.materialize(DATA, "2026-01-01", LAST)
         wh.materialize(["churn_labels"], "2026-01-01", T)
@@ -140,10 +140,10 @@ def test_promotion_refuses_a_worse_model_and_rollback_restores_the_previous_one(
 
 def test_predictions_refuse_a_tampered_production_model(built, tmp_path):
     version = built.registry.production()
-    path = built.settings.artifacts_dir / "models" / version / "model.joblib"
-    original = path.read_bytes()
+    key = f"models/{version}/model.joblib"
+    original = built.registry.store.read_bytes(key)
     try:
-        path.write_bytes(original[:-8] + b"tampered")
+        built.registry.store.write_bytes(key, original[:-8] + b"tampered")
         result = built.materialize(["churn_predictions"], LAST, raise_on_error=False)
         assert not result.success
         error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
@@ -151,7 +151,7 @@ def test_predictions_refuse_a_tampered_production_model(built, tmp_path):
             error = error.cause
         assert f"model {version}: sha256 of models/{version}/model.joblib" in error.message
     finally:
-        path.write_bytes(original)
+        built.registry.store.write_bytes(key, original)
 
 
 def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(built):
@@ -161,13 +161,15 @@ def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(bu
     assert len(table) == len(MODEL_FEATURES) + 1  # every feature and the predicted probability
     assert set(table.columns) >= {"feature", "psi", "important", "drifted", "reference_mean", "current_mean"}
     assert meta["drift_detected"] is False and meta["max_important_psi"] < 0.25
-    report = built.settings.artifacts_dir / "reports" / "drift" / f"{LAST}-{built.registry.production()}.html"
-    assert report.stat().st_size > 100_000 and meta["evidently_report"] == report.as_uri()
+    report = f"reports/drift/{LAST}-{built.registry.production()}.html"
+    assert len(built.registry.store.read_bytes(report)) > 100_000
+    assert meta["evidently_report"] == built.registry.store.uri(report)
     [check] = [e for e in built.check_evaluations(quiet) if e.check_name == "important_features_stable"]
     assert check.partition == LAST
 
     # the same users from 2026-03-20 on with shifted behaviour: re-materialize those days and score them
-    drifted = Warehouse(built.settings.data_dir, built.instance, users=600, drift_from="2026-03-20")
+    deployment = {k: getattr(built.settings, k) for k in ("deployment", "gcp_project", "bq_dataset", "gcs_bucket")}
+    drifted = Warehouse(built.settings.data_dir, built.instance, users=600, drift_from="2026-03-20", **deployment)
     drifted.materialize(DATA, "2026-03-20", LAST)
     drifted.materialize(["churn_predictions"], LAST)
     loud = drifted.materialize(["drift_report"], LAST)

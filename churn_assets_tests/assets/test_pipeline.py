@@ -12,10 +12,10 @@ FIRST, LAST = "2026-01-01", "2026-02-05"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Warehouse:
+def built(tmp_path_factory, deployment) -> Warehouse:
     """300 simulated users, 36 days of data, labels for the first 6 days (their horizons are complete)."""
     with dg.instance_for_test() as instance:
-        wh = Warehouse(tmp_path_factory.mktemp("data"), instance, users=300)
+        wh = Warehouse(tmp_path_factory.mktemp("data"), instance, users=300, **deployment)
         wh.materialize(["raw_users", "raw_users_quarantine"])
         wh.data_run = wh.materialize(DATA, FIRST, LAST)
         wh.label_run = wh.materialize(["churn_labels"], "2026-01-01", "2026-01-06")
