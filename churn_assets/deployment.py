@@ -70,7 +70,10 @@ def gcp_resources(settings: Settings) -> dict[str, Any]:
             gcp_credentials=settings.gcp_credentials_b64,
         ),
         "artifacts": GCSArtifacts(
-            gcs=GCSResource(project=settings.gcp_project), bucket=settings.gcs_bucket, prefix=settings.gcs_prefix
+            gcs=GCSResource(project=settings.gcp_project),
+            bucket=settings.gcs_bucket,
+            prefix=settings.gcs_prefix,
+            credentials_b64=settings.gcp_credentials_b64,
         ),
     }
 

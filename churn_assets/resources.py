@@ -100,16 +100,22 @@ class LocalArtifacts(ArtifactsResource):
 
 
 class GCSArtifacts(ArtifactsResource):
-    """Artifacts in ``gs://<bucket>/<prefix>``, through dagster-gcp's GCS client."""
+    """Artifacts in ``gs://<bucket>/<prefix>``, through dagster-gcp's GCS client (Application Default
+    Credentials), or a service account given as base64 JSON."""
 
     gcs: GCSResource
     bucket: str
     prefix: str = ""
+    credentials_b64: str | None = None
 
     def store(self) -> ArtifactStore:
-        from churn_assets.io.gcs import GCSArtifactStore
+        from churn_assets.io.gcs import GCSArtifactStore, client_from_service_account
 
-        return GCSArtifactStore(self.gcs.get_client(), self.bucket, self.prefix)
+        if self.credentials_b64:
+            client = client_from_service_account(self.credentials_b64, self.gcs.project)
+        else:
+            client = self.gcs.get_client()
+        return GCSArtifactStore(client, self.bucket, self.prefix)
 
 
 class DriftPolicy(dg.ConfigurableResource):

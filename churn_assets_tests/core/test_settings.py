@@ -34,9 +34,23 @@ def test_values_are_read_and_round_trip():
         ({"CHURN_DEPLOYMENT": "mars"}, "CHURN_DEPLOYMENT='mars' is not a known deployment"),
         ({"CHURN_USERS": "0"}, "CHURN_USERS must be at least 1, got 0"),
         ({"CHURN_MAX_REJECT_SHARE": "2"}, "CHURN_MAX_REJECT_SHARE must be within [0, 1], got 2.0"),
+        ({"CHURN_DEPLOYMENT": "gcp", "CHURN_GCS_BUCKET": "b"}, "CHURN_DEPLOYMENT=gcp needs CHURN_GCP_PROJECT"),
+        ({"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "p"}, "CHURN_DEPLOYMENT=gcp needs CHURN_GCS_BUCKET"),
+        ({"CHURN_DRIFT_FROM": "soon"}, "CHURN_DRIFT_FROM='soon' is not a date like 2026-01-01"),
     ],
 )
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(SettingsError) as err:
         Settings.from_env(env)
     assert message in str(err.value)
+
+
+def test_gcp_settings_with_defaults():
+    s = Settings.from_env({"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "p", "CHURN_GCS_BUCKET": "b"})
+    assert (s.gcp_project, s.bq_dataset, s.bq_location, s.gcs_bucket, s.gcs_prefix) == (
+        "p",
+        "churn",
+        None,
+        "b",
+        "churn",
+    )

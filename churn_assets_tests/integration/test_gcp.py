@@ -1,8 +1,13 @@
 """The gcp deployment against local emulators: the same assets, tables in BigQuery, artifacts in GCS."""
 
+import os
+import subprocess
+import sys
+
 import dagster as dg
 import pandas as pd
 
+from churn_assets.settings import ENV_VARS
 from churn_assets_tests.conftest import Warehouse
 
 DATA = ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
@@ -28,3 +33,31 @@ def test_data_graph_on_bigquery_equals_the_embedded_default(tmp_path, gcp_settin
             a, b = sorted_frame(local.table(table)), sorted_frame(gcp.table(table))
             pd.testing.assert_frame_equal(a, b, check_dtype=False, obj=table)
         assert len(gcp.table("raw_events_quarantine")) == 0  # the empty quarantine table exists
+
+
+def test_a_missing_gcp_setting_is_an_error_at_load_naming_the_variable(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env |= {"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "p", "CHURN_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", "import churn_assets.definitions"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "CHURN_DEPLOYMENT=gcp needs CHURN_GCS_BUCKET (it is not set)" in result.stderr
+
+
+def test_churn_assets_run_works_unchanged_on_gcp(tmp_path, gcp_settings):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env |= {ENV_VARS[k]: v for k, v in gcp_settings.items()}
+    result = subprocess.run(
+        ["churn-assets", "run", "--data-dir", str(tmp_path), "--users", "300", "--days", "90"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "promoted (first model" in result.stdout and "[7/7] drift report 2026-03-31" in result.stdout
+    wh = Warehouse(tmp_path, None, users=300, **gcp_settings)
+    assert len(wh.table("churn_predictions")) > 0
+    assert wh.resources["artifacts"].registry().production() is not None  # the model lives in GCS
+    assert not (tmp_path / "artifacts" / "models").exists()
