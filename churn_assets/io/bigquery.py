@@ -8,6 +8,7 @@
   partition's range before writing it, so a re-run replaces exactly that slice.
 """
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,13 +16,17 @@ from contextlib import contextmanager
 import pandas as pd
 from dagster import InputContext, OutputContext
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
-from dagster_gcp.bigquery.io_manager import BigQueryClient
+from dagster_gcp.bigquery.io_manager import BigQueryClient, _get_cleanup_statement
 from dagster_gcp_pandas import BigQueryPandasIOManager, BigQueryPandasTypeHandler
 from google.api_core.client_options import ClientOptions
+from google.api_core.exceptions import NotFound
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 EMULATOR_VAR = "BIGQUERY_EMULATOR_HOST"
+# The client's default retry keeps trying an unreachable service for 10 minutes; a run should fail
+# within a minute with the connection error instead.
+RETRY = bigquery.DEFAULT_RETRY.with_timeout(45)
 
 
 def bigquery_client(project: str | None, location: str | None) -> bigquery.Client:
@@ -36,12 +41,28 @@ def bigquery_client(project: str | None, location: str | None) -> bigquery.Clien
     return bigquery.Client(project=project, location=location)
 
 
+def _run(connection: bigquery.Client, sql: str) -> None:
+    connection.query(sql, retry=RETRY, job_retry=None).result(retry=RETRY)
+
+
 class EmulatorAwareBigQueryClient(BigQueryClient):
+    """dagster-gcp's client, connecting through ``bigquery_client`` and with bounded retries."""
+
     @staticmethod
     @contextmanager
     def connect(context, table_slice) -> Iterator[bigquery.Client]:
         config = context.resource_config or {}
         yield bigquery_client(config.get("project"), config.get("location"))
+
+    @staticmethod
+    def ensure_schema_exists(context: OutputContext, table_slice: TableSlice, connection) -> None:
+        _run(connection, f"CREATE SCHEMA IF NOT EXISTS {table_slice.schema}")
+
+    @staticmethod
+    def delete_table_slice(context: OutputContext, table_slice: TableSlice, connection) -> None:
+        # every table here is replaced slice by slice (partitioned) or whole (TRUNCATE)
+        with contextlib.suppress(NotFound):  # the table does not exist yet
+            _run(connection, _get_cleanup_statement(table_slice))
 
 
 def bigquery_schema(frame: pd.DataFrame) -> list[bigquery.SchemaField]:
@@ -67,7 +88,7 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
         table = f"{table_slice.database}.{table_slice.schema}.{table_slice.table}"
         schema = bigquery_schema(obj)
         if obj.empty:  # the table must exist with its schema even when there is nothing to load
-            connection.create_table(bigquery.Table(table, schema=schema), exists_ok=True)
+            connection.create_table(bigquery.Table(table, schema=schema), exists_ok=True, retry=RETRY)
             return
         job = connection.load_table_from_dataframe(
             dataframe=obj.rename(columns=str.upper),
@@ -76,7 +97,7 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
             location=config.get("location"),
             timeout=config.get("timeout"),
         )
-        job.result()
+        job.result(retry=RETRY)
 
     def load_input(self, context: InputContext, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
@@ -87,6 +108,8 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
             project=table_slice.database,
             location=config.get("location"),
             timeout=config.get("timeout"),
+            retry=RETRY,
+            job_retry=None,
         )
         result = job.to_dataframe(create_bqstorage_client=not os.environ.get(EMULATOR_VAR))
         result.columns = [c.lower() for c in result.columns]
