@@ -10,7 +10,7 @@ from typing import Any
 
 from churn_assets.io.duckdb import WarehouseIOManager
 from churn_assets.partitions import SETTINGS
-from churn_assets.resources import ChurnSource, DriftPolicy, GCSArtifacts, LocalArtifacts, ModelPolicy, QualityPolicy
+from churn_assets.resources import ChurnSource, DriftPolicy, LocalArtifacts, ModelPolicy, QualityPolicy
 from churn_assets.settings import Settings
 
 WAREHOUSE_SCHEMA = "churn"
@@ -60,6 +60,7 @@ def gcp_resources(settings: Settings) -> dict[str, Any]:
     from dagster_gcp import GCSResource
 
     from churn_assets.io.bigquery import BigQueryWarehouseIOManager
+    from churn_assets.io.gcs import GCSArtifacts
 
     return {
         **shared_resources(settings),

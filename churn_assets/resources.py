@@ -6,7 +6,6 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
-from dagster_gcp import GCSResource
 
 from churn_assets.core import simulate, sources
 from churn_assets.core.artifacts import ArtifactStore, LocalArtifactStore
@@ -97,25 +96,6 @@ class LocalArtifacts(ArtifactsResource):
 
     def store(self) -> ArtifactStore:
         return LocalArtifactStore(self.root)
-
-
-class GCSArtifacts(ArtifactsResource):
-    """Artifacts in ``gs://<bucket>/<prefix>``, through dagster-gcp's GCS client (Application Default
-    Credentials), or a service account given as base64 JSON."""
-
-    gcs: GCSResource
-    bucket: str
-    prefix: str = ""
-    credentials_b64: str | None = None
-
-    def store(self) -> ArtifactStore:
-        from churn_assets.io.gcs import GCSArtifactStore, client_from_service_account
-
-        if self.credentials_b64:
-            client = client_from_service_account(self.credentials_b64, self.gcs.project)
-        else:
-            client = self.gcs.get_client()
-        return GCSArtifactStore(client, self.bucket, self.prefix)
 
 
 class DriftPolicy(dg.ConfigurableResource):

@@ -7,11 +7,13 @@ The client comes from dagster-gcp's ``GCSResource``. google-cloud-storage honour
 import base64
 import json
 
+from dagster_gcp import GCSResource
 from google.api_core.exceptions import NotFound
 from google.cloud import storage
 from google.oauth2 import service_account
 
-from churn_assets.core.artifacts import ArtifactNotFound
+from churn_assets.core.artifacts import ArtifactNotFound, ArtifactStore
+from churn_assets.resources import ArtifactsResource
 
 
 def client_from_service_account(credentials_b64: str, project: str | None) -> storage.Client:
@@ -55,3 +57,20 @@ class GCSArtifactStore:
 
     def uri(self, key: str) -> str:
         return f"gs://{self.bucket.name}/{self._name(key)}"
+
+
+class GCSArtifacts(ArtifactsResource):
+    """Artifacts in ``gs://<bucket>/<prefix>``, through dagster-gcp's GCS client (Application Default
+    Credentials), or a service account given as base64 JSON."""
+
+    gcs: GCSResource
+    bucket: str
+    prefix: str = ""
+    credentials_b64: str | None = None
+
+    def store(self) -> ArtifactStore:
+        if self.credentials_b64:
+            client = client_from_service_account(self.credentials_b64, self.gcs.project)
+        else:
+            client = self.gcs.get_client()
+        return GCSArtifactStore(client, self.bucket, self.prefix)

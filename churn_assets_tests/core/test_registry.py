@@ -114,7 +114,7 @@ def test_missing_artifacts_and_uris(registry):
 def test_gcs_artifacts_resource_uses_dagster_gcp_client(gcs_bucket):
     from dagster_gcp import GCSResource
 
-    from churn_assets.resources import GCSArtifacts
+    from churn_assets.io.gcs import GCSArtifacts
 
     artifacts = GCSArtifacts(gcs=GCSResource(project="churn-test"), bucket=gcs_bucket, prefix="deploy")
     version, created = artifacts.registry().register(fitted(1.0), CARD, {})
