@@ -80,11 +80,6 @@ def _midnight(day: date) -> pd.Timestamp:
     return pd.Timestamp(day.isoformat(), tz="UTC")
 
 
-def window_days(as_of: date) -> tuple[date, date]:
-    """First and last day of the feature window ending on ``as_of``."""
-    return (_midnight(as_of) - pd.Timedelta(days=WINDOW_DAYS - 1)).date(), as_of
-
-
 def features_for_day(daily: pd.DataFrame, users: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """Features of every user signed up by the end of ``as_of``; users idle in the window get zeros."""
     return compute_user_features(daily, users, [as_of])

@@ -32,13 +32,3 @@ DAILY_COLUMNS = (
     *VALUE_COLUMNS,
     "active",
 )
-
-# Partition columns: a TIMESTAMP (UTC) column per partitioned table, so that a partition's
-# slice is a half-open time range in any warehouse.
-PARTITION_COLUMNS = {
-    "raw_events": "event_time",
-    "raw_events_quarantine": "partition_time",
-    "user_daily": "activity_date",
-    "user_features": "as_of_date",
-    "churn_labels": "as_of_date",
-}

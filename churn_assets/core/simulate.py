@@ -86,9 +86,6 @@ class Population:
     decline_days: np.ndarray  # length of the at-risk phase
     churn_day: np.ndarray  # first day index with no activity, forever
 
-    def __len__(self) -> int:
-        return len(self.user_id)
-
 
 PUBLIC_FIELDS = ("user_id", "plan", "country", "channel")  # what raw_users may show (with signup_time)
 

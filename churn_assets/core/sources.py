@@ -70,7 +70,8 @@ def parse_times(values: pd.Series, column: str, where: str, line_offset: int = 2
     return parsed
 
 
-def _day_window(day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
+def day_window(day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The half-open UTC range [midnight, next midnight) of a day."""
     start = pd.Timestamp(datetime(day.year, day.month, day.day, tzinfo=UTC))
     return start, start + timedelta(days=1)
 
@@ -102,7 +103,7 @@ def read_events(template: str, day: date) -> pd.DataFrame:
     if not path.exists():
         raise SourceFileError(f"{path}: file not found")
     frame = _read_events_file(str(path), path.stat().st_mtime_ns)
-    start, end = _day_window(day)
+    start, end = day_window(day)
     return frame[(frame["event_time"] >= start) & (frame["event_time"] < end)].reset_index(drop=True)
 
 

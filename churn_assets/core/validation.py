@@ -21,7 +21,7 @@ from churn_assets.core.schema import (
     USER_COLUMNS,
     VALUE_COLUMNS,
 )
-from churn_assets.core.sources import _day_window, require_columns
+from churn_assets.core.sources import day_window, require_columns
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def validate_events(raw: pd.DataFrame, day: date, known_users: pd.Series | None)
     flag(_blank(frame["event_id"]) | _blank(frame["user_id"]) | event_time.isna(), "null_key")
     flag(frame["event_id"].astype(str).duplicated(keep="first"), "duplicate_event_id")
     flag(~frame["event_type"].isin(EVENT_TYPES), "unknown_event_type")
-    start, end = _day_window(day)
+    start, end = day_window(day)
     flag((event_time < start) | (event_time >= end), "event_time_outside_partition")
     flag((values["minutes"] < 0) | (values["amount"] < 0), "negative_value")
     if known_users is not None:
