@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -16,6 +17,11 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Local SQLite storage in DAGSTER_HOME; no usage statistics.
 INSTANCE_CONFIG = "telemetry:\n  enabled: false\n"
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# A single-run backfill records one "materialization planned" event per asset for the whole range instead of one
+# per partition (Dagster's own switch; Postgres storage does it by default). On the SQLite instance that saves about
+# 570 event-log writes in the demo. Dagster's trade-off: if such a run fails, its partitions are not marked failed
+# (the run itself is, and `churn-assets run` stops and names the failed step).
+RANGE_PLANNED_EVENTS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
 
 
 def _apply_options(args: argparse.Namespace) -> Settings:
@@ -76,6 +82,7 @@ def _root_cause(error) -> str:
 
 def run(args: argparse.Namespace) -> int:
     settings = _apply_options(args)
+    os.environ.update(RANGE_PLANNED_EVENTS)
     import dagster as dg
 
     from churn_assets.definitions import defs
@@ -234,5 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def console() -> int:
+    """The installed command. A run leaves a large heap (Dagster, pandas, scikit-learn, Evidently) that interpreter
+    shutdown would walk in a final garbage collection, about 1.5 s; nothing left needs collecting, so freeze it."""
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

@@ -78,6 +78,16 @@ def test_run_materializes_everything_through_dagster_and_is_idempotent(first_run
         daily_run = next(r for r in runs if r.job_name == "daily_data_job")
         assert daily_run.tags["dagster/asset_partition_range_start"] == "2026-01-01"
         assert daily_run.tags["dagster/asset_partition_range_end"] == "2026-03-31"
+        # the 90-day backfill plans each asset once, for the whole range, not once per partition
+        planned = instance.get_records_for_run(
+            daily_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+        ).records
+        by_asset = {r.event_log_entry.dagster_event.asset_key.to_user_string(): r for r in planned}
+        assert sorted(by_asset) == ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
+        assert len(planned) == 4
+        subset = by_asset["user_features"].event_log_entry.dagster_event.event_specific_data.partitions_subset
+        keys = subset.get_partition_keys()
+        assert (len(keys), keys[0], keys[-1]) == (90, "2026-01-01", "2026-03-31")
 
     second = run_cli(data_dir)
     assert second.returncode == 0, second.stderr
