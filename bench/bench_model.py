@@ -1,7 +1,7 @@
 """Model layer figures: the default demo end to end, honest test metrics next to the simulator's oracle,
 training time, and scoring throughput for 1,000,000 users.
 
-    python bench/bench_model.py [--rows 1000000] [--data-dir DIR]
+    python bench/bench_model.py [--rows 1000000] [--demo-runs 3] [--data-dir DIR]
 """
 
 import argparse
@@ -20,16 +20,25 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 
-def demo(data_dir: Path) -> None:
+def demo(data_dir: Path, runs: int) -> None:
+    """The default `churn-assets run`, as a user starts it, on an empty data directory each time."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
-    started = time.perf_counter()
-    out = subprocess.run(
-        ["churn-assets", "run", "--data-dir", str(data_dir)], env=env, capture_output=True, text=True, check=True
-    ).stdout
-    wall = time.perf_counter() - started
+    results = []
+    for i in range(runs):
+        target = data_dir if i == runs - 1 else data_dir.with_name(f"{data_dir.name}-{i}")
+        started = time.perf_counter()
+        out = subprocess.run(
+            ["churn-assets", "run", "--data-dir", str(target)], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        wall = time.perf_counter() - started
+        results.append((wall, re.findall(r"\[\d/\d\] (.*?) \.\.\.\n\s+done in ([\d.]+)s", out)))
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    stages = re.findall(r"\[\d/\d\] (.*?) \.\.\.\n\s+done in ([\d.]+)s", out)
-    print(f"default demo (2,000 users, 120 days): {wall:.1f}s wall, peak RSS {peak:,.0f} MB")
+    walls = sorted(wall for wall, _ in results)
+    wall, stages = sorted(results)[len(results) // 2]
+    print(
+        f"default demo (2,000 users, 120 days), {runs} run(s): median {wall:.1f}s wall "
+        f"(min {walls[0]:.1f}s, max {walls[-1]:.1f}s), peak RSS {peak:,.0f} MB; stages of the median run:"
+    )
     for name, seconds in stages:
         print(f"  {name:<52} {seconds:>6}s")
 
@@ -75,6 +84,29 @@ def honest_numbers(data_dir: Path) -> None:
     )
 
 
+def training(data_dir: Path) -> None:
+    """The churn_model asset's training on the demo's training set: the four candidates fitted and judged."""
+    import duckdb
+
+    from churn_assets.core.models import train_candidates
+    from churn_assets.core.training import split_frame, time_split
+    from churn_assets.settings import Settings
+
+    defaults = Settings()  # the demo runs on the defaults
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as conn:
+        frame = conn.execute("select * from churn.training_set").df()
+    frame["as_of_date"] = pd.to_datetime(frame["as_of_date"], utc=True)
+    days = frame["as_of_date"].dt.date
+    split = time_split(days.min(), days.max(), defaults.test_days, defaults.label_horizon_days)
+    train, test = split_frame(frame, split)
+    started = time.perf_counter()
+    result = train_candidates(train, test)
+    seconds = time.perf_counter() - started
+    fits = ", ".join(f"{name} {s:.2f}s" for name, s in result.fit_seconds.items())
+    print(f"training {len(result.metrics)} candidates on {len(train):,} rows, judged on {len(test):,}: {seconds:.2f}s")
+    print(f"  fits: {fits}")
+
+
 def scoring(data_dir: Path, rows: int) -> None:
     import duckdb
 
@@ -116,13 +148,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--data-dir", help="reuse a data directory that already holds the demo")
+    parser.add_argument("--demo-runs", type=int, default=3, help="times to run the demo from scratch")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, {date.today()}")
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(args.data_dir) if args.data_dir else Path(tmp) / "churn"
         if not args.data_dir:
-            demo(data_dir)
+            demo(data_dir, args.demo_runs)
         honest_numbers(data_dir)
+        training(data_dir)
         scoring(data_dir, args.rows)
 
 
