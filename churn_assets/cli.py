@@ -50,7 +50,11 @@ def _apply_options(args: argparse.Namespace) -> Settings:
 
 
 def _run_stage(defs, instance, job_name: str, first: str | None, last: str | None) -> tuple[bool, dict, float]:
-    """Run one job (over a partition range when given); return success, metadata by asset, seconds."""
+    """Run one job (over a partition range when given); return success, metadata by asset, seconds.
+
+    An asset's metadata is that of its last partition in the run, with the rows of all its partitions."""
+    from churn_assets.metadata import ROW_COUNT
+
     tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if first and first != last else {}
     started = time.perf_counter()
     result = defs.resolve_job_def(job_name).execute_in_process(
@@ -63,7 +67,10 @@ def _run_stage(defs, instance, job_name: str, first: str | None, last: str | Non
     metadata: dict[str, dict] = {}
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization
-        metadata.setdefault(mat.asset_key.to_user_string(), {k: v.value for k, v in mat.metadata.items()})
+        name, values = mat.asset_key.to_user_string(), {k: v.value for k, v in mat.metadata.items()}
+        if ROW_COUNT in values:
+            values[ROW_COUNT] += metadata.get(name, {}).get(ROW_COUNT, 0)
+        metadata[name] = values
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
@@ -86,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from churn_assets.definitions import defs
+    from churn_assets.metadata import ROW_COUNT
     from churn_assets.partitions import daily_partitions
 
     first = settings.start_date
@@ -128,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
 
     print("Summary (rows written):")
     for table, meta in outputs.items():
-        if "dagster/row_count" in meta:
-            print(f"  {table:<24} {int(meta['dagster/row_count']):>10,}")
+        if ROW_COUNT in meta:
+            print(f"  {table:<24} {int(meta[ROW_COUNT]):>10,}")
     if "churn_model" in outputs:
         model = outputs["churn_model"]
         print(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+ROW_COUNT = "dagster/row_count"
 _TYPE_NAMES = {"object": "string", "bool": "boolean", "int64": "int64", "float64": "float64"}
 
 
@@ -25,8 +27,34 @@ def table_metadata(
     """Row count, column schema and a markdown preview of a table, plus any extra entries."""
     preview = frame.head(preview_rows)[preview_columns] if preview_columns else frame.head(preview_rows)
     return {
-        "dagster/row_count": len(frame),
+        ROW_COUNT: len(frame),
         "dagster/column_schema": column_schema(frame),
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_no rows_"),
         **extra,
     }
+
+
+def row_count(rows: pd.DataFrame) -> dict[str, Any]:
+    return {ROW_COUNT: len(rows)}
+
+
+def by_partition(
+    context: dg.AssetExecutionContext,
+    frame: pd.DataFrame,
+    asset_key: str | None = None,
+    describe: Callable[[pd.DataFrame], dict[str, Any]] = row_count,
+) -> None:
+    """Give each partition of the run metadata computed from its own rows (by default its row count).
+
+    Dagster copies an output's metadata onto every partition of a single-run backfill, so without this each
+    day of a 120-day run would report the rows of all 120. A partition's rows are those whose partition
+    column (the asset's ``partition_expr``) falls on its day; a day without rows is described as empty.
+    """
+    key = dg.AssetKey(asset_key) if asset_key else context.assets_def.key
+    column = context.assets_def.metadata_by_key[key]["partition_expr"]
+    groups = {}
+    if len(frame):
+        groups = {day.strftime("%Y-%m-%d"): rows for day, rows in frame.groupby(frame[column].dt.floor("D"))}
+    for partition in context.partition_keys:
+        rows = groups.get(partition, frame.iloc[:0])
+        context.add_asset_metadata(describe(rows), asset_key=key, partition_key=partition)

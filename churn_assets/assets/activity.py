@@ -5,7 +5,7 @@ import pandas as pd
 
 from churn_assets.core.aggregate import aggregate_user_daily
 from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import table_metadata
+from churn_assets.metadata import by_partition, table_metadata
 from churn_assets.partitions import daily_partitions
 
 GROUP = "activity"
@@ -24,6 +24,7 @@ GROUP = "activity"
 )
 def user_daily(context: dg.AssetExecutionContext, raw_events: pd.DataFrame) -> dg.MaterializeResult:
     daily = aggregate_user_daily(raw_events)
+    by_partition(context, daily)
     return dg.MaterializeResult(
         value=daily,
         metadata=table_metadata(daily, active_user_days=int(daily["active"].sum())),

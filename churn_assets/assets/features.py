@@ -10,7 +10,7 @@ from churn_assets.checks import check_specs, outcomes_by_day, partition_check_ev
 from churn_assets.core.features import NUMERIC_FEATURES, WINDOW_DAYS, compute_user_features
 from churn_assets.core.quality import feature_table_outcome
 from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import table_metadata
+from churn_assets.metadata import by_partition, table_metadata
 from churn_assets.partitions import daily_partitions, feature_window, partition_days
 
 GROUP = "features"
@@ -35,6 +35,7 @@ def user_features(context: dg.AssetExecutionContext, user_daily: pd.DataFrame, r
     days = partition_days(context)
     features = compute_user_features(user_daily, raw_users, days)
     idle = int((features["active_days_30"] == 0).sum())
+    by_partition(context, features)
     yield dg.MaterializeResult(
         value=features,
         metadata=table_metadata(features, users_idle_in_window=idle, window_rows_read=len(user_daily)),

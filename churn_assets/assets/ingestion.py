@@ -11,7 +11,7 @@ from churn_assets.checks import check_result, check_specs, partition_check_event
 from churn_assets.core.quality import row_count_outcome
 from churn_assets.core.validation import EVENT_RULES, USER_RULES, describe_rules, validate_events, validate_users
 from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import table_metadata
+from churn_assets.metadata import by_partition, table_metadata
 from churn_assets.partitions import daily_partitions, partition_days
 from churn_assets.resources import ChurnSource, QualityPolicy
 
@@ -124,6 +124,8 @@ def raw_events(
     quarantine = pd.concat(rejected, ignore_index=True)
     by_reason = quarantine["reason"].value_counts().to_dict() if len(quarantine) else {}
     context.log.info(f"{len(events)} events accepted, {len(quarantine)} quarantined over {len(days)} day(s)")
+    by_partition(context, events, "raw_events")
+    by_partition(context, quarantine, "raw_events_quarantine")
     yield dg.MaterializeResult(
         asset_key="raw_events",
         value=events,

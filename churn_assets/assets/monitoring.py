@@ -12,7 +12,7 @@ from churn_assets.core.features import NUMERIC_FEATURES
 from churn_assets.core.quality import Outcome
 from churn_assets.core.training import MODEL_FEATURES
 from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import table_metadata
+from churn_assets.metadata import ROW_COUNT, table_metadata
 from churn_assets.partitions import daily_partitions
 from churn_assets.resources import ArtifactsResource, DriftPolicy
 
@@ -59,7 +59,7 @@ def drift_report(
     artifacts: ArtifactsResource,
     drift_policy: DriftPolicy,
 ) -> Iterator:
-    tables, outcomes, reports = [], {}, {}
+    tables, outcomes, summaries = [], {}, {}
     for day in context.partition_keys:
         stamp = pd.Timestamp(day, tz="UTC")
         table, report = _day_report(
@@ -69,23 +69,27 @@ def drift_report(
             artifacts,
             drift_policy,
         )
+        outcome = drift_outcome(table, drift_policy.warn_psi, drift_policy.fail_psi)
         tables.append(table)
-        reports[day] = report
-        outcomes[day] = {STABLE_CHECK[0]: drift_outcome(table, drift_policy.warn_psi, drift_policy.fail_psi)}
+        outcomes[day] = {STABLE_CHECK[0]: outcome}
+        summaries[day] = {
+            ROW_COUNT: len(table),
+            **report,
+            "max_psi": round(float(table["psi"].max()), 4),
+            "max_important_psi": round(outcome.metadata["max_important_psi"], 4),
+            "drifted_features": table.loc[table["drifted"], "feature"].tolist(),
+            "drift_detected": bool((table["drifted"] & table["important"]).any()),
+        }
+        # each day of a ranged run keeps its own figures and report link (the run's metadata is the last day's)
+        context.add_asset_metadata(summaries[day], partition_key=day)
     table = pd.concat(tables, ignore_index=True)
-    last = context.partition_keys[-1]
-    latest = tables[-1]
     yield dg.MaterializeResult(
         value=table,
         metadata=table_metadata(
             table.round(4),
             preview_rows=10,
             preview_columns=["feature", "psi", "important", "drifted", "reference_mean", "current_mean"],
-            **reports[last],
-            max_psi=round(float(latest["psi"].max()), 4),
-            max_important_psi=round(outcomes[last][STABLE_CHECK[0]].metadata["max_important_psi"], 4),
-            drifted_features=latest.loc[latest["drifted"], "feature"].tolist(),
-            drift_detected=bool((latest["drifted"] & latest["important"]).any()),
+            **summaries[context.partition_keys[-1]],
         ),
     )
     yield from partition_check_events(context, "drift_report", outcomes)

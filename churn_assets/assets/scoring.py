@@ -9,12 +9,17 @@ import pandas as pd
 from churn_assets.assets.models import production_model
 from churn_assets.core.scoring import score_users
 from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import table_metadata
+from churn_assets.metadata import by_partition, row_count, table_metadata
 from churn_assets.partitions import daily_partitions
 from churn_assets.resources import ArtifactsResource, ModelPolicy
 
 GROUP = "predictions"
 TOP_USERS = 10
+
+
+def _tier_counts(predictions: pd.DataFrame) -> dict[str, int]:
+    tiers = predictions["risk_tier"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
+    return {f"tier_{tier}": int(n) for tier, n in tiers.items()}
 
 
 @dg.asset(
@@ -48,7 +53,7 @@ def churn_predictions(
     predictions = score_users(
         model, user_features, version, card["feature_reference"], model_policy.risk_high, model_policy.risk_medium
     )
-    tiers = predictions["risk_tier"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
+    by_partition(context, predictions, describe=lambda rows: {**row_count(rows), **_tier_counts(rows)})
     top = predictions.nsmallest(TOP_USERS, ["rank"]) if len(predictions) else predictions
     yield dg.MaterializeResult(
         value=predictions,
@@ -56,7 +61,7 @@ def churn_predictions(
             predictions,
             preview_rows=0,
             model_version=version,
-            **{f"tier_{tier}": int(n) for tier, n in tiers.items()},
+            **_tier_counts(predictions),
             top_risk_users=dg.MetadataValue.md(
                 top[["user_id", "as_of_date", "churn_probability", "risk_tier", "reason_1", "reason_2", "reason_3"]]
                 .round({"churn_probability": 4})

@@ -85,6 +85,28 @@ def test_few_bad_rows_warn_are_quarantined_and_downstream_runs(tmp_path, instanc
     assert "2026-01-01" in instance.get_materialized_partitions(dg.AssetKey("user_features"))
 
 
+def test_quarantine_rows_are_counted_on_their_own_day_in_a_ranged_run(tmp_path, instance):
+    (tmp_path / "in").mkdir()
+    write_events(tmp_path / "in" / "ev-2026-01-01.csv", good_rows("2026-01-01", 200) + BAD)
+    write_events(tmp_path / "in" / "ev-2026-01-02.csv", good_rows("2026-01-02", 150))
+    users = write_users(tmp_path / "users.csv", [f"u{i}" for i in range(20)])
+    template = str(tmp_path / "in" / "ev-{date}.csv")
+    wh = Warehouse(tmp_path / "data", instance, events_file=template, users_file=users, days=2)
+    wh.materialize(USERS)
+    result = wh.materialize(DATA, "2026-01-01", "2026-01-02")
+    assert result.success
+    counts = {
+        (m.asset_key.to_user_string(), m.partition): m.metadata["dagster/row_count"].value
+        for m in result.asset_materializations_for_node("raw_events")
+    }
+    assert counts == {
+        ("raw_events", "2026-01-01"): 200,
+        ("raw_events", "2026-01-02"): 150,
+        ("raw_events_quarantine", "2026-01-01"): 7,
+        ("raw_events_quarantine", "2026-01-02"): 0,
+    }
+
+
 def test_a_large_share_of_bad_rows_blocks_downstream(tmp_path, instance):
     rows = good_rows("2026-01-01", 50) + [f"x{i},u1,2026-01-01T08:00:00Z,teleport,0,0" for i in range(10)]
     events = write_events(tmp_path / "events.csv", rows)

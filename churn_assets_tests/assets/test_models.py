@@ -178,3 +178,24 @@ def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(bu
     assert {"sessions_7", "minutes_7"} <= set(meta["drifted_features"])
     [check] = [e for e in drifted.check_evaluations(loud) if e.check_name == "important_features_stable"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+
+
+def test_a_ranged_run_keeps_each_days_own_tiers_and_drift_report(built):
+    days = ["2026-04-09", LAST]
+    predict = built.materialize(["churn_predictions"], *days)
+    drift = built.materialize(["drift_report"], *days)
+    predictions = built.table("churn_predictions")
+    version = built.registry.production()
+    tiers = {}
+    for m in predict.asset_materializations_for_node("churn_predictions"):
+        rows = predictions[predictions["as_of_date"] == utc(m.partition)]
+        assert m.metadata["dagster/row_count"].value == len(rows) > 0
+        assert sorted(rows["rank"]) == list(range(1, len(rows) + 1))  # ranked within the day
+        tiers[m.partition] = [m.metadata[f"tier_{t}"].value for t in ("high", "medium", "low")]
+        assert tiers[m.partition] == [int((rows["risk_tier"] == t).sum()) for t in ("high", "medium", "low")]
+    assert sorted(tiers) == days
+    reports = {m.partition: m.metadata for m in drift.asset_materializations_for_node("drift_report")}
+    assert sorted(reports) == days
+    for day, meta in reports.items():
+        assert meta["evidently_report"].value == built.registry.store.uri(f"reports/drift/{day}-{version}.html")
+        assert meta["dagster/row_count"].value == len(MODEL_FEATURES) + 1

@@ -72,12 +72,34 @@ def test_each_partition_gets_its_own_check_evaluations(built):
 
 
 def test_materializations_carry_schema_row_count_and_preview(built):
-    mats = {m.asset_key.to_user_string(): m for m in built.data_run.asset_materializations_for_node("user_daily")}
-    meta = mats["user_daily"].metadata
-    assert meta["dagster/row_count"].value == len(built.table("user_daily"))
+    mats = built.data_run.asset_materializations_for_node("user_daily")
+    assert len(mats) == 36  # one per partition of the ranged run
+    meta = mats[0].metadata
     columns = [c.name for c in meta["dagster/column_schema"].schema.columns]
     assert columns[:3] == ["user_id", "activity_date", "events"]
     assert "| user_id" in meta["preview"].value
+
+
+def test_each_partition_of_a_ranged_run_reports_its_own_row_count(built):
+    """Not the whole range's: Dagster copies a ranged run's output metadata onto every partition."""
+    days = list(pd.date_range(FIRST, LAST).strftime("%Y-%m-%d"))
+    for asset, column in [
+        ("raw_events", "event_time"),
+        ("user_daily", "activity_date"),
+        ("user_features", "as_of_date"),
+    ]:
+        table = built.table(asset)
+        per_day = table.groupby(table[column].dt.strftime("%Y-%m-%d")).size()
+        mats = [m for m in built.data_run.asset_materializations_for_node(asset) if m.asset_key.path == [asset]]
+        counts = {m.partition: m.metadata["dagster/row_count"].value for m in mats}
+        assert counts == {d: int(per_day.get(d, 0)) for d in days}, asset
+        assert sum(counts.values()) == len(table)
+    labels = built.table("churn_labels")
+    jan3 = labels[labels["as_of_date"] == utc("2026-01-03")]
+    mats = {m.partition: m.metadata for m in built.label_run.asset_materializations_for_node("churn_labels")}
+    assert len(mats) == 6
+    assert mats["2026-01-03"]["dagster/row_count"].value == len(jan3)
+    assert mats["2026-01-03"]["positive_rate"].value == round(float(jan3["churned"].mean()), 6)
 
 
 def test_rematerializing_a_partition_gives_identical_rows_and_no_duplicates(built):
