@@ -34,17 +34,13 @@ def table_metadata(
     }
 
 
-def row_count(rows: pd.DataFrame) -> dict[str, Any]:
-    return {ROW_COUNT: len(rows)}
-
-
 def by_partition(
     context: dg.AssetExecutionContext,
     frame: pd.DataFrame,
     asset_key: str | None = None,
-    describe: Callable[[pd.DataFrame], dict[str, Any]] = row_count,
+    extra: Callable[[pd.DataFrame], dict[str, Any]] | None = None,
 ) -> None:
-    """Give each partition of the run metadata computed from its own rows (by default its row count).
+    """Give each partition of the run its own row count, plus ``extra(rows)``, from its own rows.
 
     Dagster copies an output's metadata onto every partition of a single-run backfill, so without this each
     day of a 120-day run would report the rows of all 120. A partition's rows are those whose partition
@@ -57,4 +53,5 @@ def by_partition(
         groups = {day.strftime("%Y-%m-%d"): rows for day, rows in frame.groupby(frame[column].dt.floor("D"))}
     for partition in context.partition_keys:
         rows = groups.get(partition, frame.iloc[:0])
-        context.add_asset_metadata(describe(rows), asset_key=key, partition_key=partition)
+        metadata = {ROW_COUNT: len(rows), **(extra(rows) if extra else {})}
+        context.add_asset_metadata(metadata, asset_key=key, partition_key=partition)

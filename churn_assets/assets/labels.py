@@ -10,7 +10,7 @@ from churn_assets.checks import check_specs, outcomes_by_day, partition_check_ev
 from churn_assets.core.labels import compute_churn_labels
 from churn_assets.core.quality import label_rate_outcome
 from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import by_partition, row_count, table_metadata
+from churn_assets.metadata import by_partition, table_metadata
 from churn_assets.partitions import LABEL_HORIZON_DAYS, daily_partitions, label_horizon, partition_days
 
 GROUP = "labels"
@@ -44,7 +44,7 @@ def churn_labels(context: dg.AssetExecutionContext, user_features: pd.DataFrame,
     materialized = context.instance.get_materialized_partitions(dg.AssetKey("user_daily"))
     available = {date.fromisoformat(k) for k in handed & materialized}
     labels = compute_churn_labels(user_features, user_daily, days, LABEL_HORIZON_DAYS, available)
-    by_partition(context, labels, describe=lambda rows: {**row_count(rows), "positive_rate": _positive_rate(rows)})
+    by_partition(context, labels, extra=lambda rows: {"positive_rate": _positive_rate(rows)})
     yield dg.MaterializeResult(
         value=labels,
         metadata=table_metadata(

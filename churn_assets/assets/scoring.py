@@ -9,7 +9,7 @@ import pandas as pd
 from churn_assets.assets.models import production_model
 from churn_assets.core.scoring import score_users
 from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import by_partition, row_count, table_metadata
+from churn_assets.metadata import by_partition, table_metadata
 from churn_assets.partitions import daily_partitions
 from churn_assets.resources import ArtifactsResource, ModelPolicy
 
@@ -53,7 +53,7 @@ def churn_predictions(
     predictions = score_users(
         model, user_features, version, card["feature_reference"], model_policy.risk_high, model_policy.risk_medium
     )
-    by_partition(context, predictions, describe=lambda rows: {**row_count(rows), **_tier_counts(rows)})
+    by_partition(context, predictions, extra=_tier_counts)
     top = predictions.nsmallest(TOP_USERS, ["rank"]) if len(predictions) else predictions
     yield dg.MaterializeResult(
         value=predictions,
