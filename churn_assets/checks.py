@@ -1,19 +1,20 @@
 """Turning plain Outcomes (``core/quality.py``) into Dagster asset check evaluations.
 
 Checks run inside the asset that produces the data, on the rows as they arrive, and travel with
-the materialization. For daily-partitioned assets every partition gets its own evaluation, also
-in single-run backfills: Dagster attaches an ``AssetCheckResult`` to a single partition key only,
-so for a partition range this module records one ``AssetCheckEvaluation`` per partition itself.
+the materialization. Checks of the raw data (a day's rows can be bad on their own) and of the drift
+report are partitioned: every partition gets its own evaluation, also in single-run backfills.
+Dagster attaches an ``AssetCheckResult`` to a single partition key only, so for a partition range
+``partition_check_events`` records one ``AssetCheckEvaluation`` per partition itself. Checks of derived
+tables (``user_features``, ``churn_labels``) guard this project's own transformations: they judge a
+run's whole output once, day by day, and name the days that fail (``check_result``).
 A failed ERROR evaluation of a blocking check fails the step, so downstream assets do not run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date
+from collections.abc import Iterable, Iterator, Mapping
 
 import dagster as dg
-import pandas as pd
 
 from churn_assets.core.quality import Outcome
 
@@ -70,11 +71,3 @@ def partition_check_events(
             )
     for key in sorted(selected, key=lambda k: k.name):
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
-
-
-def outcomes_by_day(
-    frame: pd.DataFrame, days: Iterable[date], check_name: str, judge: Callable[[pd.DataFrame], Outcome]
-) -> dict[str, dict[str, Outcome]]:
-    """Judge each day's rows (by ``as_of_date``) on its own; a day without rows is judged empty."""
-    groups = {stamp.date().isoformat(): rows for stamp, rows in frame.groupby("as_of_date")}
-    return {d.isoformat(): {check_name: judge(groups.get(d.isoformat(), frame.iloc[:0]))} for d in days}

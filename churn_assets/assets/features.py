@@ -1,12 +1,11 @@
 """Rolling 7/14/30-day user features, each day computed from its own window of user_daily."""
 
 from collections.abc import Iterator
-from functools import partial
 
 import dagster as dg
 import pandas as pd
 
-from churn_assets.checks import check_specs, outcomes_by_day, partition_check_events
+from churn_assets.checks import check_result, check_specs
 from churn_assets.core.features import NUMERIC_FEATURES, WINDOW_DAYS, compute_user_features
 from churn_assets.core.quality import feature_table_outcome
 from churn_assets.deployment import TABLE_KINDS
@@ -29,7 +28,7 @@ COMPLETE_CHECK = ("complete_and_unique", "One row per (user, day), no missing va
     backfill_policy=dg.BackfillPolicy.single_run(),
     metadata={"partition_expr": "as_of_date"},
     ins={"user_daily": dg.AssetIn(partition_mapping=feature_window), "raw_users": dg.AssetIn()},
-    check_specs=check_specs("user_features", [COMPLETE_CHECK], partitions_def=daily_partitions),
+    check_specs=check_specs("user_features", [COMPLETE_CHECK]),
 )
 def user_features(context: dg.AssetExecutionContext, user_daily: pd.DataFrame, raw_users: pd.DataFrame) -> Iterator:
     days = partition_days(context)
@@ -40,6 +39,4 @@ def user_features(context: dg.AssetExecutionContext, user_daily: pd.DataFrame, r
         value=features,
         metadata=table_metadata(features, users_idle_in_window=idle, window_rows_read=len(user_daily)),
     )
-    judge = partial(feature_table_outcome, numeric_columns=NUMERIC_FEATURES)
-    outcomes = outcomes_by_day(features, days, COMPLETE_CHECK[0], judge)
-    yield from partition_check_events(context, "user_features", outcomes)
+    yield check_result("user_features", COMPLETE_CHECK[0], feature_table_outcome(features, NUMERIC_FEATURES))

@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from churn_assets.checks import check_specs, outcomes_by_day, partition_check_events
+from churn_assets.checks import check_result, check_specs
 from churn_assets.core.labels import compute_churn_labels
 from churn_assets.core.quality import label_rate_outcome
 from churn_assets.deployment import TABLE_KINDS
@@ -35,7 +35,7 @@ def _positive_rate(labels: pd.DataFrame) -> float:
     backfill_policy=dg.BackfillPolicy.single_run(),
     metadata={"partition_expr": "as_of_date"},
     ins={"user_features": dg.AssetIn(), "user_daily": dg.AssetIn(partition_mapping=label_horizon)},
-    check_specs=check_specs("churn_labels", [RATE_CHECK], partitions_def=daily_partitions),
+    check_specs=check_specs("churn_labels", [RATE_CHECK]),
 )
 def churn_labels(context: dg.AssetExecutionContext, user_features: pd.DataFrame, user_daily: pd.DataFrame) -> Iterator:
     days = partition_days(context)
@@ -53,5 +53,4 @@ def churn_labels(context: dg.AssetExecutionContext, user_features: pd.DataFrame,
             horizon_days=LABEL_HORIZON_DAYS,
         ),
     )
-    outcomes = outcomes_by_day(labels, days, RATE_CHECK[0], label_rate_outcome)
-    yield from partition_check_events(context, "churn_labels", outcomes)
+    yield check_result("churn_labels", RATE_CHECK[0], label_rate_outcome(labels))

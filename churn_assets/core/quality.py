@@ -94,18 +94,28 @@ def feature_table_outcome(features: pd.DataFrame, numeric_columns: Iterable[str]
 
 
 def label_rate_outcome(labels: pd.DataFrame, min_users: int = 50) -> Outcome:
-    """Every eligible user churning at once means the horizon's activity data is missing or broken.
+    """Every eligible user of a day churning at once means its horizon's activity data is missing or broken.
 
-    (No churner at all is plausible, e.g. in a young product's first weeks, so it passes.)
+    Each day (``as_of_date``) is judged on its own rows; the outcome names the days that fail. A day with
+    fewer than ``min_users`` labels is too small to judge. (No churner at all is plausible, e.g. in a young
+    product's first weeks, so it passes.)
     """
-    n = len(labels)
-    rate = float(labels["churned"].mean()) if n else 0.0
-    meta = {"labelled_users": n, "positive_rate": round(rate, 6)}
-    if n >= min_users and rate == 1.0:
+    days = labels.groupby("as_of_date")["churned"].agg(["size", "mean"])
+    broken = days[(days["size"] >= min_users) & (days["mean"] == 1.0)]
+    rate = float(labels["churned"].mean()) if len(labels) else 0.0
+    meta = {
+        "days": len(days),
+        "labelled_users": len(labels),
+        "positive_rate": round(rate, 6),
+        "all_churned_days": [pd.Timestamp(d).date().isoformat() for d in broken.index],
+    }
+    if len(broken):
+        first, n = meta["all_churned_days"][0], int(broken["size"].iloc[0])
         return Outcome(
             False,
             "ERROR",
-            f"All {n} eligible users are labelled churned: the horizon's activity data is likely empty or broken.",
+            f"On {len(broken)} day(s) every eligible user is labelled churned (first {first}: all {n}): "
+            "the horizon's activity data is likely empty or broken.",
             meta,
         )
-    return Outcome(True, "ERROR", f"{n} eligible users, {rate:.2%} churned.", meta)
+    return Outcome(True, "ERROR", f"{len(labels)} labels over {len(days)} day(s), {rate:.2%} churned.", meta)

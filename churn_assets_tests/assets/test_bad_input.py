@@ -172,8 +172,9 @@ def test_labels_check_blocks_when_the_horizon_has_no_activity(tmp_path, instance
     assert wh.materialize(DATA, "2026-01-01", "2026-02-05").success
     result = wh.materialize(["churn_labels"], "2026-01-05", raise_on_error=False)
     assert not result.success
-    e = evaluations(result, "churn_labels")[("2026-01-05", "label_rate_plausible")]
-    assert not e.passed and "All 60 eligible users are labelled churned" in e.description
+    e = evaluations(result, "churn_labels")[(None, "label_rate_plausible")]
+    assert not e.passed and e.metadata["all_churned_days"].value == ["2026-01-05"]
+    assert "every eligible user is labelled churned (first 2026-01-05: all 60)" in e.description
 
 
 def test_a_malformed_file_fails_with_a_message_naming_the_problem(tmp_path, instance):

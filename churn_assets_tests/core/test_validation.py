@@ -140,7 +140,26 @@ def test_feature_table_outcome_fires_on_duplicates_missing_and_negative_values()
     assert outcome.metadata == {"rows": 3, "duplicate_rows": 1, "missing_values": 1, "negative_values": 1}
 
 
+def labels_of(day: str, churned: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({"as_of_date": pd.Timestamp(day, tz="UTC"), "churned": churned})
+
+
 def test_label_rate_outcome_fires_when_everyone_churned():
-    assert not label_rate_outcome(pd.DataFrame({"churned": [1] * 50})).passed
-    assert label_rate_outcome(pd.DataFrame({"churned": [1] * 49})).passed  # too few to judge
-    assert label_rate_outcome(pd.DataFrame({"churned": [0] * 60})).passed
+    assert not label_rate_outcome(labels_of("2026-01-05", [1] * 50)).passed
+    assert label_rate_outcome(labels_of("2026-01-05", [1] * 49)).passed  # too few to judge
+    assert label_rate_outcome(labels_of("2026-01-05", [0] * 60)).passed
+
+
+def test_label_rate_outcome_judges_each_day_and_names_the_failing_ones():
+    run = pd.concat(
+        [labels_of("2026-01-04", [0, 1] * 40), labels_of("2026-01-05", [1] * 60), labels_of("2026-01-06", [1] * 70)]
+    )
+    outcome = label_rate_outcome(run)
+    assert (outcome.passed, outcome.severity) == (False, "ERROR")
+    assert outcome.metadata["all_churned_days"] == ["2026-01-05", "2026-01-06"]
+    assert outcome.metadata["days"] == 3 and outcome.metadata["labelled_users"] == 210
+    assert "On 2 day(s) every eligible user is labelled churned (first 2026-01-05: all 60)" in outcome.description
+    # the run's overall rate (82%) is not what is judged: a healthy day does not hide a broken one
+    assert not label_rate_outcome(
+        pd.concat([labels_of("2026-01-04", [0] * 500), labels_of("2026-01-05", [1] * 50)])
+    ).passed
