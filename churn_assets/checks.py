@@ -6,7 +6,7 @@ report are partitioned: every partition gets its own evaluation, also in single-
 Dagster attaches an ``AssetCheckResult`` to a single partition key only, so for a partition range
 ``partition_check_events`` records one ``AssetCheckEvaluation`` per partition itself. Checks of derived
 tables (``user_features``, ``churn_labels``) guard this project's own transformations: they judge a
-run's whole output once, day by day, and name the days that fail (``check_result``).
+run's whole output once and name the days that fail (``check_result``).
 A failed ERROR evaluation of a blocking check fails the step, so downstream assets do not run.
 """
 

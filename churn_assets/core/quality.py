@@ -76,18 +76,28 @@ def row_count_outcome(
 
 
 def feature_table_outcome(features: pd.DataFrame, numeric_columns: Iterable[str]) -> Outcome:
-    """One row per (user, day), no missing value, no negative count: else downstream is wrong."""
+    """One row per (user, day), no missing value, no negative count: else downstream is wrong.
+
+    Judges the whole frame (every day of a run); a failure names the days of the offending rows."""
     numeric = list(numeric_columns)
-    duplicates = int(features.duplicated(["user_id", "as_of_date"]).sum())
-    missing = int(features[numeric].isna().sum().sum())
     counts = [c for c in numeric if not c.endswith("trend_7")]
-    negative = int((features[counts] < 0).sum().sum())
-    meta = {"rows": len(features), "duplicate_rows": duplicates, "missing_values": missing, "negative_values": negative}
-    if duplicates or missing or negative:
+    duplicated = features.duplicated(["user_id", "as_of_date"])
+    missing, negative = features[numeric].isna(), features[counts] < 0
+    duplicates, n_missing, n_negative = int(duplicated.sum()), int(missing.sum().sum()), int(negative.sum().sum())
+    meta = {
+        "rows": len(features),
+        "duplicate_rows": duplicates,
+        "missing_values": n_missing,
+        "negative_values": n_negative,
+    }
+    bad = duplicated | missing.any(axis=1) | negative.any(axis=1)
+    if bad.any():
+        meta["failing_days"] = sorted({pd.Timestamp(d).date().isoformat() for d in features.loc[bad, "as_of_date"]})
         return Outcome(
             False,
             "ERROR",
-            f"{duplicates} duplicate (user, day) rows, {missing} missing values, {negative} negative counts.",
+            f"{duplicates} duplicate (user, day) rows, {n_missing} missing values, {n_negative} negative counts "
+            f"on {len(meta['failing_days'])} day(s), first {meta['failing_days'][0]}.",
             meta,
         )
     return Outcome(True, "ERROR", f"{len(features)} rows, one per user and day, complete.", meta)

@@ -130,14 +130,22 @@ def test_users_without_optional_columns_get_unknown():
 
 
 def test_feature_table_outcome_fires_on_duplicates_missing_and_negative_values():
-    ok = pd.DataFrame({"user_id": ["a", "b"], "as_of_date": [1, 1], "events_7": [0, 2], "events_trend_7": [-1, 2]})
-    assert feature_table_outcome(ok, ["events_7", "events_trend_7"]).passed
-    bad = pd.concat([ok, ok.iloc[[0]]]).reset_index(drop=True)
+    day = pd.Timestamp("2026-01-05", tz="UTC")
+    ok = pd.DataFrame({"user_id": ["a", "b"], "as_of_date": day, "events_7": [0, 2], "events_trend_7": [-1, 2]})
+    assert feature_table_outcome(ok, ["events_7", "events_trend_7"]).passed  # a negative trend is fine
+    bad = pd.concat([ok, ok.iloc[[0]], ok.assign(as_of_date=day + pd.Timedelta(days=1))]).reset_index(drop=True)
     bad.loc[1, "events_7"] = -3
     bad.loc[0, "events_trend_7"] = None
     outcome = feature_table_outcome(bad, ["events_7", "events_trend_7"])
     assert not outcome.passed
-    assert outcome.metadata == {"rows": 3, "duplicate_rows": 1, "missing_values": 1, "negative_values": 1}
+    assert outcome.metadata == {
+        "rows": 5,
+        "duplicate_rows": 1,
+        "missing_values": 1,
+        "negative_values": 1,
+        "failing_days": ["2026-01-05"],  # the clean second day is not named
+    }
+    assert "on 1 day(s), first 2026-01-05" in outcome.description
 
 
 def labels_of(day: str, churned: list[int]) -> pd.DataFrame:
