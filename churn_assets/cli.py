@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import os
+import socket
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from churn_assets.core.manifest import SourceMismatch, check_source
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -22,6 +25,8 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # 570 event-log writes in the demo. Dagster's trade-off: if such a run fails, its partitions are not marked failed
 # (the run itself is, and `churn-assets run` stops and names the failed step).
 RANGE_PLANNED_EVENTS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
+# Who runs a CLI run: if that process dies (SIGKILL, power loss), the next start marks the run failed.
+PROCESS_TAGS = {"churn/pid": str(os.getpid()), "churn/host": socket.gethostname()}
 
 
 def _apply_options(args: argparse.Namespace) -> Settings:
@@ -56,6 +61,7 @@ def _run_stage(defs, instance, job_name: str, first: str | None, last: str | Non
     from churn_assets.metadata import ROW_COUNT
 
     tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if first and first != last else {}
+    tags |= PROCESS_TAGS
     started = time.perf_counter()
     result = defs.resolve_job_def(job_name).execute_in_process(
         instance=instance,
@@ -100,10 +106,15 @@ def run(args: argparse.Namespace) -> int:
     last = first + timedelta(days=settings.days - 1)
     last_key = daily_partitions.get_last_partition_key()  # the last complete UTC day
     if last_key is None or last > date.fromisoformat(last_key):
-        print(f"error: the range ends on {last}, after the last complete day ({last_key})", file=sys.stderr)
+        edge = f"ends on {last}" if last_key else f"starts on {first}"
+        complete = last_key or (date.today() - timedelta(days=1)).isoformat()
+        print(f"error: the range {edge}, after the last complete UTC day ({complete})", file=sys.stderr)
         return 2
     label_last = last - timedelta(days=settings.label_horizon_days)
+    check_source(_artifacts(settings).store(), settings)
     instance = dg.DagsterInstance.get()
+    for line in mark_dead_runs_failed(instance):
+        print(f"  {line}")
     print(f"churn-assets run: {first}..{last} ({settings.days} days) into {settings.data_dir}")
     print(f"  Dagster instance: {os.environ['DAGSTER_HOME']}")
 
@@ -164,10 +175,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registry(settings: Settings):
+def mark_dead_runs_failed(instance) -> list[str]:
+    """Runs this command started on this host whose process is gone (killed, crashed) are still STARTED in the
+    instance; mark them failed so the UI does not show them running forever."""
+    import dagster as dg
+
+    host, lines = socket.gethostname(), []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        pid = run.tags.get("churn/pid")
+        if run.tags.get("churn/host") != host or not pid or _alive(int(pid)):
+            continue
+        instance.report_run_failed(run, message=f"the churn-assets process {pid} that ran it died")
+        lines.append(f"run {run.run_id[:8]} ({run.job_name}) was left running by a process that died: marked failed")
+    return lines
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _artifacts(settings: Settings):
+    """The artifacts resource with its configuration resolved (``dg.EnvVar`` values read), as in a run."""
+    import dagster as dg
+
     from churn_assets.deployment import build_resources
 
-    return build_resources(settings)["artifacts"].registry()
+    with dg.build_resources({"artifacts": build_resources(settings)["artifacts"]}) as resources:
+        return resources.artifacts
+
+
+def _registry(settings: Settings):
+    return _artifacts(settings).registry()
 
 
 def model_command(args: argparse.Namespace) -> int:
@@ -176,8 +220,10 @@ def model_command(args: argparse.Namespace) -> int:
 
     registry = _registry(settings)
     if args.action == "list":
-        production = registry.production()
         cards = registry.versions()
+        for problem in registry.unreadable:
+            print(f"warning: {problem}", file=sys.stderr)
+        production = registry.production()
         if not cards:
             print("no model versions yet: run churn-assets run")
             return 0
@@ -244,9 +290,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (SettingsError, ValueError) as exc:
+    except (SettingsError, SourceMismatch, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # errors a user can act on get one line; anything else keeps its traceback
+        message = user_error(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+
+def user_error(exc: BaseException) -> str | None:
+    """One line for an error a user can fix (credentials, disk, warehouse file), or None."""
+    from churn_assets.io.duckdb import WarehouseError
+
+    if isinstance(exc, WarehouseError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"no space left on the device{where}: free some space and run again (nothing was half-written)"
+    if type(exc).__name__ == "DefaultCredentialsError":
+        return (
+            "no Google Cloud credentials for CHURN_DEPLOYMENT=gcp: set CHURN_GCP_CREDENTIALS_B64 to a base64 "
+            "service-account key, or provide Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS)"
+        )
+    return None
 
 
 def console() -> int:

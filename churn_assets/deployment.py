@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import dagster as dg
+
 from churn_assets.io.duckdb import WarehouseIOManager
 from churn_assets.partitions import SETTINGS
 from churn_assets.resources import ChurnSource, DriftPolicy, LocalArtifacts, ModelPolicy, QualityPolicy
@@ -56,25 +58,30 @@ def shared_resources(settings: Settings) -> dict[str, Any]:
 
 
 def gcp_resources(settings: Settings) -> dict[str, Any]:
-    """BigQuery tables and GCS artifacts; the emulators are used when their standard variables are set."""
+    """BigQuery tables and GCS artifacts; the emulators are used when their standard variables are set.
+
+    The service-account key reaches the resources as ``dg.EnvVar``: Dagster records the variable's name in its
+    resource config, run snapshots and UI, and reads the value only inside the process that runs a step.
+    """
     from dagster_gcp import GCSResource
 
     from churn_assets.io.bigquery import BigQueryWarehouseIOManager
     from churn_assets.io.gcs import GCSArtifacts
 
+    credentials = dg.EnvVar(settings.gcp_credentials_var) if settings.gcp_credentials_var else None
     return {
         **shared_resources(settings),
         "io_manager": BigQueryWarehouseIOManager(
             project=settings.gcp_project,
             dataset=settings.bq_dataset,
             location=settings.bq_location,
-            gcp_credentials=settings.gcp_credentials_b64,
+            gcp_credentials=credentials,
         ),
         "artifacts": GCSArtifacts(
             gcs=GCSResource(project=settings.gcp_project),
             bucket=settings.gcs_bucket,
             prefix=settings.gcs_prefix,
-            credentials_b64=settings.gcp_credentials_b64,
+            credentials_b64=credentials,
         ),
     }
 

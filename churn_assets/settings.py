@@ -6,13 +6,24 @@ Asset code never reads the environment itself: it gets resources built from thes
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 
 DEPLOYMENTS = ("local", "gcp")
+CREDENTIALS_VAR = "CHURN_GCP_CREDENTIALS_B64"
+# BigQuery dataset names: letters, digits and underscores, at most 1,024 characters. Project ids: 6-30 lowercase
+# letters, digits and hyphens (a domain-scoped "example.com:p" is allowed). Either ends up inside SQL text.
+BQ_DATASET = re.compile(r"[A-Za-z0-9_]{1,1024}")
+GCP_PROJECT = re.compile(r"([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 
 
 class SettingsError(ValueError):
@@ -49,7 +60,9 @@ class Settings:
     bq_location: str | None = None
     gcs_bucket: str | None = None
     gcs_prefix: str = "churn"
-    gcp_credentials_b64: str | None = None
+    # The *name* of the variable holding the service-account key, when it is set: the key itself never enters
+    # Settings, resource config or Dagster's records (see deployment.py, dg.EnvVar).
+    gcp_credentials_var: str | None = None
 
     @property
     def warehouse_path(self) -> Path:
@@ -71,6 +84,9 @@ class Settings:
         for f in fields(cls):
             var = ENV_VARS[f.name]
             raw = env.get(var, "").strip()
+            if f.name == "gcp_credentials_var":
+                values[f.name] = _credentials_var(raw)
+                continue
             if not raw:
                 values[f.name] = getattr(defaults, f.name)
                 continue
@@ -88,13 +104,25 @@ class Settings:
             for name in ("gcp_project", "gcs_bucket"):
                 if not getattr(self, name):
                     raise SettingsError(f"CHURN_DEPLOYMENT=gcp needs {ENV_VARS[name]} (it is not set)")
-        for name, low in (("days", 1), ("users", 1), ("label_horizon_days", 1), ("test_days", 1)):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SettingsError(f"{ENV_VARS[f.name]} must be a finite number, got {value}")
+        for name, low in (
+            ("days", 1),
+            ("users", 1),
+            ("label_horizon_days", 1),
+            ("test_days", 1),
+            ("drift_top_features", 1),
+        ):
             if getattr(self, name) < low:
                 raise SettingsError(f"{ENV_VARS[name]} must be at least {low}, got {getattr(self, name)}")
-        if not 0 <= self.max_reject_share <= 1:
-            raise SettingsError(f"CHURN_MAX_REJECT_SHARE must be within [0, 1], got {self.max_reject_share}")
-        if self.volume_tolerance <= 1:
-            raise SettingsError(f"CHURN_VOLUME_TOLERANCE must be above 1, got {self.volume_tolerance}")
+        _within("max_reject_share", self.max_reject_share, 0, 1)
+        _within("promotion_margin", self.promotion_margin, 0, 1)
+        _within("promotion_floor_roc_auc", self.promotion_floor_roc_auc, 0.5, 1)
+        if not 1 < self.volume_tolerance <= 1000:
+            raise SettingsError(f"CHURN_VOLUME_TOLERANCE must be above 1 and at most 1000, got {self.volume_tolerance}")
+        self._validate_names()
         needed = self.test_days + self.label_horizon_days + 1
         if self.train_days < needed:
             raise SettingsError(
@@ -115,12 +143,26 @@ class Settings:
                 f"need 0 < CHURN_RISK_MEDIUM < CHURN_RISK_HIGH <= 1, got {self.risk_medium} and {self.risk_high}"
             )
 
+    def _validate_names(self) -> None:
+        """Names that end up in SQL text or object paths must be plain identifiers."""
+        checks = (
+            ("bq_dataset", BQ_DATASET, "letters, digits and underscores"),
+            ("gcp_project", GCP_PROJECT, "a project id: 6-30 lowercase letters, digits and hyphens"),
+            ("gcs_bucket", GCS_BUCKET, "a bucket name: lowercase letters, digits, '-', '_' and '.'"),
+        )
+        for name, pattern, expected in checks:
+            value = getattr(self, name)
+            if value is not None and not pattern.fullmatch(value):
+                raise SettingsError(f"{ENV_VARS[name]}={value!r} is not {expected}")
+        if ".." in self.gcs_prefix.split("/") or not re.fullmatch(r"[A-Za-z0-9._/-]*", self.gcs_prefix):
+            raise SettingsError(f"CHURN_GCS_PREFIX={self.gcs_prefix!r} is not a plain object prefix")
+
     def as_env(self) -> dict[str, str]:
-        """The environment that reproduces these settings in another process."""
+        """The environment that reproduces these settings in another process (secrets stay where they are)."""
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is not None:
+            if value is not None and f.name != "gcp_credentials_var":
                 out[ENV_VARS[f.name]] = value.isoformat() if isinstance(value, date) else str(value)
         return out
 
@@ -154,15 +196,36 @@ ENV_VARS = {
     "bq_location": "CHURN_BQ_LOCATION",
     "gcs_bucket": "CHURN_GCS_BUCKET",
     "gcs_prefix": "CHURN_GCS_PREFIX",
-    "gcp_credentials_b64": "CHURN_GCP_CREDENTIALS_B64",
+    "gcp_credentials_var": CREDENTIALS_VAR,
 }
+
+
+def _within(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise SettingsError(f"{ENV_VARS[name]} must be within [{low}, {high}], got {value}")
+
+
+def _credentials_var(raw: str) -> str | None:
+    """Check the service-account key's shape without ever putting it into a message; keep only its variable name."""
+    if not raw:
+        return None
+    try:
+        info = json.loads(base64.b64decode(raw, validate=True))
+    except (binascii.Error, ValueError):
+        info = None
+    if not isinstance(info, dict) or "private_key" not in info or "client_email" not in info:
+        raise SettingsError(
+            f"{CREDENTIALS_VAR} is set but is not a base64-encoded service-account JSON key "
+            "(with client_email and private_key); its value is not shown"
+        )
+    return CREDENTIALS_VAR
 
 
 def _parse(var: str, raw: str, kind: type, name: str):
     try:
         if kind is date:
             return date.fromisoformat(raw)
-        if name in ("events_file", "users_file", "gcp_project", "bq_location", "gcs_bucket", "gcp_credentials_b64"):
+        if name in ("events_file", "users_file", "gcp_project", "bq_location", "gcs_bucket"):
             return raw
         if name == "drift_from":
             return date.fromisoformat(raw)

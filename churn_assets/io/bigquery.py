@@ -4,12 +4,15 @@
   credentials and that endpoint, and results are read over REST: the BigQuery Storage read client would
   dial the real service.
 * Empty frames still create their table (the stock handler skips them; see ``io/duckdb.py``).
-* Partitioned tables are filtered on a TIMESTAMP column (``partition_expr``); the IO manager deletes a
-  partition's range before writing it, so a re-run replaces exactly that slice.
+* Partitioned tables are filtered on a TIMESTAMP column (``partition_expr``). A write replaces its slice
+  atomically: the frame is loaded into a staging table, then one multi-statement transaction deletes the
+  slice and inserts the staged rows (BigQuery commits both or neither), and the staging table is dropped.
+  A failed or killed run leaves the slice as it was; at worst an orphaned ``_staging_*`` table remains.
 """
 
 import contextlib
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -60,9 +63,7 @@ class EmulatorAwareBigQueryClient(BigQueryClient):
 
     @staticmethod
     def delete_table_slice(context: OutputContext, table_slice: TableSlice, connection) -> None:
-        # every table here is replaced slice by slice (partitioned) or whole (TRUNCATE)
-        with contextlib.suppress(NotFound):  # the table does not exist yet
-            _run(connection, _get_cleanup_statement(table_slice))
+        """Nothing here: the handler deletes the slice in the same transaction that inserts the new rows."""
 
 
 def bigquery_schema(frame: pd.DataFrame) -> list[bigquery.SchemaField]:
@@ -82,22 +83,51 @@ def bigquery_schema(frame: pd.DataFrame) -> list[bigquery.SchemaField]:
     return [bigquery.SchemaField(str(name).upper(), kind(dtype)) for name, dtype in frame.dtypes.items()]
 
 
+def replace_slice_statement(table: str, delete: str, staging: str | None, columns: list[str]) -> str:
+    """One transaction: ``delete`` the slice, insert the staged rows (none when ``staging`` is None)."""
+    insert = ""
+    if staging is not None:
+        names = ", ".join(columns)
+        insert = f"INSERT INTO `{table}` ({names}) SELECT {names} FROM `{staging}`;\n"
+    return f"BEGIN TRANSACTION;\n{delete};\n{insert}COMMIT TRANSACTION;"
+
+
+def _delete_statement(table_slice: TableSlice) -> str:
+    """The slice's DELETE (DELETE of every row for an unpartitioned table: TRUNCATE is not transactional)."""
+    cleanup = _get_cleanup_statement(table_slice)
+    if cleanup.upper().startswith("TRUNCATE"):
+        return f"DELETE FROM `{table_slice.database}.{table_slice.schema}.{table_slice.table}` WHERE TRUE"
+    return cleanup
+
+
 class PandasBigQueryHandler(BigQueryPandasTypeHandler):
     def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
         config = context.resource_config or {}
         table = f"{table_slice.database}.{table_slice.schema}.{table_slice.table}"
         schema = bigquery_schema(obj)
-        if obj.empty:  # the table must exist with its schema even when there is nothing to load
-            connection.create_table(bigquery.Table(table, schema=schema), exists_ok=True, retry=RETRY)
-            return
-        job = connection.load_table_from_dataframe(
-            dataframe=obj.rename(columns=str.upper),
-            destination=table,
-            job_config=bigquery.LoadJobConfig(schema=schema),
-            location=config.get("location"),
-            timeout=config.get("timeout"),
-        )
-        job.result(retry=RETRY)
+        # the table must exist with its schema even when there is nothing to load
+        connection.create_table(bigquery.Table(table, schema=schema), exists_ok=True, retry=RETRY)
+        staging = None
+        if not obj.empty:
+            name = f"_staging_{table_slice.table}_{uuid.uuid4().hex[:12]}"
+            staging = f"{table_slice.database}.{table_slice.schema}.{name}"
+            job = connection.load_table_from_dataframe(
+                dataframe=obj.rename(columns=str.upper),
+                destination=staging,
+                job_config=bigquery.LoadJobConfig(schema=schema, write_disposition="WRITE_TRUNCATE"),
+                location=config.get("location"),
+                timeout=config.get("timeout"),
+            )
+            job.result(retry=RETRY)
+        try:
+            statement = replace_slice_statement(
+                table, _delete_statement(table_slice), staging, [f.name for f in schema]
+            )
+            _run(connection, statement)
+        finally:
+            if staging is not None:
+                with contextlib.suppress(NotFound):
+                    connection.delete_table(staging, retry=RETRY)
 
     def load_input(self, context: InputContext, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:

@@ -6,8 +6,15 @@
   IO manager has already deleted the partition's slice, so a re-run replaces it exactly.
 * Sessions run in UTC. Partition slices are compared with timestamp strings, which DuckDB reads
   in the session's time zone when its ICU extension is loaded (without ICU everything is UTC).
+* Every write is one transaction. Dagster's DB IO manager deletes a partition's slice and then inserts
+  it on the same connection; here both happen between BEGIN and COMMIT, so a failed, killed or
+  out-of-space run leaves the slice as it was, never deleted but not rewritten.
+* A file that is not a DuckDB database (truncated, corrupt) fails at once with its path. The stock
+  client retries every IO error ten times with backoff (about 100 s); only a lock held by another
+  process is worth waiting for.
 """
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -37,15 +44,46 @@ class PandasTableHandler(DuckDBPandasTypeHandler):
         )
 
 
+LOCK_WAIT_SECONDS = 60
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse file cannot be used; the message names it and says why."""
+
+
+def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOCK_WAIT_SECONDS):
+    """Connect to the DuckDB file, waiting only while another process holds its lock."""
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only, config={"custom_user_agent": "churn_assets"})
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower() and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            raise WarehouseError(f"warehouse {path} cannot be opened: {str(exc).splitlines()[0]}") from None
+        except duckdb.Error as exc:
+            raise WarehouseError(f"warehouse {path} cannot be opened: {str(exc).splitlines()[0]}") from None
+
+
 class UtcDuckDbClient(DuckDbClient):
     @staticmethod
     @contextmanager
     def connect(context, table_slice) -> Iterator[duckdb.DuckDBPyConnection]:
-        with DuckDbClient.connect(context, table_slice) as conn:
+        conn = open_warehouse(context.resource_config["database"])
+        try:
             icu = conn.execute("select loaded from duckdb_extensions() where extension_name = 'icu'").fetchone()
             if icu and icu[0]:
                 conn.execute("SET TimeZone = 'UTC'")
-            yield conn
+            conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        finally:
+            conn.close()
 
 
 class WarehouseIOManager(DuckDBPandasIOManager):

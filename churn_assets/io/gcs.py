@@ -6,6 +6,7 @@ The client comes from dagster-gcp's ``GCSResource``. google-cloud-storage honour
 
 import base64
 import json
+import os
 
 from dagster_gcp import GCSResource
 from google.api_core.exceptions import NotFound
@@ -20,8 +21,9 @@ def client_from_service_account(credentials_b64: str, project: str | None) -> st
     """A client from a base64-encoded service-account JSON key (``CHURN_GCP_CREDENTIALS_B64``)."""
     try:
         info = json.loads(base64.b64decode(credentials_b64))
-    except ValueError as exc:
-        raise ValueError("CHURN_GCP_CREDENTIALS_B64 is not base64-encoded service-account JSON") from exc
+    except ValueError:
+        # never chain the decoding error: its message could quote part of the key
+        raise ValueError("CHURN_GCP_CREDENTIALS_B64 is not base64-encoded service-account JSON") from None
     credentials = service_account.Credentials.from_service_account_info(info)
     return storage.Client(project=project or info.get("project_id"), credentials=credentials)
 
@@ -69,7 +71,8 @@ class GCSArtifacts(ArtifactsResource):
     credentials_b64: str | None = None
 
     def store(self) -> ArtifactStore:
-        if self.credentials_b64:
+        # against the emulator the client is anonymous (a real key would make it dial Google's token service)
+        if self.credentials_b64 and not os.environ.get("STORAGE_EMULATOR_HOST"):
             client = client_from_service_account(self.credentials_b64, self.gcs.project)
         else:
             client = self.gcs.get_client()

@@ -140,7 +140,7 @@ def test_promotion_refuses_a_worse_model_and_rollback_restores_the_previous_one(
 
 def test_predictions_refuse_a_tampered_production_model(built, tmp_path):
     version = built.registry.production()
-    key = f"models/{version}/model.joblib"
+    key = f"models/{version}/model.skops"
     original = built.registry.store.read_bytes(key)
     try:
         built.registry.store.write_bytes(key, original[:-8] + b"tampered")
@@ -149,7 +149,7 @@ def test_predictions_refuse_a_tampered_production_model(built, tmp_path):
         error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
         while error.cause is not None:
             error = error.cause
-        assert f"model {version}: sha256 of models/{version}/model.joblib" in error.message
+        assert f"model {version}: sha256 of models/{version}/model.skops" in error.message
     finally:
         built.registry.store.write_bytes(key, original)
 

@@ -1,12 +1,15 @@
+import io
 import json
 import pickle
+import zipfile
 
 import pandas as pd
 import pytest
+import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from churn_assets.core.artifacts import ArtifactNotFound, LocalArtifactStore
-from churn_assets.core.registry import ModelIntegrityError, ModelRegistry, RegistryError
+from churn_assets.core.registry import ModelIntegrityError, ModelRegistry, RegistryError, sha256
 
 CARD = {"metrics": {"pr_auc": 0.5, "roc_auc": 0.8}, "threshold": 0.3, "windows": {}}
 
@@ -35,7 +38,8 @@ def test_register_and_load_round_trip_with_card(registry):
     assert created and version.startswith("m-")
     card = registry.card(version)
     assert card["version"] == version and card["metrics"]["roc_auc"] == 0.8
-    assert len(card["sha256"]) == 64 and card["artifact"] == f"models/{version}/model.joblib"
+    assert len(card["sha256"]) == 64 and card["artifact"] == f"models/{version}/model.skops"
+    assert card["sha256"].startswith(version[2:]) and card["format"] == "skops"
     assert registry.load(version).predict([[3.0]]).tolist() == [1]
     assert registry.frame(version, "test_set")["x"].tolist() == [1, 2]
     # the same model again is the same version, not a new one
@@ -45,7 +49,7 @@ def test_register_and_load_round_trip_with_card(registry):
 
 def test_a_tampered_artifact_is_refused(registry):
     version, _ = registry.register(fitted(1.0), CARD, {})
-    key = f"models/{version}/model.joblib"
+    key = f"models/{version}/model.skops"
     data = bytearray(registry.store.read_bytes(key))
     data[-10] ^= 0xFF
     registry.store.write_bytes(key, bytes(data))
@@ -53,24 +57,105 @@ def test_a_tampered_artifact_is_refused(registry):
         registry.load(version)
 
 
-def test_a_foreign_file_is_never_unpickled(registry, tmp_path):
-    marker = tmp_path / "unpickled"
+class Evil:
+    """Unpickling this creates a file: the proof that code from an artifact ran."""
 
-    class Evil:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
+    path = ""
 
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def swap_with_recomputed_card(registry, version: str, data: bytes) -> None:
+    """What an attacker with write access to the store does: replace the artifact and fix up its card."""
+    registry.store.write_bytes(f"models/{version}/model.skops", data)
+    card = registry.card(version) | {"sha256": sha256(data)}
+    registry.store.write_bytes(f"models/{version}/card.json", json.dumps(card).encode())
+
+
+def test_a_swapped_file_with_a_recomputed_card_is_refused_and_never_runs(registry, tmp_path):
+    Evil.path = str(tmp_path / "code-ran")
     version, _ = registry.register(fitted(1.0), CARD, {})
-    registry.store.write_bytes(f"models/{version}/model.joblib", pickle.dumps(Evil()))
-    with pytest.raises(ModelIntegrityError):
+    registry.promote(version, "first")
+    swap_with_recomputed_card(registry, version, pickle.dumps(Evil()))
+    with pytest.raises(ModelIntegrityError, match=f"model {version}: sha256 of models/{version}/model.skops is"):
         registry.load(version)
-    assert not marker.exists()
-    # a folder with a model but no card is not a version at all
-    registry.store.write_bytes("models/m-foreign/model.joblib", pickle.dumps(Evil()))
-    with pytest.raises(RegistryError, match="no model version 'm-foreign'"):
-        registry.load("m-foreign")
-    assert not marker.exists()
+    with pytest.raises(ModelIntegrityError):
+        registry.rollback(version)
+    assert not (tmp_path / "code-ran").exists()
+
+
+def test_a_skops_file_naming_an_untrusted_type_is_refused_before_anything_is_built(registry, tmp_path, monkeypatch):
+    version, _ = registry.register(fitted(1.0), CARD, {})
+    # a well-formed skops file whose object graph names a type outside the trusted list
+    good = registry.store.read_bytes(f"models/{version}/model.skops")
+    archive = zipfile.ZipFile(io.BytesIO(good))
+    schema = json.loads(archive.read("schema.json"))
+    schema["__module__"], schema["__class__"] = "os", "system"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as forged:
+        for name in archive.namelist():
+            forged.writestr(name, json.dumps(schema) if name == "schema.json" else archive.read(name))
+    data = out.getvalue()
+    assert "os.system" in sio.get_untrusted_types(data=data)
+    # even a forger who also controls the version id (a new version named after the file's digest) is refused
+    forged_version = f"m-{sha256(data)[:12]}"
+    registry.store.write_bytes(f"models/{forged_version}/model.skops", data)
+    card = registry.card(version) | {"version": forged_version, "sha256": sha256(data)}
+    registry.store.write_bytes(f"models/{forged_version}/card.json", json.dumps(card).encode())
+    with pytest.raises(ModelIntegrityError, match=r"names types outside the trusted list: \['os.system'\]"):
+        registry.load(forged_version)
+
+
+def test_a_foreign_file_without_a_card_is_not_a_version(registry, tmp_path):
+    Evil.path = str(tmp_path / "code-ran")
+    version, _ = registry.register(fitted(1.0), CARD, {})
+    registry.store.write_bytes("models/m-0123456789ab/model.skops", pickle.dumps(Evil()))
+    with pytest.raises(RegistryError, match="no model version 'm-0123456789ab'"):
+        registry.load("m-0123456789ab")
+    assert not (tmp_path / "code-ran").exists()
     assert [c["version"] for c in registry.versions()] == [version]
+
+
+@pytest.mark.parametrize("typed", ["{v}/", " {v} ", "{v}//"])
+def test_a_rollback_target_is_normalized(registry, typed):
+    first, _ = registry.register(fitted(1.0), CARD, {})
+    second, _ = registry.register(fitted(0.01), CARD, {})
+    registry.promote(second, "second")
+    assert registry.rollback(typed.format(v=first)) == first
+    assert json.loads(registry.store.read_bytes("models/production.json"))["version"] == first
+
+
+@pytest.mark.parametrize("typed", ["x/../m-0123456789ab", "../models", "m-0123", "m-0123456789AB"])
+def test_a_rollback_target_that_is_not_a_version_id_is_refused(registry, typed):
+    version, _ = registry.register(fitted(1.0), CARD, {})
+    registry.promote(version, "first")
+    with pytest.raises(RegistryError, match="is not a model version id"):
+        registry.rollback(typed)
+    assert registry.production() == version
+
+
+@pytest.mark.parametrize("name", ["production.json", "decisions.json"])
+def test_a_corrupt_registry_file_is_named_in_the_error(registry, name):
+    version, _ = registry.register(fitted(1.0), CARD, {})
+    registry.promote(version, "first")
+    registry.record_decision(version, True, "first")
+    registry.store.write_bytes(f"models/{name}", b'{"version": "m-0')
+    uri = registry.store.uri(f"models/{name}")
+    with pytest.raises(RegistryError, match=f"{uri} is corrupt: "):
+        registry.production() if name == "production.json" else registry.decisions()
+
+
+def test_one_corrupt_card_does_not_hide_the_others(registry):
+    first, _ = registry.register(fitted(1.0), CARD, {})
+    second, _ = registry.register(fitted(0.01), CARD, {})
+    registry.store.write_bytes(f"models/{first}/card.json", b"\x00not json")
+    assert [c["version"] for c in registry.versions()] == [second]
+    assert registry.unreadable == [
+        f"{registry.store.uri(f'models/{first}/card.json')} is corrupt: "
+        "Expecting value: line 1 column 1 (char 0); restore it or remove it"
+    ]
+    assert registry.latest() == second
 
 
 def test_promote_and_roll_back(registry):
@@ -85,8 +170,8 @@ def test_promote_and_roll_back(registry):
     assert registry.rollback() == first
     assert registry.production() == first
     assert registry.rollback(second) == second
-    with pytest.raises(RegistryError, match="no model version 'm-nope'"):
-        registry.rollback("m-nope")
+    with pytest.raises(RegistryError, match="no model version 'm-0123456789ab'"):
+        registry.rollback("m-0123456789ab")
 
 
 def test_decisions_are_recorded(registry):

@@ -1,3 +1,5 @@
+import base64
+import json
 from datetime import date
 from pathlib import Path
 
@@ -45,12 +47,62 @@ def test_bad_values_name_the_variable(env, message):
     assert message in str(err.value)
 
 
+GCP = {"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "my-project", "CHURN_GCS_BUCKET": "my-bucket"}
+
+
 def test_gcp_settings_with_defaults():
-    s = Settings.from_env({"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "p", "CHURN_GCS_BUCKET": "b"})
+    s = Settings.from_env(GCP)
     assert (s.gcp_project, s.bq_dataset, s.bq_location, s.gcs_bucket, s.gcs_prefix) == (
-        "p",
+        "my-project",
         "churn",
         None,
-        "b",
+        "my-bucket",
         "churn",
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CHURN_PROMOTION_MARGIN": "-1"}, "CHURN_PROMOTION_MARGIN must be within [0, 1], got -1.0"),
+        ({"CHURN_PROMOTION_FLOOR_ROC_AUC": "5"}, "CHURN_PROMOTION_FLOOR_ROC_AUC must be within [0.5, 1], got 5.0"),
+        ({"CHURN_PROMOTION_FLOOR_ROC_AUC": "0.2"}, "CHURN_PROMOTION_FLOOR_ROC_AUC must be within [0.5, 1], got 0.2"),
+        ({"CHURN_DRIFT_TOP_FEATURES": "-3"}, "CHURN_DRIFT_TOP_FEATURES must be at least 1, got -3"),
+        ({"CHURN_VOLUME_TOLERANCE": "inf"}, "CHURN_VOLUME_TOLERANCE must be a finite number, got inf"),
+        (
+            {"CHURN_VOLUME_TOLERANCE": "1e9"},
+            "CHURN_VOLUME_TOLERANCE must be above 1 and at most 1000, got 1000000000.0",
+        ),
+        ({"CHURN_RISK_HIGH": "nan"}, "CHURN_RISK_HIGH must be a finite number, got nan"),
+        ({"CHURN_DRIFT_FAIL_PSI": "inf"}, "CHURN_DRIFT_FAIL_PSI must be a finite number, got inf"),
+        (GCP | {"CHURN_BQ_DATASET": "churn; DROP TABLE x"}, "CHURN_BQ_DATASET='churn; DROP TABLE x' is not letters"),
+        (GCP | {"CHURN_BQ_DATASET": "a`b"}, "CHURN_BQ_DATASET='a`b' is not letters, digits and underscores"),
+        (GCP | {"CHURN_GCP_PROJECT": "p"}, "CHURN_GCP_PROJECT='p' is not a project id"),
+        (GCP | {"CHURN_GCS_BUCKET": "B/../x"}, "CHURN_GCS_BUCKET='B/../x' is not a bucket name"),
+        (GCP | {"CHURN_GCS_PREFIX": "a/../../b"}, "CHURN_GCS_PREFIX='a/../../b' is not a plain object prefix"),
+    ],
+)
+def test_meaningless_values_are_refused(env, message):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(env)
+    assert message in str(err.value)
+
+
+def service_account_b64(private_key: str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n") -> str:
+    info = {"type": "service_account", "client_email": "a@b.iam.gserviceaccount.com", "private_key": private_key}
+    return base64.b64encode(json.dumps(info).encode()).decode()
+
+
+def test_credentials_are_kept_by_variable_name_only():
+    secret = service_account_b64()
+    s = Settings.from_env(GCP | {"CHURN_GCP_CREDENTIALS_B64": secret})
+    assert s.gcp_credentials_var == "CHURN_GCP_CREDENTIALS_B64"
+    assert secret not in repr(s) and "CHURN_GCP_CREDENTIALS_B64" not in s.as_env()
+
+
+@pytest.mark.parametrize("value", ["not base64!", base64.b64encode(b'{"type": "user"}').decode(), "e30="])
+def test_credentials_that_are_not_a_service_account_key_are_refused_without_showing_them(value):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(GCP | {"CHURN_GCP_CREDENTIALS_B64": value})
+    assert "CHURN_GCP_CREDENTIALS_B64 is set but is not a base64-encoded service-account JSON key" in str(err.value)
+    assert value not in str(err.value)

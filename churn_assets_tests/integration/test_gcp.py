@@ -3,9 +3,11 @@
 import os
 import subprocess
 import sys
+import uuid
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from churn_assets.settings import ENV_VARS
 from churn_assets_tests.conftest import Warehouse
@@ -61,3 +63,31 @@ def test_churn_assets_run_works_unchanged_on_gcp(tmp_path, gcp_settings):
     assert len(wh.table("churn_predictions")) > 0
     assert wh.resources["artifacts"].registry().production() is not None  # the model lives in GCS
     assert not (tmp_path / "artifacts" / "models").exists()
+
+
+def test_a_failing_partition_rewrite_on_bigquery_leaves_the_slice_as_it_was(bq_emulator):
+    from google.cloud import bigquery
+
+    from churn_assets.io.bigquery import bigquery_client, replace_slice_statement
+
+    client = bigquery_client("churn-test", None)
+    dataset = f"atomic_{uuid.uuid4().hex[:8]}"
+    client.create_dataset(dataset)
+    table = f"churn-test.{dataset}.events"
+    client.create_table(bigquery.Table(table, schema=[bigquery.SchemaField("DAY", "STRING")]))
+    client.query(f"INSERT INTO `{table}` (DAY) VALUES ('a'), ('a'), ('b')").result()
+    delete = f"DELETE FROM `{table}` WHERE DAY = 'a'"
+
+    def days():
+        rows = client.query(f"SELECT DAY FROM `{table}` ORDER BY DAY").to_dataframe(create_bqstorage_client=False)
+        return rows["DAY"].tolist()
+
+    # the insert fails inside the transaction (its staging table is gone): the delete is rolled back with it
+    with pytest.raises(Exception, match="staging_gone"):
+        client.query(replace_slice_statement(table, delete, f"churn-test.{dataset}.staging_gone", ["DAY"])).result()
+    assert days() == ["a", "a", "b"]
+    staging = f"churn-test.{dataset}.staging"
+    client.create_table(bigquery.Table(staging, schema=[bigquery.SchemaField("DAY", "STRING")]))
+    client.query(f"INSERT INTO `{staging}` (DAY) VALUES ('a')").result()
+    client.query(replace_slice_statement(table, delete, staging, ["DAY"])).result()
+    assert days() == ["a", "b"]

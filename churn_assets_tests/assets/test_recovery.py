@@ -1,0 +1,108 @@
+"""A run killed in the middle of rewriting partitions leaves every partition old or new, never empty.
+
+The child process materializes through the real IO manager; a handler subclass stops it at the worst moment
+(after the slice was deleted, or after the new rows were inserted but before commit) and the test SIGKILLs it.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from churn_assets_tests.conftest import Warehouse
+
+DAY = "2026-01-02"
+CHILD = textwrap.dedent(
+    """
+    import pathlib, sys, time
+    import dagster as dg
+    from churn_assets.definitions import defs
+    from churn_assets.deployment import build_resources
+    from churn_assets.io.duckdb import PandasTableHandler, WarehouseIOManager
+    from churn_assets.settings import Settings
+
+    data_dir, ready, moment = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+
+    class Stall(PandasTableHandler):
+        def handle_output(self, context, table_slice, obj, connection):
+            if moment == "after_insert":
+                super().handle_output(context, table_slice, obj, connection)
+            ready.write_text(table_slice.table)
+            time.sleep(600)
+
+    class StallingWarehouse(WarehouseIOManager):
+        @staticmethod
+        def type_handlers():
+            return [Stall()]
+
+    settings = Settings(data_dir=data_dir, users=120, seed=99)  # another seed: the rewrite has other rows
+    resources = build_resources(settings) | {
+        "io_manager": StallingWarehouse(database=str(settings.warehouse_path), schema="churn")
+    }
+    dg.materialize(list(defs.assets), selection=["raw_events", "raw_events_quarantine"], resources=resources,
+                   partition_key=sys.argv[4], instance=dg.DagsterInstance.ephemeral())
+    """
+)
+
+
+@pytest.fixture
+def seeded(tmp_path) -> Warehouse:
+    with dg.instance_for_test() as instance:
+        wh = Warehouse(tmp_path / "data", instance, users=120)
+        wh.materialize(["raw_users", "raw_users_quarantine"])
+        assert wh.materialize(["raw_events", "raw_events_quarantine"], "2026-01-01", "2026-01-03").success
+        yield wh
+
+
+def events_of(wh: Warehouse) -> pd.DataFrame:
+    frame = wh.table("raw_events")
+    return frame.sort_values("event_id").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("moment", ["after_delete", "after_insert"])
+def test_sigkill_mid_rewrite_leaves_the_partition_as_it_was(seeded, tmp_path, moment):
+    before = events_of(seeded)
+    day_rows = (before["event_time"].dt.strftime("%Y-%m-%d") == DAY).sum()
+    assert day_rows > 30
+    ready = tmp_path / "ready"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(seeded.settings.data_dir), str(ready), moment, DAY],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert child.poll() is None, child.stderr.read()
+            assert time.monotonic() < deadline, "the child never reached the write"
+            time.sleep(0.1)
+        assert ready.read_text() == "raw_events"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    after = events_of(seeded)
+    pd.testing.assert_frame_equal(before, after)  # the day is old: not empty, not half-written
+
+    # and a normal re-run afterwards writes the day again as usual
+    assert seeded.materialize(["raw_events", "raw_events_quarantine"], DAY).success
+    pd.testing.assert_frame_equal(before, events_of(seeded))
+
+
+def test_a_truncated_warehouse_file_fails_at_once_naming_the_file(seeded):
+    path: Path = seeded.settings.warehouse_path
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 3)
+    started = time.monotonic()
+    result = seeded.materialize(["raw_events", "raw_events_quarantine"], DAY, raise_on_error=False)
+    assert not result.success and time.monotonic() - started < 20
+    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    assert f"warehouse {path} cannot be opened: IO Error:" in error.message
