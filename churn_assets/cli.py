@@ -6,6 +6,7 @@ import argparse
 import errno
 import gc
 import os
+import shutil
 import socket
 import sys
 import time
@@ -17,8 +18,14 @@ from churn_assets.settings import ENV_VARS, Settings, SettingsError
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-# Local SQLite storage in DAGSTER_HOME; no usage statistics.
-INSTANCE_CONFIG = "telemetry:\n  enabled: false\n"
+# Local SQLite storage in DAGSTER_HOME; no usage statistics; the daemon marks runs whose worker died as failed.
+INSTANCE_CONFIG = """telemetry:
+  enabled: false
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  poll_interval_seconds: 60
+"""
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # A single-run backfill records one "materialization planned" event per asset for the whole range instead of one
 # per partition (Dagster's own switch; Postgres storage does it by default). On the SQLite instance that saves about
@@ -301,20 +308,34 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+DISK_FULL = ("no space left on device", "database or disk is full", "disk i/o error")
+
+
 def user_error(exc: BaseException) -> str | None:
     """One line for an error a user can fix (credentials, disk, warehouse file), or None."""
     from churn_assets.io.duckdb import WarehouseError
 
-    if isinstance(exc, WarehouseError):
-        return str(exc)
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        where = f" writing {exc.filename}" if exc.filename else ""
-        return f"no space left on the device{where}: free some space and run again (nothing was half-written)"
-    if type(exc).__name__ == "DefaultCredentialsError":
-        return (
-            "no Google Cloud credentials for CHURN_DEPLOYMENT=gcp: set CHURN_GCP_CREDENTIALS_B64 to a base64 "
-            "service-account key, or provide Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS)"
-        )
+    chain = [exc]
+    while chain[-1].__cause__ is not None or chain[-1].__context__ is not None:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    for error in chain:
+        if isinstance(error, WarehouseError):
+            return str(error)
+        text = str(error).lower()
+        if (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+            m in text for m in DISK_FULL
+        ):
+            home = Path(os.environ.get("DAGSTER_HOME", "."))
+            free = shutil.disk_usage(home if home.exists() else Path(".")).free
+            return (
+                f"the disk under {home.parent} is full ({free // 1024:,} KiB free): {str(error).splitlines()[0]}. "
+                "Free some space and run again: every partition is still either old or new."
+            )
+        if type(error).__name__ == "DefaultCredentialsError":
+            return (
+                "no Google Cloud credentials for CHURN_DEPLOYMENT=gcp: set CHURN_GCP_CREDENTIALS_B64 to a base64 "
+                "service-account key, or provide Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS)"
+            )
     return None
 
 

@@ -1,12 +1,15 @@
 """Shared fixtures: a real Dagster instance and a DuckDB warehouse in a temporary directory."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from churn_assets.definitions import defs
 from churn_assets.deployment import build_resources
 from churn_assets.settings import Settings
 
+ROOT = Path(__file__).resolve().parents[1]
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 ALL_ASSETS = list(defs.assets)
@@ -203,3 +207,53 @@ def deployment(request) -> dict:
     request.getfixturevalue("bq_emulator")
     request.getfixturevalue("gcs_emulator")
     return new_gcp_settings()
+
+
+def wait_for(what: str, check, timeout: float, every: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def server_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def dagster_services(env: dict, logs: Path, daemon: bool = True) -> Iterator[int]:
+    """dagster-webserver (and the daemon) from workspace.yaml on a free loopback port; every process is stopped."""
+    port = free_port()
+    logs.mkdir(parents=True, exist_ok=True)
+    workspace = str(ROOT / "workspace.yaml")
+    commands = {"webserver": ["dagster-webserver", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]}
+    if daemon:
+        commands["daemon"] = ["dagster-daemon", "run", "-w", workspace]
+    processes = []
+    try:
+        for name, command in commands.items():
+            out = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+            processes.append(
+                subprocess.Popen(
+                    command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
+        wait_for("the webserver", lambda: server_up(port), timeout=120)
+        yield port
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)

@@ -1,12 +1,18 @@
 """The churn-assets command, as a user runs it: a real process, a real instance under the data dir."""
 
+import json
 import os
+import shutil
+import signal
 import subprocess
+from datetime import date, timedelta
 
 import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+
+from churn_assets_tests.conftest import wait_for
 
 TABLES = [
     "raw_users",
@@ -21,13 +27,13 @@ TABLES = [
 ]
 
 
-def cli(*args):
+def cli(*args, **extra_env):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
     return subprocess.run(
         ["churn-assets", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=env | extra_env,
         timeout=300,
     )
 
@@ -106,7 +112,87 @@ def test_bad_option_is_a_clear_error(tmp_path):
 def test_a_range_past_the_last_complete_day_is_refused(tmp_path):
     result = run_cli(tmp_path, "--start", "2099-01-01")
     assert result.returncode == 2
-    assert "after the last complete day" in result.stderr
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    assert result.stderr == f"error: the range starts on 2099-01-01, after the last complete UTC day ({yesterday})\n"
+
+
+def test_a_data_dir_holding_another_simulation_is_refused(first_run):
+    data_dir, _ = first_run
+    result = run_cli(data_dir, "--days", "14", "--seed", "8")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: {data_dir} holds data of another source (CHURN_DAYS=90 there, 14 now; CHURN_SEED=7 there, 8 now). "
+        "Use another --data-dir, or the settings it was made with.\n"
+    )
+
+
+def test_a_run_whose_process_was_killed_is_marked_failed_on_the_next_start(tmp_path):
+    data_dir = tmp_path / "churn"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    command = ["churn-assets", "run", "--data-dir", str(data_dir), "--users", "300", "--days", "40"]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    home = data_dir / "dagster"
+
+    def data_run_started():
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            runs = instance.get_runs(filters=dg.RunsFilter(job_name="daily_data_job"))
+            return runs[0].run_id if runs and runs[0].status == dg.DagsterRunStatus.STARTED else None
+
+    try:
+        for line in child.stdout:  # the instance exists once the second stage is announced
+            if line.startswith("[2/"):
+                break
+        run_id = wait_for("the data run to start", data_run_started, timeout=120, every=0.2)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    again = run_cli(data_dir, "--days", "40")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"run {run_id[:8]} (daily_data_job) was left running by a process that died: marked failed" in again.stdout
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        days = instance.get_materialized_partitions(dg.AssetKey("raw_events"))
+        assert (len(days), min(days), max(days)) == (40, "2026-01-01", "2026-02-09")
+
+
+def test_a_full_disk_is_one_line_naming_where(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6M", "tmpfs", str(mount)], check=True)
+    try:
+        result = run_cli(mount / "churn")
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: the disk under {mount / 'churn'} is full (")
+    assert line.endswith("Free some space and run again: every partition is still either old or new.")
+    assert "Traceback" not in result.stdout
+
+
+def test_gcp_without_credentials_is_one_line(tmp_path):
+    env = {"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "my-project", "CHURN_GCS_BUCKET": "my-bucket"}
+    # no emulator, no key, no gcloud login, and no probe of a cloud metadata server
+    env |= {"NO_GCE_CHECK": "true", "HOME": str(tmp_path), "BIGQUERY_EMULATOR_HOST": "", "STORAGE_EMULATOR_HOST": ""}
+    result = cli("run", "--data-dir", str(tmp_path), **env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: no Google Cloud credentials for CHURN_DEPLOYMENT=gcp: set CHURN_GCP_CREDENTIALS_B64 to a base64 "
+        "service-account key, or provide Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS)"
+    ]
+
+
+def test_model_list_names_a_corrupt_card_and_still_lists_the_others(first_run, tmp_path):
+    data_dir, _ = first_run
+    copy = tmp_path / "copy"
+    shutil.copytree(data_dir / "artifacts", copy / "artifacts")
+    bad = copy / "artifacts" / "models" / "m-0123456789ab" / "card.json"
+    bad.parent.mkdir()
+    bad.write_text('{"version": "m-01')
+    listing = cli("model", "--data-dir", str(copy), "list")
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.splitlines()[1].startswith("* m-")
+    assert listing.stderr.startswith(f"warning: {bad.as_uri()} is corrupt: Unterminated string")
 
 
 def test_model_list_and_rollback_commands(first_run):
@@ -120,3 +206,13 @@ def test_model_list_and_rollback_commands(first_run):
     assert refused.returncode == 2 and "no earlier production version to roll back to" in refused.stderr
     unknown = cli("model", "--data-dir", str(data_dir), "rollback", "m-000000000000")
     assert unknown.returncode == 2 and "no model version 'm-000000000000'" in unknown.stderr
+    production = lines[1].split()[1]
+    typed = cli("model", "--data-dir", str(data_dir), "rollback", f"{production}/")
+    assert typed.returncode == 0 and typed.stdout == f"production is now {production}\n"
+    escape = cli("model", "--data-dir", str(data_dir), "rollback", f"x/../{production}")
+    assert escape.returncode == 2
+    assert escape.stderr == (
+        f"error: 'x/../{production}' is not a model version id (m- and 12 hex digits, as `model list` shows)\n"
+    )
+    pointer = json.loads((data_dir / "artifacts" / "models" / "production.json").read_text())
+    assert pointer["version"] == production

@@ -1,16 +1,23 @@
 """The gcp deployment against local emulators: the same assets, tables in BigQuery, artifacts in GCS."""
 
+import base64
+import contextlib
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
+import zlib
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
+from dagster_graphql import DagsterGraphQLClient
 
 from churn_assets.settings import ENV_VARS
-from churn_assets_tests.conftest import Warehouse
+from churn_assets_tests.conftest import Warehouse, dagster_services
 
 DATA = ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
 
@@ -39,7 +46,7 @@ def test_data_graph_on_bigquery_equals_the_embedded_default(tmp_path, gcp_settin
 
 def test_a_missing_gcp_setting_is_an_error_at_load_naming_the_variable(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
-    env |= {"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "p", "CHURN_DATA_DIR": str(tmp_path)}
+    env |= {"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "my-project", "CHURN_DATA_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-c", "import churn_assets.definitions"], env=env, capture_output=True, text=True
     )
@@ -47,9 +54,46 @@ def test_a_missing_gcp_setting_is_an_error_at_load_naming_the_variable(tmp_path)
     assert "CHURN_DEPLOYMENT=gcp needs CHURN_GCS_BUCKET (it is not set)" in result.stderr
 
 
-def test_churn_assets_run_works_unchanged_on_gcp(tmp_path, gcp_settings):
+RESOURCE_DETAILS = """
+query {
+  allTopLevelResourceDetailsOrError(
+    repositorySelector: {repositoryName: "__repository__", repositoryLocationName: "churn_assets"}
+  ) {
+    __typename
+    ... on ResourceDetailsList { results { name configuredValues { key value type } } }
+  }
+}
+"""
+
+
+def fake_service_account_key() -> tuple[str, str]:
+    """A base64 service-account key of the right shape whose private key is a marker we can search for."""
+    marker = f"SECRET-{uuid.uuid4().hex}"
+    info = {"type": "service_account", "client_email": "x@churn-test.iam.gserviceaccount.com", "private_key": marker}
+    return base64.b64encode(json.dumps(info).encode()).decode(), marker
+
+
+def stored_text(dagster_home: Path) -> str:
+    """Every value of every row of the instance's SQLite storage (runs, snapshots, event logs), decompressed."""
+    texts = []
+    for db in dagster_home.rglob("*.db"):
+        with sqlite3.connect(db) as conn:
+            tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
+            for table in tables:
+                for row in conn.execute(f"select * from {table}"):
+                    for value in row:
+                        if isinstance(value, bytes):
+                            with contextlib.suppress(zlib.error):
+                                value = zlib.decompress(value)
+                            value = value.decode("utf-8", "replace")
+                        texts.append(str(value))
+    return "\n".join(texts)
+
+
+def test_churn_assets_run_works_unchanged_on_gcp_and_no_secret_reaches_dagster(tmp_path, gcp_settings):
+    key, marker = fake_service_account_key()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
-    env |= {ENV_VARS[k]: v for k, v in gcp_settings.items()}
+    env |= {ENV_VARS[k]: v for k, v in gcp_settings.items()} | {"CHURN_GCP_CREDENTIALS_B64": key}
     result = subprocess.run(
         ["churn-assets", "run", "--data-dir", str(tmp_path), "--users", "300", "--days", "90"],
         env=env,
@@ -63,6 +107,25 @@ def test_churn_assets_run_works_unchanged_on_gcp(tmp_path, gcp_settings):
     assert len(wh.table("churn_predictions")) > 0
     assert wh.resources["artifacts"].registry().production() is not None  # the model lives in GCS
     assert not (tmp_path / "artifacts" / "models").exists()
+
+    # what anyone who opens the UI can read: the credential is a variable name, never its value
+    env |= {"CHURN_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    with dagster_services(env, tmp_path / "logs", daemon=False) as port:
+        answer = DagsterGraphQLClient("127.0.0.1", port_number=port)._execute(RESOURCE_DETAILS)
+    details = answer["allTopLevelResourceDetailsOrError"]
+    assert details["__typename"] == "ResourceDetailsList", details
+    values = {(r["name"], v["key"]): v for r in details["results"] for v in r["configuredValues"]}
+    assert values[("io_manager", "gcp_credentials")] == {
+        "key": "gcp_credentials",
+        "value": "CHURN_GCP_CREDENTIALS_B64",
+        "type": "ENV_VAR",
+    }
+    assert values[("artifacts", "credentials_b64")]["type"] == "ENV_VAR"
+    assert key not in json.dumps(answer) and marker not in json.dumps(answer)
+    # and what the instance stored: 7 runs with their job snapshots, every event
+    stored = stored_text(tmp_path / "dagster")
+    assert stored.count("CHURN_GCP_CREDENTIALS_B64") > 0 and "daily_data_job" in stored
+    assert key not in stored and marker not in stored and key[:40] not in stored
 
 
 def test_a_failing_partition_rewrite_on_bigquery_leaves_the_slice_as_it_was(bq_emulator):

@@ -5,18 +5,14 @@ workspace.yaml on a free port with a temporary DAGSTER_HOME, and stops every pro
 """
 
 import os
-import signal
-import socket
 import subprocess
-import time
-import urllib.request
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-ROOT = Path(__file__).resolve().parents[2]
+from churn_assets_tests.conftest import ROOT, dagster_services, wait_for
+
 AUTOMATION = """
 query {
   repositoriesOrError {
@@ -38,30 +34,6 @@ query {
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what: str, check, timeout: float, every: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def server_up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
     base = tmp_path_factory.mktemp("services")
@@ -76,35 +48,8 @@ def services(tmp_path_factory):
     }
     seeded = subprocess.run(["churn-assets", "run"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
-    port = free_port()
-    logs = base / "logs"
-    logs.mkdir()
-    workspace = str(ROOT / "workspace.yaml")
-    commands = {
-        "webserver": ["dagster-webserver", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)],
-        "daemon": ["dagster-daemon", "run", "-w", workspace],
-    }
-    processes = []
-    try:
-        for name, command in commands.items():
-            out = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            processes.append(
-                subprocess.Popen(
-                    command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            )
-        wait_for("the webserver", lambda: server_up(port), timeout=120)
-        yield {"client": DagsterGraphQLClient("127.0.0.1", port_number=port), "env": env, "logs": logs}
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+    with dagster_services(env, base / "logs") as port:
+        yield {"client": DagsterGraphQLClient("127.0.0.1", port_number=port), "env": env, "logs": base / "logs"}
 
 
 def wait_for_run(client: DagsterGraphQLClient, run_id: str, timeout: float = 240) -> str:
