@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import gc
+import io
 import os
 import shutil
 import socket
@@ -70,13 +72,27 @@ def _run_stage(defs, instance, job_name: str, first: str | None, last: str | Non
     tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if first and first != last else {}
     tags |= PROCESS_TAGS
     started = time.perf_counter()
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance,
-        tags=tags,
-        partition_key=first if first and first == last else None,
-        run_config=QUIET_LOGS,
-        raise_on_error=False,
-    )
+    # Dagster writes storage errors straight to stderr before raising them; when the error is one we explain
+    # in one line (a full disk), its repetitions are noise. Anything else is replayed as it was.
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                instance=instance,
+                tags=tags,
+                partition_key=first if first and first == last else None,
+                run_config=QUIET_LOGS,
+                raise_on_error=False,
+            )
+    except Exception as exc:
+        if user_error(exc) is None:
+            sys.stderr.write(captured.getvalue())
+        raise
+    causes = [(e.step_key, _root_cause(e.step_failure_data.error)) for e in result.all_events if e.is_step_failure]
+    full = next((cause for _, cause in causes if any(m in cause.lower() for m in DISK_FULL)), None)
+    if full is not None:  # a step that ran out of space: the same one line as anywhere else
+        raise OSError(errno.ENOSPC, full)
+    sys.stderr.write(captured.getvalue())
     metadata: dict[str, dict] = {}
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization
@@ -84,10 +100,8 @@ def _run_stage(defs, instance, job_name: str, first: str | None, last: str | Non
         if ROW_COUNT in values:
             values[ROW_COUNT] += metadata.get(name, {}).get(ROW_COUNT, 0)
         metadata[name] = values
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                print(f"    step {event.step_key} failed: {_root_cause(event.step_failure_data.error)}")
+    for step, cause in causes:
+        print(f"    step {step} failed: {cause}")
     return result.success, metadata, time.perf_counter() - started
 
 
