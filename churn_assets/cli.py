@@ -271,11 +271,12 @@ def model_command(args: argparse.Namespace) -> int:
 def dev(args: argparse.Namespace) -> int:
     settings = _apply_options(args)
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
-    command = ["dagster", "dev", "--host", args.host, "--port", str(args.port)]
+    # through this interpreter, not a `dagster` looked up on PATH: works without an activated virtualenv
+    command = [sys.executable, "-m", "dagster", "dev", "--host", args.host, "--port", str(args.port)]
     command += ["-w", str(workspace)] if workspace.exists() else ["-m", "churn_assets.definitions"]
     home = os.environ["DAGSTER_HOME"]
-    print(f"Dagster UI on http://{args.host}:{args.port} (instance {home}, data {settings.data_dir})")
-    os.execvp(command[0], command)
+    print(f"Dagster UI on http://{args.host}:{args.port} (instance {home}, data {settings.data_dir})", flush=True)
+    os.execv(sys.executable, command)
     return 0  # not reached
 
 

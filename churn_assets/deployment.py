@@ -87,8 +87,8 @@ def gcp_resources(settings: Settings) -> dict[str, Any]:
 
 
 def local_resources(settings: Settings) -> dict[str, Any]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    """DuckDB file and artifact folder under the data directory. Nothing is created here: loading definitions
+    (the webserver, ``dagster definitions validate``) must not write; the first write creates what it needs."""
     return {
         **shared_resources(settings),
         "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=WAREHOUSE_SCHEMA),

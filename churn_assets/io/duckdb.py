@@ -17,6 +17,7 @@
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -53,6 +54,8 @@ class WarehouseError(RuntimeError):
 
 def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOCK_WAIT_SECONDS):
     """Connect to the DuckDB file, waiting only while another process holds its lock."""
+    if not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_wait
     while True:
         try:

@@ -105,3 +105,12 @@ def test_dagster_definitions_validate_passes(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_loading_the_definitions_writes_nothing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    result = subprocess.run(
+        [sys.executable, "-c", "import churn_assets.definitions"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.iterdir()) == []  # no ./.churn, no artifacts folder, no warehouse file

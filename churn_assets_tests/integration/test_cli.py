@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from churn_assets_tests.conftest import wait_for
+from churn_assets_tests.conftest import free_port, server_up, wait_for
 
 TABLES = [
     "raw_users",
@@ -216,3 +216,26 @@ def test_model_list_and_rollback_commands(first_run):
     )
     pointer = json.loads((data_dir / "artifacts" / "models" / "production.json").read_text())
     assert pointer["version"] == production
+
+
+def test_dev_runs_dagster_through_this_interpreter_without_an_activated_environment(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env["PATH"] = "/usr/bin:/bin"  # no dagster on PATH, as outside an activated virtualenv
+    command = [shutil.which("churn-assets"), "dev", "--data-dir", str(tmp_path / "churn"), "--port", str(port)]
+    logs = open(tmp_path / "dev.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, env=env, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for("the UI of churn-assets dev", lambda: server_up(port) or process.poll() is not None, timeout=120)
+        assert process.poll() is None, (tmp_path / "dev.log").read_text()
+        assert server_up(port)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        logs.close()
+    assert f"Dagster UI on http://127.0.0.1:{port}" in (tmp_path / "dev.log").read_text()
