@@ -18,9 +18,14 @@ import duckdb
 import pandas as pd
 import pytest
 
-from churn_assets.definitions import defs
-from churn_assets.deployment import build_resources
-from churn_assets.settings import Settings
+# The suite tests the defaults: a developer's own CHURN_* settings (or DAGSTER_HOME) must not change what the
+# definitions load with, so they are cleared before the package reads the environment.
+for _name in [n for n in os.environ if n.startswith("CHURN_") or n == "DAGSTER_HOME"]:
+    del os.environ[_name]
+
+from churn_assets.definitions import defs  # noqa: E402
+from churn_assets.deployment import build_resources  # noqa: E402
+from churn_assets.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RANGE_START_TAG = "dagster/asset_partition_range_start"

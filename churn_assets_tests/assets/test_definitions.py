@@ -114,3 +114,22 @@ def test_loading_the_definitions_writes_nothing(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.iterdir()) == []  # no ./.churn, no artifacts folder, no warehouse file
+
+
+def test_dagster_cloud_yaml_names_the_module_and_the_gcp_environment_without_values():
+    import importlib
+    from pathlib import Path
+
+    import yaml
+
+    from churn_assets.settings import ENV_VARS
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "dagster_cloud.yaml").read_text())
+    [location] = config["locations"]
+    assert location["code_source"] == {"module_name": "churn_assets.definitions"}
+    assert importlib.import_module("churn_assets.definitions").defs is defs
+    k8s = location["container_context"]["k8s"]
+    assert "CHURN_DEPLOYMENT=gcp" in k8s["env_vars"]
+    by_name = [v for v in k8s["env_vars"] if "=" not in v]
+    assert set(by_name) <= set(ENV_VARS.values()) and {"CHURN_GCP_PROJECT", "CHURN_GCS_BUCKET"} <= set(by_name)
+    assert not any(v.startswith("CHURN_GCP_CREDENTIALS_B64") for v in k8s["env_vars"])
