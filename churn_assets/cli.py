@@ -8,14 +8,13 @@ import errno
 import gc
 import io
 import os
-import shutil
-import socket
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
 from churn_assets.core.manifest import SourceMismatch, check_source
+from churn_assets.recovery import PROCESS_TAGS, is_disk_full, mark_dead_runs_failed, user_error
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -34,8 +33,6 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # 570 event-log writes in the demo. Dagster's trade-off: if such a run fails, its partitions are not marked failed
 # (the run itself is, and `churn-assets run` stops and names the failed step).
 RANGE_PLANNED_EVENTS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
-# Who runs a CLI run: if that process dies (SIGKILL, power loss), the next start marks the run failed.
-PROCESS_TAGS = {"churn/pid": str(os.getpid()), "churn/host": socket.gethostname()}
 
 
 def _apply_options(args: argparse.Namespace) -> Settings:
@@ -89,7 +86,7 @@ def _run_stage(defs, instance, job_name: str, first: str | None, last: str | Non
             sys.stderr.write(captured.getvalue())
         raise
     causes = [(e.step_key, _root_cause(e.step_failure_data.error)) for e in result.all_events if e.is_step_failure]
-    full = next((cause for _, cause in causes if any(m in cause.lower() for m in DISK_FULL)), None)
+    full = next((cause for _, cause in causes if is_disk_full(cause)), None)
     if full is not None:  # a step that ran out of space: the same one line as anywhere else
         raise OSError(errno.ENOSPC, full)
     sys.stderr.write(captured.getvalue())
@@ -132,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: the range {edge}, after the last complete UTC day ({complete})", file=sys.stderr)
         return 2
     label_last = last - timedelta(days=settings.label_horizon_days)
-    check_source(_artifacts(settings).store(), settings)
+    artifacts = _artifacts(settings)
+    check_source(artifacts.store(), settings)
     instance = dg.DagsterInstance.get()
     for line in mark_dead_runs_failed(instance):
         print(f"  {line}")
@@ -151,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         stages.append(("promotion_job", "promotion", None, None))
     elif label_days > 0:
         print(f"  {label_days} label days: training needs {needed} (test window, gap, one training day)")
-    if label_days >= needed or _registry(settings).production():
+    if label_days >= needed or artifacts.registry().production():
         stages.append(("predictions_job", "predictions", last, last))
         stages.append(("drift_job", "drift report", last, last))
 
@@ -194,31 +192,6 @@ def run(args: argparse.Namespace) -> int:
             print("  drift detected: the drift sensor requests a retraining run (churn-assets dev runs the daemon)")
     print(f"Finished in {time.perf_counter() - started:.1f}s. Browse it with: churn-assets dev")
     return 0
-
-
-def mark_dead_runs_failed(instance) -> list[str]:
-    """Runs this command started on this host whose process is gone (killed, crashed) are still STARTED in the
-    instance; mark them failed so the UI does not show them running forever."""
-    import dagster as dg
-
-    host, lines = socket.gethostname(), []
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-        pid = run.tags.get("churn/pid")
-        if run.tags.get("churn/host") != host or not pid or _alive(int(pid)):
-            continue
-        instance.report_run_failed(run, message=f"the churn-assets process {pid} that ran it died")
-        lines.append(f"run {run.run_id[:8]} ({run.job_name}) was left running by a process that died: marked failed")
-    return lines
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _artifacts(settings: Settings):
@@ -321,37 +294,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 1
-
-
-DISK_FULL = ("no space left on device", "database or disk is full", "disk i/o error")
-
-
-def user_error(exc: BaseException) -> str | None:
-    """One line for an error a user can fix (credentials, disk, warehouse file), or None."""
-    from churn_assets.io.duckdb import WarehouseError
-
-    chain = [exc]
-    while chain[-1].__cause__ is not None or chain[-1].__context__ is not None:
-        chain.append(chain[-1].__cause__ or chain[-1].__context__)
-    for error in chain:
-        if isinstance(error, WarehouseError):
-            return str(error)
-        text = str(error).lower()
-        if (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
-            m in text for m in DISK_FULL
-        ):
-            home = Path(os.environ.get("DAGSTER_HOME", "."))
-            free = shutil.disk_usage(home if home.exists() else Path(".")).free
-            return (
-                f"the disk under {home.parent} is full ({free // 1024:,} KiB free): {str(error).splitlines()[0]}. "
-                "Free some space and run again: every partition is still either old or new."
-            )
-        if type(error).__name__ == "DefaultCredentialsError":
-            return (
-                "no Google Cloud credentials for CHURN_DEPLOYMENT=gcp: set CHURN_GCP_CREDENTIALS_B64 to a base64 "
-                "service-account key, or provide Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS)"
-            )
-    return None
 
 
 def console() -> int:

@@ -60,13 +60,11 @@ def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOC
     while True:
         try:
             return duckdb.connect(path, read_only=read_only, config={"custom_user_agent": "churn_assets"})
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower() and time.monotonic() < deadline:
-                time.sleep(0.5)
-                continue
-            raise WarehouseError(f"warehouse {path} cannot be opened: {str(exc).splitlines()[0]}") from None
         except duckdb.Error as exc:
-            raise WarehouseError(f"warehouse {path} cannot be opened: {str(exc).splitlines()[0]}") from None
+            locked = isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+            if not locked or time.monotonic() >= deadline:
+                raise WarehouseError(f"warehouse {path} cannot be opened: {str(exc).splitlines()[0]}") from None
+        time.sleep(0.5)
 
 
 class UtcDuckDbClient(DuckDbClient):
