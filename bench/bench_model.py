@@ -76,7 +76,7 @@ def honest_numbers(data_dir: Path) -> None:
     model = registry.load(version)
     from churn_assets.core.models import predict_proba
 
-    p = predict_proba(model, scored.loc[recent])
+    p = predict_proba(model, scored.loc[recent], card["features"])
     print(
         f"  users active in the last 7 days only ({recent.mean():.0%} of rows, {y[recent].mean():.1%} churned): "
         f"model PR-AUC {average_precision_score(y[recent], p):.4f}, "
@@ -96,11 +96,12 @@ def training(data_dir: Path) -> None:
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as conn:
         frame = conn.execute("select * from churn.training_set").df()
     frame["as_of_date"] = pd.to_datetime(frame["as_of_date"], utc=True)
+    frame = frame.sort_values(["as_of_date", "user_id"]).reset_index(drop=True)
     days = frame["as_of_date"].dt.date
     split = time_split(days.min(), days.max(), defaults.test_days, defaults.label_horizon_days)
     train, test = split_frame(frame, split)
     started = time.perf_counter()
-    result = train_candidates(train, test)
+    result = train_candidates(train, test, list(defaults.feature_spec.model_features))
     seconds = time.perf_counter() - started
     fits = ", ".join(f"{name} {s:.2f}s" for name, s in result.fit_seconds.items())
     print(f"training {len(result.metrics)} candidates on {len(train):,} rows, judged on {len(test):,}: {seconds:.2f}s")
@@ -112,7 +113,7 @@ def scoring(data_dir: Path, rows: int) -> None:
 
     from churn_assets.core.artifacts import LocalArtifactStore
     from churn_assets.core.registry import ModelRegistry
-    from churn_assets.core.scoring import score_users
+    from churn_assets.core.scoring import rank_predictions, score_users
     from churn_assets.core.training import model_input
 
     registry = ModelRegistry(LocalArtifactStore(data_dir / "artifacts"))
@@ -120,12 +121,12 @@ def scoring(data_dir: Path, rows: int) -> None:
     card = registry.card(version)
     model = registry.load(version)
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as conn:
-        pool = conn.execute("select * from churn.user_features where active_days_30 > 0").df()
+        pool = conn.execute("select * from churn.user_features").df()  # eligible users only
     rng = np.random.default_rng(0)
     features = pool.iloc[rng.integers(0, len(pool), rows)].reset_index(drop=True)
     features["user_id"] = [f"b{i:08d}" for i in range(rows)]
     started = time.perf_counter()
-    X = model_input(features)
+    X = model_input(features, card["features"])
     prepared = time.perf_counter() - started
     calls = []
     for _ in range(4):  # the first call pays for allocating the arrays; report the median of the rest
@@ -134,7 +135,7 @@ def scoring(data_dir: Path, rows: int) -> None:
         calls.append(time.perf_counter() - started)
     cold, call = calls[0], float(np.median(calls[1:]))
     started = time.perf_counter()
-    score_users(model, features, version, card["feature_reference"], 0.8, 0.5)
+    rank_predictions(score_users(model, features, version, card, 0.8, 0.5))
     whole = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"scoring {rows:,} users with {version} ({card['candidate']}):")

@@ -1,6 +1,6 @@
 """Jobs, schedules and the drift sensor.
 
-* ``daily_schedule`` (``CHURN_SCHEDULE_HOUR``, UTC): yesterday's raw_events → user_daily → user_features
+* ``daily_schedule`` (``CHURN_SCHEDULE_HOUR``, UTC): yesterday's raw_events → user_daily → user_state → user_features
   → churn_predictions → drift_report.
 * ``daily_labels_schedule`` (same hour): the churn_labels day whose 30-day horizon the previous daily run
   completed (yesterday - 31: its horizon ends the day before yesterday, so it never races today's run).
@@ -18,7 +18,7 @@ import dagster as dg
 
 from churn_assets.partitions import LABEL_HORIZON_DAYS, SETTINGS
 
-DATA_ASSETS = ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
+DATA_ASSETS = ["raw_events", "raw_events_quarantine", "user_daily", "user_state", "user_features"]
 DAILY_ASSETS = [*DATA_ASSETS, "churn_predictions", "drift_report"]
 RETRAIN_ASSETS = ["training_set", "churn_model", "production_model"]
 

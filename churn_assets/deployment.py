@@ -1,7 +1,9 @@
 """Resource sets per deployment, under the same keys, so asset code never branches on where it runs.
 
 ``CHURN_DEPLOYMENT=local`` (the default) keeps everything under ``CHURN_DATA_DIR``: a DuckDB
-warehouse file (schema ``churn``), an artifact folder, and the Dagster instance.
+warehouse file (schema ``churn``), an artifact folder, and the Dagster instance. ``warehouse`` runs the
+data layer's SQL in that warehouse; ``io_manager`` moves the tables that pandas produces (raw data,
+predictions, drift report) and that models read.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ import dagster as dg
 
 from churn_assets.io.duckdb import WarehouseIOManager
 from churn_assets.partitions import SETTINGS
-from churn_assets.resources import ChurnSource, DriftPolicy, LocalArtifacts, ModelPolicy, QualityPolicy
+from churn_assets.resources import (
+    BigQueryWarehouse,
+    ChurnSource,
+    DriftPolicy,
+    DuckDBWarehouse,
+    LocalArtifacts,
+    ModelPolicy,
+    QualityPolicy,
+)
 from churn_assets.settings import Settings
 
 WAREHOUSE_SCHEMA = "churn"
@@ -38,6 +48,7 @@ def model_policy_from(settings: Settings) -> ModelPolicy:
         promotion_floor_roc_auc=settings.promotion_floor_roc_auc,
         risk_high=settings.risk_high,
         risk_medium=settings.risk_medium,
+        training_max_rows=settings.training_max_rows,
     )
 
 
@@ -71,6 +82,12 @@ def gcp_resources(settings: Settings) -> dict[str, Any]:
     credentials = dg.EnvVar(settings.gcp_credentials_var) if settings.gcp_credentials_var else None
     return {
         **shared_resources(settings),
+        "warehouse": BigQueryWarehouse(
+            project=settings.gcp_project,
+            dataset=settings.bq_dataset,
+            location=settings.bq_location,
+            credentials_b64=credentials,
+        ),
         "io_manager": BigQueryWarehouseIOManager(
             project=settings.gcp_project,
             dataset=settings.bq_dataset,
@@ -91,6 +108,7 @@ def local_resources(settings: Settings) -> dict[str, Any]:
     (the webserver, ``dagster definitions validate``) must not write; the first write creates what it needs."""
     return {
         **shared_resources(settings),
+        "warehouse": DuckDBWarehouse(database=str(settings.warehouse_path), schema_name=WAREHOUSE_SCHEMA),
         "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=WAREHOUSE_SCHEMA),
         "artifacts": LocalArtifacts(root=str(settings.artifacts_dir.resolve())),
     }

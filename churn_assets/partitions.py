@@ -1,7 +1,7 @@
 """The daily partitions and the window mappings between them.
 
-Settings that shape the graph itself (first day, label horizon) are read once, when the
-definitions load; everything else reaches assets through resources.
+Settings that shape the graph itself (first day, label horizon, feature windows) are read once, when
+the definitions load; everything else reaches assets through resources.
 """
 
 from __future__ import annotations
@@ -10,23 +10,26 @@ from datetime import date
 
 import dagster as dg
 
-from churn_assets.core.features import WINDOW_DAYS
 from churn_assets.settings import Settings
 
 SETTINGS = Settings.from_env()
 LABEL_HORIZON_DAYS = SETTINGS.label_horizon_days
 TRAIN_DAYS = SETTINGS.train_days
+FEATURES = SETTINGS.feature_spec
+START_DATE = SETTINGS.start_date
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=SETTINGS.start_date.isoformat(), timezone="UTC")
 
-# user_features for day t reads user_daily of t-29 ... t (days before the first partition do not exist).
+# user_state for day t continues user_state of t-1 (the first partition starts the chain).
+previous_day = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)
+# user_features for day t reads user_daily of the lookback before t (days before the first partition do not exist).
 feature_window = dg.TimeWindowPartitionMapping(
-    start_offset=-(WINDOW_DAYS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+    start_offset=-(FEATURES.lookback_days - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
 )
-# churn_labels for day t reads user_daily of t+1 ... t+H. Near the end of the partition range Dagster
-# hands a shorter window without complaint, so the labels asset checks the horizon itself.
+# churn_labels for day t reads user_state of t+H: the last active day as of the horizon's end. Near the end of
+# the partition range Dagster hands nothing without complaint, so the labels asset checks the horizon itself.
 label_horizon = dg.TimeWindowPartitionMapping(
-    start_offset=1, end_offset=LABEL_HORIZON_DAYS, allow_nonexistent_upstream_partitions=True
+    start_offset=LABEL_HORIZON_DAYS, end_offset=LABEL_HORIZON_DAYS, allow_nonexistent_upstream_partitions=True
 )
 
 # training_set for day T reads user_features and churn_labels of T-89 ... T (the training window).

@@ -10,6 +10,7 @@ import pandas as pd
 from churn_assets.core import simulate, sources
 from churn_assets.core.artifacts import ArtifactStore, LocalArtifactStore
 from churn_assets.core.registry import ModelRegistry
+from churn_assets.io.warehouse import BigQueryEngine, DuckDBEngine, Engine
 
 
 class ChurnSource(dg.ConfigurableResource):
@@ -77,6 +78,8 @@ class ModelPolicy(dg.ConfigurableResource):
     risk_high: float = 0.8
     risk_medium: float = 0.5
     random_state: int = 0
+    training_max_rows: int = 200_000
+    score_chunk_rows: int = 100_000
 
 
 class ArtifactsResource(dg.ConfigurableResource):
@@ -104,3 +107,32 @@ class DriftPolicy(dg.ConfigurableResource):
     warn_psi: float = 0.1
     fail_psi: float = 0.25
     top_features: int = 8
+
+
+class Warehouse(dg.ConfigurableResource):
+    """Where the data layer's SQL runs; each deployment binds a subclass (``io/warehouse.py`` does the work)."""
+
+    def engine(self) -> Engine:
+        raise NotImplementedError
+
+
+class DuckDBWarehouse(Warehouse):
+    """The embedded warehouse: a DuckDB file, tables in ``schema``."""
+
+    database: str
+    schema_name: str = "churn"
+
+    def engine(self) -> Engine:
+        return DuckDBEngine(self.database, self.schema_name)
+
+
+class BigQueryWarehouse(Warehouse):
+    """A BigQuery dataset; the service-account key arrives as ``dg.EnvVar`` (or Application Default Credentials)."""
+
+    project: str
+    dataset: str
+    location: str | None = None
+    credentials_b64: str | None = None
+
+    def engine(self) -> Engine:
+        return BigQueryEngine(self.project, self.dataset, self.location, self.credentials_b64)

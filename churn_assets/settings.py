@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 
+from churn_assets.core.features import FeatureSpec, FeatureSpecError, parse_windows
+
 DEPLOYMENTS = ("local", "gcp")
 CREDENTIALS_VAR = "CHURN_GCP_CREDENTIALS_B64"
 # BigQuery dataset names: letters, digits and underscores, at most 1,024 characters. Project ids: 6-30 lowercase
@@ -41,6 +43,9 @@ class Settings:
     events_file: str | None = None
     users_file: str | None = None
     label_horizon_days: int = 30
+    feature_windows: str = "7,14,30"
+    eligibility_days: int = 30
+    training_max_rows: int = 200_000
     max_reject_share: float = 0.05
     volume_tolerance: float = 3.0
     train_days: int = 90
@@ -63,6 +68,10 @@ class Settings:
     # The *name* of the variable holding the service-account key, when it is set: the key itself never enters
     # Settings, resource config or Dagster's records (see deployment.py, dg.EnvVar).
     gcp_credentials_var: str | None = None
+
+    @property
+    def feature_spec(self) -> FeatureSpec:
+        return FeatureSpec(parse_windows(self.feature_windows), self.eligibility_days)
 
     @property
     def warehouse_path(self) -> Path:
@@ -112,6 +121,8 @@ class Settings:
             ("days", 1),
             ("users", 1),
             ("label_horizon_days", 1),
+            ("eligibility_days", 1),
+            ("training_max_rows", 1000),
             ("test_days", 1),
             ("drift_top_features", 1),
         ):
@@ -123,6 +134,13 @@ class Settings:
         if not 1 < self.volume_tolerance <= 1000:
             raise SettingsError(f"CHURN_VOLUME_TOLERANCE must be above 1 and at most 1000, got {self.volume_tolerance}")
         self._validate_names()
+        try:
+            windows = parse_windows(self.feature_windows)
+            FeatureSpec(windows, self.eligibility_days)
+        except FeatureSpecError as exc:
+            raise SettingsError(f"CHURN_FEATURE_WINDOWS={self.feature_windows!r}: {exc}") from None
+        if windows[-1] > 366:
+            raise SettingsError(f"CHURN_FEATURE_WINDOWS: the longest window is at most 366 days, got {windows[-1]}")
         needed = self.test_days + self.label_horizon_days + 1
         if self.train_days < needed:
             raise SettingsError(
@@ -177,6 +195,9 @@ ENV_VARS = {
     "events_file": "CHURN_EVENTS_FILE",
     "users_file": "CHURN_USERS_FILE",
     "label_horizon_days": "CHURN_LABEL_HORIZON_DAYS",
+    "feature_windows": "CHURN_FEATURE_WINDOWS",
+    "eligibility_days": "CHURN_ELIGIBILITY_DAYS",
+    "training_max_rows": "CHURN_TRAINING_MAX_ROWS",
     "max_reject_share": "CHURN_MAX_REJECT_SHARE",
     "volume_tolerance": "CHURN_VOLUME_TOLERANCE",
     "train_days": "CHURN_TRAIN_DAYS",
@@ -225,7 +246,7 @@ def _parse(var: str, raw: str, kind: type, name: str):
     try:
         if kind is date:
             return date.fromisoformat(raw)
-        if name in ("events_file", "users_file", "gcp_project", "bq_location", "gcs_bucket"):
+        if name in ("events_file", "users_file", "gcp_project", "bq_location", "gcs_bucket", "feature_windows"):
             return raw
         if name == "drift_from":
             return date.fromisoformat(raw)

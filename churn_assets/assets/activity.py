@@ -1,31 +1,56 @@
-"""Per-user daily aggregates of the accepted events."""
+"""Per-user daily aggregates of the accepted events, and each user's lifetime state, computed in the warehouse."""
+
+from datetime import timedelta
 
 import dagster as dg
-import pandas as pd
 
-from churn_assets.core.aggregate import aggregate_user_daily
+from churn_assets.core.transforms import user_daily_select, user_state_select
 from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import by_partition, table_metadata
-from churn_assets.partitions import daily_partitions
+from churn_assets.partitions import FEATURES, START_DATE, daily_partitions, partition_days, previous_day
+from churn_assets.resources import Warehouse
+from churn_assets.tables import require, write_days
 
 GROUP = "activity"
+SQL_KINDS = {"sql", *TABLE_KINDS} - {"pandas"}
 
 
 @dg.asset(
     description=(
         "Sparse per-user aggregates of one UTC day (users with any event that day): counts by event type, "
-        "sums of minutes and amount, and `active` (a session, feature use or support ticket)."
+        "sums of minutes and amount, and `active` (a session, feature use or support ticket). SQL in the warehouse."
     ),
     group_name=GROUP,
-    kinds=TABLE_KINDS,
+    kinds=SQL_KINDS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     metadata={"partition_expr": "activity_date"},
+    deps=["raw_events"],
 )
-def user_daily(context: dg.AssetExecutionContext, raw_events: pd.DataFrame) -> dg.MaterializeResult:
-    daily = aggregate_user_daily(raw_events)
-    by_partition(context, daily)
-    return dg.MaterializeResult(
-        value=daily,
-        metadata=table_metadata(daily, active_user_days=int(daily["active"].sum())),
-    )
+def user_daily(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    days = partition_days(context)
+    engine = warehouse.engine()
+    select = user_daily_select(engine.schema, days[0], days[-1])
+    return write_days(context, engine, "user_daily", days, [select], FEATURES)
+
+
+@dg.asset(
+    description=(
+        "Each user's lifetime aggregates as of the end of day t (first seen, first and last active day, active "
+        "days, events, minutes, amount): user_state of t-1 plus user_daily of t, so a day costs O(users) whatever "
+        "the length of history. A missing day t-1 is an error naming it; only the first partition starts empty."
+    ),
+    group_name=GROUP,
+    kinds=SQL_KINDS,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    metadata={"partition_expr": "as_of_date"},
+    deps=["user_daily", dg.AssetDep("user_state", partition_mapping=previous_day)],
+)
+def user_state(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    days = partition_days(context)
+    engine = warehouse.engine()
+    require(engine, f"user_state {days[0]}..{days[-1]}", "user_daily", days)
+    before = [days[0] - timedelta(days=1)] if days[0] > START_DATE else []
+    require(engine, f"user_state {days[0]} (it continues the day before)", "user_state", before)
+    selects = [user_state_select(engine.schema, day, chain_start=day == START_DATE) for day in days]
+    return write_days(context, engine, "user_state", days, selects, FEATURES)

@@ -1,42 +1,46 @@
-"""Rolling 7/14/30-day user features, each day computed from its own window of user_daily."""
+"""Features of the users that can be scored or labelled on day t, computed in the warehouse."""
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import dagster as dg
-import pandas as pd
 
+from churn_assets.assets.activity import SQL_KINDS
 from churn_assets.checks import check_result, check_specs
-from churn_assets.core.features import NUMERIC_FEATURES, WINDOW_DAYS, compute_user_features
+from churn_assets.core.days import day_range
 from churn_assets.core.quality import feature_table_outcome
-from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import by_partition, table_metadata
-from churn_assets.partitions import daily_partitions, feature_window, partition_days
+from churn_assets.core.transforms import feature_summary_select, user_features_select
+from churn_assets.partitions import FEATURES, START_DATE, daily_partitions, feature_window, partition_days
+from churn_assets.resources import Warehouse
+from churn_assets.tables import require, write_days
 
 GROUP = "features"
 COMPLETE_CHECK = ("complete_and_unique", "One row per (user, day), no missing value, no negative count.")
+WINDOWS = ", ".join(str(w) for w in FEATURES.windows)
 
 
 @dg.asset(
     description=(
-        f"Features of every user signed up by the end of day t, from user_daily of the {WINDOW_DAYS} days up to t "
-        "only: activity over 7/14/30 days, per-type counts, value sums, trends (last 7 days vs the 7 before), "
-        "recency, tenure and engagement_score. Users idle in the window get zeros."
+        f"Features as of the end of day t of the users active in the last {FEATURES.eligibility_days} days (the "
+        f"ones that can be scored or labelled): activity over {WINDOWS} days from user_daily, per-type counts, "
+        "value sums, trends, engagement_score, and lifetime recency, frequency, value and mean gap between active "
+        "days from user_state. Refuses to run while a day of its window is missing. SQL in the warehouse."
     ),
     group_name=GROUP,
-    kinds=TABLE_KINDS,
+    kinds=SQL_KINDS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     metadata={"partition_expr": "as_of_date"},
-    ins={"user_daily": dg.AssetIn(partition_mapping=feature_window), "raw_users": dg.AssetIn()},
+    deps=[dg.AssetDep("user_daily", partition_mapping=feature_window), "user_state", "raw_users"],
     check_specs=check_specs("user_features", [COMPLETE_CHECK]),
 )
-def user_features(context: dg.AssetExecutionContext, user_daily: pd.DataFrame, raw_users: pd.DataFrame) -> Iterator:
+def user_features(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator:
     days = partition_days(context)
-    features = compute_user_features(user_daily, raw_users, days)
-    idle = int((features["active_days_30"] == 0).sum())
-    by_partition(context, features)
-    yield dg.MaterializeResult(
-        value=features,
-        metadata=table_metadata(features, users_idle_in_window=idle, window_rows_read=len(user_daily)),
-    )
-    yield check_result("user_features", COMPLETE_CHECK[0], feature_table_outcome(features, NUMERIC_FEATURES))
+    engine = warehouse.engine()
+    window = day_range(max(START_DATE, days[0] - timedelta(days=FEATURES.lookback_days - 1)), days[-1])
+    require(engine, f"user_features {days[0]}..{days[-1]}", "user_daily", window)
+    require(engine, f"user_features {days[0]}..{days[-1]}", "user_state", days)
+    select = user_features_select(engine.schema, days[0], days[-1], FEATURES)
+    yield write_days(context, engine, "user_features", days, [select], FEATURES)
+    summary = engine.query(feature_summary_select(engine.schema, days[0], days[-1], FEATURES))
+    yield check_result("user_features", COMPLETE_CHECK[0], feature_table_outcome(summary))

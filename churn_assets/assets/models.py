@@ -2,19 +2,21 @@
 
 import base64
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 from importlib.metadata import version as package_version
 
 import dagster as dg
 import pandas as pd
 
+from churn_assets.assets.activity import SQL_KINDS
+from churn_assets.core.days import day_range
 from churn_assets.core.promotion import promote_if_better
 from churn_assets.core.registry import sha256
-from churn_assets.core.training import MODEL_FEATURES, TARGET, build_training_set, split_frame, time_split
-from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import table_metadata
-from churn_assets.partitions import TRAIN_DAYS, daily_partitions, training_window
-from churn_assets.resources import ArtifactsResource, ModelPolicy
+from churn_assets.core.training import TARGET, split_frame, time_split, training_sample
+from churn_assets.core.transforms import labelled_rows_select, training_extract_select, training_summary_select
+from churn_assets.partitions import FEATURES, START_DATE, TRAIN_DAYS, daily_partitions, training_window
+from churn_assets.resources import ArtifactsResource, ModelPolicy, Warehouse
+from churn_assets.tables import require, write_days
 
 GROUP = "models"
 REFERENCE_ROWS = 5000  # test-window rows kept as the drift reference
@@ -23,33 +25,40 @@ IMPORTANCE_ROWS = 2000
 
 @dg.asset(
     description=(
-        f"user_features joined with churn_labels over the {TRAIN_DAYS} label days up to T (the partition), "
-        "eligible users only. Reads only that window. `training_window_end` = T."
+        f"user_features joined with churn_labels over the {TRAIN_DAYS} label days up to T (the partition), sampled "
+        "inside the warehouse to at most CHURN_TRAINING_MAX_ROWS rows, stratified by day and label (the same rows "
+        "on every run and engine). `training_window_end` = T."
     ),
     group_name=GROUP,
-    kinds=TABLE_KINDS,
+    kinds=SQL_KINDS,
     partitions_def=daily_partitions,
     metadata={"partition_expr": "training_window_end"},
-    ins={
-        "user_features": dg.AssetIn(partition_mapping=training_window),
-        "churn_labels": dg.AssetIn(partition_mapping=training_window),
-    },
+    deps=[
+        dg.AssetDep("user_features", partition_mapping=training_window),
+        dg.AssetDep("churn_labels", partition_mapping=training_window),
+    ],
 )
 def training_set(
-    context: dg.AssetExecutionContext, user_features: pd.DataFrame, churn_labels: pd.DataFrame
+    context: dg.AssetExecutionContext, warehouse: Warehouse, model_policy: ModelPolicy
 ) -> dg.MaterializeResult:
-    end = pd.Timestamp(context.partition_key, tz="UTC")
-    frame = build_training_set(user_features, churn_labels).assign(training_window_end=end)
-    days = frame["as_of_date"].dt.date
+    end = date.fromisoformat(context.partition_key)
+    window = day_range(max(START_DATE, end - timedelta(days=TRAIN_DAYS - 1)), end)
+    engine = warehouse.engine()
+    require(engine, f"the training set ending {end}", "churn_labels", window)
+    labelled = int(engine.query(labelled_rows_select(engine.schema, window[0], end))["n"].iloc[0])
+    sample = training_sample(labelled, model_policy.training_max_rows)
+    select = training_extract_select(engine.schema, window[0], end, FEATURES, sample["fraction"])
+    result = write_days(context, engine, "training_set", [end], [select], FEATURES)
+    summary = engine.query(training_summary_select(engine.schema, end))
     return dg.MaterializeResult(
-        value=frame,
-        metadata=table_metadata(
-            frame,
-            window_first=str(days.min()) if len(frame) else "",
-            window_last=str(days.max()) if len(frame) else "",
-            label_days=int(days.nunique()),
-            positive_rate=round(float(frame[TARGET].mean()), 6) if len(frame) else 0.0,
-        ),
+        metadata={
+            **result.metadata,
+            "window_first": window[0].isoformat(),
+            "window_last": end.isoformat(),
+            "label_days": int(summary["label_days"].iloc[0]),
+            "positive_rate": round(float(summary["positive_rate"].iloc[0] or 0.0), 6),
+            "sampling": dg.MetadataValue.json(sample),
+        }
     )
 
 
@@ -63,6 +72,17 @@ def _metrics_table(result) -> str:
     table.insert(0, "fit_s", pd.Series(result.fit_seconds))
     table.index = [f"**{n}** (chosen)" if n == result.best else n for n in table.index]
     return table.to_markdown()
+
+
+def _sampling(context: dg.AssetExecutionContext) -> dict:
+    """How the training set of this partition was sampled, from its latest materialization."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("training_set"), asset_partitions=[context.partition_key]),
+        limit=1,
+    ).records
+    mat = records[0].asset_materialization if records else None
+    entry = mat.metadata.get("sampling") if mat else None
+    return dict(entry.value) if entry is not None else {}
 
 
 def _code_version() -> str:
@@ -98,32 +118,38 @@ def churn_model(
     from churn_assets.core.scoring import feature_importance, feature_reference
 
     window_last = date.fromisoformat(context.partition_key)
+    # the warehouse returns rows in no particular order: fix one, so the same rows give the same model
+    training_set = training_set.sort_values(["as_of_date", "user_id"], kind="stable").reset_index(drop=True)
     window_first = training_set["as_of_date"].dt.date.min()
     split = time_split(window_first, window_last, model_policy.test_days, model_policy.label_horizon_days)
     train, test = split_frame(training_set, split)
-    result = train_candidates(train, test, model_policy.random_state)
+    features = list(FEATURES.model_features)
+    result = train_candidates(train, test, features, model_policy.random_state)
     best = result.metrics[result.best]
 
     # The drift reference: the model's latest labelled days (its test window), not the start of the training
     # window, where features still have short histories and the population is younger.
     sample = test.sample(min(REFERENCE_ROWS, len(test)), random_state=model_policy.random_state)
-    reference = feature_reference(train)
+    reference = feature_reference(train, features)
     card = {
         "candidate": result.best,
         "metrics": best,
         "candidates": result.metrics,
         "threshold": best["threshold"],
-        "features": list(MODEL_FEATURES),
+        "features": features,
+        "feature_windows": list(FEATURES.windows),
+        "eligibility_days": FEATURES.eligibility_days,
         "feature_reference": reference,
-        "feature_importance": feature_importance(result.model, sample.head(IMPORTANCE_ROWS), reference),
+        "feature_importance": feature_importance(result.model, sample.head(IMPORTANCE_ROWS), reference, features),
         "windows": split.as_dict(),
         "training_rows": len(train),
         "test_rows": len(test),
+        "training_sample": _sampling(context),
         "label_horizon_days": model_policy.label_horizon_days,
         "code_version": _code_version(),
         "data_version": sha256(pd.util.hash_pandas_object(training_set, index=False).to_numpy().tobytes()),
     }
-    frames = {"test_set": test, "reference": sample[list(MODEL_FEATURES)]}
+    frames = {"test_set": test, "reference": sample[features]}
     registry = artifacts.registry()
     version, created = registry.register(result.model, card, frames)
     context.log.info(f"model {version} ({result.best}) {'registered' if created else 'already registered'}")
@@ -180,7 +206,7 @@ def production_model(
     test = registry.frame(candidate, "test_set")
     production_metrics = None
     if current is not None:
-        scores = predict_proba(registry.load(current), test)
+        scores = predict_proba(registry.load(current), test, registry.card(current)["features"])
         production_metrics = evaluate(test[TARGET].to_numpy(), scores, registry.card(current)["threshold"])
     decision = promote_if_better(
         card["metrics"], production_metrics, model_policy.promotion_margin, model_policy.promotion_floor_roc_auc

@@ -7,11 +7,12 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.assets.models import production_model
-from churn_assets.core.scoring import score_users
+from churn_assets.core.scoring import rank_predictions, score_users
+from churn_assets.core.transforms import scored_day_select
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import by_partition, table_metadata
-from churn_assets.partitions import daily_partitions
-from churn_assets.resources import ArtifactsResource, ModelPolicy
+from churn_assets.partitions import daily_partitions, partition_days
+from churn_assets.resources import ArtifactsResource, ModelPolicy, Warehouse
 
 GROUP = "predictions"
 TOP_USERS = 10
@@ -24,25 +25,24 @@ def _tier_counts(predictions: pd.DataFrame) -> dict[str, int]:
 
 @dg.asset(
     description=(
-        "Every eligible user (active in the 30 days up to t) scored as of day t with the production model at run "
+        "Every user of user_features (the eligible ones) scored as of day t with the production model at run "
         "time: churn_probability, risk_tier (high/medium/low), rank, model_version and the three features pushing "
-        "the user's risk up most."
+        "the user's risk up most. The day is read from the warehouse in chunks."
     ),
     group_name=GROUP,
     kinds=TABLE_KINDS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     metadata={"partition_expr": "as_of_date"},
-    ins={"user_features": dg.AssetIn()},
-    deps=[production_model],
+    deps=["user_features", production_model],
     # a daily table: stale when a day passes without a new partition
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)),
 )
 def churn_predictions(
     context: dg.AssetExecutionContext,
-    user_features: pd.DataFrame,
     model_policy: ModelPolicy,
     artifacts: ArtifactsResource,
+    warehouse: Warehouse,
 ) -> Iterator:
     registry = artifacts.registry()
     version = registry.production()
@@ -50,9 +50,13 @@ def churn_predictions(
         raise dg.Failure("no production model: materialize churn_model and production_model first")
     card = registry.card(version)
     model = registry.load(version)
-    predictions = score_users(
-        model, user_features, version, card["feature_reference"], model_policy.risk_high, model_policy.risk_medium
-    )
+    engine = warehouse.engine()
+    days = partition_days(context)
+    chunks = engine.iter_frames(scored_day_select(engine.schema, days[0], days[-1]), model_policy.score_chunk_rows)
+    scored = [
+        score_users(model, chunk, version, card, model_policy.risk_high, model_policy.risk_medium) for chunk in chunks
+    ]
+    predictions = rank_predictions(pd.concat(scored, ignore_index=True) if scored else pd.DataFrame())
     by_partition(context, predictions, extra=_tier_counts)
     top = predictions.nsmallest(TOP_USERS, ["rank"]) if len(predictions) else predictions
     yield dg.MaterializeResult(

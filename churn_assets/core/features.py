@@ -1,144 +1,123 @@
-"""Rolling per-user features as of the end of a day, computed from a 30-day window only.
+"""Which features exist, given the feature windows: the names every stage agrees on.
 
-A feature row for day ``t`` uses the ``user_daily`` rows of days t-29 ... t and the user table,
-nothing older, so one day's cost does not grow with the length of history. Two features are
-therefore capped at the window:
+The formulas themselves are SQL (``core/transforms.py``) and run inside the warehouse. With windows
+``w1 < ... < wn`` (``CHURN_FEATURE_WINDOWS``, default 7,14,30), short = w1 and long = wn:
 
-* ``days_since_last_activity``: days from the last active day to t (0 = active on t);
-  ``WINDOW_DAYS`` (30) when there was no activity in the window.
-* ``days_since_first_activity``: days from the first active day within the window to t
-  (at most 29); 0 when there was no activity in the window.
+* per window w: ``active_days_w``, ``events_w``, ``minutes_w`` (days t-w+1 ... t)
+* over the long window: one count per event type, ``amount_long``; over the short one, ``sessions_short``
+* trends, the short window against the short window before it: ``events_trend_s``, ``minutes_trend_s``,
+  ``active_days_trend_s``
+* lifetime, from ``user_state`` (not capped by any window): ``tenure_days`` (from signup),
+  ``days_since_first_activity``, ``days_since_last_activity``, ``lifetime_active_days``,
+  ``lifetime_events``, ``lifetime_amount``, ``mean_active_gap_days``
+* ``engagement_score`` (0-100)::
 
-``engagement_score`` (0-100) weighs recent activity most::
+      100 * (0.5 * active_days_s / s + 0.3 * active_days_l / l + 0.2 * min(1, minutes_s / (30 * s)))
 
-    100 * (0.5 * active_days_7 / 7 + 0.3 * active_days_30 / 30 + 0.2 * min(1, minutes_7 / 210))
-
-where 210 minutes is 30 minutes a day for a week.
+``mean_active_gap_days`` is (last active day - first active day) / (active days - 1); with a single
+active day the gap is not known yet and it is the days since that day (a lower bound).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
+from churn_assets.core.schema import DAILY_COUNT_COLUMNS, USER_EVENT_TYPES
 
-WINDOW_DAYS = 30
-ENGAGED_MINUTES_PER_WEEK = 210.0
-
-# Numeric model inputs, in a fixed order.
-NUMERIC_FEATURES = (
+CATEGORICAL_FEATURES = ("plan", "channel")
+ENGAGED_MINUTES_PER_DAY = 30.0
+LIFETIME_FEATURES = (
     "tenure_days",
-    "active_days_7",
-    "active_days_14",
-    "active_days_30",
-    "events_7",
-    "events_14",
-    "events_30",
-    "sessions_7",
-    "sessions_30",
-    "feature_uses_30",
-    "support_tickets_30",
-    "payments_failed_30",
-    "minutes_7",
-    "minutes_30",
-    "amount_30",
-    "events_trend_7",
-    "minutes_trend_7",
-    "active_days_trend_7",
     "days_since_first_activity",
     "days_since_last_activity",
-    "engagement_score",
+    "lifetime_active_days",
+    "lifetime_events",
+    "lifetime_amount",
+    "mean_active_gap_days",
 )
-CATEGORICAL_FEATURES = ("plan", "channel")
-FEATURE_COLUMNS = ("user_id", "as_of_date", *CATEGORICAL_FEATURES, *NUMERIC_FEATURES)
-
-_SUMMED = {
-    # output column: (user_daily column, first age included, last age included)
-    "active_days_7": ("active", 0, 6),
-    "active_days_14": ("active", 0, 13),
-    "active_days_30": ("active", 0, 29),
-    "active_days_prev_7": ("active", 7, 13),
-    "events_7": ("events", 0, 6),
-    "events_14": ("events", 0, 13),
-    "events_30": ("events", 0, 29),
-    "events_prev_7": ("events", 7, 13),
-    "sessions_7": ("sessions", 0, 6),
-    "sessions_30": ("sessions", 0, 29),
-    "feature_uses_30": ("feature_uses", 0, 29),
-    "support_tickets_30": ("support_tickets", 0, 29),
-    "payments_failed_30": ("payments_failed", 0, 29),
-    "minutes_7": ("minutes", 0, 6),
-    "minutes_30": ("minutes", 0, 29),
-    "minutes_prev_7": ("minutes", 7, 13),
-    "amount_30": ("amount", 0, 29),
-}
+# features that grow with the calendar for every user, whatever the behaviour (see the drift report)
+GROWS_WITH_AGE = (
+    "tenure_days",
+    "days_since_first_activity",
+    "lifetime_active_days",
+    "lifetime_events",
+    "lifetime_amount",
+)
+# model inputs that are fractional; every other numeric feature is a whole number
+FLOAT_PREFIXES = ("minutes", "amount", "lifetime_amount", "mean_active_gap", "engagement")
 
 
-def _midnight(day: date) -> pd.Timestamp:
-    return pd.Timestamp(day.isoformat(), tz="UTC")
+class FeatureSpecError(ValueError):
+    """Feature windows or eligibility that cannot work."""
 
 
-def features_for_day(daily: pd.DataFrame, users: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """Features of every user signed up by the end of ``as_of``; users idle in the window get zeros."""
-    return compute_user_features(daily, users, [as_of])
+@dataclass(frozen=True)
+class FeatureSpec:
+    windows: tuple[int, ...] = (7, 14, 30)
+    eligibility_days: int = 30
+
+    def __post_init__(self) -> None:
+        if not self.windows or list(self.windows) != sorted(set(self.windows)) or self.windows[0] < 1:
+            raise FeatureSpecError(f"feature windows must be distinct positive days, rising, got {self.windows}")
+        if self.eligibility_days < 1:
+            raise FeatureSpecError(f"the eligibility window must be at least 1 day, got {self.eligibility_days}")
+
+    @property
+    def short(self) -> int:
+        return self.windows[0]
+
+    @property
+    def long(self) -> int:
+        return self.windows[-1]
+
+    @property
+    def lookback_days(self) -> int:
+        """Days of user_daily one feature row reads: the long window, or twice the short one for trends."""
+        return max(self.long, 2 * self.short)
+
+    @property
+    def type_counts(self) -> tuple[str, ...]:
+        """Per-event-type counts over the long window (sessions over the short one too)."""
+        return tuple(f"{c}_{self.long}" for c in DAILY_COUNT_COLUMNS.values() if c != "payments")
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        s = self.short
+        per_window = [f"{kind}_{w}" for w in self.windows for kind in ("active_days", "events", "minutes")]
+        trends = [f"events_trend_{s}", f"minutes_trend_{s}", f"active_days_trend_{s}"]
+        return (
+            *per_window,
+            f"sessions_{s}",
+            *self.type_counts,
+            f"amount_{self.long}",
+            *trends,
+            *LIFETIME_FEATURES,
+            "engagement_score",
+        )
+
+    @property
+    def model_features(self) -> tuple[str, ...]:
+        return (*self.numeric, *CATEGORICAL_FEATURES)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("user_id", "as_of_date", *CATEGORICAL_FEATURES, *self.numeric)
 
 
-def _day_features(
-    daily: pd.DataFrame, codes: np.ndarray, n_codes: int, users: pd.DataFrame, user_codes: np.ndarray, as_of: date
-) -> dict[str, np.ndarray]:
-    """One day's feature columns. ``codes`` number daily's user_ids 0..n_codes-1; ``user_codes`` maps each
-    user to that number (-1: no rows)."""
-    t = _midnight(as_of)
-    age = ((t - daily["activity_date"]) // pd.Timedelta(days=1)).to_numpy()
-    in_window = (age >= 0) & (age < WINDOW_DAYS)
-    age, code = age[in_window], codes[in_window]
-    active = daily["active"].to_numpy()[in_window]
-
-    known = (users["signup_time"] < t + pd.Timedelta(days=1)).to_numpy()
-    idx = user_codes[known]
-
-    def per_user(values: np.ndarray, fill: float) -> np.ndarray:
-        return np.append(values, fill)[idx]  # idx -1 (no rows in the window's data) picks the fill
-
-    out = {c: users[c].to_numpy()[known] for c in ("user_id", *CATEGORICAL_FEATURES)}
-    for name, (source, first, last) in _SUMMED.items():
-        weights = daily[source].to_numpy()[in_window] * ((age >= first) & (age <= last))
-        out[name] = per_user(np.bincount(code, weights=weights, minlength=n_codes), 0)
-    last_age = np.full(n_codes, WINDOW_DAYS)
-    np.minimum.at(last_age, code[active], age[active])
-    first_age = np.zeros(n_codes, dtype=age.dtype)
-    np.maximum.at(first_age, code[active], age[active])
-
-    out["as_of_date"] = np.full(int(known.sum()), t)
-    out["tenure_days"] = ((t - users["signup_time"][known].dt.floor("D")) // pd.Timedelta(days=1)).to_numpy()
-    out["events_trend_7"] = out["events_7"] - out["events_prev_7"]
-    out["minutes_trend_7"] = out["minutes_7"] - out["minutes_prev_7"]
-    out["active_days_trend_7"] = out["active_days_7"] - out["active_days_prev_7"]
-    out["days_since_first_activity"] = per_user(first_age, 0)
-    out["days_since_last_activity"] = per_user(last_age, WINDOW_DAYS)
-    out["engagement_score"] = engagement_score(out["active_days_7"], out["active_days_30"], out["minutes_7"])
-    return out
+def is_float_feature(name: str) -> bool:
+    return name.startswith(FLOAT_PREFIXES)
 
 
-def engagement_score(active_days_7, active_days_30, minutes_7) -> np.ndarray:
-    score = 100 * (
-        0.5 * np.asarray(active_days_7) / 7
-        + 0.3 * np.asarray(active_days_30) / WINDOW_DAYS
-        + 0.2 * np.minimum(1.0, np.asarray(minutes_7) / ENGAGED_MINUTES_PER_WEEK)
-    )
-    return np.round(score, 4)
+def parse_windows(text: str) -> tuple[int, ...]:
+    """``"7,30,90"`` -> (7, 30, 90); sorted, duplicates refused."""
+    try:
+        days = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise FeatureSpecError(f"feature windows must be whole days separated by commas, got {text!r}") from None
+    if len(set(days)) != len(days):
+        raise FeatureSpecError(f"feature windows repeat a day: {text!r}")
+    return tuple(sorted(days))
 
 
-def compute_user_features(daily: pd.DataFrame, users: pd.DataFrame, as_of_days: Iterable[date]) -> pd.DataFrame:
-    """Features for several days (a partition range), each from its own 30-day window."""
-    codes, uniques = pd.factorize(daily["user_id"])
-    user_codes = pd.Index(uniques).get_indexer(users["user_id"])
-    days = [_day_features(daily, codes, len(uniques), users, user_codes, day) for day in as_of_days]
-    out = pd.DataFrame({c: np.concatenate([d[c] for d in days]) if days else [] for c in FEATURE_COLUMNS})
-    ints = [c for c in NUMERIC_FEATURES if not c.startswith(("minutes", "amount", "engagement"))]
-    floats = [c for c in NUMERIC_FEATURES if c.startswith(("minutes", "amount", "engagement"))]
-    out = out.astype({**{c: "int64" for c in ints}, **{c: "float64" for c in floats}})
-    out["as_of_date"] = pd.to_datetime(out["as_of_date"], utc=True).astype("datetime64[ns, UTC]")
-    return out.sort_values(["as_of_date", "user_id"], kind="stable").reset_index(drop=True)
+ACTIVE_EVENT_TYPES = USER_EVENT_TYPES
+DEFAULT_SPEC = FeatureSpec()

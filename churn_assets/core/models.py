@@ -7,7 +7,7 @@ inside ``fit`` only; scoring never sees synthetic rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,15 +29,16 @@ from sklearn.metrics import (
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from churn_assets.core.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from churn_assets.core.training import TARGET, model_input
+from churn_assets.core.features import CATEGORICAL_FEATURES
+from churn_assets.core.training import TARGET, model_input, numeric_features
 
 
-def _preprocess(scale: bool) -> ColumnTransformer:
+def _preprocess(scale: bool, features: Sequence[str]) -> ColumnTransformer:
+    categorical = [c for c in features if c in CATEGORICAL_FEATURES]
     return ColumnTransformer(
         [
-            ("numeric", StandardScaler() if scale else "passthrough", list(NUMERIC_FEATURES)),
-            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(CATEGORICAL_FEATURES)),
+            ("numeric", StandardScaler() if scale else "passthrough", numeric_features(features)),
+            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
         ]
     )
 
@@ -52,13 +53,13 @@ def _boosting(random_state: int) -> HistGradientBoostingClassifier:
     )
 
 
-def candidate_pipelines(random_state: int = 0) -> dict[str, Callable[[], Pipeline]]:
+def candidate_pipelines(features: Sequence[str], random_state: int = 0) -> dict[str, Callable[[], Pipeline]]:
     """Factories of the candidates: a scaled logistic regression baseline and gradient boosting,
     each with and without SMOTE."""
 
     def build(scale: bool, model: Callable[[int], object], smote: bool) -> Callable[[], Pipeline]:
         def make() -> Pipeline:
-            steps = [("preprocess", _preprocess(scale))]
+            steps = [("preprocess", _preprocess(scale, features))]
             if smote:
                 steps.append(("smote", SMOTE(random_state=random_state)))
             steps.append(("model", model(random_state)))
@@ -107,9 +108,9 @@ def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[s
     }
 
 
-def predict_proba(model: Pipeline, frame: pd.DataFrame) -> np.ndarray:
-    """Churn probability of each row of a frame holding (at least) the model features."""
-    return model.predict_proba(model_input(frame))[:, 1]
+def predict_proba(model: Pipeline, frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
+    """Churn probability of each row of a frame holding (at least) the model's ``features``."""
+    return model.predict_proba(model_input(frame, features))[:, 1]
 
 
 @dataclass
@@ -128,7 +129,9 @@ class TrainingResult:
         return self.models[self.best]
 
 
-def train_candidates(train: pd.DataFrame, test: pd.DataFrame, random_state: int = 0) -> TrainingResult:
+def train_candidates(
+    train: pd.DataFrame, test: pd.DataFrame, features: Sequence[str], random_state: int = 0
+) -> TrainingResult:
     """Fit every candidate on ``train``; choose by PR-AUC on ``test``.
 
     Each candidate's threshold is the F1-best threshold on its own scores of the training window,
@@ -138,8 +141,8 @@ def train_candidates(train: pd.DataFrame, test: pd.DataFrame, random_state: int 
     OpenBLAS threads waking for each of them, beside the OpenMP threads of gradient boosting, made the
     logistic regressions ten times slower on 2 cores (0.48 s against 0.04 s for one fit).
     """
-    X_train, y_train = model_input(train), train[TARGET].to_numpy()
-    X_test, y_test = model_input(test), test[TARGET].to_numpy()
+    X_train, y_train = model_input(train, features), train[TARGET].to_numpy()
+    X_test, y_test = model_input(test, features), test[TARGET].to_numpy()
     if len(np.unique(y_train)) < 2 or len(np.unique(y_test)) < 2:
         raise ValueError(
             f"training needs churners and non-churners in both windows: train has {int(y_train.sum())} of "
@@ -147,12 +150,13 @@ def train_candidates(train: pd.DataFrame, test: pd.DataFrame, random_state: int 
         )
     metrics, scores, models, seconds = {}, {}, {}, {}
     with threadpool_limits(limits=1, user_api="blas"):
-        for name, make in candidate_pipelines(random_state).items():
+        for name, make in candidate_pipelines(features, random_state).items():
             started = time.perf_counter()
             model = make().fit(X_train, y_train)
             seconds[name] = round(time.perf_counter() - started, 3)
-            scores[name] = predict_proba(model, X_test)
-            metrics[name] = evaluate(y_test, scores[name], f1_threshold(y_train, predict_proba(model, X_train)))
+            scores[name] = predict_proba(model, X_test, features)
+            train_scores = predict_proba(model, X_train, features)
+            metrics[name] = evaluate(y_test, scores[name], f1_threshold(y_train, train_scores))
             models[name] = model
     best = max(metrics, key=lambda n: (metrics[n]["pr_auc"], -len(n)))
     return TrainingResult(metrics, scores, y_test, best, models, seconds)

@@ -75,52 +75,45 @@ def row_count_outcome(
     )
 
 
-def feature_table_outcome(features: pd.DataFrame, numeric_columns: Iterable[str]) -> Outcome:
+def feature_table_outcome(summary: pd.DataFrame) -> Outcome:
     """One row per (user, day), no missing value, no negative count: else downstream is wrong.
 
-    Judges the whole frame (every day of a run); a failure names the days of the offending rows."""
-    numeric = list(numeric_columns)
-    counts = [c for c in numeric if not c.endswith("trend_7")]
-    duplicated = features.duplicated(["user_id", "as_of_date"])
-    missing, negative = features[numeric].isna(), features[counts] < 0
-    duplicates, n_missing, n_negative = int(duplicated.sum()), int(missing.sum().sum()), int(negative.sum().sum())
-    meta = {
-        "rows": len(features),
-        "duplicate_rows": duplicates,
-        "missing_values": n_missing,
-        "negative_values": n_negative,
-    }
-    bad = duplicated | missing.any(axis=1) | negative.any(axis=1)
-    if bad.any():
-        meta["failing_days"] = sorted({pd.Timestamp(d).date().isoformat() for d in features.loc[bad, "as_of_date"]})
+    ``summary`` has one row per day (``day``, ``row_count``, ``duplicate_rows``, ``missing_values``,
+    ``negative_values``), computed in the warehouse; a failure names the days that break a rule."""
+    totals = {c: int(summary[c].sum()) for c in ("row_count", "duplicate_rows", "missing_values", "negative_values")}
+    meta = {"rows": totals["row_count"], **{k: v for k, v in totals.items() if k != "row_count"}}
+    bad = summary[(summary["duplicate_rows"] > 0) | (summary["missing_values"] > 0) | (summary["negative_values"] > 0)]
+    if len(bad):
+        meta["failing_days"] = sorted(pd.Timestamp(d).date().isoformat() for d in bad["day"])
         return Outcome(
             False,
             "ERROR",
-            f"{duplicates} duplicate (user, day) rows, {n_missing} missing values, {n_negative} negative counts "
-            f"on {len(meta['failing_days'])} day(s), first {meta['failing_days'][0]}.",
+            f"{totals['duplicate_rows']} duplicate (user, day) rows, {totals['missing_values']} missing values, "
+            f"{totals['negative_values']} negative counts on {len(bad)} day(s), first {meta['failing_days'][0]}.",
             meta,
         )
-    return Outcome(True, "ERROR", f"{len(features)} rows, one per user and day, complete.", meta)
+    return Outcome(True, "ERROR", f"{totals['row_count']} rows, one per user and day, complete.", meta)
 
 
-def label_rate_outcome(labels: pd.DataFrame, min_users: int = 50) -> Outcome:
+def label_rate_outcome(summary: pd.DataFrame, min_users: int = 50) -> Outcome:
     """Every eligible user of a day churning at once means its horizon's activity data is missing or broken.
 
-    Each day (``as_of_date``) is judged on its own rows; the outcome names the days that fail. A day with
-    fewer than ``min_users`` labels is too small to judge. (No churner at all is plausible, e.g. in a young
-    product's first weeks, so it passes.)
+    ``summary`` has one row per day (``day``, ``labelled``, ``churned``), computed in the warehouse; each day
+    is judged on its own and the outcome names the days that fail. A day with fewer than ``min_users`` labels
+    is too small to judge. (No churner at all is plausible, e.g. in a young product's first weeks, so it passes.)
     """
-    days = labels.groupby("as_of_date")["churned"].agg(["size", "mean"])
-    broken = days[(days["size"] >= min_users) & (days["mean"] == 1.0)]
-    rate = float(labels["churned"].mean()) if len(labels) else 0.0
+    summary = summary.sort_values("day")
+    broken = summary[(summary["labelled"] >= min_users) & (summary["churned"] == summary["labelled"])]
+    labelled, churned = int(summary["labelled"].sum()), int(summary["churned"].sum())
+    rate = churned / labelled if labelled else 0.0
     meta = {
-        "days": len(days),
-        "labelled_users": len(labels),
+        "days": len(summary),
+        "labelled_users": labelled,
         "positive_rate": round(rate, 6),
-        "all_churned_days": [pd.Timestamp(d).date().isoformat() for d in broken.index],
+        "all_churned_days": [pd.Timestamp(d).date().isoformat() for d in broken["day"]],
     }
     if len(broken):
-        first, n = meta["all_churned_days"][0], int(broken["size"].iloc[0])
+        first, n = meta["all_churned_days"][0], int(broken["labelled"].iloc[0])
         return Outcome(
             False,
             "ERROR",
@@ -128,4 +121,4 @@ def label_rate_outcome(labels: pd.DataFrame, min_users: int = 50) -> Outcome:
             "the horizon's activity data is likely empty or broken.",
             meta,
         )
-    return Outcome(True, "ERROR", f"{len(labels)} labels over {len(days)} day(s), {rate:.2%} churned.", meta)
+    return Outcome(True, "ERROR", f"{labelled} labels over {len(summary)} day(s), {rate:.2%} churned.", meta)

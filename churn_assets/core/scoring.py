@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from churn_assets.core.training import MODEL_FEATURES, model_input
+from churn_assets.core.training import model_input
 
 PREDICTION_COLUMNS = (
     "user_id",
@@ -27,25 +28,25 @@ def risk_tier(probability: np.ndarray, high: float, medium: float) -> np.ndarray
     return np.where(probability >= high, "high", np.where(probability >= medium, "medium", "low"))
 
 
-def feature_reference(training: pd.DataFrame) -> dict[str, Any]:
+def feature_reference(training: pd.DataFrame, features: Sequence[str]) -> dict[str, Any]:
     """A typical value per feature (median, or the most common category), stored with the model."""
     ref: dict[str, Any] = {}
-    for column in MODEL_FEATURES:
+    for column in features:
         values = training[column]
         ref[column] = values.mode().iloc[0] if values.dtype == object else float(values.median())
     return ref
 
 
-def feature_pushes(model: Any, frame: pd.DataFrame, reference: dict[str, Any]) -> np.ndarray:
-    """How much each feature pushes each row's churn probability up (rows x MODEL_FEATURES).
+def feature_pushes(model: Any, frame: pd.DataFrame, reference: dict[str, Any], features: Sequence[str]) -> np.ndarray:
+    """How much each feature pushes each row's churn probability up (rows x features).
 
     A feature's push is how much the probability falls when that feature alone is set to its typical
     value (``feature_reference``): model-agnostic, and exact for what the model actually does.
     """
-    inputs = model_input(frame)
+    inputs = model_input(frame, features)
     base = model.predict_proba(inputs)[:, 1]
-    pushes = np.empty((len(frame), len(MODEL_FEATURES)))
-    for j, column in enumerate(MODEL_FEATURES):
+    pushes = np.empty((len(frame), len(features)))
+    for j, column in enumerate(features):
         original = inputs[column].copy()
         inputs[column] = reference[column]
         pushes[:, j] = base - model.predict_proba(inputs)[:, 1]
@@ -53,18 +54,22 @@ def feature_pushes(model: Any, frame: pd.DataFrame, reference: dict[str, Any]) -
     return pushes
 
 
-def feature_importance(model: Any, frame: pd.DataFrame, reference: dict[str, Any]) -> dict[str, float]:
+def feature_importance(
+    model: Any, frame: pd.DataFrame, reference: dict[str, Any], features: Sequence[str]
+) -> dict[str, float]:
     """Mean absolute push per feature: what the drift check treats as the model's important features."""
-    mean = np.abs(feature_pushes(model, frame, reference)).mean(axis=0)
-    return {c: round(float(v), 6) for c, v in sorted(zip(MODEL_FEATURES, mean, strict=True), key=lambda x: -x[1])}
+    mean = np.abs(feature_pushes(model, frame, reference, features)).mean(axis=0)
+    return {c: round(float(v), 6) for c, v in sorted(zip(features, mean, strict=True), key=lambda x: -x[1])}
 
 
-def reason_codes(model: Any, frame: pd.DataFrame, reference: dict[str, Any], top: int = 3) -> pd.DataFrame:
+def reason_codes(
+    model: Any, frame: pd.DataFrame, reference: dict[str, Any], features: Sequence[str], top: int = 3
+) -> pd.DataFrame:
     """The ``top`` features pushing each user's risk up most; a feature that lowers risk is never a reason,
     so a user with fewer than ``top`` gets nulls."""
-    pushes = feature_pushes(model, frame, reference)
+    pushes = feature_pushes(model, frame, reference, features)
     order = np.argsort(-pushes, axis=1, kind="stable")[:, :top]
-    names = np.array(MODEL_FEATURES, dtype=object)[order]
+    names = np.array(features, dtype=object)[order]
     positive = np.take_along_axis(pushes, order, axis=1) > 1e-9
     out = pd.DataFrame(np.where(positive, names, None), columns=[f"reason_{i + 1}" for i in range(top)])
     return out.astype("string")
@@ -74,24 +79,35 @@ def score_users(
     model: Any,
     features: pd.DataFrame,
     version: str,
-    reference: dict[str, Any],
+    card: dict[str, Any],
     high: float,
     medium: float,
 ) -> pd.DataFrame:
-    """Score the eligible users (active in the last 30 days) of each day in ``features``."""
-    eligible = features[features["active_days_30"] > 0].reset_index(drop=True)
-    if eligible.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
-    probability = model.predict_proba(model_input(eligible))[:, 1]
+    """Score every row of ``features`` (user_features holds only eligible users): probability, tier and reasons.
+    ``card`` is the model's card: its feature list and typical values. Ranks are left to ``rank_predictions``,
+    which sees a whole day when the day is scored in chunks."""
+    names = card["features"]
+    if features.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS if c != "rank"})
+    frame = features.reset_index(drop=True)
+    probability = model.predict_proba(model_input(frame, names))[:, 1]
     out = pd.DataFrame(
         {
-            "user_id": eligible["user_id"],
-            "as_of_date": eligible["as_of_date"],
+            "user_id": frame["user_id"],
+            "as_of_date": frame["as_of_date"],
             "churn_probability": probability,
             "risk_tier": risk_tier(probability, high, medium),
+            "model_version": version,
         }
     )
-    out["rank"] = out.groupby("as_of_date")["churn_probability"].rank(method="first", ascending=False).astype("int64")
-    out["model_version"] = version
-    out = pd.concat([out, reason_codes(model, eligible, reference)], axis=1)
-    return out.sort_values(["as_of_date", "rank"], kind="stable").reset_index(drop=True)[list(PREDICTION_COLUMNS)]
+    return pd.concat([out, reason_codes(model, frame, card["feature_reference"], names)], axis=1)
+
+
+def rank_predictions(scored: pd.DataFrame) -> pd.DataFrame:
+    """Rank 1 = highest churn probability of its day; rows in rank order."""
+    if scored.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
+    scored = scored.copy()
+    ranks = scored.groupby("as_of_date")["churn_probability"].rank(method="first", ascending=False)
+    scored["rank"] = ranks.astype("int64")
+    return scored.sort_values(["as_of_date", "rank"], kind="stable").reset_index(drop=True)[list(PREDICTION_COLUMNS)]

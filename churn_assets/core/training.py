@@ -12,15 +12,16 @@ of the test period::
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from churn_assets.core.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from churn_assets.core.features import CATEGORICAL_FEATURES
 
-MODEL_FEATURES = (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES)
 TARGET = "churned"
 
 
@@ -79,25 +80,26 @@ def time_split(window_first: date, window_last: date, test_days: int, horizon_da
     return split
 
 
-def model_input(frame: pd.DataFrame) -> pd.DataFrame:
-    """The model's input columns: numeric features as one float64 block, categories as categoricals.
+def numeric_features(features: Sequence[str]) -> list[str]:
+    return [c for c in features if c not in CATEGORICAL_FEATURES]
+
+
+def model_input(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """The model's input columns (``features``, in order): numeric ones as one float64 block, categories as
+    categoricals.
 
     scikit-learn turns a DataFrame into an array; with mixed integer and float columns pandas
     interleaves them value by value, and string columns make the one-hot encoder compare strings.
     Together they were most of the cost of scoring a million users.
     """
-    numeric = np.column_stack([frame[c].to_numpy(dtype="float64") for c in NUMERIC_FEATURES])
-    out = pd.DataFrame(numeric, columns=list(NUMERIC_FEATURES), index=frame.index)
-    for column in CATEGORICAL_FEATURES:  # categorical dtype: the one-hot encoder skips string comparisons
+    names = numeric_features(features)
+    numeric = np.column_stack([frame[c].to_numpy(dtype="float64") for c in names])
+    out = pd.DataFrame(numeric, columns=names, index=frame.index)
+    for column in (
+        c for c in features if c in CATEGORICAL_FEATURES
+    ):  # categorical dtype: the one-hot encoder skips string comparisons
         out[column] = frame[column].astype("category")
     return out
-
-
-def build_training_set(features: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
-    """Features joined with labels; labels exist for eligible users only, so the join keeps only them."""
-    keep = ["user_id", "as_of_date", *MODEL_FEATURES]
-    joined = features[keep].merge(labels[["user_id", "as_of_date", TARGET]], on=["user_id", "as_of_date"])
-    return joined.sort_values(["as_of_date", "user_id"], kind="stable").reset_index(drop=True)
 
 
 def split_frame(training_set: pd.DataFrame, split: TimeSplit) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -105,3 +107,16 @@ def split_frame(training_set: pd.DataFrame, split: TimeSplit) -> tuple[pd.DataFr
     train = training_set[(day >= split.train_first) & (day <= split.train_last)]
     test = training_set[(day >= split.test_first) & (day <= split.test_last)]
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def training_sample(labelled_rows: int, max_rows: int) -> dict:
+    """The share of labelled rows the training extract keeps: all of them up to ``max_rows``, else a stratified
+    sample (by day and label, inside the warehouse) of at most ``max_rows``. Recorded in the model card."""
+    # rounded down, so that the sample never exceeds max_rows
+    fraction = 1.0 if labelled_rows <= max_rows else math.floor(max_rows / labelled_rows * 1e8) / 1e8
+    return {
+        "labelled_rows": int(labelled_rows),
+        "max_rows": int(max_rows),
+        "fraction": fraction,
+        "method": "stratified by day and label; FLOOR(fraction x rows) rows of each stratum, ordered by MD5(user|day)",
+    }

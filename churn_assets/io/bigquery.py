@@ -21,27 +21,14 @@ from dagster import InputContext, OutputContext
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_gcp.bigquery.io_manager import BigQueryClient, _get_cleanup_statement
 from dagster_gcp_pandas import BigQueryPandasIOManager, BigQueryPandasTypeHandler
-from google.api_core.client_options import ClientOptions
 from google.api_core.exceptions import NotFound
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-EMULATOR_VAR = "BIGQUERY_EMULATOR_HOST"
+from churn_assets.io.warehouse import EMULATOR_VAR, bigquery_client
+
 # The client's default retry keeps trying an unreachable service for 10 minutes; a run should fail
 # within a minute with the connection error instead.
 RETRY = bigquery.DEFAULT_RETRY.with_timeout(45)
-
-
-def bigquery_client(project: str | None, location: str | None) -> bigquery.Client:
-    emulator = os.environ.get(EMULATOR_VAR)
-    if emulator:
-        return bigquery.Client(
-            project=project,
-            location=location,
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=emulator),
-        )
-    return bigquery.Client(project=project, location=location)
 
 
 def _run(connection: bigquery.Client, sql: str) -> None:

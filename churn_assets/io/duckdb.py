@@ -14,10 +14,8 @@
   process is worth waiting for.
 """
 
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -25,6 +23,10 @@ from dagster import MetadataValue, OutputContext, TableColumn, TableSchema
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
+
+from churn_assets.io.warehouse import WarehouseError, open_warehouse
+
+__all__ = ["WarehouseError", "WarehouseIOManager", "open_warehouse"]
 
 
 class PandasTableHandler(DuckDBPandasTypeHandler):
@@ -43,28 +45,6 @@ class PandasTableHandler(DuckDBPandasTypeHandler):
                 )
             }
         )
-
-
-LOCK_WAIT_SECONDS = 60
-
-
-class WarehouseError(RuntimeError):
-    """The warehouse file cannot be used; the message names it and says why."""
-
-
-def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOCK_WAIT_SECONDS):
-    """Connect to the DuckDB file, waiting only while another process holds its lock."""
-    if not read_only:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + lock_wait
-    while True:
-        try:
-            return duckdb.connect(path, read_only=read_only, config={"custom_user_agent": "churn_assets"})
-        except duckdb.Error as exc:
-            locked = isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
-            if not locked or time.monotonic() >= deadline:
-                raise WarehouseError(f"warehouse {path} cannot be opened: {str(exc).splitlines()[0]}") from None
-        time.sleep(0.5)
 
 
 class UtcDuckDbClient(DuckDbClient):

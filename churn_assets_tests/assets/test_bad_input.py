@@ -5,9 +5,9 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
+from churn_assets.automation import DATA_ASSETS as DATA
 from churn_assets_tests.conftest import Warehouse
 
-DATA = ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
 USERS = ["raw_users", "raw_users_quarantine"]
 
 

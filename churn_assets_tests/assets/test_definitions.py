@@ -12,17 +12,20 @@ TABLES = {
     "raw_events",
     "raw_events_quarantine",
     "user_daily",
+    "user_state",
     "user_features",
     "churn_labels",
     "training_set",
     "churn_predictions",
     "drift_report",
 }
+SQL_TABLES = {"user_daily", "user_state", "user_features", "churn_labels", "training_set"}
 ASSETS = TABLES | {"churn_model", "production_model"}
 DAILY = {
     "raw_events",
     "raw_events_quarantine",
     "user_daily",
+    "user_state",
     "user_features",
     "churn_labels",
     "training_set",
@@ -42,8 +45,9 @@ def test_definitions_load_with_the_expected_assets_and_lineage():
     }
     assert parents["raw_events"] == {"raw_users"}
     assert parents["user_daily"] == {"raw_events"}
-    assert parents["user_features"] == {"user_daily", "raw_users"}
-    assert parents["churn_labels"] == {"user_features", "user_daily"}
+    assert parents["user_state"] == {"user_daily", "user_state"}  # day t continues day t-1
+    assert parents["user_features"] == {"user_daily", "user_state", "raw_users"}
+    assert parents["churn_labels"] == {"user_features", "user_state"}
     assert parents["training_set"] == {"user_features", "churn_labels"}
     assert parents["churn_model"] == {"training_set"}
     assert parents["production_model"] == {"churn_model"}
@@ -59,7 +63,9 @@ def test_every_asset_has_description_group_kinds_and_daily_partitions_where_expe
         assert node.description and len(node.description) > 30, name
         assert node.group_name in GROUPS, name
         assert node.kinds, name
-        if name in TABLES:
+        if name in SQL_TABLES:  # computed inside the warehouse: no DataFrame leaves it
+            assert set(node.kinds) == {"sql", "duckdb"}, name
+        elif name in TABLES:
             assert {"pandas", "duckdb"} <= set(node.kinds), name
         if name in DAILY:
             assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), name

@@ -5,14 +5,16 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+from churn_assets.automation import DATA_ASSETS as DATA
+from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.models import evaluate
 from churn_assets.core.registry import ModelRegistry
 from churn_assets.core.simulate import latent_fields
-from churn_assets.core.training import MODEL_FEATURES, TARGET
+from churn_assets.core.training import TARGET, model_input
 from churn_assets.partitions import daily_partitions, training_window
 from churn_assets_tests.conftest import Warehouse, utc
 
-DATA = ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
+MODEL_FEATURES = DEFAULT_SPEC.model_features
 T = "2026-03-11"  # the last label day: its horizon ends on the last data day
 LAST = "2026-04-10"
 
@@ -50,7 +52,8 @@ def test_training_window_reads_only_the_configured_days():
 def test_training_set_holds_eligible_labelled_users_of_the_window(built):
     ts = built.table("training_set")
     labels = built.table("churn_labels")
-    assert len(ts) == len(labels)  # every label day of the window, every labelled user
+    assert len(ts) == len(labels)  # under the cap: every label day of the window, every labelled user
+    assert mats(built.train, "training_set")["sampling"]["fraction"] == 1.0
     assert ts["as_of_date"].min() == utc("2026-01-01") and ts["as_of_date"].max() == utc(T)
     assert (ts["training_window_end"] == utc(T)).all()
     assert not latent_fields() & set(ts.columns)
@@ -87,8 +90,8 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
 def test_predictions_score_every_eligible_user_with_the_production_model(built):
     predictions = built.table("churn_predictions")
     features = built.table("user_features", f"where as_of_date = '{LAST}'")
-    eligible = features[features["active_days_30"] > 0]
-    assert sorted(predictions["user_id"]) == sorted(eligible["user_id"])
+    assert (features["days_since_last_activity"] < 30).all()  # user_features holds only eligible users
+    assert sorted(predictions["user_id"]) == sorted(features["user_id"])
     assert set(predictions["model_version"]) == {built.registry.production()}
     assert predictions["rank"].tolist() == list(range(1, len(predictions) + 1))
     p = predictions["churn_probability"].to_numpy()
@@ -115,8 +118,9 @@ def test_promotion_refuses_a_worse_model_and_rollback_restores_the_previous_one(
     # a model trained on shuffled labels, honestly scored on the same test window
     rng = np.random.default_rng(1)
     worse = clone(built.registry.load(good))
-    worse.fit(test[list(MODEL_FEATURES)], rng.permutation(test[TARGET].to_numpy()))
-    scores = worse.predict_proba(test[list(MODEL_FEATURES)])[:, 1]
+    features = list(MODEL_FEATURES)
+    worse.fit(model_input(test, features), rng.permutation(test[TARGET].to_numpy()))
+    scores = worse.predict_proba(model_input(test, features))[:, 1]
     card = built.registry.card(good) | {"metrics": evaluate(test[TARGET].to_numpy(), scores, 0.5)}
     bad, created = built.registry.register(worse, card, {"test_set": test})
     assert created and built.registry.latest() == bad
@@ -160,7 +164,7 @@ def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(bu
     table = built.table("drift_report")
     assert len(table) == len(MODEL_FEATURES) + 1  # every feature and the predicted probability
     assert set(table.columns) >= {"feature", "psi", "important", "drifted", "reference_mean", "current_mean"}
-    assert meta["drift_detected"] is False and meta["max_important_psi"] < 0.25
+    assert meta["drift_detected"] is False and meta["max_important_psi"] < 0.25, meta["drifted_features"]
     report = f"reports/drift/{LAST}-{built.registry.production()}.html"
     assert len(built.registry.store.read_bytes(report)) > 100_000
     assert meta["evidently_report"] == built.registry.store.uri(report)

@@ -4,10 +4,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from churn_assets.core.features import FEATURE_COLUMNS
+from churn_assets.automation import DATA_ASSETS as DATA
+from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets_tests.conftest import Warehouse, utc
 
-DATA = ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
 FIRST, LAST = "2026-01-01", "2026-02-05"
 
 
@@ -42,11 +42,12 @@ def test_tables_are_consistent(built):
     # user_daily sums back to the events
     assert daily["events"].sum() == len(events)
     assert daily.duplicated(["user_id", "activity_date"]).sum() == 0
-    # one feature row per known user per day
-    assert list(features.columns) == list(FEATURE_COLUMNS)
+    # one feature row per eligible user per day: active in the 30 days up to the day
+    assert list(features.columns) == list(DEFAULT_SPEC.columns)
     jan20 = features[features["as_of_date"] == utc("2026-01-20")]
-    known = users[users["signup_time"] < utc("2026-01-21")]
-    assert sorted(jan20["user_id"]) == sorted(known["user_id"])
+    recent = daily[daily["active"] & daily["activity_date"].between(utc("2025-12-22"), utc("2026-01-20"))]
+    assert sorted(jan20["user_id"]) == sorted(recent["user_id"].unique())
+    assert 0 < len(jan20) < len(users)
 
 
 def test_labels_only_for_eligible_users_and_match_the_activity(built):
@@ -54,7 +55,7 @@ def test_labels_only_for_eligible_users_and_match_the_activity(built):
     features = built.table("user_features")
     daily = built.table("user_daily")
     jan5 = labels[labels["as_of_date"] == utc("2026-01-05")].set_index("user_id")["churned"]
-    eligible = features[(features["as_of_date"] == utc("2026-01-05")) & (features["active_days_30"] > 0)]
+    eligible = features[features["as_of_date"] == utc("2026-01-05")]
     assert sorted(jan5.index) == sorted(eligible["user_id"])
     horizon = daily[daily["active"] & daily["activity_date"].between(utc("2026-01-06"), utc("2026-02-04"))]
     expected = (~jan5.index.isin(horizon["user_id"])).astype(int)
@@ -127,8 +128,49 @@ def test_labels_refuse_an_incomplete_horizon_naming_the_missing_days(built):
     error = failure.step_failure_data.error
     while error.cause is not None:
         error = error.cause
-    assert "user_daily is missing 2026-02-06..2026-02-09 (4 days)" in error.message
+    assert (
+        "Cannot compute churn labels 2026-01-10..2026-01-10 with a 30-day horizon: "
+        "user_state is missing 2026-02-09 (1 day)"
+    ) in error.message
     assert "2026-01-10" not in built.instance.get_materialized_partitions(dg.AssetKey("churn_labels"))
+
+
+def root_message(result) -> str:
+    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    return error.message
+
+
+def test_a_gap_in_the_state_chain_is_an_error_naming_the_missing_day(built):
+    # 2026-02-06 was never materialized: user_state of 2026-02-07 must not restart from zero
+    result = built.materialize(DATA, "2026-02-07", raise_on_error=False)
+    assert not result.success
+    assert "user_state is missing 2026-02-06 (1 day)" in root_message(result)
+    assert "2026-02-07" in built.instance.get_materialized_partitions(dg.AssetKey("user_daily"))
+    assert "2026-02-07" not in built.instance.get_materialized_partitions(dg.AssetKey("user_state"))
+    assert len(built.table("user_state", "where as_of_date = '2026-02-07'")) == 0
+
+
+def test_features_refuse_a_window_with_missing_daily_days(built):
+    # an operator drops a bad day of user_daily to reload it later
+    engine = built.resources["warehouse"].engine()
+    engine.run_transaction(
+        [
+            f"DELETE FROM {engine.schema}.user_daily WHERE activity_date = TIMESTAMP '2026-01-15 00:00:00+00'",
+            f"DELETE FROM {engine.schema}.partition_log WHERE table_name = 'user_daily' "
+            "AND partition_date = TIMESTAMP '2026-01-15 00:00:00+00'",
+        ]
+    )
+    before = built.table("user_features", "where as_of_date = '2026-01-20'")
+    result = built.materialize(["user_features"], "2026-01-20", raise_on_error=False)
+    assert not result.success
+    assert "Cannot compute user_features 2026-01-20..2026-01-20: user_daily is missing 2026-01-15 (1 day)" in (
+        root_message(result)
+    )
+    assert len(built.table("user_features", "where as_of_date = '2026-01-20'")) == len(before)  # left as it was
+    assert built.materialize(["user_daily"], "2026-01-15").success  # reloading the day restores the window
+    assert built.materialize(["user_features"], "2026-01-20").success
 
 
 def test_partition_slices_are_utc_days_whatever_the_machine_time_zone(tmp_path, instance, monkeypatch):

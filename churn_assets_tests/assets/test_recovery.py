@@ -16,6 +16,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from churn_assets.automation import DATA_ASSETS
 from churn_assets_tests.conftest import Warehouse
 
 DAY = "2026-01-02"
@@ -106,3 +107,69 @@ def test_a_truncated_warehouse_file_fails_at_once_naming_the_file(seeded):
     while error.cause is not None:
         error = error.cause
     assert f"warehouse {path} cannot be opened: IO Error:" in error.message
+
+
+SQL_CHILD = textwrap.dedent(
+    """
+    import pathlib, sys, time
+    import dagster as dg
+    from churn_assets.definitions import defs
+    from churn_assets.deployment import build_resources
+    from churn_assets.io.warehouse import DuckDBEngine
+    from churn_assets.resources import DuckDBWarehouse
+    from churn_assets.settings import Settings
+
+    data_dir, ready, moment = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+
+    class StallingEngine(DuckDBEngine):
+        def run_transaction(self, statements):
+            # run the transaction's statements up to the chosen moment, then wait to be killed
+            stop = 1 if moment == "after_delete" else len(statements) - 1
+            with self.connect() as conn:
+                conn.begin()
+                for statement in statements[:stop]:
+                    conn.execute(self.translate(statement))
+                ready.write_text(str(stop))
+                time.sleep(600)
+
+    class StallingWarehouse(DuckDBWarehouse):
+        def engine(self):
+            return StallingEngine(self.database, self.schema_name)
+
+    settings = Settings(data_dir=data_dir, users=120)
+    resources = build_resources(settings) | {"warehouse": StallingWarehouse(database=str(settings.warehouse_path))}
+    tags = {"dagster/asset_partition_range_start": sys.argv[4], "dagster/asset_partition_range_end": sys.argv[5]}
+    dg.materialize(list(defs.assets), selection=["user_features"], resources=resources, tags=tags,
+                   instance=dg.DagsterInstance.ephemeral())
+    """
+)
+
+
+@pytest.mark.parametrize("moment", ["after_delete", "after_insert"])
+def test_sigkill_mid_sql_rewrite_leaves_every_day_as_it_was(tmp_path, moment):
+    """The warehouse layer: a run of user_features over three days killed inside its transaction."""
+    with dg.instance_for_test() as instance:
+        wh = Warehouse(tmp_path / "data", instance, users=120)
+        wh.materialize(["raw_users", "raw_users_quarantine"])
+        assert wh.materialize(DATA_ASSETS, "2026-01-01", "2026-01-05").success
+        where = "where as_of_date between '2026-01-03' and '2026-01-05'"
+        before = wh.table("user_features", where).sort_values(["as_of_date", "user_id"]).reset_index(drop=True)
+        log_before = wh.table("partition_log").drop(columns="written_at").sort_values(["table_name", "partition_date"])
+        assert before["as_of_date"].nunique() == 3 and len(before) > 30
+        ready = tmp_path / "ready"
+        args = [str(wh.settings.data_dir), str(ready), moment, "2026-01-03", "2026-01-05"]
+        child = subprocess.Popen([sys.executable, "-c", SQL_CHILD, *args], stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while not ready.exists():
+                assert child.poll() is None, child.stderr.read()
+                assert time.monotonic() < deadline, "the child never reached the transaction"
+                time.sleep(0.1)
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)
+        after = wh.table("user_features", where).sort_values(["as_of_date", "user_id"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(before, after)  # every day old: none empty, none half-written
+        log_after = wh.table("partition_log").drop(columns="written_at").sort_values(["table_name", "partition_date"])
+        pd.testing.assert_frame_equal(log_before.reset_index(drop=True), log_after.reset_index(drop=True))
+        assert wh.materialize(["user_features"], "2026-01-03", "2026-01-05").success

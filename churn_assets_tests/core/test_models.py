@@ -6,36 +6,39 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core.aggregate import aggregate_user_daily
-from churn_assets.core.features import compute_user_features
-from churn_assets.core.labels import compute_churn_labels
+from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.models import candidate_pipelines, evaluate, f1_threshold, lift_top_decile, train_candidates
 from churn_assets.core.simulate import SimulationConfig, simulate_events, simulate_users
-from churn_assets.core.training import build_training_set, split_frame, time_split
+from churn_assets.core.training import split_frame, time_split
+from churn_assets.core.transforms import training_extract_select
 from churn_assets.core.validation import validate_events, validate_users
+from churn_assets.io.warehouse import DuckDBEngine, build_layer
 
 CONFIG = SimulationConfig(users=1200, days=110, seed=11)
 START = CONFIG.start_date
 LABEL_DAYS = [START + timedelta(days=i) for i in range(60, 110)]  # 50 label days, horizons complete
+FEATURES = list(DEFAULT_SPEC.model_features)
 
 
 @pytest.fixture(scope="module")
-def training_frames():
+def training_frames(tmp_path_factory):
+    """The simulator's validated rows through the warehouse layer (DuckDB), as the assets compute them."""
     users = validate_users(simulate_users(CONFIG)).clean
     days = [START + timedelta(days=i) for i in range(140)]
     events = pd.concat(
         [validate_events(simulate_events(CONFIG, d), d, users["user_id"]).clean for d in days], ignore_index=True
     )
-    daily = aggregate_user_daily(events)
-    features = compute_user_features(daily, users, LABEL_DAYS)
-    labels = compute_churn_labels(features, daily, LABEL_DAYS, 30, set(days))
-    ts = build_training_set(features, labels)
+    engine = DuckDBEngine(str(tmp_path_factory.mktemp("models") / "warehouse.duckdb"), "churn")
+    engine.write_table("raw_events", events)
+    engine.write_table("raw_users", users)
+    build_layer(engine, days[0], days[-1], DEFAULT_SPEC, 30, START)
+    ts = engine.query(training_extract_select("churn", LABEL_DAYS[0], LABEL_DAYS[-1], DEFAULT_SPEC, 1.0))
     split = time_split(LABEL_DAYS[0], LABEL_DAYS[-1], test_days=10, horizon_days=30)
-    return split_frame(ts, split)
+    return split_frame(ts.sort_values(["as_of_date", "user_id"]).reset_index(drop=True), split)
 
 
 def test_candidates_are_logistic_regression_and_boosting_with_and_without_smote():
-    pipelines = {name: make() for name, make in candidate_pipelines().items()}
+    pipelines = {name: make() for name, make in candidate_pipelines(FEATURES).items()}
     assert set(pipelines) == {
         "logistic_regression",
         "logistic_regression_smote",
@@ -49,8 +52,8 @@ def test_candidates_are_logistic_regression_and_boosting_with_and_without_smote(
 
 def test_training_beats_the_base_rate_and_reports_every_metric(training_frames):
     train, test = training_frames
-    result = train_candidates(train, test)
-    assert set(result.metrics) == set(candidate_pipelines())
+    result = train_candidates(train, test, FEATURES)
+    assert set(result.metrics) == set(candidate_pipelines(FEATURES))
     best = result.metrics[result.best]
     assert best["pr_auc"] == max(m["pr_auc"] for m in result.metrics.values())
     assert set(best) == {
@@ -67,7 +70,7 @@ def test_shuffled_labels_give_chance_level_auc(training_frames):
     rng = np.random.default_rng(0)
     shuffled_train = train.assign(churned=rng.permutation(train["churned"].to_numpy()))
     shuffled_test = test.assign(churned=rng.permutation(test["churned"].to_numpy()))
-    result = train_candidates(shuffled_train, shuffled_test)
+    result = train_candidates(shuffled_train, shuffled_test, FEATURES)
     for name, metrics in result.metrics.items():
         assert 0.4 < metrics["roc_auc"] < 0.6, name
 
@@ -86,7 +89,7 @@ def test_metrics_on_a_tiny_example():
 def test_training_refuses_a_window_without_churners(training_frames):
     train, test = training_frames
     with pytest.raises(ValueError, match="needs churners and non-churners in both windows"):
-        train_candidates(train.assign(churned=0), test)
+        train_candidates(train.assign(churned=0), test, FEATURES)
 
 
 def test_label_days_are_after_the_simulated_signups():

@@ -3,10 +3,12 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from churn_assets.core.features import NUMERIC_FEATURES
+from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.promotion import promote_if_better
-from churn_assets.core.scoring import PREDICTION_COLUMNS, reason_codes, risk_tier, score_users
-from churn_assets.core.training import MODEL_FEATURES
+from churn_assets.core.scoring import PREDICTION_COLUMNS, rank_predictions, reason_codes, risk_tier, score_users
+
+NUMERIC_FEATURES = DEFAULT_SPEC.numeric
+MODEL_FEATURES = DEFAULT_SPEC.model_features
 
 
 def test_first_model_needs_the_floor():
@@ -59,23 +61,23 @@ def test_reason_codes_name_the_features_pushing_risk_up():
             {"user_id": "c", "days_since_last_activity": 0, "support_tickets_30": 0, "sessions_30": 30},
         ]
     )
-    reasons = reason_codes(Linear(), f, REFERENCE)
+    reasons = reason_codes(Linear(), f, REFERENCE, MODEL_FEATURES)
     assert reasons.iloc[0].fillna("-").tolist() == ["days_since_last_activity", "support_tickets_30", "-"]
     assert reasons.iloc[1].fillna("-").tolist() == ["support_tickets_30", "sessions_30", "-"]
     assert reasons.iloc[2].isna().all()  # everything about c lowers the risk
 
 
-def test_score_users_scores_eligible_users_with_rank_tier_and_version():
-    f = frame(
-        [
-            {"user_id": "low", "days_since_last_activity": 0},
-            {"user_id": "high", "days_since_last_activity": 30, "support_tickets_30": 4},
-            {"user_id": "gone", "active_days_30": 0, "days_since_last_activity": 30},
-        ]
-    )
-    out = score_users(Linear(), f, "m-1", REFERENCE, high=0.8, medium=0.5)
+def card(reference=REFERENCE):
+    return {"features": list(MODEL_FEATURES), "feature_reference": reference}
+
+
+def test_score_users_scores_every_row_with_tier_and_version_and_ranks_across_chunks():
+    first = frame([{"user_id": "low", "days_since_last_activity": 0}])
+    second = frame([{"user_id": "high", "days_since_last_activity": 30, "support_tickets_30": 4}])
+    chunks = [score_users(Linear(), f, "m-1", card(), high=0.8, medium=0.5) for f in (first, second)]
+    out = rank_predictions(pd.concat(chunks, ignore_index=True))
     assert list(out.columns) == list(PREDICTION_COLUMNS)
-    assert out["user_id"].tolist() == ["high", "low"]  # by rank; "gone" is not eligible
+    assert out["user_id"].tolist() == ["high", "low"]  # by rank over the whole day, not per chunk
     assert out["rank"].tolist() == [1, 2]
     assert out["risk_tier"].tolist() == ["high", "low"]
     assert out["churn_probability"].iloc[0] == pytest.approx(1 / (1 + np.exp(-(3 + 2 - 2))))
@@ -92,7 +94,8 @@ def test_scoring_works_with_a_real_pipeline_on_model_features():
         def predict_proba(self, x):
             return model.predict_proba(x[list(NUMERIC_FEATURES)])
 
-    out = score_users(OnNumeric(), f, "m-2", REFERENCE | {"days_since_last_activity": 0.0}, 0.8, 0.5)
+    scored = score_users(OnNumeric(), f, "m-2", card(REFERENCE | {"days_since_last_activity": 0.0}), 0.8, 0.5)
+    out = rank_predictions(scored)
     assert len(out) == 50 and out["rank"].is_unique
     top = out.iloc[0]
     assert top["reason_1"] == "days_since_last_activity"

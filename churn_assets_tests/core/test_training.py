@@ -3,16 +3,11 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from churn_assets.core.features import DEFAULT_SPEC, FeatureSpec
 from churn_assets.core.simulate import latent_fields
-from churn_assets.core.training import (
-    MODEL_FEATURES,
-    LeakageError,
-    TimeSplit,
-    build_training_set,
-    check_split,
-    split_frame,
-    time_split,
-)
+from churn_assets.core.training import LeakageError, TimeSplit, check_split, split_frame, time_split, training_sample
+
+MODEL_FEATURES = DEFAULT_SPEC.model_features
 
 
 def test_split_tests_on_the_latest_days_and_leaves_a_horizon_gap():
@@ -43,20 +38,17 @@ def feature_rows(users, day):
     return pd.DataFrame([{**base, "user_id": u, "as_of_date": pd.Timestamp(day, tz="UTC")} for u in users])
 
 
-def test_training_set_keeps_labelled_users_only_and_no_latent_variable():
-    features = pd.concat([feature_rows(["a", "b", "gone"], "2026-01-05"), feature_rows(["a"], "2026-01-06")])
-    features["churn_day"] = 99  # a stray column must not travel into the training set
-    labels = pd.DataFrame(
-        {
-            "user_id": ["a", "b", "a"],
-            "as_of_date": pd.to_datetime(["2026-01-05", "2026-01-05", "2026-01-06"], utc=True),
-            "churned": [0, 1, 1],
-        }
-    )
-    ts = build_training_set(features, labels)
-    assert ts[["user_id", "churned"]].values.tolist() == [["a", 0], ["b", 1], ["a", 1]]
-    assert list(ts.columns) == ["user_id", "as_of_date", *MODEL_FEATURES, "churned"]
-    assert "churn_day" in latent_fields() and not latent_fields() & set(MODEL_FEATURES)
+def test_no_simulator_variable_is_a_feature_for_any_windows():
+    assert "churn_day" in latent_fields()
+    for spec in (DEFAULT_SPEC, FeatureSpec((7, 30, 90), 60), FeatureSpec((3,), 10)):
+        assert not latent_fields() & set(spec.model_features)
+
+
+def test_training_sample_keeps_everything_up_to_the_cap_and_never_exceeds_it():
+    assert training_sample(150_000, 200_000)["fraction"] == 1.0
+    big = training_sample(3_000_001, 200_000)
+    assert big["fraction"] < 200_000 / 3_000_001 and big["fraction"] * 3_000_001 > 199_999
+    assert big["labelled_rows"] == 3_000_001 and "stratified by day and label" in big["method"]
 
 
 def test_split_frame_by_day():

@@ -3,9 +3,12 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.quality import feature_table_outcome, label_rate_outcome, row_count_outcome, rows_outcome
 from churn_assets.core.sources import SourceFileError
+from churn_assets.core.transforms import feature_summary_select, label_summary_select
 from churn_assets.core.validation import EVENT_RULES, USER_RULES, validate_events, validate_users
+from churn_assets.io.warehouse import DuckDBEngine
 
 DAY = date(2026, 1, 10)
 KNOWN = pd.Series(["u1", "u2"])
@@ -129,14 +132,29 @@ def test_users_without_optional_columns_get_unknown():
     assert result.clean.loc[0, ["plan", "country", "channel"]].tolist() == ["unknown"] * 3
 
 
-def test_feature_table_outcome_fires_on_duplicates_missing_and_negative_values():
-    day = pd.Timestamp("2026-01-05", tz="UTC")
-    ok = pd.DataFrame({"user_id": ["a", "b"], "as_of_date": day, "events_7": [0, 2], "events_trend_7": [-1, 2]})
-    assert feature_table_outcome(ok, ["events_7", "events_trend_7"]).passed  # a negative trend is fine
-    bad = pd.concat([ok, ok.iloc[[0]], ok.assign(as_of_date=day + pd.Timedelta(days=1))]).reset_index(drop=True)
+def summarize(tmp_path, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The check's per-day summary, computed by its SQL in a DuckDB warehouse holding ``frame``."""
+    engine = DuckDBEngine(str(tmp_path / "checks.duckdb"), "churn")
+    engine.write_table(table, frame)
+    first, last = frame["as_of_date"].min().date(), frame["as_of_date"].max().date()
+    if table == "user_features":
+        return engine.query(feature_summary_select("churn", first, last, DEFAULT_SPEC))
+    return engine.query(label_summary_select("churn", first, last))
+
+
+def feature_rows(day, **values) -> pd.DataFrame:
+    rows = {c: [0, 2] for c in DEFAULT_SPEC.numeric} | values
+    return pd.DataFrame({"user_id": ["a", "b"], "as_of_date": pd.Timestamp(day, tz="UTC"), **rows})
+
+
+def test_feature_table_outcome_fires_on_duplicates_missing_and_negative_values(tmp_path):
+    ok = feature_rows("2026-01-05", events_trend_7=[-1, 2])
+    assert feature_table_outcome(summarize(tmp_path, "user_features", ok)).passed  # a negative trend is fine
+    bad = pd.concat([ok, ok.iloc[[0]], feature_rows("2026-01-06")]).reset_index(drop=True)
+    bad["events_7"] = bad["events_7"].astype(float)
     bad.loc[1, "events_7"] = -3
-    bad.loc[0, "events_trend_7"] = None
-    outcome = feature_table_outcome(bad, ["events_7", "events_trend_7"])
+    bad.loc[0, "days_since_last_activity"] = None
+    outcome = feature_table_outcome(summarize(tmp_path, "user_features", bad))
     assert not outcome.passed
     assert outcome.metadata == {
         "rows": 5,
@@ -149,25 +167,30 @@ def test_feature_table_outcome_fires_on_duplicates_missing_and_negative_values()
 
 
 def labels_of(day: str, churned: list[int]) -> pd.DataFrame:
-    return pd.DataFrame({"as_of_date": pd.Timestamp(day, tz="UTC"), "churned": churned})
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(len(churned))],
+            "as_of_date": pd.Timestamp(day, tz="UTC"),
+            "churned": churned,
+        }
+    )
 
 
-def test_label_rate_outcome_fires_when_everyone_churned():
-    assert not label_rate_outcome(labels_of("2026-01-05", [1] * 50)).passed
-    assert label_rate_outcome(labels_of("2026-01-05", [1] * 49)).passed  # too few to judge
-    assert label_rate_outcome(labels_of("2026-01-05", [0] * 60)).passed
+def test_label_rate_outcome_fires_when_everyone_churned(tmp_path):
+    assert not label_rate_outcome(summarize(tmp_path, "churn_labels", labels_of("2026-01-05", [1] * 50))).passed
+    assert label_rate_outcome(summarize(tmp_path, "churn_labels", labels_of("2026-01-05", [1] * 49))).passed
+    assert label_rate_outcome(summarize(tmp_path, "churn_labels", labels_of("2026-01-05", [0] * 60))).passed
 
 
-def test_label_rate_outcome_judges_each_day_and_names_the_failing_ones():
+def test_label_rate_outcome_judges_each_day_and_names_the_failing_ones(tmp_path):
     run = pd.concat(
         [labels_of("2026-01-04", [0, 1] * 40), labels_of("2026-01-05", [1] * 60), labels_of("2026-01-06", [1] * 70)]
     )
-    outcome = label_rate_outcome(run)
+    outcome = label_rate_outcome(summarize(tmp_path, "churn_labels", run))
     assert (outcome.passed, outcome.severity) == (False, "ERROR")
     assert outcome.metadata["all_churned_days"] == ["2026-01-05", "2026-01-06"]
     assert outcome.metadata["days"] == 3 and outcome.metadata["labelled_users"] == 210
     assert "On 2 day(s) every eligible user is labelled churned (first 2026-01-05: all 60)" in outcome.description
     # the run's overall rate (82%) is not what is judged: a healthy day does not hide a broken one
-    assert not label_rate_outcome(
-        pd.concat([labels_of("2026-01-04", [0] * 500), labels_of("2026-01-05", [1] * 50)])
-    ).passed
+    mixed = pd.concat([labels_of("2026-01-04", [0] * 500), labels_of("2026-01-05", [1] * 50)])
+    assert not label_rate_outcome(summarize(tmp_path, "churn_labels", mixed)).passed

@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from churn_assets.automation import DATA_ASSETS
 from churn_assets_tests.conftest import free_port, server_up, wait_for
 
 TABLES = [
@@ -19,6 +20,7 @@ TABLES = [
     "raw_events",
     "raw_events_quarantine",
     "user_daily",
+    "user_state",
     "user_features",
     "churn_labels",
     "training_set",
@@ -89,8 +91,8 @@ def test_run_materializes_everything_through_dagster_and_is_idempotent(first_run
             daily_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
         ).records
         by_asset = {r.event_log_entry.dagster_event.asset_key.to_user_string(): r for r in planned}
-        assert sorted(by_asset) == ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
-        assert len(planned) == 4
+        assert sorted(by_asset) == sorted(DATA_ASSETS)
+        assert len(planned) == 5
         subset = by_asset["user_features"].event_log_entry.dagster_event.event_specific_data.partitions_subset
         keys = subset.get_partition_keys()
         assert (len(keys), keys[0], keys[-1]) == (90, "2026-01-01", "2026-03-31")

@@ -16,10 +16,11 @@ import pandas as pd
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
+from churn_assets.automation import DATA_ASSETS
 from churn_assets.settings import ENV_VARS
 from churn_assets_tests.conftest import Warehouse, dagster_services
 
-DATA = ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
+DATA = DATA_ASSETS
 
 
 def sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -31,16 +32,26 @@ def sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_data_graph_on_bigquery_equals_the_embedded_default(tmp_path, gcp_settings):
+    """The same SQL on both warehouses: every table of the data layer equal, down to the sampled training set."""
     with dg.instance_for_test() as local_instance, dg.instance_for_test() as gcp_instance:
-        local = Warehouse(tmp_path / "local", local_instance, users=150)
-        gcp = Warehouse(tmp_path / "gcp", gcp_instance, users=150, **gcp_settings)
+        # a training cap below the labelled rows, so the sample itself is compared
+        local = Warehouse(tmp_path / "local", local_instance, users=150, training_max_rows=100)
+        gcp = Warehouse(tmp_path / "gcp", gcp_instance, users=150, training_max_rows=100, **gcp_settings)
         for wh in (local, gcp):
             wh.materialize(["raw_users", "raw_users_quarantine"])
-            assert wh.materialize(DATA, "2026-01-01", "2026-01-10").success
+            assert wh.materialize(DATA, "2026-01-01", "2026-02-09").success
             assert wh.materialize(DATA, "2026-01-05").success  # a re-run replaces exactly that slice
-        for table in ("raw_users", "raw_events", "user_daily", "user_features"):
+            assert wh.materialize(["churn_labels"], "2026-01-01", "2026-01-10").success
+            training = wh.materialize(["training_set"], "2026-01-10")
+            sampling = training.asset_materializations_for_node("training_set")[0].metadata["sampling"].value
+            assert sampling["fraction"] < 1 and sampling["labelled_rows"] > 100
+        tables = ["raw_users", "raw_events", "user_daily", "user_state", "user_features", "churn_labels"]
+        for table in [*tables, "training_set", "partition_log"]:
             a, b = sorted_frame(local.table(table)), sorted_frame(gcp.table(table))
+            if table == "partition_log":
+                a, b = a.drop(columns="written_at"), b.drop(columns="written_at")
             pd.testing.assert_frame_equal(a, b, check_dtype=False, obj=table)
+        assert 0 < len(local.table("training_set")) <= 100
         assert len(gcp.table("raw_events_quarantine")) == 0  # the empty quarantine table exists
 
 

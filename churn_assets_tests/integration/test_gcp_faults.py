@@ -6,10 +6,11 @@ import time
 import dagster as dg
 import pandas as pd
 
+from churn_assets.automation import DATA_ASSETS
 from churn_assets_tests.conftest import Warehouse, free_port, new_gcp_settings, start_bigquery_emulator
 
-DATA = ["raw_events", "raw_events_quarantine", "user_daily", "user_features"]
-TABLES = ("raw_events", "user_daily", "user_features")
+DATA = DATA_ASSETS
+TABLES = ("raw_events", "user_daily", "user_state", "user_features")
 
 
 def snapshot(wh: Warehouse) -> dict[str, pd.DataFrame]:

@@ -1,0 +1,328 @@
+"""The data layer as SQL that runs inside the warehouse: user_daily, user_state, user_features,
+churn_labels and the training extract.
+
+Every statement is written once, in BigQuery's GoogleSQL, and SQLGlot translates it for DuckDB
+(``for_engine``). GoogleSQL is the stricter of the two (no implicit casts, no ``FILTER`` clauses),
+so what it accepts has a faithful DuckDB translation; the other direction produces functions
+BigQuery lacks. Days are UTC midnights stored as TIMESTAMP.
+
+The builders return SELECT statements for one day (or one range for user_daily); the warehouse
+(``io/warehouse.py``) inserts them into the table's partitions inside one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import lru_cache
+
+import sqlglot
+
+from churn_assets.core.features import CATEGORICAL_FEATURES, ENGAGED_MINUTES_PER_DAY, FeatureSpec, is_float_feature
+from churn_assets.core.schema import DAILY_COUNT_COLUMNS, USER_EVENT_TYPES
+
+ENGINES = ("bigquery", "duckdb")
+PARTITION_LOG = "partition_log"
+
+DAILY_TYPES = {
+    "user_id": "STRING",
+    "activity_date": "TIMESTAMP",
+    "events": "INT64",
+    **{c: "INT64" for c in DAILY_COUNT_COLUMNS.values()},
+    "minutes": "FLOAT64",
+    "amount": "FLOAT64",
+    "active": "BOOL",
+}
+STATE_TYPES = {
+    "user_id": "STRING",
+    "as_of_date": "TIMESTAMP",
+    "first_seen_date": "TIMESTAMP",
+    "first_active_date": "TIMESTAMP",
+    "last_active_date": "TIMESTAMP",
+    "active_days": "INT64",
+    "events": "INT64",
+    "minutes": "FLOAT64",
+    "amount": "FLOAT64",
+}
+LABEL_TYPES = {"user_id": "STRING", "as_of_date": "TIMESTAMP", "churned": "INT64", "horizon_days": "INT64"}
+LOG_TYPES = {"table_name": "STRING", "partition_date": "TIMESTAMP", "row_count": "INT64", "written_at": "TIMESTAMP"}
+# the column each table is partitioned by: one UTC day per partition
+PARTITION_COLUMNS = {
+    "user_daily": "activity_date",
+    "user_state": "as_of_date",
+    "user_features": "as_of_date",
+    "churn_labels": "as_of_date",
+    "training_set": "training_window_end",
+}
+
+
+def feature_types(spec: FeatureSpec) -> dict[str, str]:
+    numeric = {c: "FLOAT64" if is_float_feature(c) else "INT64" for c in spec.numeric}
+    return {"user_id": "STRING", "as_of_date": "TIMESTAMP", **{c: "STRING" for c in CATEGORICAL_FEATURES}, **numeric}
+
+
+def training_types(spec: FeatureSpec) -> dict[str, str]:
+    return {**feature_types(spec), "churned": "INT64", "training_window_end": "TIMESTAMP"}
+
+
+def table_types(table: str, spec: FeatureSpec) -> dict[str, str]:
+    fixed = {"user_daily": DAILY_TYPES, "user_state": STATE_TYPES, "churn_labels": LABEL_TYPES}
+    fixed |= {PARTITION_LOG: LOG_TYPES}
+    if table in fixed:
+        return fixed[table]
+    return {"user_features": feature_types, "training_set": training_types}[table](spec)
+
+
+@lru_cache(maxsize=512)
+def for_engine(sql: str, engine: str) -> str:
+    """GoogleSQL as written, or translated for DuckDB."""
+    if engine == "bigquery":
+        return sql
+    if engine != "duckdb":
+        raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
+    return ";\n".join(sqlglot.transpile(sql, read="bigquery", write="duckdb"))
+
+
+def epoch_day(expr: str) -> str:
+    """Whole days since 1970-01-01 of a timestamp. Day arithmetic goes through epoch seconds: DuckDB's calendar
+    functions on TIMESTAMPTZ (date_diff, date_trunc, + INTERVAL) go through ICU and cost 50-100x as much."""
+    return f"DIV(UNIX_SECONDS({expr}), 86400)"
+
+
+def days_between(later: str, earlier: str) -> str:
+    return f"({epoch_day(later)} - {epoch_day(earlier)})"
+
+
+def day_of(expr: str) -> str:
+    """The UTC midnight that starts the day of a timestamp."""
+    return f"TIMESTAMP_SECONDS({epoch_day(expr)} * 86400)"
+
+
+def plus_days(expr: str, days: int) -> str:
+    return f"TIMESTAMP_SECONDS(UNIX_SECONDS({expr}) + {days * 86400})"
+
+
+def ts(day: date) -> str:
+    """A day as a UTC-midnight TIMESTAMP literal."""
+    return f"TIMESTAMP '{day.isoformat()} 00:00:00+00'"
+
+
+def create_table(schema: str, table: str, types: dict[str, str]) -> str:
+    columns = ",\n  ".join(f"{name} {kind}" for name, kind in types.items())
+    return f"CREATE TABLE IF NOT EXISTS {schema}.{table} (\n  {columns}\n)"
+
+
+def user_daily_select(schema: str, first: date, last: date) -> str:
+    """One row per (user, UTC day) with any event in first ... last: counts by type, value sums, ``active``.
+
+    ``active`` means a user-initiated event (session, feature use, support ticket); billing events
+    alone do not make a day active, because a subscription bills whether or not anyone uses it.
+    """
+    counts = ",\n  ".join(f"COUNTIF(event_type = '{t}') AS {c}" for t, c in DAILY_COUNT_COLUMNS.items())
+    user_types = ", ".join(f"'{t}'" for t in USER_EVENT_TYPES)
+    return f"""SELECT
+  user_id,
+  {day_of("event_time")} AS activity_date,
+  COUNT(*) AS events,
+  {counts},
+  CAST(SUM(COALESCE(minutes, 0)) AS FLOAT64) AS minutes,
+  CAST(SUM(COALESCE(amount, 0)) AS FLOAT64) AS amount,
+  COUNTIF(event_type IN ({user_types})) > 0 AS active
+FROM {schema}.raw_events
+WHERE event_time >= {ts(first)} AND event_time < {ts(last + timedelta(days=1))}
+GROUP BY user_id, activity_date"""
+
+
+def user_state_select(schema: str, day: date, chain_start: bool) -> str:
+    """Each user's lifetime aggregates at the end of ``day``: the state of the day before plus the day's
+    user_daily rows. ``chain_start``: there is no day before (the first partition), start from nothing."""
+    prev = (
+        f"SELECT * FROM {schema}.user_state WHERE as_of_date = {ts(day - timedelta(days=1))}"
+        if not chain_start
+        else "SELECT * FROM " + f"{schema}.user_state WHERE FALSE"
+    )
+    return f"""WITH prev AS ({prev}),
+today AS (SELECT * FROM {schema}.user_daily WHERE activity_date = {ts(day)})
+SELECT
+  COALESCE(p.user_id, d.user_id) AS user_id,
+  {ts(day)} AS as_of_date,
+  COALESCE(p.first_seen_date, d.activity_date) AS first_seen_date,
+  COALESCE(p.first_active_date, IF(d.active, d.activity_date, NULL)) AS first_active_date,
+  IF(COALESCE(d.active, FALSE), d.activity_date, p.last_active_date) AS last_active_date,
+  COALESCE(p.active_days, 0) + IF(COALESCE(d.active, FALSE), 1, 0) AS active_days,
+  COALESCE(p.events, 0) + COALESCE(d.events, 0) AS events,
+  COALESCE(p.minutes, 0) + COALESCE(d.minutes, 0) AS minutes,
+  COALESCE(p.amount, 0) + COALESCE(d.amount, 0) AS amount
+FROM prev AS p FULL OUTER JOIN today AS d ON p.user_id = d.user_id"""
+
+
+def _window_sum(column: str, newest_age: int, oldest_age: int) -> str:
+    """Sum of ``column`` over the days aged newest_age ... oldest_age (age 0 = the feature day)."""
+    value = "IF(active, 1, 0)" if column == "active" else column
+    return f"SUM(IF(age BETWEEN {newest_age} AND {oldest_age}, {value}, 0))"
+
+
+def user_features_select(schema: str, first: date, last: date, spec: FeatureSpec) -> str:
+    """Features as of the end of each day t in first ... last for the users active within the eligibility window
+    before t: windows from user_daily (the ``spec.lookback_days`` days up to t only), lifetime figures from
+    user_state of t. Each (user, t) reads its own days; one statement serves a whole range."""
+    s, long = spec.short, spec.long
+    sums: dict[str, str] = {}
+    for w in spec.windows:
+        sums[f"active_days_{w}"] = _window_sum("active", 0, w - 1)
+        sums[f"events_{w}"] = _window_sum("events", 0, w - 1)
+        sums[f"minutes_{w}"] = _window_sum("minutes", 0, w - 1)
+    sums[f"sessions_{s}"] = _window_sum("sessions", 0, s - 1)
+    for name in spec.type_counts:
+        sums[name] = _window_sum(name.rsplit("_", 1)[0], 0, long - 1)
+    sums[f"amount_{long}"] = _window_sum("amount", 0, long - 1)
+    for kind in ("events", "minutes", "active_days"):
+        source = "active" if kind == "active_days" else kind
+        sums[f"{kind}_prev_{s}"] = _window_sum(source, s, 2 * s - 1)
+    window = ",\n    ".join(f"{expr} AS {name}" for name, expr in sums.items())
+    floats = {name for name in sums if is_float_feature(name) or name.startswith("minutes_prev")}
+
+    def filled(name: str) -> str:
+        return f"COALESCE(w.{name}, {'0.0' if name in floats else '0'})"
+
+    selected = {name: filled(name) for name in sums if "_prev_" not in name}
+    for kind in ("events", "minutes", "active_days"):
+        selected[f"{kind}_trend_{s}"] = f"{filled(f'{kind}_{s}')} - {filled(f'{kind}_prev_{s}')}"
+    t = "st.as_of_date"
+    selected |= {
+        "tenure_days": days_between(t, "COALESCE(u.signup_time, st.first_seen_date)"),
+        "days_since_first_activity": days_between(t, "st.first_active_date"),
+        "days_since_last_activity": days_between(t, "st.last_active_date"),
+        "lifetime_active_days": "st.active_days",
+        "lifetime_events": "st.events",
+        "lifetime_amount": "st.amount",
+        "mean_active_gap_days": (
+            "IF(st.active_days > 1, "
+            f"{days_between('st.last_active_date', 'st.first_active_date')} / (st.active_days - 1), "
+            f"CAST({days_between(t, 'st.first_active_date')} AS FLOAT64))"
+        ),
+        "engagement_score": (
+            f"ROUND(100 * (0.5 * {filled(f'active_days_{s}')} / {s} + 0.3 * {filled(f'active_days_{long}')} / {long}"
+            f" + 0.2 * LEAST(1.0, {filled(f'minutes_{s}')} / {ENGAGED_MINUTES_PER_DAY * s})), 4)"
+        ),
+    }
+    columns = ",\n  ".join(f"{selected[name]} AS {name}" for name in spec.numeric)
+    categories = ",\n  ".join(f"COALESCE(u.{c}, 'unknown') AS {c}" for c in CATEGORICAL_FEATURES)
+    return f"""WITH st AS (
+  SELECT * FROM {schema}.user_state
+  WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
+    AND {days_between("as_of_date", "last_active_date")} < {spec.eligibility_days}
+),
+recent AS (
+  SELECT d.*, st.as_of_date, {days_between("st.as_of_date", "d.activity_date")} AS age
+  FROM {schema}.user_daily AS d
+  JOIN st ON st.user_id = d.user_id
+    AND d.activity_date <= st.as_of_date AND d.activity_date > {plus_days("st.as_of_date", -spec.lookback_days)}
+  WHERE d.activity_date > {ts(first - timedelta(days=spec.lookback_days))} AND d.activity_date <= {ts(last)}
+),
+w AS (
+  SELECT
+    user_id,
+    as_of_date,
+    {window}
+  FROM recent
+  GROUP BY user_id, as_of_date
+)
+SELECT
+  st.user_id AS user_id,
+  st.as_of_date AS as_of_date,
+  {categories},
+  {columns}
+FROM st
+LEFT JOIN w ON w.user_id = st.user_id AND w.as_of_date = st.as_of_date
+LEFT JOIN {schema}.raw_users AS u ON u.user_id = st.user_id"""
+
+
+def churn_labels_select(schema: str, first: date, last: date, horizon: int) -> str:
+    """Labels for the users of user_features as of first ... last (the eligible ones): churned when the user's
+    last active day as of t+H, from user_state, is still on or before t (no active day in t+1 ... t+H)."""
+    return f"""SELECT
+  f.user_id AS user_id,
+  f.as_of_date AS as_of_date,
+  IF(st.last_active_date <= f.as_of_date, 1, 0) AS churned,
+  {horizon} AS horizon_days
+FROM {schema}.user_features AS f
+JOIN {schema}.user_state AS st
+  ON st.user_id = f.user_id AND st.as_of_date = {plus_days("f.as_of_date", horizon)}
+WHERE f.as_of_date >= {ts(first)} AND f.as_of_date <= {ts(last)}"""
+
+
+def labelled_rows_select(schema: str, first: date, last: date) -> str:
+    """How many labelled rows the window has: the denominator of the training sample."""
+    return (
+        f"SELECT COUNT(*) AS n FROM {schema}.churn_labels WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}"
+    )
+
+
+def training_extract_select(schema: str, first: date, last: date, spec: FeatureSpec, fraction: float) -> str:
+    """user_features joined with churn_labels over first ... last, sampled inside the warehouse.
+
+    Stratified by (day, label): each stratum keeps FLOOR(fraction * its rows) rows, chosen by the MD5 of
+    user id and day (the same rows on every engine and every run), so the sample never exceeds
+    fraction * all rows and every day keeps its churn rate."""
+    feature_columns = ", ".join(f"f.{c}" for c in spec.columns)
+    keep = ", ".join([*spec.columns, "churned"])
+    return f"""WITH joined AS (
+  SELECT {feature_columns}, l.churned
+  FROM {schema}.user_features AS f
+  JOIN {schema}.churn_labels AS l ON l.user_id = f.user_id AND l.as_of_date = f.as_of_date
+  WHERE f.as_of_date >= {ts(first)} AND f.as_of_date <= {ts(last)}
+),
+ranked AS (
+  SELECT *,
+    ROW_NUMBER() OVER (
+      PARTITION BY as_of_date, churned
+      ORDER BY TO_HEX(MD5(CONCAT(user_id, '|', FORMAT_TIMESTAMP('%Y-%m-%d', as_of_date))))
+    ) AS sample_rank,
+    COUNT(*) OVER (PARTITION BY as_of_date, churned) AS stratum_rows
+  FROM joined
+)
+SELECT {keep}, {ts(last)} AS training_window_end
+FROM ranked
+WHERE sample_rank <= FLOOR({fraction!r} * stratum_rows)"""
+
+
+def feature_summary_select(schema: str, first: date, last: date, spec: FeatureSpec) -> str:
+    """Per day: rows, duplicate (user, day) rows, missing values and negative values where none may be.
+    Trends are differences and may be negative; every other numeric feature is a count, sum or age."""
+    missing = " + ".join(f"IF({c} IS NULL, 1, 0)" for c in spec.numeric)
+    negative = " + ".join(f"IF({c} < 0, 1, 0)" for c in spec.numeric if "_trend_" not in c)
+    return f"""SELECT
+  as_of_date AS day,
+  COUNT(*) AS row_count,
+  COUNT(*) - COUNT(DISTINCT user_id) AS duplicate_rows,
+  SUM({missing}) AS missing_values,
+  SUM({negative}) AS negative_values
+FROM {schema}.user_features
+WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
+GROUP BY as_of_date"""
+
+
+def label_summary_select(schema: str, first: date, last: date) -> str:
+    """Per day: labelled users and churners."""
+    return f"""SELECT as_of_date AS day, COUNT(*) AS labelled, SUM(churned) AS churned
+FROM {schema}.churn_labels
+WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
+GROUP BY as_of_date"""
+
+
+def preview_select(schema: str, table: str, day: date, rows: int = 5) -> str:
+    column = PARTITION_COLUMNS[table]
+    return f"SELECT * FROM {schema}.{table} WHERE {column} = {ts(day)} ORDER BY user_id LIMIT {rows}"
+
+
+def scored_day_select(schema: str, first: date, last: date) -> str:
+    """The user_features rows to score, in a fixed order (chunks of it are read one after another)."""
+    return (
+        f"SELECT * FROM {schema}.user_features WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)} "
+        "ORDER BY as_of_date, user_id"
+    )
+
+
+def training_summary_select(schema: str, end: date) -> str:
+    return f"""SELECT COUNT(DISTINCT as_of_date) AS label_days, AVG(churned) AS positive_rate
+FROM {schema}.training_set WHERE training_window_end = {ts(end)}"""

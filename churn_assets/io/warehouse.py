@@ -1,0 +1,341 @@
+"""Running the data layer's SQL inside the warehouse: a DuckDB file, or a BigQuery dataset.
+
+Both engines offer the same few operations, and asset code never knows which one it has:
+
+* ``replace_partitions``: delete a table's days and insert the given SELECTs in ONE transaction, with
+  the days' row counts in ``partition_log`` in the same transaction. A failed or killed run leaves
+  every day as it was; ``partition_log`` says exactly which days of which table exist (a day with no
+  rows is still a day that was computed, which an empty slice cannot tell).
+* ``query`` / ``iter_frames``: read a bounded result, or a large one chunk by chunk.
+* ``written_days``: the days of a table recorded in ``partition_log``.
+
+No Dagster here: ``resources.Warehouse`` is the thin resource around it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from churn_assets.core.features import FeatureSpec
+from churn_assets.core.transforms import PARTITION_LOG, create_table, for_engine, table_types, ts
+
+LOCK_WAIT_SECONDS = 60
+EMULATOR_VAR = "BIGQUERY_EMULATOR_HOST"
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be used; the message names it and says why."""
+
+
+def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOCK_WAIT_SECONDS):
+    """Connect to the DuckDB file, waiting only while another process holds its lock."""
+    if not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only, config={"custom_user_agent": "churn_assets"})
+        except duckdb.Error as exc:
+            locked = isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+            if not locked or time.monotonic() >= deadline:
+                raise WarehouseError(f"warehouse {path} cannot be opened: {str(exc).splitlines()[0]}") from None
+        time.sleep(0.5)
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _log_statements(schema: str, table: str, column: str, first: date, last: date) -> list[str]:
+    """Replace the days' entries in partition_log with their row counts (0 for a day without rows)."""
+    days = ", ".join(ts(d) for d in _days(first, last))
+    return [
+        f"DELETE FROM {schema}.{PARTITION_LOG} WHERE table_name = '{table}' "
+        f"AND partition_date >= {ts(first)} AND partition_date <= {ts(last)}",
+        f"""INSERT INTO {schema}.{PARTITION_LOG} (table_name, partition_date, row_count, written_at)
+SELECT '{table}', day, COALESCE(c.n, 0), CURRENT_TIMESTAMP()
+FROM UNNEST([{days}]) AS day
+LEFT JOIN (
+  SELECT {column} AS partition_date, COUNT(*) AS n FROM {schema}.{table}
+  WHERE {column} >= {ts(first)} AND {column} <= {ts(last)} GROUP BY {column}
+) AS c ON c.partition_date = day""",
+    ]
+
+
+def normalize(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lower-case names and plain numpy dtypes, whichever engine produced the frame."""
+    frame.columns = [str(c).lower() for c in frame.columns]
+    for column, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+            frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[ns, UTC]")
+        elif str(dtype) in ("Int64", "Float64", "boolean") and not frame[column].isna().any():
+            frame[column] = frame[column].astype(str(dtype).lower().replace("boolean", "bool"))
+        elif str(dtype) == "Int64":
+            frame[column] = frame[column].astype("float64")
+    return frame
+
+
+class Engine:
+    """What both warehouses do alike; subclasses run statements their own way."""
+
+    engine = ""
+    schema = ""
+
+    def translate(self, sql: str) -> str:
+        """A GoogleSQL statement in this engine's dialect."""
+        return for_engine(sql, self.engine)
+
+    def run_transaction(self, statements: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    def run(self, statement: str) -> None:
+        raise NotImplementedError
+
+    def query(self, sql: str) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def iter_frames(self, sql: str, rows: int) -> Iterator[pd.DataFrame]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def columns(self, table: str) -> list[str] | None:
+        """The table's column names in order, or None when it does not exist."""
+        raise NotImplementedError
+
+    def ensure_table(self, table: str, types: dict[str, str]) -> None:
+        """Create the table, or check that the existing one has the columns this code writes."""
+        found = self.columns(table)
+        if found is None:
+            self.run(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            self.run(create_table(self.schema, table, types))
+        elif [c.lower() for c in found] != list(types):
+            raise WarehouseError(
+                f"{self.describe()}: table {table} has the columns {found}, but this version writes {list(types)} "
+                "(feature windows or the schema changed). Drop the table and its rows in partition_log, or use a new "
+                "data directory or dataset, then materialize it again."
+            )
+
+    def replace_partitions(
+        self, table: str, column: str, first: date, last: date, selects: Sequence[str], spec: FeatureSpec
+    ) -> dict[date, int]:
+        """Atomically replace days first ... last of ``table`` with the rows of ``selects``; rows per day."""
+        types = table_types(table, spec)
+        self.ensure_table(table, types)
+        self.ensure_table(PARTITION_LOG, table_types(PARTITION_LOG, spec))
+        names = ", ".join(types)
+        statements = [f"DELETE FROM {self.schema}.{table} WHERE {column} >= {ts(first)} AND {column} <= {ts(last)}"]
+        statements += [f"INSERT INTO {self.schema}.{table} ({names})\n{select}" for select in selects]
+        statements += _log_statements(self.schema, table, column, first, last)
+        self.run_transaction(statements)
+        return self.row_counts(table, first, last)
+
+    def written_days(self, table: str, first: date, last: date) -> set[date]:
+        """Days of ``table`` within first ... last that partition_log records as written."""
+        if not self.table_exists(PARTITION_LOG):
+            return set()
+        frame = self.query(
+            f"SELECT partition_date FROM {self.schema}.{PARTITION_LOG} WHERE table_name = '{table}' "
+            f"AND partition_date >= {ts(first)} AND partition_date <= {ts(last)}"
+        )
+        return {d.date() for d in frame["partition_date"]}
+
+    def row_counts(self, table: str, first: date, last: date) -> dict[date, int]:
+        frame = self.query(
+            f"SELECT partition_date, row_count FROM {self.schema}.{PARTITION_LOG} WHERE table_name = '{table}' "
+            f"AND partition_date >= {ts(first)} AND partition_date <= {ts(last)}"
+        )
+        return {d.date(): int(n) for d, n in zip(frame["partition_date"], frame["row_count"], strict=True)}
+
+    def table_exists(self, table: str) -> bool:
+        return self.columns(table) is not None
+
+    def write_table(self, table: str, frame: pd.DataFrame) -> None:
+        """Create or replace a whole table from a frame (raw inputs in tests and benchmarks)."""
+        raise NotImplementedError
+
+
+def build_layer(engine: Engine, first: date, last: date, spec: FeatureSpec, horizon: int, start: date) -> None:
+    """user_daily, user_state and user_features for first ... last, and churn_labels for the days whose horizon
+    ends by ``last``: the statements the assets run, without Dagster (benchmarks and tests). ``start`` is the
+    first day of the state chain."""
+    from churn_assets.core import transforms as sql
+
+    days = _days(first, last)
+    schema = engine.schema
+    engine.replace_partitions(
+        "user_daily", "activity_date", first, last, [sql.user_daily_select(schema, first, last)], spec
+    )
+    states = [sql.user_state_select(schema, d, chain_start=d == start) for d in days]
+    engine.replace_partitions("user_state", "as_of_date", first, last, states, spec)
+    features = [sql.user_features_select(schema, first, last, spec)]
+    engine.replace_partitions("user_features", "as_of_date", first, last, features, spec)
+    label_last = last - timedelta(days=horizon)
+    if label_last >= first:
+        labels = [sql.churn_labels_select(schema, first, label_last, horizon)]
+        engine.replace_partitions("churn_labels", "as_of_date", first, label_last, labels, spec)
+
+
+class DuckDBEngine(Engine):
+    engine = "duckdb"
+
+    def __init__(self, path: str, schema: str):
+        self.path, self.schema = path, schema
+
+    def describe(self) -> str:
+        return f"duckdb:{self.path} (schema {self.schema})"
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        conn = open_warehouse(self.path)
+        try:
+            with contextlib.suppress(duckdb.Error):  # without the ICU extension every timestamp is UTC anyway
+                conn.execute("SET TimeZone = 'UTC'")
+            yield conn
+        finally:
+            conn.close()
+
+    def run(self, statement: str) -> None:
+        with self.connect() as conn:
+            conn.execute(self.translate(statement))
+
+    def run_transaction(self, statements: Sequence[str]) -> None:
+        with self.connect() as conn:
+            conn.begin()
+            try:
+                for statement in statements:
+                    conn.execute(self.translate(statement))
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def query(self, sql: str) -> pd.DataFrame:
+        with self.connect() as conn:
+            return normalize(conn.execute(self.translate(sql)).df())
+
+    def iter_frames(self, sql: str, rows: int) -> Iterator[pd.DataFrame]:
+        with self.connect() as conn:
+            result = conn.execute(self.translate(sql))
+            reader = (
+                result.to_arrow_reader(rows) if hasattr(result, "to_arrow_reader") else result.fetch_record_batch(rows)
+            )
+            for batch in reader:
+                yield normalize(batch.to_pandas())
+
+    def write_table(self, table: str, frame: pd.DataFrame) -> None:
+        with self.connect() as conn:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            conn.register("churn_frame", frame)
+            conn.execute(f"CREATE OR REPLACE TABLE {self.schema}.{table} AS SELECT * FROM churn_frame")
+            conn.unregister("churn_frame")
+
+    def columns(self, table: str) -> list[str] | None:
+        if not Path(self.path).exists():
+            return None
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+                "ORDER BY ordinal_position",
+                [self.schema, table],
+            ).fetchall()
+        return [r[0] for r in rows] or None
+
+
+def bigquery_client(project: str | None, location: str | None, credentials_b64: str | None = None):
+    """A BigQuery client: anonymous against the emulator (``BIGQUERY_EMULATOR_HOST``), else the service
+    account given as base64 JSON, else Application Default Credentials."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+    from google.oauth2 import service_account
+
+    emulator = os.environ.get(EMULATOR_VAR)
+    if emulator:
+        return bigquery.Client(
+            project=project,
+            location=location,
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=emulator),
+        )
+    if credentials_b64:
+        try:
+            info = json.loads(base64.b64decode(credentials_b64))
+        except ValueError:
+            # never chain the decoding error: its message could quote part of the key
+            raise ValueError("the service-account key is not base64-encoded JSON") from None
+        credentials = service_account.Credentials.from_service_account_info(info)
+        return bigquery.Client(project=project or info.get("project_id"), location=location, credentials=credentials)
+    return bigquery.Client(project=project, location=location)
+
+
+class BigQueryEngine(Engine):
+    engine = "bigquery"
+
+    def __init__(self, project: str | None, dataset: str, location: str | None, credentials_b64: str | None = None):
+        from google.cloud import bigquery
+
+        self.schema, self.location = dataset, location
+        self.client = bigquery_client(project, location, credentials_b64)
+        # The client's default retry keeps trying an unreachable service for 10 minutes; fail within a minute.
+        self.retry = bigquery.DEFAULT_RETRY.with_timeout(45)
+
+    def describe(self) -> str:
+        return f"bigquery:{self.client.project}.{self.schema}"
+
+    def _job(self, sql: str):
+        return self.client.query(sql, retry=self.retry, job_retry=None)
+
+    def run(self, statement: str) -> None:
+        self._job(statement).result(retry=self.retry)
+
+    def run_transaction(self, statements: Sequence[str]) -> None:
+        # one multi-statement script: BigQuery commits all of it or, on any error, none of it
+        body = ";\n".join(statements)
+        self.run(f"BEGIN TRANSACTION;\n{body};\nCOMMIT TRANSACTION;")
+
+    def _to_frames(self, sql: str, rows: int | None) -> Iterator[pd.DataFrame]:
+        result = self._job(sql).result(retry=self.retry, page_size=rows)
+        # the BigQuery Storage read API is faster on the real service; the emulator has only REST
+        use_storage = not os.environ.get(EMULATOR_VAR)
+        if rows is None:
+            yield normalize(result.to_dataframe(create_bqstorage_client=use_storage))
+            return
+        for frame in result.to_dataframe_iterable():
+            yield normalize(frame)
+
+    def query(self, sql: str) -> pd.DataFrame:
+        return next(self._to_frames(sql, None))
+
+    def iter_frames(self, sql: str, rows: int) -> Iterator[pd.DataFrame]:
+        yield from self._to_frames(sql, rows)
+
+    def write_table(self, table: str, frame: pd.DataFrame) -> None:
+        from google.cloud import bigquery
+
+        self.run(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+        config = bigquery.LoadJobConfig(write_disposition="WRITE_TRUNCATE")
+        self.client.load_table_from_dataframe(
+            frame, f"{self.client.project}.{self.schema}.{table}", job_config=config
+        ).result()
+
+    def columns(self, table: str) -> list[str] | None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            found = self.client.get_table(f"{self.client.project}.{self.schema}.{table}", retry=self.retry)
+        except NotFound:
+            return None
+        return [field.name for field in found.schema]

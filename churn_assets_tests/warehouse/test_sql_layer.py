@@ -1,0 +1,232 @@
+"""Every formula of the warehouse layer on small hand-made inputs, run on DuckDB and on the BigQuery emulator.
+
+The same GoogleSQL runs on both (translated for DuckDB); each test states the exact expected values.
+Inputs look like real logs: sparse days, gaps longer than every window, billing-only days, users whose
+first activity is the feature day, and a user id that signs up but never shows up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from churn_assets.core.features import FeatureSpec
+from churn_assets.core.transforms import training_extract_select
+from churn_assets.io.warehouse import BigQueryEngine, DuckDBEngine, Engine, build_layer
+
+START = date(2026, 1, 1)
+
+
+def day(n: int) -> date:
+    return START + timedelta(days=n)
+
+
+@pytest.fixture(params=["duckdb", "bigquery"])
+def engine(request, tmp_path) -> Engine:
+    if request.param == "duckdb":
+        return DuckDBEngine(str(tmp_path / "warehouse.duckdb"), "churn")
+    request.getfixturevalue("bq_emulator")
+    return BigQueryEngine("churn-test", f"layer_{uuid.uuid4().hex[:10]}", None)
+
+
+def load(engine: Engine, events: list[tuple], users: dict[str, int] | None = None) -> None:
+    """events: (user, day number, type, minutes, amount[, hour]); users: user -> signup day number."""
+    rows = []
+    for i, (user, n, kind, minutes, amount, *hour) in enumerate(events):
+        moment = pd.Timestamp(day(n).isoformat(), tz="UTC") + pd.Timedelta(hours=hour[0] if hour else 12)
+        rows.append((f"e{i}", user, moment, kind, float(minutes), float(amount)))
+    frame = pd.DataFrame(rows, columns=["event_id", "user_id", "event_time", "event_type", "minutes", "amount"])
+    frame["event_time"] = frame["event_time"].astype("datetime64[us, UTC]")
+    engine.write_table("raw_events", frame)
+    signups = users or {u: min(n for v, n, *_ in events if v == u) for u, *_ in events}
+    engine.write_table(
+        "raw_users",
+        pd.DataFrame(
+            {
+                "user_id": list(signups),
+                "signup_time": pd.to_datetime([f"{day(n).isoformat()} 05:00" for n in signups.values()], utc=True),
+                "plan": "pro",
+                "country": "DE",
+                "channel": "organic",
+            }
+        ).astype({"signup_time": "datetime64[us, UTC]"}),
+    )
+
+
+def table(engine: Engine, name: str, where: str = "TRUE") -> pd.DataFrame:
+    frame = engine.query(f"SELECT * FROM {engine.schema}.{name} WHERE {where}")
+    key = [c for c in ("as_of_date", "activity_date") if c in frame.columns][:1]
+    return frame.sort_values([*key, "user_id"]).reset_index(drop=True)
+
+
+def features_on(engine: Engine, n: int) -> dict[str, dict]:
+    frame = table(engine, "user_features", f"as_of_date = TIMESTAMP '{day(n).isoformat()} 00:00:00+00'")
+    return {row["user_id"]: row for row in frame.to_dict("records")}
+
+
+def test_user_daily_counts_sums_active_flag_and_day_edges(engine):
+    load(
+        engine,
+        [
+            ("a", 0, "session", 10, 0, 0),
+            ("a", 0, "session", 5.5, 0, 9),
+            ("a", 0, "feature_use", 0, 0, 23.99),
+            ("a", 1, "support_ticket", 0, 0, 0),
+            ("b", 0, "payment", 0, 9.99),
+            ("b", 0, "payment_failed", 0, 9.99),
+        ],
+    )
+    build_layer(engine, day(0), day(2), FeatureSpec(), 30, START)
+    daily = table(engine, "user_daily")
+    got = [
+        (r.user_id, r.activity_date.date(), r.events, r.sessions, r.feature_uses, r.support_tickets, r.payments,
+         r.payments_failed, r.minutes, round(r.amount, 2), r.active)
+        for r in daily.itertuples()
+    ]  # fmt: skip
+    assert got == [
+        ("a", day(0), 3, 2, 1, 0, 0, 0, 15.5, 0.0, True),
+        ("b", day(0), 2, 0, 0, 0, 1, 1, 0.0, 19.98, False),
+        ("a", day(1), 1, 0, 0, 1, 0, 0, 0.0, 0.0, True),
+    ]
+    # a day without any event is still a computed day: partition_log records it with 0 rows
+    assert engine.row_counts("user_daily", day(0), day(2)) == {day(0): 2, day(1): 1, day(2): 0}
+
+
+def test_user_state_chains_over_gaps_and_keeps_long_gone_users(engine):
+    load(
+        engine,
+        [
+            ("a", 0, "session", 10, 0),
+            ("a", 3, "payment", 0, 20),  # billing only: counted, not active
+            ("a", 5, "session", 5, 0),
+            ("b", 5, "feature_use", 1, 0),  # first activity on the last day
+            ("c", 1, "session", 2, 0),  # never again: longer gone than any window by the end
+        ],
+    )
+    build_layer(engine, day(0), day(100), FeatureSpec(), 30, START)
+    state = table(engine, "user_state")
+    assert state.groupby("as_of_date").size().tolist()[:6] == [1, 2, 2, 2, 2, 3]
+    end = {r["user_id"]: r for r in table(engine, "user_state", "as_of_date = TIMESTAMP '2026-04-11 00:00:00+00'")
+           .to_dict("records")}  # fmt: skip
+    a, b, c = end["a"], end["b"], end["c"]
+    assert (a["first_seen_date"].date(), a["first_active_date"].date(), a["last_active_date"].date()) == (
+        day(0),
+        day(0),
+        day(5),
+    )
+    assert (a["active_days"], a["events"], a["minutes"], a["amount"]) == (2, 3, 15.0, 20.0)
+    assert (b["first_active_date"].date(), b["active_days"]) == (day(5), 1)
+    assert (c["last_active_date"].date(), c["active_days"], c["events"]) == (day(1), 1, 1)
+    on_day_3 = table(engine, "user_state", "as_of_date = TIMESTAMP '2026-01-04 00:00:00+00'")
+    a3 = on_day_3[on_day_3["user_id"] == "a"].iloc[0]
+    assert (a3["last_active_date"].date(), a3["events"], a3["amount"]) == (day(0), 2, 20.0)
+
+
+def test_window_edges_day_7_vs_8_and_30_vs_31(engine):
+    load(
+        engine,
+        [
+            ("in7", 34, "session", 1, 0),  # age 6 on day 40
+            ("out7", 33, "session", 1, 0),  # age 7
+            ("in30", 11, "session", 1, 0),  # age 29
+            ("out30", 10, "session", 1, 0),  # age 30: not eligible with 30 days either
+            ("today", 40, "session", 1, 0),
+        ],
+    )
+    build_layer(engine, day(0), day(40), FeatureSpec(), 30, START)
+    f = features_on(engine, 40)
+    assert sorted(f) == ["in30", "in7", "out7", "today"]
+    assert (f["in7"]["active_days_7"], f["in7"]["active_days_14"], f["in7"]["events_7"]) == (1, 1, 1)
+    assert (f["out7"]["active_days_7"], f["out7"]["active_days_14"], f["out7"]["events_7"]) == (0, 1, 0)
+    assert (f["in30"]["active_days_30"], f["in30"]["active_days_14"], f["in30"]["days_since_last_activity"]) == (
+        1,
+        0,
+        29,
+    )
+    today = f["today"]
+    assert (today["days_since_first_activity"], today["days_since_last_activity"], today["tenure_days"]) == (0, 0, 0)
+    assert (today["lifetime_active_days"], today["mean_active_gap_days"]) == (1, 0.0)
+
+
+def test_windows_7_30_90_and_an_eligibility_longer_than_every_window(engine):
+    load(
+        engine,
+        [
+            ("a", 10, "session", 30, 0),  # age 90 on day 100: outside the 90-day window
+            ("a", 11, "session", 20, 0),  # age 89: inside
+            ("a", 95, "session", 10, 0),
+            ("gone", 0, "session", 1, 0),  # 100 days idle by day 100
+        ],
+        users={"a": 5, "gone": 0, "never": 0},
+    )
+    spec = FeatureSpec((7, 30, 90), eligibility_days=120)
+    build_layer(engine, day(0), day(100), spec, 30, START)
+    f = features_on(engine, 100)
+    assert sorted(f) == ["a", "gone"]  # "never" had no event: not in state, never scored
+    a, gone = f["a"], f["gone"]
+    assert (a["active_days_90"], a["minutes_90"], a["active_days_30"], a["events_7"]) == (2, 30.0, 1, 1)
+    assert (a["lifetime_active_days"], a["days_since_first_activity"], a["tenure_days"]) == (3, 90, 95)
+    assert a["mean_active_gap_days"] == pytest.approx(85 / 2)  # (95 - 10) / (3 - 1)
+    # lifetime recency is not capped by any window
+    assert (gone["days_since_last_activity"], gone["active_days_90"], gone["events_90"]) == (100, 0, 0)
+    assert gone["mean_active_gap_days"] == 100.0  # one active day: the days since it
+    assert set(f["a"]) >= {"sessions_90", "feature_uses_90", "amount_90", "events_trend_7"}
+
+
+def test_trends_engagement_and_type_counts(engine):
+    events = [("a", 40 - age, "session", 15, 0) for age in range(7)]  # every day of the week, 105 minutes
+    events += [("a", 30, "session", 0, 0), ("a", 20, "session", 0, 0)]  # ages 10 and 20
+    events += [("a", 15, "payment_failed", 0, 5)]  # age 25, billing only
+    events += [("a", 32, "support_ticket", 40, 0), ("a", 32, "support_ticket", 0, 0)]  # age 8
+    load(engine, events)
+    build_layer(engine, day(0), day(40), FeatureSpec(), 30, START)
+    a = features_on(engine, 40)["a"]
+    assert (a["active_days_7"], a["active_days_30"], a["minutes_7"], a["sessions_7"]) == (7, 10, 105.0, 7)
+    # the 7 days before (ages 7-13): the two tickets (age 8, 40 minutes) and a session (age 10)
+    assert (a["events_trend_7"], a["minutes_trend_7"], a["active_days_trend_7"]) == (7 - 3, 105.0 - 40.0, 7 - 2)
+    assert (a["support_tickets_30"], a["payments_failed_30"], a["amount_30"], a["events_30"]) == (2, 1, 5.0, 12)
+    # 100 * (0.5 * 7/7 + 0.3 * 10/30 + 0.2 * min(1, 105/210)) = 50 + 10 + 10
+    assert a["engagement_score"] == pytest.approx(70.0)
+    assert (a["days_since_first_activity"], a["mean_active_gap_days"]) == (20, pytest.approx(20 / 9))
+
+
+def test_labels_horizon_edges_and_only_eligible_users(engine):
+    load(
+        engine,
+        [
+            *[(u, 40, "session", 1, 0) for u in ("back30", "back31", "billing", "today_only")],
+            ("back30", 70, "session", 1, 0),  # t+30: returned
+            ("back31", 71, "session", 1, 0),  # t+31: too late
+            ("billing", 45, "payment", 0, 9),  # billing is not activity
+            ("gone", 5, "session", 1, 0),  # not eligible on day 40
+        ],
+    )
+    build_layer(engine, day(0), day(71), FeatureSpec(), 30, START)
+    labels = table(engine, "churn_labels", "as_of_date = TIMESTAMP '2026-02-10 00:00:00+00'")
+    assert dict(zip(labels["user_id"], labels["churned"], strict=True)) == {
+        "back30": 0,
+        "back31": 1,
+        "billing": 1,
+        "today_only": 1,
+    }
+    assert set(labels["horizon_days"]) == {30}
+    assert max(table(engine, "churn_labels")["as_of_date"]).date() == day(41)  # the last label-complete day
+
+
+def test_training_extract_is_a_stratified_deterministic_sample(engine):
+    users = [f"u{i:03d}" for i in range(200)]
+    events = [(u, 0, "session", 1, 0) for u in users]
+    events += [(u, 3, "session", 1, 0) for u in users[:50]]  # 50 return within the horizon on day 0
+    load(engine, events)
+    build_layer(engine, day(0), day(4), FeatureSpec(), 3, START)
+    full = engine.query(training_extract_select(engine.schema, day(0), day(1), FeatureSpec(), 1.0))
+    assert len(full) == 400 and full.groupby("as_of_date")["churned"].sum().tolist() == [150, 150]
+    half = engine.query(training_extract_select(engine.schema, day(0), day(1), FeatureSpec(), 0.5))
+    assert half.groupby(["as_of_date", "churned"]).size().tolist() == [25, 75, 25, 75]
+    again = engine.query(training_extract_select(engine.schema, day(0), day(1), FeatureSpec(), 0.5))
+    assert sorted(half["user_id"] + half["as_of_date"].astype(str)) == sorted(
+        again["user_id"] + again["as_of_date"].astype(str)
+    )
