@@ -80,6 +80,14 @@ FROM ref.features f WHERE f.t <= DATE '{label_last}';
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident set. Linux keeps ru_maxrss across fork and exec, so a child started by a
+    parent that has used 5 GB reports 5 GB; VmHWM belongs to the child's own address space."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -156,6 +164,7 @@ def run_through_dagster(path: str, last: date, label_last: date) -> int:
     settings = Settings(data_dir=Path(path).parent)
     resources = build_resources(settings)
     assets = list(defs.assets)
+    os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = "true"  # as churn-assets run does
     with dg.instance_for_test() as instance:
         for selection, lo, hi in (
             (["user_daily", "user_state", "user_features"], START, last),

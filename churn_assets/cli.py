@@ -111,6 +111,21 @@ def _root_cause(error) -> str:
     return error.message.strip()
 
 
+EVENTS_PER_RUN_USER_DAYS = 1_000_000  # users x days of raw events one run holds in memory at most
+
+
+def event_ranges(first: date, last: date, users: int) -> list[tuple[date, date]]:
+    """The events stage in ranges of at most 1,000,000 / users days: one run for the demo's 2,000 users,
+    10-day runs for 100,000, so a run's raw events stay near a million rows whatever the population."""
+    span = max(1, EVENTS_PER_RUN_USER_DAYS // max(1, users))
+    ranges, start = [], first
+    while start <= last:
+        end = min(last, start + timedelta(days=span - 1))
+        ranges.append((start, end))
+        start = end + timedelta(days=1)
+    return ranges
+
+
 def run(args: argparse.Namespace) -> int:
     settings = _apply_options(args)
     os.environ.update(RANGE_PLANNED_EVENTS)
@@ -137,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"churn-assets run: {first}..{last} ({settings.days} days) into {settings.data_dir}")
     print(f"  Dagster instance: {os.environ['DAGSTER_HOME']}")
 
-    stages = [("users_job", "raw users", None, None), ("daily_data_job", "events to features", first, last)]
+    stages = [("users_job", "raw users", None, None)]
+    stages += [("daily_data_job", "events to features", lo, hi) for lo, hi in event_ranges(first, last, settings.users)]
     label_days = (label_last - first).days + 1
     needed = settings.test_days + settings.label_horizon_days + 1
     if label_days > 0:
@@ -159,7 +175,9 @@ def run(args: argparse.Namespace) -> int:
         span = "" if not lo else f" {lo}" if lo == hi else f" {lo}..{hi}"
         print(f"[{i}/{len(stages)}] {what}{span} ...", flush=True)
         ok, metadata, seconds = _run_stage(defs, instance, job, lo and lo.isoformat(), hi and hi.isoformat())
-        outputs.update(metadata)
+        for name, values in metadata.items():  # an asset in several runs (the events ranges): rows add up
+            rows = outputs.get(name, {}).get(ROW_COUNT, 0)
+            outputs[name] = values | ({ROW_COUNT: values[ROW_COUNT] + rows} if ROW_COUNT in values else {})
         print(f"    {'done' if ok else 'FAILED'} in {seconds:.1f}s")
         if not ok:
             return 1

@@ -9,7 +9,7 @@ from churn_assets.assets.activity import SQL_KINDS
 from churn_assets.checks import check_result, check_specs
 from churn_assets.core.days import day_range
 from churn_assets.core.quality import feature_table_outcome
-from churn_assets.core.transforms import feature_summary_select, user_features_select
+from churn_assets.core.transforms import feature_summary_select, user_features_selects
 from churn_assets.partitions import FEATURES, START_DATE, daily_partitions, feature_window, partition_days
 from churn_assets.resources import Warehouse
 from churn_assets.tables import require, write_days
@@ -40,7 +40,7 @@ def user_features(context: dg.AssetExecutionContext, warehouse: Warehouse) -> It
     window = day_range(max(START_DATE, days[0] - timedelta(days=FEATURES.lookback_days - 1)), days[-1])
     require(engine, f"user_features {days[0]}..{days[-1]}", "user_daily", window)
     require(engine, f"user_features {days[0]}..{days[-1]}", "user_state", days)
-    select = user_features_select(engine.schema, days[0], days[-1], FEATURES)
-    yield write_days(context, engine, "user_features", days, [select], FEATURES)
+    selects = user_features_selects(engine.schema, days[0], days[-1], FEATURES)
+    yield write_days(context, engine, "user_features", days, selects, FEATURES)
     summary = engine.query(feature_summary_select(engine.schema, days[0], days[-1], FEATURES))
     yield check_result("user_features", COMPLETE_CHECK[0], feature_table_outcome(summary))

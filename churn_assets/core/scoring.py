@@ -37,16 +37,25 @@ def feature_reference(training: pd.DataFrame, features: Sequence[str]) -> dict[s
     return ref
 
 
-def feature_pushes(model: Any, frame: pd.DataFrame, reference: dict[str, Any], features: Sequence[str]) -> np.ndarray:
-    """How much each feature pushes each row's churn probability up (rows x features).
+def feature_pushes(
+    model: Any,
+    frame: pd.DataFrame,
+    reference: dict[str, Any],
+    features: Sequence[str],
+    candidates: Sequence[str] | None = None,
+) -> np.ndarray:
+    """How much each of ``candidates`` (default: every feature) pushes each row's churn probability up
+    (rows x candidates). ``features`` are the model's inputs.
 
     A feature's push is how much the probability falls when that feature alone is set to its typical
-    value (``feature_reference``): model-agnostic, and exact for what the model actually does.
+    value (``feature_reference``): model-agnostic, and exact for what the model actually does. It costs one
+    model call per candidate.
     """
+    candidates = list(features if candidates is None else candidates)
     inputs = model_input(frame, features)
     base = model.predict_proba(inputs)[:, 1]
-    pushes = np.empty((len(frame), len(features)))
-    for j, column in enumerate(features):
+    pushes = np.empty((len(frame), len(candidates)))
+    for j, column in enumerate(candidates):
         original = inputs[column].copy()
         inputs[column] = reference[column]
         pushes[:, j] = base - model.predict_proba(inputs)[:, 1]
@@ -63,13 +72,19 @@ def feature_importance(
 
 
 def reason_codes(
-    model: Any, frame: pd.DataFrame, reference: dict[str, Any], features: Sequence[str], top: int = 3
+    model: Any,
+    frame: pd.DataFrame,
+    reference: dict[str, Any],
+    features: Sequence[str],
+    candidates: Sequence[str] | None = None,
+    top: int = 3,
 ) -> pd.DataFrame:
-    """The ``top`` features pushing each user's risk up most; a feature that lowers risk is never a reason,
-    so a user with fewer than ``top`` gets nulls."""
-    pushes = feature_pushes(model, frame, reference, features)
+    """The ``top`` features (among ``candidates``, default all) pushing each user's risk up most; a feature
+    that lowers risk is never a reason, so a user with fewer than ``top`` gets nulls."""
+    candidates = list(features if candidates is None else candidates)
+    pushes = feature_pushes(model, frame, reference, features, candidates)
     order = np.argsort(-pushes, axis=1, kind="stable")[:, :top]
-    names = np.array(features, dtype=object)[order]
+    names = np.array(candidates, dtype=object)[order]
     positive = np.take_along_axis(pushes, order, axis=1) > 1e-9
     out = pd.DataFrame(np.where(positive, names, None), columns=[f"reason_{i + 1}" for i in range(top)])
     return out.astype("string")
@@ -100,7 +115,21 @@ def score_users(
             "model_version": version,
         }
     )
-    return pd.concat([out, reason_codes(model, frame, card["feature_reference"], names)], axis=1)
+    reasons = reason_codes(model, frame, card["feature_reference"], names, reason_candidates(card))
+    return pd.concat([out, reasons], axis=1)
+
+
+REASON_CANDIDATES = 10
+
+
+def reason_candidates(card: dict[str, Any]) -> list[str]:
+    """The features reasons are chosen from: the model's ``REASON_CANDIDATES`` most important (mean absolute
+    push on its reference sample, in the card), or every feature when the card has no importance. Each
+    candidate costs a model call per scored user; the others rarely move a prediction."""
+    importance = card.get("feature_importance")
+    if not importance:
+        return list(card["features"])
+    return sorted(importance, key=lambda c: -importance[c])[:REASON_CANDIDATES]
 
 
 def rank_predictions(scored: pd.DataFrame) -> pd.DataFrame:

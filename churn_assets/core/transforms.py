@@ -12,6 +12,7 @@ The builders return SELECT statements for one day (or one range for user_daily);
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -72,13 +73,31 @@ def table_types(table: str, spec: FeatureSpec) -> dict[str, str]:
     return {"user_features": feature_types, "training_set": training_types}[table](spec)
 
 
-@lru_cache(maxsize=512)
+DAY_LITERAL = re.compile(r"'(\d{4}-\d{2}-\d{2}) 00:00:00\+00'")
+
+
 def for_engine(sql: str, engine: str) -> str:
-    """GoogleSQL as written, or translated for DuckDB."""
+    """GoogleSQL as written, or translated for DuckDB.
+
+    Statements that differ only in their days (the state chain, feature chunks) share one translation:
+    the day literals become numbered placeholders, the template is translated once and cached, and the
+    days are put back. SQLGlot keeps a string literal's text as it is."""
     if engine == "bigquery":
         return sql
     if engine != "duckdb":
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
+    days: list[str] = []
+
+    def placeholder(match: re.Match) -> str:
+        days.append(match.group(1))
+        return f"'@day{len(days) - 1}@ 00:00:00+00'"
+
+    out = _translate(DAY_LITERAL.sub(placeholder, sql))
+    return re.sub(r"@day(\d+)@", lambda m: days[int(m.group(1))], out)
+
+
+@lru_cache(maxsize=256)
+def _translate(sql: str) -> str:
     return ";\n".join(sqlglot.transpile(sql, read="bigquery", write="duckdb"))
 
 
@@ -124,8 +143,8 @@ def user_daily_select(schema: str, first: date, last: date) -> str:
   {day_of("event_time")} AS activity_date,
   COUNT(*) AS events,
   {counts},
-  CAST(SUM(COALESCE(minutes, 0)) AS FLOAT64) AS minutes,
-  CAST(SUM(COALESCE(amount, 0)) AS FLOAT64) AS amount,
+  ROUND(CAST(SUM(COALESCE(minutes, 0)) AS FLOAT64), 6) AS minutes,
+  ROUND(CAST(SUM(COALESCE(amount, 0)) AS FLOAT64), 6) AS amount,
   COUNTIF(event_type IN ({user_types})) > 0 AS active
 FROM {schema}.raw_events
 WHERE event_time >= {ts(first)} AND event_time < {ts(last + timedelta(days=1))}
@@ -150,15 +169,18 @@ SELECT
   IF(COALESCE(d.active, FALSE), d.activity_date, p.last_active_date) AS last_active_date,
   COALESCE(p.active_days, 0) + IF(COALESCE(d.active, FALSE), 1, 0) AS active_days,
   COALESCE(p.events, 0) + COALESCE(d.events, 0) AS events,
-  COALESCE(p.minutes, 0) + COALESCE(d.minutes, 0) AS minutes,
-  COALESCE(p.amount, 0) + COALESCE(d.amount, 0) AS amount
+  ROUND(COALESCE(p.minutes, 0) + COALESCE(d.minutes, 0), 6) AS minutes,
+  ROUND(COALESCE(p.amount, 0) + COALESCE(d.amount, 0), 6) AS amount
 FROM prev AS p FULL OUTER JOIN today AS d ON p.user_id = d.user_id"""
 
 
 def _window_sum(column: str, newest_age: int, oldest_age: int) -> str:
     """Sum of ``column`` over the days aged newest_age ... oldest_age (age 0 = the feature day)."""
     value = "IF(active, 1, 0)" if column == "active" else column
-    return f"SUM(IF(age BETWEEN {newest_age} AND {oldest_age}, {value}, 0))"
+    total = f"SUM(IF(age BETWEEN {newest_age} AND {oldest_age}, {value}, 0))"
+    # a parallel sum of doubles may differ in its last bits from run to run: rounded, the same rows give the
+    # same features, hence the same training set and the same model
+    return f"ROUND({total}, 6)" if column in ("minutes", "amount") else total
 
 
 def user_features_select(schema: str, first: date, last: date, spec: FeatureSpec) -> str:
@@ -186,7 +208,8 @@ def user_features_select(schema: str, first: date, last: date, spec: FeatureSpec
 
     selected = {name: filled(name) for name in sums if "_prev_" not in name}
     for kind in ("events", "minutes", "active_days"):
-        selected[f"{kind}_trend_{s}"] = f"{filled(f'{kind}_{s}')} - {filled(f'{kind}_prev_{s}')}"
+        difference = f"{filled(f'{kind}_{s}')} - {filled(f'{kind}_prev_{s}')}"
+        selected[f"{kind}_trend_{s}"] = f"ROUND({difference}, 6)" if kind == "minutes" else difference
     t = "st.as_of_date"
     selected |= {
         "tenure_days": days_between(t, "COALESCE(u.signup_time, st.first_seen_date)"),
@@ -237,6 +260,22 @@ LEFT JOIN w ON w.user_id = st.user_id AND w.as_of_date = st.as_of_date
 LEFT JOIN {schema}.raw_users AS u ON u.user_id = st.user_id"""
 
 
+FEATURE_CHUNK_DAYS = 5
+
+
+def user_features_selects(schema: str, first: date, last: date, spec: FeatureSpec) -> list[str]:
+    """``user_features_select`` over first ... last in chunks of ``FEATURE_CHUNK_DAYS`` days: one statement per
+    chunk bounds the join the warehouse holds at once. Featurizing 20 days of 100,000 users peaked at 1.5 GB in
+    chunks of 15 days and at 0.8 GB in chunks of 5, in the same 6.7 s."""
+    chunks = []
+    start = first
+    while start <= last:
+        end = min(last, start + timedelta(days=FEATURE_CHUNK_DAYS - 1))
+        chunks.append(user_features_select(schema, start, end, spec))
+        start = end + timedelta(days=1)
+    return chunks
+
+
 def churn_labels_select(schema: str, first: date, last: date, horizon: int) -> str:
     """Labels for the users of user_features as of first ... last (the eligible ones): churned when the user's
     last active day as of t+H, from user_state, is still on or before t (no active day in t+1 ... t+H)."""
@@ -261,29 +300,25 @@ def labelled_rows_select(schema: str, first: date, last: date) -> str:
 def training_extract_select(schema: str, first: date, last: date, spec: FeatureSpec, fraction: float) -> str:
     """user_features joined with churn_labels over first ... last, sampled inside the warehouse.
 
-    Stratified by (day, label): each stratum keeps FLOOR(fraction * its rows) rows, chosen by the MD5 of
-    user id and day (the same rows on every engine and every run), so the sample never exceeds
-    fraction * all rows and every day keeps its churn rate."""
+    Stratified by (day, label): each stratum keeps FLOOR(fraction * its rows) rows, chosen by the MD5 of user
+    id and day (the same rows on every engine and every run), so the sample never exceeds fraction * all rows
+    and every day keeps its churn rate. The rows are ranked on the narrow label table first; only the chosen
+    ones are joined with their features."""
     feature_columns = ", ".join(f"f.{c}" for c in spec.columns)
-    keep = ", ".join([*spec.columns, "churned"])
-    return f"""WITH joined AS (
-  SELECT {feature_columns}, l.churned
-  FROM {schema}.user_features AS f
-  JOIN {schema}.churn_labels AS l ON l.user_id = f.user_id AND l.as_of_date = f.as_of_date
-  WHERE f.as_of_date >= {ts(first)} AND f.as_of_date <= {ts(last)}
-),
-ranked AS (
-  SELECT *,
+    return f"""WITH ranked AS (
+  SELECT user_id, as_of_date, churned,
     ROW_NUMBER() OVER (
       PARTITION BY as_of_date, churned
       ORDER BY TO_HEX(MD5(CONCAT(user_id, '|', FORMAT_TIMESTAMP('%Y-%m-%d', as_of_date))))
     ) AS sample_rank,
     COUNT(*) OVER (PARTITION BY as_of_date, churned) AS stratum_rows
-  FROM joined
+  FROM {schema}.churn_labels
+  WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
 )
-SELECT {keep}, {ts(last)} AS training_window_end
-FROM ranked
-WHERE sample_rank <= FLOOR({fraction!r} * stratum_rows)"""
+SELECT {feature_columns}, r.churned AS churned, {ts(last)} AS training_window_end
+FROM ranked AS r
+JOIN {schema}.user_features AS f ON f.user_id = r.user_id AND f.as_of_date = r.as_of_date
+WHERE r.sample_rank <= FLOOR({fraction!r} * r.stratum_rows)"""
 
 
 def feature_summary_select(schema: str, first: date, last: date, spec: FeatureSpec) -> str:

@@ -180,7 +180,7 @@ def build_layer(engine: Engine, first: date, last: date, spec: FeatureSpec, hori
     )
     states = [sql.user_state_select(schema, d, chain_start=d == start) for d in days]
     engine.replace_partitions("user_state", "as_of_date", first, last, states, spec)
-    features = [sql.user_features_select(schema, first, last, spec)]
+    features = sql.user_features_selects(schema, first, last, spec)
     engine.replace_partitions("user_features", "as_of_date", first, last, features, spec)
     label_last = last - timedelta(days=horizon)
     if label_last >= first:
