@@ -77,7 +77,9 @@ def test_each_partition_gets_its_own_check_evaluations(built):
 def test_materializations_carry_schema_row_count_and_preview(built):
     mats = built.data_run.asset_materializations_for_node("user_daily")
     assert len(mats) == 36  # one per partition of the ranged run
-    meta = mats[0].metadata
+    # the schema and the preview are on the run's last day, the one the asset's page shows
+    meta = next(m for m in mats if m.partition == LAST).metadata
+    assert "preview" not in next(m for m in mats if m.partition == FIRST).metadata
     columns = [c.name for c in meta["dagster/column_schema"].schema.columns]
     assert columns[:3] == ["user_id", "activity_date", "events"]
     assert "| user_id" in meta["preview"].value

@@ -106,3 +106,30 @@ def test_credentials_that_are_not_a_service_account_key_are_refused_without_show
         Settings.from_env(GCP | {"CHURN_GCP_CREDENTIALS_B64": value})
     assert "CHURN_GCP_CREDENTIALS_B64 is set but is not a base64-encoded service-account JSON key" in str(err.value)
     assert value not in str(err.value)
+
+
+def test_feature_windows_and_eligibility_are_settings():
+    s = Settings.from_env({"CHURN_FEATURE_WINDOWS": "90,7,30", "CHURN_ELIGIBILITY_DAYS": "60"})
+    assert (s.feature_spec.windows, s.feature_spec.eligibility_days, s.feature_spec.lookback_days) == (
+        (7, 30, 90),
+        60,
+        90,
+    )
+    assert Settings.from_env(s.as_env()) == s
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CHURN_FEATURE_WINDOWS": "7,7,30"}, "CHURN_FEATURE_WINDOWS='7,7,30': feature windows repeat a day"),
+        ({"CHURN_FEATURE_WINDOWS": "week"}, "CHURN_FEATURE_WINDOWS='week': feature windows must be whole days"),
+        ({"CHURN_FEATURE_WINDOWS": "0,30"}, "CHURN_FEATURE_WINDOWS='0,30': feature windows must be distinct positive"),
+        ({"CHURN_FEATURE_WINDOWS": "7,400"}, "the longest window is at most 366 days, got 400"),
+        ({"CHURN_ELIGIBILITY_DAYS": "0"}, "CHURN_ELIGIBILITY_DAYS must be at least 1, got 0"),
+        ({"CHURN_TRAINING_MAX_ROWS": "500"}, "CHURN_TRAINING_MAX_ROWS must be at least 1000, got 500"),
+    ],
+)
+def test_bad_feature_and_training_settings_are_refused(env, message):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(env)
+    assert message in str(err.value)

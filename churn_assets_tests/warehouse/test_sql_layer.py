@@ -15,7 +15,7 @@ import pytest
 
 from churn_assets.core.features import FeatureSpec
 from churn_assets.core.transforms import training_extract_select
-from churn_assets.io.warehouse import BigQueryEngine, DuckDBEngine, Engine, build_layer
+from churn_assets.io.warehouse import BigQueryEngine, DuckDBEngine, Engine, WarehouseError, build_layer
 
 START = date(2026, 1, 1)
 
@@ -230,3 +230,38 @@ def test_training_extract_is_a_stratified_deterministic_sample(engine):
     assert sorted(half["user_id"] + half["as_of_date"].astype(str)) == sorted(
         again["user_id"] + again["as_of_date"].astype(str)
     )
+
+
+def test_a_table_written_with_other_windows_is_refused_naming_both_column_lists(tmp_path):
+    engine = DuckDBEngine(str(tmp_path / "warehouse.duckdb"), "churn")
+    load(engine, [("a", 0, "session", 1, 0)])
+    build_layer(engine, day(0), day(1), FeatureSpec((7, 30, 90)), 30, START)
+    with pytest.raises(WarehouseError) as err:
+        build_layer(engine, day(0), day(1), FeatureSpec(), 30, START)
+    message = str(err.value)
+    assert "table user_features has the columns" in message and "'active_days_90'" in message
+    assert "but this version writes" in message and "'active_days_14'" in message
+    assert len(table(engine, "user_features")) == 2  # the days written with 7,30,90 are left as they were
+
+
+@pytest.mark.parametrize("spec", [FeatureSpec(), FeatureSpec((7, 30, 90), 120), FeatureSpec((3,), 5)])
+def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
+    """The emulator runs every statement (tests above); this checks the BigQuery text parses as GoogleSQL
+    for window sets the engine tests do not run, and that its DuckDB translation parses as DuckDB."""
+    import sqlglot
+
+    from churn_assets.core import transforms as sql
+
+    statements = [
+        sql.user_daily_select("churn", day(0), day(9)),
+        sql.user_state_select("churn", day(5), chain_start=False),
+        *sql.user_features_selects("churn", day(0), day(9), spec),
+        sql.churn_labels_select("churn", day(0), day(9), 30),
+        sql.training_extract_select("churn", day(0), day(9), spec, 0.25),
+        sql.feature_summary_select("churn", day(0), day(9), spec),
+        *(sql.create_table("churn", t, sql.table_types(t, spec)) for t in sql.PARTITION_COLUMNS),
+    ]
+    for statement in statements:
+        assert sqlglot.parse_one(statement, read="bigquery") is not None
+        assert sqlglot.parse_one(sql.for_engine(statement, "duckdb"), read="duckdb") is not None
+    assert len(sql.user_features_selects("churn", day(0), day(9), spec)) == 2  # 5-day chunks
