@@ -250,7 +250,12 @@ def run_newday(path: str, new_day: date) -> dict:
         DEFAULT_SPEC,
     )
     counts |= engine.replace_partitions(
-        "user_state", "as_of_date", new_day, new_day, [sql.user_state_select("churn", new_day, False)], DEFAULT_SPEC
+        "user_state",
+        "as_of_date",
+        new_day,
+        new_day,
+        [sql.user_state_select("churn", new_day, new_day, False)],
+        DEFAULT_SPEC,
     )
     features = engine.replace_partitions(
         "user_features",

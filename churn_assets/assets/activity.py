@@ -52,5 +52,5 @@ def user_state(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     require(engine, f"user_state {days[0]}..{days[-1]}", "user_daily", days)
     before = [days[0] - timedelta(days=1)] if days[0] > START_DATE else []
     require(engine, f"user_state {days[0]} (it continues the day before)", "user_state", before)
-    selects = [user_state_select(engine.schema, day, chain_start=day == START_DATE) for day in days]
-    return write_days(context, engine, "user_state", days, selects, FEATURES)
+    select = user_state_select(engine.schema, days[0], days[-1], chain_start=days[0] == START_DATE)
+    return write_days(context, engine, "user_state", days, [select], FEATURES)

@@ -151,27 +151,46 @@ WHERE event_time >= {ts(first)} AND event_time < {ts(last + timedelta(days=1))}
 GROUP BY user_id, activity_date"""
 
 
-def user_state_select(schema: str, day: date, chain_start: bool) -> str:
-    """Each user's lifetime aggregates at the end of ``day``: the state of the day before plus the day's
-    user_daily rows. ``chain_start``: there is no day before (the first partition), start from nothing."""
-    prev = (
-        f"SELECT * FROM {schema}.user_state WHERE as_of_date = {ts(day - timedelta(days=1))}"
-        if not chain_start
-        else "SELECT * FROM " + f"{schema}.user_state WHERE FALSE"
-    )
-    return f"""WITH prev AS ({prev}),
-today AS (SELECT * FROM {schema}.user_daily WHERE activity_date = {ts(day)})
+def user_state_select(schema: str, first: date, last: date, chain_start: bool) -> str:
+    """Each user's lifetime aggregates at the end of every day t in first ... last: the state of the day before
+    ``first`` plus the user_daily rows of first ... t. For one day this is state(t-1) + daily(t); for a range it
+    is the same chain in one statement (running totals per user over the range's days), so a day costs O(users)
+    whatever the history. ``chain_start``: there is no day before ``first`` (the first partition)."""
+    prev_day = ts(first - timedelta(days=1))
+    prev = "FALSE" if chain_start else f"as_of_date = {prev_day}"
+    days = ", ".join(ts(first + timedelta(days=i)) for i in range((last - first).days + 1))
+    return f"""WITH prev AS (SELECT * FROM {schema}.user_state WHERE {prev}),
+d AS (SELECT * FROM {schema}.user_daily WHERE activity_date >= {ts(first)} AND activity_date <= {ts(last)}),
+people AS (SELECT user_id FROM prev UNION DISTINCT SELECT user_id FROM d),
+grid AS (
+  SELECT people.user_id, day, d.activity_date, d.active, d.events, d.minutes, d.amount
+  FROM people CROSS JOIN UNNEST([{days}]) AS day
+  LEFT JOIN d ON d.user_id = people.user_id AND d.activity_date = day
+),
+running AS (
+  SELECT user_id, day,
+    MIN(activity_date) OVER w AS first_seen,
+    MIN(IF(active, activity_date, NULL)) OVER w AS first_active,
+    MAX(IF(active, activity_date, NULL)) OVER w AS last_active,
+    SUM(IF(active, 1, 0)) OVER w AS active_days,
+    SUM(COALESCE(events, 0)) OVER w AS events,
+    SUM(COALESCE(minutes, 0)) OVER w AS minutes,
+    SUM(COALESCE(amount, 0)) OVER w AS amount
+  FROM grid
+  WINDOW w AS (PARTITION BY user_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+)
 SELECT
-  COALESCE(p.user_id, d.user_id) AS user_id,
-  {ts(day)} AS as_of_date,
-  COALESCE(p.first_seen_date, d.activity_date) AS first_seen_date,
-  COALESCE(p.first_active_date, IF(d.active, d.activity_date, NULL)) AS first_active_date,
-  IF(COALESCE(d.active, FALSE), d.activity_date, p.last_active_date) AS last_active_date,
-  COALESCE(p.active_days, 0) + IF(COALESCE(d.active, FALSE), 1, 0) AS active_days,
-  COALESCE(p.events, 0) + COALESCE(d.events, 0) AS events,
-  ROUND(COALESCE(p.minutes, 0) + COALESCE(d.minutes, 0), 6) AS minutes,
-  ROUND(COALESCE(p.amount, 0) + COALESCE(d.amount, 0), 6) AS amount
-FROM prev AS p FULL OUTER JOIN today AS d ON p.user_id = d.user_id"""
+  r.user_id AS user_id,
+  r.day AS as_of_date,
+  COALESCE(p.first_seen_date, r.first_seen) AS first_seen_date,
+  COALESCE(p.first_active_date, r.first_active) AS first_active_date,
+  COALESCE(r.last_active, p.last_active_date) AS last_active_date,
+  COALESCE(p.active_days, 0) + r.active_days AS active_days,
+  COALESCE(p.events, 0) + r.events AS events,
+  ROUND(COALESCE(p.minutes, 0) + r.minutes, 6) AS minutes,
+  ROUND(COALESCE(p.amount, 0) + r.amount, 6) AS amount
+FROM running AS r LEFT JOIN prev AS p ON p.user_id = r.user_id
+WHERE p.user_id IS NOT NULL OR r.first_seen IS NOT NULL"""
 
 
 def _window_sum(column: str, newest_age: int, oldest_age: int) -> str:

@@ -173,12 +173,11 @@ def build_layer(engine: Engine, first: date, last: date, spec: FeatureSpec, hori
     first day of the state chain."""
     from churn_assets.core import transforms as sql
 
-    days = _days(first, last)
     schema = engine.schema
     engine.replace_partitions(
         "user_daily", "activity_date", first, last, [sql.user_daily_select(schema, first, last)], spec
     )
-    states = [sql.user_state_select(schema, d, chain_start=d == start) for d in days]
+    states = [sql.user_state_select(schema, first, last, chain_start=first == start)]
     engine.replace_partitions("user_state", "as_of_date", first, last, states, spec)
     features = sql.user_features_selects(schema, first, last, spec)
     engine.replace_partitions("user_features", "as_of_date", first, last, features, spec)

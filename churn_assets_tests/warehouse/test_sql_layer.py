@@ -254,7 +254,7 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
 
     statements = [
         sql.user_daily_select("churn", day(0), day(9)),
-        sql.user_state_select("churn", day(5), chain_start=False),
+        sql.user_state_select("churn", day(5), day(9), chain_start=False),
         *sql.user_features_selects("churn", day(0), day(9), spec),
         sql.churn_labels_select("churn", day(0), day(9), 30),
         sql.training_extract_select("churn", day(0), day(9), spec, 0.25),
