@@ -91,6 +91,7 @@ class Engine:
 
     engine = ""
     schema = ""
+    feature_chunk_days = 5  # days of user_features per statement (see transforms.user_features_selects)
 
     def translate(self, sql: str) -> str:
         """A GoogleSQL statement in this engine's dialect."""
@@ -179,7 +180,7 @@ def build_layer(engine: Engine, first: date, last: date, spec: FeatureSpec, hori
     )
     states = [sql.user_state_select(schema, first, last, chain_start=first == start)]
     engine.replace_partitions("user_state", "as_of_date", first, last, states, spec)
-    features = sql.user_features_selects(schema, first, last, spec)
+    features = sql.user_features_selects(schema, first, last, spec, engine.feature_chunk_days)
     engine.replace_partitions("user_features", "as_of_date", first, last, features, spec)
     label_last = last - timedelta(days=horizon)
     if label_last >= first:
@@ -282,6 +283,7 @@ def bigquery_client(project: str | None, location: str | None, credentials_b64: 
 
 class BigQueryEngine(Engine):
     engine = "bigquery"
+    feature_chunk_days = 366
 
     def __init__(self, project: str | None, dataset: str, location: str | None, credentials_b64: str | None = None):
         from google.cloud import bigquery

@@ -132,6 +132,7 @@ def test_churn_assets_run_works_unchanged_on_gcp_and_no_secret_reaches_dagster(t
         "type": "ENV_VAR",
     }
     assert values[("artifacts", "credentials_b64")]["type"] == "ENV_VAR"
+    assert values[("warehouse", "credentials_b64")]["type"] == "ENV_VAR"  # the SQL layer's client too
     assert key not in json.dumps(answer) and marker not in json.dumps(answer)
     # and what the instance stored: 7 runs with their job snapshots, every event
     stored = stored_text(tmp_path / "dagster")

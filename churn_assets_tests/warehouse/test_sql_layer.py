@@ -255,7 +255,7 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
     statements = [
         sql.user_daily_select("churn", day(0), day(9)),
         sql.user_state_select("churn", day(5), day(9), chain_start=False),
-        *sql.user_features_selects("churn", day(0), day(9), spec),
+        *sql.user_features_selects("churn", day(0), day(9), spec, 5),
         sql.churn_labels_select("churn", day(0), day(9), 30),
         sql.training_extract_select("churn", day(0), day(9), spec, 0.25),
         sql.feature_summary_select("churn", day(0), day(9), spec),
@@ -264,4 +264,4 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
     for statement in statements:
         assert sqlglot.parse_one(statement, read="bigquery") is not None
         assert sqlglot.parse_one(sql.for_engine(statement, "duckdb"), read="duckdb") is not None
-    assert len(sql.user_features_selects("churn", day(0), day(9), spec)) == 2  # 5-day chunks
+    assert len(sql.user_features_selects("churn", day(0), day(9), spec, 5)) == 2  # 5-day chunks
