@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from churn_assets.core.transforms import user_daily_select, user_state_select
+from churn_assets.core.transforms import user_daily_select, user_state_selects
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.partitions import FEATURES, START_DATE, daily_partitions, partition_days, previous_day
 from churn_assets.resources import Warehouse
@@ -52,5 +52,5 @@ def user_state(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     require(engine, f"user_state {days[0]}..{days[-1]}", "user_daily", days)
     before = [days[0] - timedelta(days=1)] if days[0] > START_DATE else []
     require(engine, f"user_state {days[0]} (it continues the day before)", "user_state", before)
-    select = user_state_select(engine.schema, days[0], days[-1], chain_start=days[0] == START_DATE)
-    return write_days(context, engine, "user_state", days, [select], FEATURES)
+    selects = user_state_selects(engine.schema, days[0], days[-1], days[0] == START_DATE, engine.chunk_days)
+    return write_days(context, engine, "user_state", days, selects, FEATURES)

@@ -40,7 +40,7 @@ def user_features(context: dg.AssetExecutionContext, warehouse: Warehouse) -> It
     window = day_range(max(START_DATE, days[0] - timedelta(days=FEATURES.lookback_days - 1)), days[-1])
     require(engine, f"user_features {days[0]}..{days[-1]}", "user_daily", window)
     require(engine, f"user_features {days[0]}..{days[-1]}", "user_state", days)
-    selects = user_features_selects(engine.schema, days[0], days[-1], FEATURES, engine.feature_chunk_days)
+    selects = user_features_selects(engine.schema, days[0], days[-1], FEATURES, engine.chunk_days)
     yield write_days(context, engine, "user_features", days, selects, FEATURES)
     summary = engine.query(feature_summary_select(engine.schema, days[0], days[-1], FEATURES))
     yield check_result("user_features", COMPLETE_CHECK[0], feature_table_outcome(summary))

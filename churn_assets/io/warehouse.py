@@ -91,7 +91,7 @@ class Engine:
 
     engine = ""
     schema = ""
-    feature_chunk_days = 5  # days of user_features per statement (see transforms.user_features_selects)
+    chunk_days = 5  # days of user_state and user_features per statement (see transforms.user_features_selects)
 
     def translate(self, sql: str) -> str:
         """A GoogleSQL statement in this engine's dialect."""
@@ -178,9 +178,9 @@ def build_layer(engine: Engine, first: date, last: date, spec: FeatureSpec, hori
     engine.replace_partitions(
         "user_daily", "activity_date", first, last, [sql.user_daily_select(schema, first, last)], spec
     )
-    states = [sql.user_state_select(schema, first, last, chain_start=first == start)]
+    states = sql.user_state_selects(schema, first, last, first == start, engine.chunk_days)
     engine.replace_partitions("user_state", "as_of_date", first, last, states, spec)
-    features = sql.user_features_selects(schema, first, last, spec, engine.feature_chunk_days)
+    features = sql.user_features_selects(schema, first, last, spec, engine.chunk_days)
     engine.replace_partitions("user_features", "as_of_date", first, last, features, spec)
     label_last = last - timedelta(days=horizon)
     if label_last >= first:
@@ -283,7 +283,7 @@ def bigquery_client(project: str | None, location: str | None, credentials_b64: 
 
 class BigQueryEngine(Engine):
     engine = "bigquery"
-    feature_chunk_days = 366
+    chunk_days = 366
 
     def __init__(self, project: str | None, dataset: str, location: str | None, credentials_b64: str | None = None):
         from google.cloud import bigquery
