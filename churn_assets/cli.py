@@ -117,13 +117,9 @@ EVENTS_PER_RUN_USER_DAYS = 1_000_000  # users x days of raw events one run holds
 def event_ranges(first: date, last: date, users: int) -> list[tuple[date, date]]:
     """The events stage in ranges of at most 1,000,000 / users days: one run for the demo's 2,000 users,
     10-day runs for 100,000, so a run's raw events stay near a million rows whatever the population."""
-    span = max(1, EVENTS_PER_RUN_USER_DAYS // max(1, users))
-    ranges, start = [], first
-    while start <= last:
-        end = min(last, start + timedelta(days=span - 1))
-        ranges.append((start, end))
-        start = end + timedelta(days=1)
-    return ranges
+    from churn_assets.core.days import day_chunks
+
+    return day_chunks(first, last, max(1, EVENTS_PER_RUN_USER_DAYS // max(1, users)))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,6 +14,16 @@ def day_range(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def day_chunks(first: date, last: date, chunk_days: int) -> list[tuple[date, date]]:
+    """first ... last cut into consecutive ranges of at most ``chunk_days`` days."""
+    chunks, start = [], first
+    while start <= last:
+        end = min(last, start + timedelta(days=chunk_days - 1))
+        chunks.append((start, end))
+        start = end + timedelta(days=1)
+    return chunks
+
+
 def describe_days(days: list[date]) -> str:
     """Compact ranges, e.g. '2026-05-01..2026-05-03, 2026-05-07 (4 days)'."""
     runs: list[list[date]] = []

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from churn_assets.core.schema import DAILY_COUNT_COLUMNS, USER_EVENT_TYPES
+from churn_assets.core.schema import DAILY_COUNT_COLUMNS
 
 CATEGORICAL_FEATURES = ("plan", "channel")
 ENGAGED_MINUTES_PER_DAY = 30.0
@@ -119,5 +119,4 @@ def parse_windows(text: str) -> tuple[int, ...]:
     return tuple(sorted(days))
 
 
-ACTIVE_EVENT_TYPES = USER_EVENT_TYPES
 DEFAULT_SPEC = FeatureSpec()

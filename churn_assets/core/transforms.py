@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import sqlglot
 
+from churn_assets.core.days import day_chunks
 from churn_assets.core.features import CATEGORICAL_FEATURES, ENGAGED_MINUTES_PER_DAY, FeatureSpec, is_float_feature
 from churn_assets.core.schema import DAILY_COUNT_COLUMNS, USER_EVENT_TYPES
 
@@ -277,16 +278,6 @@ SELECT
 FROM st
 LEFT JOIN w ON w.user_id = st.user_id AND w.as_of_date = st.as_of_date
 LEFT JOIN {schema}.raw_users AS u ON u.user_id = st.user_id"""
-
-
-def day_chunks(first: date, last: date, chunk_days: int) -> list[tuple[date, date]]:
-    """first ... last cut into consecutive ranges of at most ``chunk_days`` days."""
-    chunks, start = [], first
-    while start <= last:
-        end = min(last, start + timedelta(days=chunk_days - 1))
-        chunks.append((start, end))
-        start = end + timedelta(days=1)
-    return chunks
 
 
 def user_state_selects(schema: str, first: date, last: date, chain_start: bool, chunk_days: int) -> list[str]:

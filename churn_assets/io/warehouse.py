@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from churn_assets.core.days import day_range
 from churn_assets.core.features import FeatureSpec
 from churn_assets.core.transforms import PARTITION_LOG, create_table, for_engine, table_types, ts
 
@@ -53,13 +54,9 @@ def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOC
         time.sleep(0.5)
 
 
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
 def _log_statements(schema: str, table: str, column: str, first: date, last: date) -> list[str]:
     """Replace the days' entries in partition_log with their row counts (0 for a day without rows)."""
-    days = ", ".join(ts(d) for d in _days(first, last))
+    days = ", ".join(ts(d) for d in day_range(first, last))
     return [
         f"DELETE FROM {schema}.{PARTITION_LOG} WHERE table_name = '{table}' "
         f"AND partition_date >= {ts(first)} AND partition_date <= {ts(last)}",
