@@ -108,7 +108,11 @@ def local_resources(settings: Settings) -> dict[str, Any]:
     (the webserver, ``dagster definitions validate``) must not write; the first write creates what it needs."""
     return {
         **shared_resources(settings),
-        "warehouse": DuckDBWarehouse(database=str(settings.warehouse_path), schema_name=WAREHOUSE_SCHEMA),
+        "warehouse": DuckDBWarehouse(
+            database=str(settings.warehouse_path),
+            schema_name=WAREHOUSE_SCHEMA,
+            memory_limit=settings.duckdb_memory_limit,
+        ),
         "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=WAREHOUSE_SCHEMA),
         "artifacts": LocalArtifacts(root=str(settings.artifacts_dir.resolve())),
     }

@@ -121,9 +121,10 @@ class DuckDBWarehouse(Warehouse):
 
     database: str
     schema_name: str = "churn"
+    memory_limit: str = "1GB"
 
     def engine(self) -> Engine:
-        return DuckDBEngine(self.database, self.schema_name)
+        return DuckDBEngine(self.database, self.schema_name, self.memory_limit)
 
 
 class BigQueryWarehouse(Warehouse):

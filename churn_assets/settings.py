@@ -26,6 +26,8 @@ CREDENTIALS_VAR = "CHURN_GCP_CREDENTIALS_B64"
 BQ_DATASET = re.compile(r"[A-Za-z0-9_]{1,1024}")
 GCP_PROJECT = re.compile(r"([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
 GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+# A DuckDB memory size such as 1GB, 512MB or 2GiB (it ends up in a SET statement).
+MEMORY_SIZE = re.compile(r"[1-9][0-9]{0,5}(\.[0-9]+)?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
 
 
 class SettingsError(ValueError):
@@ -46,6 +48,7 @@ class Settings:
     feature_windows: str = "7,14,30"
     eligibility_days: int = 30
     training_max_rows: int = 200_000
+    duckdb_memory_limit: str = "1GB"
     max_reject_share: float = 0.05
     volume_tolerance: float = 3.0
     train_days: int = 90
@@ -167,6 +170,7 @@ class Settings:
             ("bq_dataset", BQ_DATASET, "letters, digits and underscores"),
             ("gcp_project", GCP_PROJECT, "a project id: 6-30 lowercase letters, digits and hyphens"),
             ("gcs_bucket", GCS_BUCKET, "a bucket name: lowercase letters, digits, '-', '_' and '.'"),
+            ("duckdb_memory_limit", MEMORY_SIZE, "a memory size such as 1GB, 512MB or 2GiB"),
         )
         for name, pattern, expected in checks:
             value = getattr(self, name)
@@ -198,6 +202,7 @@ ENV_VARS = {
     "feature_windows": "CHURN_FEATURE_WINDOWS",
     "eligibility_days": "CHURN_ELIGIBILITY_DAYS",
     "training_max_rows": "CHURN_TRAINING_MAX_ROWS",
+    "duckdb_memory_limit": "CHURN_DUCKDB_MEMORY_LIMIT",
     "max_reject_share": "CHURN_MAX_REJECT_SHARE",
     "volume_tolerance": "CHURN_VOLUME_TOLERANCE",
     "train_days": "CHURN_TRAIN_DAYS",
@@ -246,7 +251,7 @@ def _parse(var: str, raw: str, kind: type, name: str):
     try:
         if kind is date:
             return date.fromisoformat(raw)
-        if name in ("events_file", "users_file", "gcp_project", "bq_location", "gcs_bucket", "feature_windows"):
+        if name in ("events_file", "users_file", "gcp_project", "bq_location", "gcs_bucket", "feature_windows", "duckdb_memory_limit"):
             return raw
         if name == "drift_from":
             return date.fromisoformat(raw)

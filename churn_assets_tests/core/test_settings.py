@@ -118,6 +118,15 @@ def test_feature_windows_and_eligibility_are_settings():
     assert Settings.from_env(s.as_env()) == s
 
 
+def test_duckdb_memory_limit_reaches_the_warehouse(tmp_path):
+    from churn_assets.deployment import build_resources
+
+    settings = Settings.from_env({"CHURN_DATA_DIR": str(tmp_path), "CHURN_DUCKDB_MEMORY_LIMIT": "512MB"})
+    engine = build_resources(settings)["warehouse"].engine()
+    limit = engine.query("SELECT current_setting('memory_limit') AS m")["m"][0]
+    assert (settings.duckdb_memory_limit, limit) == ("512MB", "488.2 MiB")
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -127,6 +136,8 @@ def test_feature_windows_and_eligibility_are_settings():
         ({"CHURN_FEATURE_WINDOWS": "7,400"}, "the longest window is at most 366 days, got 400"),
         ({"CHURN_ELIGIBILITY_DAYS": "0"}, "CHURN_ELIGIBILITY_DAYS must be at least 1, got 0"),
         ({"CHURN_TRAINING_MAX_ROWS": "500"}, "CHURN_TRAINING_MAX_ROWS must be at least 1000, got 500"),
+        ({"CHURN_DUCKDB_MEMORY_LIMIT": "1GB'; DROP"}, "CHURN_DUCKDB_MEMORY_LIMIT=\"1GB'; DROP\" is not a memory size"),
+        ({"CHURN_DUCKDB_MEMORY_LIMIT": "lots"}, "CHURN_DUCKDB_MEMORY_LIMIT='lots' is not a memory size"),
     ],
 )
 def test_bad_feature_and_training_settings_are_refused(env, message):
