@@ -49,8 +49,9 @@ SELECT user_id, CAST(event_time AS DATE) AS d, COUNT(*) AS events,
   COUNT(*) FILTER (WHERE event_type = 'feature_use') AS feature_uses,
   COUNT(*) FILTER (WHERE event_type = 'support_ticket') AS support_tickets,
   COUNT(*) FILTER (WHERE event_type = 'payment_failed') AS payments_failed,
-  SUM(minutes) AS minutes, SUM(amount) AS amount,
-  COUNT(*) FILTER (WHERE event_type IN ('session', 'feature_use', 'support_ticket')) > 0 AS active
+  COUNT(*) FILTER (WHERE event_type = 'purchase') AS purchases,
+  SUM(minutes) AS minutes, SUM(amount) FILTER (WHERE event_type IN ('payment', 'purchase')) AS amount,
+  COUNT(*) FILTER (WHERE event_type IN ('session', 'feature_use', 'support_ticket', 'purchase')) > 0 AS active
 FROM churn.raw_events GROUP BY ALL;
 
 CREATE OR REPLACE TABLE ref.features AS
@@ -66,7 +67,7 @@ SELECT e.t, e.user_id,
   SUM(events) AS events_30,
   SUM(minutes) FILTER (WHERE t - d < 7) AS minutes_7, SUM(minutes) AS minutes_30,
   SUM(sessions) AS sessions_30, SUM(feature_uses) AS feature_uses_30, SUM(support_tickets) AS support_tickets_30,
-  SUM(payments_failed) AS payments_failed_30, SUM(amount) AS amount_30,
+  SUM(payments_failed) AS payments_failed_30, SUM(purchases) AS purchases_30, SUM(amount) AS amount_30,
   t - MAX(d) FILTER (WHERE active) AS days_since_last_activity
 FROM eligible e JOIN ref.daily x ON x.user_id = e.user_id AND x.d BETWEEN e.t - 29 AND e.t
 GROUP BY e.t, e.user_id;
@@ -115,7 +116,7 @@ def setup_full(folder: Path, users: int) -> dict:
     with engine.connect() as conn:
         for i in range(DAYS):
             day = START + timedelta(days=i)
-            frame = validate_events(simulate_events(config, day), day, clean_users["user_id"]).clean
+            frame = validate_events(simulate_events(config, day), day, clean_users).clean
             conn.register("frame", frame)
             if i == 0:
                 conn.execute("CREATE TABLE churn.raw_events AS SELECT * FROM frame LIMIT 0")
@@ -237,6 +238,7 @@ def setup_newday(folder: Path, users: int, history: int) -> dict:
 def run_newday(path: str, new_day: date) -> dict:
     from churn_assets.core import transforms as sql
     from churn_assets.core.features import DEFAULT_SPEC
+    from churn_assets.core.vocabulary import DEFAULT_VOCABULARY
     from churn_assets.io.warehouse import DuckDBEngine
 
     engine = DuckDBEngine(path, "churn")
@@ -246,7 +248,7 @@ def run_newday(path: str, new_day: date) -> dict:
         "activity_date",
         new_day,
         new_day,
-        [sql.user_daily_select("churn", new_day, new_day)],
+        [sql.user_daily_select("churn", new_day, new_day, DEFAULT_VOCABULARY)],
         DEFAULT_SPEC,
     )
     counts |= engine.replace_partitions(

@@ -13,6 +13,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from churn_assets.core.findings import CheckFinding, summarize_findings
 from churn_assets.core.manifest import SourceMismatch, check_source
 from churn_assets.recovery import PROCESS_TAGS, is_disk_full, mark_dead_runs_failed, user_error
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
@@ -32,6 +33,8 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # per partition (Dagster's own switch; Postgres storage does it by default). On the SQLite instance that saves about
 # 570 event-log writes in the demo. Dagster's trade-off: if such a run fails, its partitions are not marked failed
 # (the run itself is, and `churn-assets run` stops and names the failed step).
+CHECK_EVENT = "ASSET_CHECK_EVALUATION"
+BLOCKED = "DagsterAssetCheckFailedError"
 RANGE_PLANNED_EVENTS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
 
 
@@ -60,10 +63,9 @@ def _apply_options(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _run_stage(defs, instance, job_name: str, first: str | None, last: str | None) -> tuple[bool, dict, float]:
-    """Run one job (over a partition range when given); return success, metadata by asset, seconds.
-
-    An asset's metadata is that of its last partition in the run, with the rows of all its partitions."""
+def _run_stage(defs, instance, job_name: str, first: str | None, last: str | None) -> tuple[bool, dict, list, float]:
+    """Run one job (over a partition range when given); return success, metadata by asset, check findings,
+    seconds. An asset's metadata is that of its last partition in the run, with the rows of all its partitions."""
     from churn_assets.metadata import ROW_COUNT
 
     tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if first and first != last else {}
@@ -85,7 +87,8 @@ def _run_stage(defs, instance, job_name: str, first: str | None, last: str | Non
         if user_error(exc) is None:
             sys.stderr.write(captured.getvalue())
         raise
-    causes = [(e.step_key, _root_cause(e.step_failure_data.error)) for e in result.all_events if e.is_step_failure]
+    failures = [e for e in result.all_events if e.is_step_failure]
+    causes = [(e.step_key, _root_cause(e.step_failure_data.error)) for e in failures]
     full = next((cause for _, cause in causes if is_disk_full(cause)), None)
     if full is not None:  # a step that ran out of space: the same one line as anywhere else
         raise OSError(errno.ENOSPC, full)
@@ -97,9 +100,56 @@ def _run_stage(defs, instance, job_name: str, first: str | None, last: str | Non
         if ROW_COUNT in values:
             values[ROW_COUNT] += metadata.get(name, {}).get(ROW_COUNT, 0)
         metadata[name] = values
-    for step, cause in causes:
+    findings = [_finding(e.event_specific_data) for e in result.all_events if e.event_type_value == CHECK_EVENT]
+    for event, (step, cause) in zip(failures, causes, strict=True):
+        if event.step_failure_data.error and event.step_failure_data.error.cls_name == BLOCKED:
+            cause = "a blocking check failed (below)"  # Dagster's message lists the check once per day
         print(f"    step {step} failed: {cause}")
-    return result.success, metadata, time.perf_counter() - started
+    return result.success, metadata, findings, time.perf_counter() - started
+
+
+class RunNotes:
+    """What the runs' metadata says once for the whole command: unmapped event types, unused source columns."""
+
+    def __init__(self) -> None:
+        self.unmapped: dict[str, int] = {}
+        self.dropped: dict[str, list[str]] = {}
+
+    def add(self, metadata: dict[str, dict]) -> None:
+        for event_type, n in (metadata.get("raw_events_quarantine", {}).get("unmapped_event_types") or {}).items():
+            self.unmapped[event_type] = self.unmapped.get(event_type, 0) + int(n)
+        for table in ("raw_users", "raw_events"):
+            for column in metadata.get(table, {}).get("dropped_columns") or []:
+                self.dropped.setdefault(table, [])
+                if column not in self.dropped[table]:
+                    self.dropped[table].append(column)
+
+
+def _print_findings(findings: list[CheckFinding], notes: RunNotes, settings: Settings) -> None:
+    from churn_assets.core.vocabulary import Vocabulary
+    from churn_assets.deployment import source_from
+
+    source = source_from(settings).describe()
+    lines = summarize_findings(findings, source)
+    if lines:
+        print("Checks that did not pass:")
+        print("\n".join(f"  {line}" for line in lines))
+    if notes.unmapped:
+        print(f"  {Vocabulary.parse(settings.event_types).hint(notes.unmapped)}")
+    for table, columns in notes.dropped.items():
+        print(f"  note: {table} ignores the source column(s) {columns} (not used by the pipeline)")
+
+
+def _finding(evaluation) -> CheckFinding:
+    return CheckFinding(
+        asset=evaluation.asset_key.to_user_string(),
+        check=evaluation.check_name,
+        passed=evaluation.passed,
+        severity=evaluation.severity.value,
+        description=evaluation.description or "",
+        partition=evaluation.partition,
+        metadata={k: v.value for k, v in evaluation.metadata.items()},
+    )
 
 
 def _root_cause(error) -> str:
@@ -166,17 +216,23 @@ def run(args: argparse.Namespace) -> int:
         stages.append(("drift_job", "drift report", last, last))
 
     outputs: dict[str, dict] = {}
+    findings: list[CheckFinding] = []
+    notes = RunNotes()
     started = time.perf_counter()
     for i, (job, what, lo, hi) in enumerate(stages, 1):
         span = "" if not lo else f" {lo}" if lo == hi else f" {lo}..{hi}"
         print(f"[{i}/{len(stages)}] {what}{span} ...", flush=True)
-        ok, metadata, seconds = _run_stage(defs, instance, job, lo and lo.isoformat(), hi and hi.isoformat())
+        ok, metadata, found, seconds = _run_stage(defs, instance, job, lo and lo.isoformat(), hi and hi.isoformat())
+        findings += found
+        notes.add(metadata)
         for name, values in metadata.items():  # an asset in several runs (the events ranges): rows add up
             rows = outputs.get(name, {}).get(ROW_COUNT, 0)
             outputs[name] = values | ({ROW_COUNT: values[ROW_COUNT] + rows} if ROW_COUNT in values else {})
         print(f"    {'done' if ok else 'FAILED'} in {seconds:.1f}s")
         if not ok:
+            _print_findings(findings, notes, settings)
             return 1
+    _print_findings(findings, notes, settings)
 
     print("Summary (rows written):")
     for table, meta in outputs.items():

@@ -37,6 +37,7 @@ def source_from(settings: Settings) -> ChurnSource:
         events_file=settings.events_file,
         users_file=settings.users_file,
         drift_from=settings.drift_from.isoformat() if settings.drift_from else None,
+        event_types=settings.event_types,
     )
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from churn_assets.core import simulate, sources
 from churn_assets.core.artifacts import ArtifactStore, LocalArtifactStore
 from churn_assets.core.registry import ModelRegistry
+from churn_assets.core.vocabulary import Vocabulary
 from churn_assets.io.warehouse import BigQueryEngine, DuckDBEngine, Engine
 
 
@@ -27,6 +28,11 @@ class ChurnSource(dg.ConfigurableResource):
     events_file: str | None = None
     users_file: str | None = None
     drift_from: str | None = None
+    event_types: str = ""  # CHURN_EVENT_TYPES: source type -> kind (core/vocabulary.py)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary.parse(self.event_types)
 
     @property
     def simulation(self) -> simulate.SimulationConfig:

@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from churn_assets.core.features import FeatureSpec, FeatureSpecError, parse_windows
+from churn_assets.core.vocabulary import Vocabulary, VocabularyError
 
 DEPLOYMENTS = ("local", "gcp")
 CREDENTIALS_VAR = "CHURN_GCP_CREDENTIALS_B64"
@@ -44,6 +45,7 @@ class Settings:
     seed: int = 7
     events_file: str | None = None
     users_file: str | None = None
+    event_types: str = ""
     label_horizon_days: int = 30
     feature_windows: str = "7,14,30"
     eligibility_days: int = 30
@@ -142,6 +144,10 @@ class Settings:
             FeatureSpec(windows, self.eligibility_days)
         except FeatureSpecError as exc:
             raise SettingsError(f"CHURN_FEATURE_WINDOWS={self.feature_windows!r}: {exc}") from None
+        try:
+            Vocabulary.parse(self.event_types)
+        except VocabularyError as exc:
+            raise SettingsError(str(exc)) from None
         if windows[-1] > 366:
             raise SettingsError(f"CHURN_FEATURE_WINDOWS: the longest window is at most 366 days, got {windows[-1]}")
         needed = self.test_days + self.label_horizon_days + 1
@@ -198,6 +204,7 @@ ENV_VARS = {
     "seed": "CHURN_SEED",
     "events_file": "CHURN_EVENTS_FILE",
     "users_file": "CHURN_USERS_FILE",
+    "event_types": "CHURN_EVENT_TYPES",
     "label_horizon_days": "CHURN_LABEL_HORIZON_DAYS",
     "feature_windows": "CHURN_FEATURE_WINDOWS",
     "eligibility_days": "CHURN_ELIGIBILITY_DAYS",
@@ -251,7 +258,16 @@ def _parse(var: str, raw: str, kind: type, name: str):
     try:
         if kind is date:
             return date.fromisoformat(raw)
-        if name in ("events_file", "users_file", "gcp_project", "bq_location", "gcs_bucket", "feature_windows", "duckdb_memory_limit"):
+        if name in (
+            "events_file",
+            "users_file",
+            "gcp_project",
+            "bq_location",
+            "gcs_bucket",
+            "feature_windows",
+            "duckdb_memory_limit",
+            "event_types",
+        ):
             return raw
         if name == "drift_from":
             return date.fromisoformat(raw)

@@ -7,7 +7,7 @@ import dagster as dg
 from churn_assets.core.transforms import user_daily_select, user_state_selects
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.partitions import FEATURES, START_DATE, daily_partitions, partition_days, previous_day
-from churn_assets.resources import Warehouse
+from churn_assets.resources import ChurnSource, Warehouse
 from churn_assets.tables import require, write_days
 
 GROUP = "activity"
@@ -16,8 +16,9 @@ SQL_KINDS = {"sql", *TABLE_KINDS} - {"pandas"}
 
 @dg.asset(
     description=(
-        "Sparse per-user aggregates of one UTC day (users with any event that day): counts by event type, "
-        "sums of minutes and amount, and `active` (a session, feature use or support ticket). SQL in the warehouse."
+        "Sparse per-user aggregates of one UTC day (users with any counted event that day): counts by event kind "
+        "(the source's types mapped by CHURN_EVENT_TYPES), sums of minutes and of the value of purchases and "
+        "payments, and `active` (a session, feature use, support ticket or purchase). SQL in the warehouse."
     ),
     group_name=GROUP,
     kinds=SQL_KINDS,
@@ -26,10 +27,10 @@ SQL_KINDS = {"sql", *TABLE_KINDS} - {"pandas"}
     metadata={"partition_expr": "activity_date"},
     deps=["raw_events"],
 )
-def user_daily(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+def user_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, source: ChurnSource) -> dg.MaterializeResult:
     days = partition_days(context)
     engine = warehouse.engine()
-    select = user_daily_select(engine.schema, days[0], days[-1])
+    select = user_daily_select(engine.schema, days[0], days[-1], source.vocabulary)
     return write_days(context, engine, "user_daily", days, [select], FEATURES)
 
 

@@ -2,6 +2,7 @@
 
 import base64
 import subprocess
+from collections.abc import Iterator
 from datetime import date, timedelta
 from importlib.metadata import version as package_version
 
@@ -9,16 +10,22 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.assets.activity import SQL_KINDS
+from churn_assets.checks import check_result, check_specs
 from churn_assets.core.days import day_range
 from churn_assets.core.promotion import promote_if_better
 from churn_assets.core.registry import sha256
-from churn_assets.core.training import TARGET, split_frame, time_split, training_sample
-from churn_assets.core.transforms import labelled_rows_select, training_extract_select, training_summary_select
+from churn_assets.core.training import TARGET, check_trainable, split_frame, trainable_outcome, training_sample
+from churn_assets.core.transforms import label_days_select, training_extract_select, training_summary_select
 from churn_assets.partitions import FEATURES, START_DATE, TRAIN_DAYS, daily_partitions, training_window
 from churn_assets.resources import ArtifactsResource, ModelPolicy, Warehouse
 from churn_assets.tables import require, write_days
 
 GROUP = "models"
+TRAINABLE_CHECK = (
+    "trainable",
+    "The label-complete days of the window hold a training and a test window (with the label-horizon gap "
+    "between them), each with at least 20 churned and 20 retained rows. Blocks training otherwise.",
+)
 REFERENCE_ROWS = 5000  # test-window rows kept as the drift reference
 IMPORTANCE_ROWS = 2000
 
@@ -37,20 +44,20 @@ IMPORTANCE_ROWS = 2000
         dg.AssetDep("user_features", partition_mapping=training_window),
         dg.AssetDep("churn_labels", partition_mapping=training_window),
     ],
+    check_specs=check_specs("training_set", [TRAINABLE_CHECK]),
 )
-def training_set(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, model_policy: ModelPolicy
-) -> dg.MaterializeResult:
+def training_set(context: dg.AssetExecutionContext, warehouse: Warehouse, model_policy: ModelPolicy) -> Iterator:
     end = date.fromisoformat(context.partition_key)
     window = day_range(max(START_DATE, end - timedelta(days=TRAIN_DAYS - 1)), end)
     engine = warehouse.engine()
     require(engine, f"the training set ending {end}", "churn_labels", window)
-    labelled = int(engine.query(labelled_rows_select(engine.schema, window[0], end))["n"].iloc[0])
+    label_days = engine.query(label_days_select(engine.schema, window[0], end))
+    labelled = int(label_days["rows"].sum())
     sample = training_sample(labelled, model_policy.training_max_rows)
     select = training_extract_select(engine.schema, window[0], end, FEATURES, sample["fraction"])
     result = write_days(context, engine, "training_set", [end], [select], FEATURES)
     summary = engine.query(training_summary_select(engine.schema, end))
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             **result.metadata,
             "window_first": window[0].isoformat(),
@@ -60,6 +67,9 @@ def training_set(
             "sampling": dg.MetadataValue.json(sample),
         }
     )
+    # too short or too thin to train and test is said here, with the numbers, and blocks the model's step
+    outcome = trainable_outcome(label_days, end, model_policy.test_days, model_policy.label_horizon_days)
+    yield check_result("training_set", TRAINABLE_CHECK[0], outcome)
 
 
 def _image(png: bytes, title: str) -> dg.MetadataValue:
@@ -120,8 +130,13 @@ def churn_model(
     window_last = date.fromisoformat(context.partition_key)
     # the warehouse returns rows in no particular order: fix one, so the same rows give the same model
     training_set = training_set.sort_values(["as_of_date", "user_id"], kind="stable").reset_index(drop=True)
-    window_first = training_set["as_of_date"].dt.date.min()
-    split = time_split(window_first, window_last, model_policy.test_days, model_policy.label_horizon_days)
+    by_day = training_set.groupby("as_of_date")["churned"].agg(rows="size", positives="sum").reset_index()
+    split = check_trainable(
+        by_day.rename(columns={"as_of_date": "day"}),
+        window_last,
+        model_policy.test_days,
+        model_policy.label_horizon_days,
+    )
     train, test = split_frame(training_set, split)
     features = list(FEATURES.model_features)
     result = train_candidates(train, test, features, model_policy.random_state)

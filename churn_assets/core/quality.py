@@ -21,7 +21,12 @@ class Outcome:
     metadata: dict = field(default_factory=dict)
 
 
-def rows_outcome(rejected_by_reason: Mapping[str, int], total: int, max_reject_share: float) -> Outcome:
+def rows_outcome(
+    rejected_by_reason: Mapping[str, int],
+    total: int,
+    max_reject_share: float,
+    examples: Mapping[str, list[str]] | None = None,
+) -> Outcome:
     """Validation of a batch of rows fails on any rejected row: WARN while the share is tolerable, ERROR above.
 
     Rejected rows are already in quarantine, so a few of them do not poison downstream assets;
@@ -35,6 +40,8 @@ def rows_outcome(rejected_by_reason: Mapping[str, int], total: int, max_reject_s
         "rejected_share": round(share, 6),
         "rejected_by_reason": {k: v for k, v in rejected_by_reason.items() if v},
     }
+    if examples:
+        meta["examples"] = dict(examples)
     if rejected == 0:
         return Outcome(True, "WARN", f"All {total} rows pass every rule.", meta)
     severity = "ERROR" if share > max_reject_share else "WARN"
@@ -47,13 +54,18 @@ def rows_outcome(rejected_by_reason: Mapping[str, int], total: int, max_reject_s
     )
 
 
+COLLAPSE_SHARE = 0.1  # a day under a tenth of its recent median has lost its data, not its customers
+
+
 def row_count_outcome(
     count: int, recent_counts: Iterable[int], tolerance: float, min_history: int = 7, min_baseline: int = 30
 ) -> Outcome:
-    """Compare a day's row count with the median of recent days: outside [median/t, median*t] fails.
+    """Compare a day's accepted rows with the median of the recent days.
 
-    With fewer than ``min_history`` recent days, or a median under ``min_baseline`` rows (too small
-    for a ratio to mean anything), the check passes and says so.
+    A customer base that shrinks or grows moves the median along with it, and a quiet Sunday or a busy sale
+    day is real: outside [median/tolerance, median*tolerance] the check WARNs. Only a collapse blocks
+    (ERROR): under ``COLLAPSE_SHARE`` of the median, a day that has lost its data. With fewer than
+    ``min_history`` recent days, or a median under ``min_baseline`` rows, it passes and says so.
     """
     recent = [int(c) for c in recent_counts]
     meta: dict = {"row_count": int(count), "recent_counts": recent}
@@ -64,13 +76,22 @@ def row_count_outcome(
     if median < min_baseline:
         return Outcome(True, "ERROR", f"{count} rows; recent median {median:g} is too small to judge.", meta)
     low, high = median / tolerance, median * tolerance
+    compared = f"the median of the {len(recent)} days before is {median:g}"
     if low <= count <= high:
-        return Outcome(True, "ERROR", f"{count} rows, within [{low:.0f}, {high:.0f}] of recent days.", meta)
+        return Outcome(True, "ERROR", f"{count} rows, within [{low:.0f}, {high:.0f}]: {compared}.", meta)
+    if count < COLLAPSE_SHARE * median:
+        return Outcome(
+            False,
+            "ERROR",
+            f"{count} rows is a collapse: under {COLLAPSE_SHARE:.0%} of recent days ({compared}); "
+            "the day's data is likely missing or cut short.",
+            meta,
+        )
     return Outcome(
         False,
-        "ERROR",
-        f"{count} rows is far off recent days: expected within [{low:.0f}, {high:.0f}] "
-        f"(median {median:g}, tolerance x{tolerance:g}).",
+        "WARN",
+        f"{count} rows is far off recent days: {compared}, expected within [{low:.0f}, {high:.0f}] "
+        f"(tolerance x{tolerance:g}); a collapse under {COLLAPSE_SHARE:.0%} would block.",
         meta,
     )
 

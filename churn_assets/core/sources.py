@@ -15,6 +15,7 @@ left to validation, which quarantines them with a reason.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from churn_assets.core.schema import REQUIRED_EVENT_COLUMNS, REQUIRED_USER_COLUMNS
+from churn_assets.core.vocabulary import UNTYPED_KIND
 
 DATE_PLACEHOLDER = "{date}"
 _SHOWN_ROWS = 5
@@ -42,8 +44,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
             return pd.read_parquet(path)
         if suffix in (".csv", ".txt"):
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (ValueError, OSError) as exc:
-        raise SourceFileError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from exc
+    except (ValueError, OSError) as exc:  # not chained: the file's name must be the innermost message
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceFileError(f"{path}: cannot be read as {suffix[1:]}: {reason}") from None
     raise SourceFileError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
 
 
@@ -53,12 +56,30 @@ def require_columns(frame: pd.DataFrame, required: tuple[str, ...], where: str) 
         raise SourceFileError(f"{where}: missing required column(s) {missing}; found columns {list(frame.columns)}")
 
 
+# 08/01/2026 is 1 August in the US and 8 January in most other places: such dates are refused, not guessed
+AMBIGUOUS_DATE = re.compile(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")
+
+
+def refuse_ambiguous_dates(values: pd.Series, column: str, where: str, line_offset: int = 2) -> None:
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return
+    ambiguous = values.astype(str).str.match(AMBIGUOUS_DATE)
+    if ambiguous.any():
+        p = int(ambiguous.to_numpy().nonzero()[0][0])
+        raise SourceFileError(
+            f"{where}: column {column!r} has {int(ambiguous.sum())} date(s) like {values.iloc[p]!r} (line "
+            f"{p + line_offset}) that read as day/month or as month/day; write them as ISO 8601, e.g. 2026-08-01 "
+            "or 2026-08-01T14:30:00Z"
+        )
+
+
 def parse_times(values: pd.Series, column: str, where: str, line_offset: int = 2) -> pd.Series:
-    """Parse timestamps to UTC; naive values are taken as UTC. Unreadable values raise.
+    """Parse timestamps to UTC; naive values are taken as UTC. Unreadable or ambiguous values raise.
 
     ``line_offset`` turns a row position into the line number a person sees in a CSV file
     (header on line 1).
     """
+    refuse_ambiguous_dates(values, column, where, line_offset)
     parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
     bad = parsed.isna()
     if bad.any():
@@ -85,6 +106,8 @@ def _read_events_file(path: str, mtime_ns: int) -> pd.DataFrame:
     frame = read_table(path)
     require_columns(frame, REQUIRED_EVENT_COLUMNS, path)
     frame = frame.copy()
+    if "event_type" not in frame.columns:  # a plain log of activity: every row is a purchase (core/vocabulary.py)
+        frame["event_type"] = UNTYPED_KIND
     if "event_id" not in frame.columns:
         # Files without ids get a stable one: the file name and the row's line.
         frame.insert(0, "event_id", [f"{Path(path).name}:{i + 2}" for i in range(len(frame))])
@@ -110,6 +133,7 @@ def read_events(template: str, day: date) -> pd.DataFrame:
 def read_users(path: str) -> pd.DataFrame:
     frame = read_table(path)
     require_columns(frame, REQUIRED_USER_COLUMNS, path)
+    refuse_ambiguous_dates(frame["signup_time"], "signup_time", path)
     return frame
 
 

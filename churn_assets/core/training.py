@@ -21,12 +21,20 @@ import numpy as np
 import pandas as pd
 
 from churn_assets.core.features import CATEGORICAL_FEATURES
+from churn_assets.core.quality import Outcome
 
 TARGET = "churned"
 
 
 class LeakageError(ValueError):
     """A split whose training labels overlap the test period."""
+
+
+class NotTrainableError(ValueError):
+    """Training data too short or too thin to train and test a model; the message gives the numbers."""
+
+
+MIN_CLASS_ROWS = 20  # churned and retained rows each window needs at least: fewer make every metric noise
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,48 @@ def model_input(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
     ):  # categorical dtype: the one-hot encoder skips string comparisons
         out[column] = frame[column].astype("category")
     return out
+
+
+def check_trainable(days: pd.DataFrame, window_last: date, test_days: int, horizon_days: int) -> TimeSplit:
+    """The split of a training set, refused before any fitting when it cannot train and test a model.
+
+    ``days``: one row per labelled day (``day``, ``rows``, ``positives``). Each of the training and test
+    windows needs ``MIN_CLASS_ROWS`` churned and as many retained rows."""
+    if days.empty or int(days["rows"].sum()) == 0:
+        raise NotTrainableError(
+            f"the training set ending {window_last} has no labelled rows: no user was eligible (active within the "
+            "eligibility window) on any label-complete day"
+        )
+    day = pd.to_datetime(days["day"], utc=True).dt.date
+    window_first = min(day)
+    try:
+        split = time_split(window_first, window_last, test_days, horizon_days)
+    except ValueError as exc:
+        raise NotTrainableError(str(exc)) from None
+    for name, first, last in (
+        ("training", split.train_first, split.train_last),
+        ("test", split.test_first, split.test_last),
+    ):
+        inside = days[(day >= first) & (day <= last)]
+        rows, positives = int(inside["rows"].sum()), int(inside["positives"].sum())
+        if min(positives, rows - positives) < MIN_CLASS_ROWS:
+            raise NotTrainableError(
+                f"the {name} window {first}..{last} has {rows:,} labelled rows, {positives:,} churned and "
+                f"{rows - positives:,} retained; a model needs at least {MIN_CLASS_ROWS} of each to be trained and "
+                "judged. Use a longer range, or more users."
+            )
+    return split
+
+
+def trainable_outcome(days: pd.DataFrame, window_last: date, test_days: int, horizon_days: int) -> Outcome:
+    """``check_trainable`` as a check verdict: a model can be trained and judged on these labelled days."""
+    meta = {"labelled_rows": int(days["rows"].sum()) if len(days) else 0}
+    meta["churned_rows"] = int(days["positives"].sum()) if len(days) else 0
+    try:
+        split = check_trainable(days, window_last, test_days, horizon_days)
+    except NotTrainableError as exc:
+        return Outcome(False, "ERROR", f"Not trainable: {exc}", meta)
+    return Outcome(True, "ERROR", f"Trainable: {split.as_dict()}", meta | {"split": split.as_dict()})
 
 
 def split_frame(training_set: pd.DataFrame, split: TimeSplit) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -20,7 +20,8 @@ import sqlglot
 
 from churn_assets.core.days import day_chunks
 from churn_assets.core.features import CATEGORICAL_FEATURES, ENGAGED_MINUTES_PER_DAY, FeatureSpec, is_float_feature
-from churn_assets.core.schema import DAILY_COUNT_COLUMNS, USER_EVENT_TYPES
+from churn_assets.core.schema import DAILY_COUNT_COLUMNS, EVENT_COLUMNS, USER_COLUMNS
+from churn_assets.core.vocabulary import Vocabulary, kinds_where
 
 ENGINES = ("bigquery", "duckdb")
 PARTITION_LOG = "partition_log"
@@ -45,6 +46,18 @@ STATE_TYPES = {
     "minutes": "FLOAT64",
     "amount": "FLOAT64",
 }
+# The tables the IO managers write from pandas are created with these declared types, never with types inferred
+# from a first load (an empty or all-null first load would otherwise fix an id column as INTEGER forever).
+_EVENT_TEXT = {c: "STRING" for c in EVENT_COLUMNS}
+_USER_TEXT = {c: "STRING" for c in USER_COLUMNS}
+RAW_TYPES = {
+    "raw_users": {"user_id": "STRING", "signup_time": "TIMESTAMP", "plan": "STRING", "country": "STRING",
+                  "channel": "STRING"},
+    "raw_users_quarantine": {**_USER_TEXT, "reason": "STRING"},
+    "raw_events": {"event_id": "STRING", "user_id": "STRING", "event_time": "TIMESTAMP", "event_type": "STRING",
+                   "minutes": "FLOAT64", "amount": "FLOAT64"},
+    "raw_events_quarantine": {**_EVENT_TEXT, "reason": "STRING", "partition_time": "TIMESTAMP"},
+}  # fmt: skip
 LABEL_TYPES = {"user_id": "STRING", "as_of_date": "TIMESTAMP", "churned": "INT64", "horizon_days": "INT64"}
 LOG_TYPES = {"table_name": "STRING", "partition_date": "TIMESTAMP", "row_count": "INT64", "written_at": "TIMESTAMP"}
 # the column each table is partitioned by: one UTC day per partition
@@ -131,24 +144,34 @@ def create_table(schema: str, table: str, types: dict[str, str]) -> str:
     return f"CREATE TABLE IF NOT EXISTS {schema}.{table} (\n  {columns}\n)"
 
 
-def user_daily_select(schema: str, first: date, last: date) -> str:
-    """One row per (user, UTC day) with any event in first ... last: counts by type, value sums, ``active``.
+def user_daily_select(schema: str, first: date, last: date, vocabulary: Vocabulary) -> str:
+    """One row per (user, UTC day) with any counted event in first ... last: counts by kind, value sums, ``active``.
 
-    ``active`` means a user-initiated event (session, feature use, support ticket); billing events
-    alone do not make a day active, because a subscription bills whether or not anyone uses it.
-    """
-    counts = ",\n  ".join(f"COUNTIF(event_type = '{t}') AS {c}" for t, c in DAILY_COUNT_COLUMNS.items())
-    user_types = ", ".join(f"'{t}'" for t in USER_EVENT_TYPES)
-    return f"""SELECT
+    Each event's kind comes from the vocabulary (core/vocabulary.py); ``ignore``d types count nowhere.
+    ``active`` means a user-initiated event (session, feature use, support ticket, purchase); billing events
+    alone do not make a day active, because a subscription bills whether or not anyone uses it. ``amount`` is
+    the value of purchases and payments (a failed payment's amount is not revenue)."""
+    cases = " ".join(f"WHEN '{source}' THEN '{kind}'" for source, kind in vocabulary.mapping)
+    kind = f"CASE event_type {cases} ELSE event_type END" if cases else "event_type"
+    counts = ",\n  ".join(f"COUNTIF(kind = '{k}') AS {c}" for k, c in DAILY_COUNT_COLUMNS.items())
+    active = ", ".join(f"'{k}'" for k in kinds_where(active=True))
+    value = ", ".join(f"'{k}'" for k in kinds_where(value=True))
+    counted = ", ".join(f"'{k}'" for k in DAILY_COUNT_COLUMNS)
+    return f"""WITH typed AS (
+  SELECT user_id, event_time, minutes, amount, {kind} AS kind
+  FROM {schema}.raw_events
+  WHERE event_time >= {ts(first)} AND event_time < {ts(last + timedelta(days=1))}
+)
+SELECT
   user_id,
   {day_of("event_time")} AS activity_date,
   COUNT(*) AS events,
   {counts},
   ROUND(CAST(SUM(COALESCE(minutes, 0)) AS FLOAT64), 6) AS minutes,
-  ROUND(CAST(SUM(COALESCE(amount, 0)) AS FLOAT64), 6) AS amount,
-  COUNTIF(event_type IN ({user_types})) > 0 AS active
-FROM {schema}.raw_events
-WHERE event_time >= {ts(first)} AND event_time < {ts(last + timedelta(days=1))}
+  ROUND(CAST(SUM(IF(kind IN ({value}), COALESCE(amount, 0), 0)) AS FLOAT64), 6) AS amount,
+  COUNTIF(kind IN ({active})) > 0 AS active
+FROM typed
+WHERE kind IN ({counted})
 GROUP BY user_id, activity_date"""
 
 
@@ -311,13 +334,6 @@ JOIN {schema}.user_state AS st
 WHERE f.as_of_date >= {ts(first)} AND f.as_of_date <= {ts(last)}"""
 
 
-def labelled_rows_select(schema: str, first: date, last: date) -> str:
-    """How many labelled rows the window has: the denominator of the training sample."""
-    return (
-        f"SELECT COUNT(*) AS n FROM {schema}.churn_labels WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}"
-    )
-
-
 def training_extract_select(schema: str, first: date, last: date, spec: FeatureSpec, fraction: float) -> str:
     """user_features joined with churn_labels over first ... last, sampled inside the warehouse.
 
@@ -377,6 +393,13 @@ def scored_day_select(schema: str, first: date, last: date) -> str:
         f"SELECT * FROM {schema}.user_features WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)} "
         "ORDER BY as_of_date, user_id"
     )
+
+
+def label_days_select(schema: str, first: date, last: date) -> str:
+    """Per labelled day in first ... last: rows and churned rows (what a training window would hold)."""
+    return f"""SELECT as_of_date AS day, COUNT(*) AS rows, SUM(churned) AS positives
+FROM {schema}.churn_labels WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
+GROUP BY as_of_date"""
 
 
 def training_summary_select(schema: str, end: date) -> str:

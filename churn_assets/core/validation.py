@@ -10,18 +10,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from churn_assets.core.quality import Outcome, rows_outcome
 from churn_assets.core.schema import (
     EVENT_COLUMNS,
-    EVENT_TYPES,
     REQUIRED_EVENT_COLUMNS,
     REQUIRED_USER_COLUMNS,
     USER_COLUMNS,
     VALUE_COLUMNS,
 )
 from churn_assets.core.sources import day_window, require_columns
+from churn_assets.core.vocabulary import DEFAULT_VOCABULARY, SETTING, Vocabulary
+
+# Upper bounds of one event's values: a session longer than a day, or a single amount above ten million, is a
+# unit or parsing error (milliseconds for minutes, cents with an overflow), never a figure to sum.
+VALUE_BOUNDS = {"minutes": 1440.0, "amount": 10_000_000.0}
 
 
 @dataclass(frozen=True)
@@ -33,12 +38,31 @@ class Rule:
 EVENT_RULES = (
     Rule("bad_type", "every value parses as its column's type (timestamps, numbers)"),
     Rule("null_key", "event_id, user_id and event_time are present and not blank"),
-    Rule("duplicate_event_id", "no event_id appears twice within a day"),
-    Rule("unknown_event_type", f"event_type is one of {list(EVENT_TYPES)}"),
+    Rule("duplicate_event_id", "no event_id appears twice, within a day or on another day"),
+    Rule("unmapped_event_type", f"event_type is an event kind or mapped to one by {SETTING}"),
     Rule("event_time_outside_partition", "event_time falls on the partition's day"),
     Rule("negative_value", f"{list(VALUE_COLUMNS)} are not negative"),
+    Rule(
+        "value_out_of_bounds",
+        "minutes and amount are finite numbers, at most "
+        + " and ".join(f"{b:,.0f} ({c})" for c, b in VALUE_BOUNDS.items()),
+    ),
     Rule("unknown_user", "the event's user_id is in raw_users"),
+    Rule("before_signup", "event_time is not before the user's signup_time"),
 )
+# the columns that show why a row broke its rule (in the CLI's and the checks' examples)
+REASON_COLUMNS = {
+    "bad_type": ("event_time", "signup_time", "minutes", "amount"),
+    "null_key": ("event_id", "user_id", "event_time", "signup_time"),
+    "duplicate_event_id": ("event_time",),
+    "duplicate_user_id": ("signup_time",),
+    "unmapped_event_type": ("event_type",),
+    "event_time_outside_partition": ("event_time",),
+    "negative_value": ("minutes", "amount"),
+    "value_out_of_bounds": ("minutes", "amount"),
+    "unknown_user": ("user_id",),
+    "before_signup": ("user_id", "event_time"),
+}
 USER_RULES = (
     Rule("bad_type", "signup_time parses as a timestamp"),
     Rule("null_key", "user_id and signup_time are present and not blank"),
@@ -59,7 +83,21 @@ class Validated:
     dropped_columns: tuple[str, ...] = ()
 
     def outcome(self, max_reject_share: float) -> Outcome:
-        return rows_outcome(self.rejected_by_reason, self.total, max_reject_share)
+        return rows_outcome(self.rejected_by_reason, self.total, max_reject_share, self.examples())
+
+    def examples(self, per_reason: int = 3) -> dict[str, list[str]]:
+        """A few rejected rows per reason, as the values that broke the rule (and the row's id)."""
+        out: dict[str, list[str]] = {}
+        if not len(self.rejected):
+            return out
+        key = "event_id" if "event_id" in self.rejected.columns else "user_id"
+        for reason, rows in self.rejected.groupby("reason", sort=False):
+            columns = [c for c in REASON_COLUMNS.get(str(reason), ()) if c in rows.columns]
+            out[str(reason)] = [
+                ", ".join([f"{key} {row[key]!r}", *(f"{c}={row[c]!r}" for c in columns if c != key)])
+                for _, row in rows.head(per_reason).iterrows()
+            ]
+        return out
 
 
 def _as_utc(values: pd.Series) -> pd.Series:
@@ -98,9 +136,18 @@ def _split(
     return rejected.reset_index(drop=True), by_reason
 
 
-def validate_events(raw: pd.DataFrame, day: date, known_users: pd.Series | None) -> Validated:
-    """Split one day's raw events into typed clean rows and quarantined rows with a reason."""
-    require_columns(raw, ("event_id", *REQUIRED_EVENT_COLUMNS), f"events of {day.isoformat()}")
+def validate_events(
+    raw: pd.DataFrame,
+    day: date,
+    users: pd.DataFrame | None,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+    seen_ids: Iterable[str] = (),
+) -> Validated:
+    """Split one day's raw events into typed clean rows and quarantined rows with a reason.
+
+    ``users``: the accepted users (user_id, signup_time); None accepts any user. ``seen_ids``: event ids
+    already accepted on other days."""
+    require_columns(raw, ("event_id", "event_type", *REQUIRED_EVENT_COLUMNS), f"events of {day.isoformat()}")
     frame = raw.reset_index(drop=True)
     dropped = tuple(c for c in frame.columns if c not in EVENT_COLUMNS)
     reason = pd.Series(None, index=frame.index, dtype=object)
@@ -118,13 +165,20 @@ def validate_events(raw: pd.DataFrame, day: date, known_users: pd.Series | None)
         values[c] = values[c].fillna(0.0).astype(float)
     flag(bad_type, "bad_type")
     flag(_blank(frame["event_id"]) | _blank(frame["user_id"]) | event_time.isna(), "null_key")
-    flag(frame["event_id"].astype(str).duplicated(keep="first"), "duplicate_event_id")
-    flag(~frame["event_type"].isin(EVENT_TYPES), "unknown_event_type")
+    ids = frame["event_id"].astype(str)
+    flag(ids.duplicated(keep="first") | ids.isin(set(seen_ids)), "duplicate_event_id")
+    flag(~frame["event_type"].astype(str).isin(vocabulary.known()), "unmapped_event_type")
     start, end = day_window(day)
     flag((event_time < start) | (event_time >= end), "event_time_outside_partition")
     flag((values["minutes"] < 0) | (values["amount"] < 0), "negative_value")
-    if known_users is not None:
-        flag(~frame["user_id"].astype(str).isin(known_users), "unknown_user")
+    out_of_bounds = pd.Series(False, index=frame.index)
+    for c, bound in VALUE_BOUNDS.items():
+        out_of_bounds |= ~np.isfinite(values[c]) | (values[c] > bound)
+    flag(out_of_bounds, "value_out_of_bounds")
+    if users is not None:
+        signup = frame["user_id"].astype(str).map(users.set_index("user_id")["signup_time"])
+        flag(signup.isna(), "unknown_user")
+        flag(event_time < signup, "before_signup")
 
     rejected, by_reason = _split(frame, reason, EVENT_RULES, EVENT_COLUMNS)
     ok = reason.isna().to_numpy()

@@ -24,6 +24,7 @@ from dagster_gcp_pandas import BigQueryPandasIOManager, BigQueryPandasTypeHandle
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
+from churn_assets.core.transforms import RAW_TYPES
 from churn_assets.io.warehouse import EMULATOR_VAR, bigquery_client
 
 # The client's default retry keeps trying an unreachable service for 10 minutes; a run should fail
@@ -53,8 +54,11 @@ class EmulatorAwareBigQueryClient(BigQueryClient):
         """Nothing here: the handler deletes the slice in the same transaction that inserts the new rows."""
 
 
-def bigquery_schema(frame: pd.DataFrame) -> list[bigquery.SchemaField]:
-    """Column types from the frame's dtypes (upper-case names, as dagster-gcp-pandas writes them)."""
+def bigquery_schema(frame: pd.DataFrame, table: str = "") -> list[bigquery.SchemaField]:
+    """Column types: declared for the raw tables (core/transforms.RAW_TYPES), else from the frame's dtypes
+    (upper-case names, as dagster-gcp-pandas writes them)."""
+    if table in RAW_TYPES:
+        return [bigquery.SchemaField(name.upper(), kind) for name, kind in RAW_TYPES[table].items()]
 
     def kind(dtype) -> str:
         if pd.api.types.is_bool_dtype(dtype):
@@ -91,7 +95,7 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
     def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
         config = context.resource_config or {}
         table = f"{table_slice.database}.{table_slice.schema}.{table_slice.table}"
-        schema = bigquery_schema(obj)
+        schema = bigquery_schema(obj, table_slice.table)
         # the table must exist with its schema even when there is nothing to load
         connection.create_table(bigquery.Table(table, schema=schema), exists_ok=True, retry=RETRY)
         staging = None
@@ -99,7 +103,7 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
             name = f"_staging_{table_slice.table}_{uuid.uuid4().hex[:12]}"
             staging = f"{table_slice.database}.{table_slice.schema}.{name}"
             job = connection.load_table_from_dataframe(
-                dataframe=obj.rename(columns=str.upper),
+                dataframe=obj.rename(columns=str.upper)[[f.name for f in schema]],
                 destination=staging,
                 job_config=bigquery.LoadJobConfig(schema=schema, write_disposition="WRITE_TRUNCATE"),
                 location=config.get("location"),

@@ -24,6 +24,7 @@ from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, Tabl
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
+from churn_assets.core.transforms import RAW_TYPES, create_table, for_engine
 from churn_assets.io.warehouse import WarehouseError, open_warehouse
 
 __all__ = ["WarehouseError", "WarehouseIOManager", "open_warehouse"]
@@ -32,8 +33,14 @@ __all__ = ["WarehouseError", "WarehouseIOManager", "open_warehouse"]
 class PandasTableHandler(DuckDBPandasTypeHandler):
     def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
         table = f"{table_slice.schema}.{table_slice.table}"
+        declared = RAW_TYPES.get(table_slice.table)
         connection.register("churn_frame", obj)
         try:
+            if declared:  # the declared types, whatever this frame holds (see core/transforms.RAW_TYPES)
+                connection.execute(for_engine(create_table(table_slice.schema, table_slice.table, declared), "duckdb"))
+                names = ", ".join(declared)
+                connection.execute(f"insert into {table} ({names}) select {names} from churn_frame")
+                return
             connection.execute(f"create table if not exists {table} as select * from churn_frame limit 0")
             connection.execute(f"insert into {table} select * from churn_frame")
         finally:

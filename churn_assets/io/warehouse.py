@@ -30,8 +30,10 @@ import pandas as pd
 from churn_assets.core.days import day_range
 from churn_assets.core.features import FeatureSpec
 from churn_assets.core.transforms import PARTITION_LOG, create_table, for_engine, table_types, ts
+from churn_assets.core.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
 LOCK_WAIT_SECONDS = 60
+KEYS_PER_QUERY = 50_000
 EMULATOR_VAR = "BIGQUERY_EMULATOR_HOST"
 
 
@@ -109,6 +111,15 @@ class Engine:
     def describe(self) -> str:
         raise NotImplementedError
 
+    def keys_elsewhere(self, table: str, key: str, time_column: str, keys: Sequence[str], first: date, last: date):
+        """Which of ``keys`` ``table`` already holds with ``time_column`` outside the days first ... last."""
+        raise NotImplementedError
+
+    def _outside(self, time_column: str, first: date, last: date) -> str:
+        return self.translate(
+            f"SELECT 1 FROM x WHERE ({time_column} < {ts(first)} OR {time_column} >= {ts(last + timedelta(days=1))})"
+        ).split("WHERE", 1)[1]
+
     def columns(self, table: str) -> list[str] | None:
         """The table's column names in order, or None when it does not exist."""
         raise NotImplementedError
@@ -165,7 +176,15 @@ class Engine:
         raise NotImplementedError
 
 
-def build_layer(engine: Engine, first: date, last: date, spec: FeatureSpec, horizon: int, start: date) -> None:
+def build_layer(
+    engine: Engine,
+    first: date,
+    last: date,
+    spec: FeatureSpec,
+    horizon: int,
+    start: date,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+) -> None:
     """user_daily, user_state and user_features for first ... last, and churn_labels for the days whose horizon
     ends by ``last``: the statements the assets run, without Dagster (benchmarks and tests). ``start`` is the
     first day of the state chain."""
@@ -173,7 +192,7 @@ def build_layer(engine: Engine, first: date, last: date, spec: FeatureSpec, hori
 
     schema = engine.schema
     engine.replace_partitions(
-        "user_daily", "activity_date", first, last, [sql.user_daily_select(schema, first, last)], spec
+        "user_daily", "activity_date", first, last, [sql.user_daily_select(schema, first, last, vocabulary)], spec
     )
     states = sql.user_state_selects(schema, first, last, first == start, engine.chunk_days)
     engine.replace_partitions("user_state", "as_of_date", first, last, states, spec)
@@ -242,6 +261,17 @@ class DuckDBEngine(Engine):
             conn.register("churn_frame", frame)
             conn.execute(f"CREATE OR REPLACE TABLE {self.schema}.{table} AS SELECT * FROM churn_frame")
             conn.unregister("churn_frame")
+
+    def keys_elsewhere(self, table: str, key: str, time_column: str, keys: Sequence[str], first: date, last: date):
+        if len(keys) == 0 or not self.table_exists(table):
+            return set()
+        with self.connect() as conn:
+            conn.register("incoming_keys", pd.DataFrame({"k": pd.Series(list(keys), dtype=object)}))
+            rows = conn.execute(
+                f"SELECT DISTINCT t.{key} FROM {self.schema}.{table} AS t JOIN incoming_keys AS i ON t.{key} = i.k "
+                f"WHERE {self._outside('t.' + time_column, first, last)}"
+            ).fetchall()
+        return {r[0] for r in rows}
 
     def columns(self, table: str) -> list[str] | None:
         if not Path(self.path).exists():
@@ -323,6 +353,25 @@ class BigQueryEngine(Engine):
 
     def iter_frames(self, sql: str, rows: int) -> Iterator[pd.DataFrame]:
         yield from self._to_frames(sql, rows)
+
+    def keys_elsewhere(self, table: str, key: str, time_column: str, keys: Sequence[str], first: date, last: date):
+        from google.cloud import bigquery
+
+        if len(keys) == 0 or not self.table_exists(table):
+            return set()
+        found: set[str] = set()
+        keys = list(keys)
+        for i in range(0, len(keys), KEYS_PER_QUERY):  # a query's parameters are capped at a few MB
+            config = bigquery.QueryJobConfig(
+                query_parameters=[bigquery.ArrayQueryParameter("keys", "STRING", keys[i : i + KEYS_PER_QUERY])]
+            )
+            sql = (
+                f"SELECT DISTINCT {key} AS k FROM {self.schema}.{table} "
+                f"WHERE {key} IN UNNEST(@keys) AND {self._outside(time_column, first, last)}"
+            )
+            rows = self.client.query(sql, job_config=config, retry=self.retry, job_retry=None).result()
+            found |= {r["k"] for r in rows}
+        return found
 
     def write_table(self, table: str, frame: pd.DataFrame) -> None:
         from google.cloud import bigquery

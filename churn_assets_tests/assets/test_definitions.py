@@ -85,6 +85,7 @@ def test_checks_are_defined_blocking_and_partitioned_where_a_day_can_be_bad_on_i
         ("raw_events", "row_count_in_range"),
         ("user_features", "complete_and_unique"),
         ("churn_labels", "label_rate_plausible"),
+        ("training_set", "trainable"),
         ("drift_report", "important_features_stable"),
     }
     for (asset, _), spec in checks.items():

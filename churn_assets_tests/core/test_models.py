@@ -25,9 +25,7 @@ def training_frames(tmp_path_factory):
     """The simulator's validated rows through the warehouse layer (DuckDB), as the assets compute them."""
     users = validate_users(simulate_users(CONFIG)).clean
     days = [START + timedelta(days=i) for i in range(140)]
-    events = pd.concat(
-        [validate_events(simulate_events(CONFIG, d), d, users["user_id"]).clean for d in days], ignore_index=True
-    )
+    events = pd.concat([validate_events(simulate_events(CONFIG, d), d, users).clean for d in days], ignore_index=True)
     engine = DuckDBEngine(str(tmp_path_factory.mktemp("models") / "warehouse.duckdb"), "churn")
     engine.write_table("raw_events", events)
     engine.write_table("raw_users", users)

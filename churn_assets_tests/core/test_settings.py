@@ -136,7 +136,7 @@ def test_duckdb_memory_limit_reaches_the_warehouse(tmp_path):
         ({"CHURN_FEATURE_WINDOWS": "7,400"}, "the longest window is at most 366 days, got 400"),
         ({"CHURN_ELIGIBILITY_DAYS": "0"}, "CHURN_ELIGIBILITY_DAYS must be at least 1, got 0"),
         ({"CHURN_TRAINING_MAX_ROWS": "500"}, "CHURN_TRAINING_MAX_ROWS must be at least 1000, got 500"),
-        ({"CHURN_DUCKDB_MEMORY_LIMIT": "1GB'; DROP"}, "CHURN_DUCKDB_MEMORY_LIMIT=\"1GB'; DROP\" is not a memory size"),
+        ({"CHURN_DUCKDB_MEMORY_LIMIT": "1GB'; DROP"}, 'CHURN_DUCKDB_MEMORY_LIMIT="1GB\'; DROP" is not a memory size'),
         ({"CHURN_DUCKDB_MEMORY_LIMIT": "lots"}, "CHURN_DUCKDB_MEMORY_LIMIT='lots' is not a memory size"),
     ],
 )

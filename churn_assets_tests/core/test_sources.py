@@ -49,9 +49,50 @@ def test_parquet_events(tmp_path):
 
 
 def test_missing_column_names_the_column_and_file(tmp_path):
-    path = write_csv(tmp_path / "bad.csv", "user_id,event_time\na,2026-01-01\n")
-    with pytest.raises(SourceFileError, match=r"bad.csv: missing required column\(s\) \['event_type'\]"):
+    path = write_csv(tmp_path / "bad.csv", "user_id,time\na,2026-01-01\n")
+    with pytest.raises(SourceFileError, match=r"bad.csv: missing required column\(s\) \['event_time'\]"):
         read_events(path, date(2026, 1, 1))
+
+
+def test_a_log_without_event_type_is_a_log_of_purchases(tmp_path):
+    path = write_csv(tmp_path / "orders.csv", "user_id,event_time,amount\na,2026-01-01T10:00:00Z,19.90\n")
+    frame = read_events(path, date(2026, 1, 1))
+    assert frame[["event_id", "user_id", "event_type", "amount"]].values.tolist() == [
+        ["orders.csv:2", "a", "purchase", "19.90"]
+    ]
+
+
+@pytest.mark.parametrize("value", ["08/01/2026", "8.1.2026 10:00", "01-08-26"])
+def test_ambiguous_dates_are_refused_naming_column_line_and_example(tmp_path, value):
+    path = write_csv(tmp_path / "orders.csv", f"user_id,event_time\na,2026-01-01\nb,{value}\n")
+    with pytest.raises(SourceFileError) as err:
+        read_events(path, date(2026, 1, 1))
+    assert str(err.value) == (
+        f"{path}: column 'event_time' has 1 date(s) like {value!r} (line 3) that read as day/month or as "
+        "month/day; write them as ISO 8601, e.g. 2026-08-01 or 2026-08-01T14:30:00Z"
+    )
+
+
+def test_ambiguous_signup_dates_are_refused(tmp_path):
+    path = write_csv(tmp_path / "users.csv", "user_id,signup_time\na,12/03/2026\n")
+    with pytest.raises(SourceFileError, match=r"users.csv: column 'signup_time' has 1 date\(s\) like '12/03/2026'"):
+        read_users(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.csv", b"", "cannot be read as csv: No columns to parse from file"),
+        ("binary.csv", bytes(range(256)) * 4, "cannot be read as csv: "),
+        ("cut.parquet", b"PAR1\x15\x04\x15\x10", "cannot be read as parquet: "),
+    ],
+)
+def test_unreadable_files_are_named_in_the_innermost_error(tmp_path, name, content, reason):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(SourceFileError) as err:
+        read_events(str(tmp_path / name), date(2026, 1, 1))
+    assert str(err.value).startswith(f"{tmp_path / name}: {reason}")
+    assert err.value.__cause__ is None and err.value.__suppress_context__
 
 
 def test_unreadable_timestamp_names_the_lines(tmp_path):

@@ -5,7 +5,17 @@ import pytest
 
 from churn_assets.core.features import DEFAULT_SPEC, FeatureSpec
 from churn_assets.core.simulate import latent_fields
-from churn_assets.core.training import LeakageError, TimeSplit, check_split, split_frame, time_split, training_sample
+from churn_assets.core.training import (
+    LeakageError,
+    NotTrainableError,
+    TimeSplit,
+    check_split,
+    check_trainable,
+    split_frame,
+    time_split,
+    trainable_outcome,
+    training_sample,
+)
 
 MODEL_FEATURES = DEFAULT_SPEC.model_features
 
@@ -55,3 +65,32 @@ def test_split_frame_by_day():
     ts = pd.concat([feature_rows([f"u{d}"], f"2026-01-{d:02d}") for d in range(1, 32)]).assign(churned=0)
     train, test = split_frame(ts, TimeSplit(date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 30), date(2026, 1, 31)))
     assert train["user_id"].tolist() == ["u1", "u2"] and test["user_id"].tolist() == ["u30", "u31"]
+
+
+def label_days(first: str, n: int, rows: int, positives: int) -> pd.DataFrame:
+    days = pd.date_range(first, periods=n, freq="D", tz="UTC")
+    return pd.DataFrame({"day": days, "rows": rows, "positives": positives})
+
+
+def test_trainable_needs_both_classes_in_both_windows_and_says_how_many():
+    end = date(2026, 3, 31)  # 90 label days: 46 training, a 30-day gap, 14 test days
+    ok = trainable_outcome(label_days("2026-01-01", 90, 100, 10), end, 14, 30)
+    assert ok.passed and ok.metadata["split"]["train_last"] == "2026-02-15"
+    thin = label_days("2026-01-01", 90, 100, 10)
+    thin.loc[thin["day"] >= "2026-03-18", "positives"] = 1  # the test window: 14 churned rows in all
+    outcome = trainable_outcome(thin, end, 14, 30)
+    assert (outcome.passed, outcome.severity) == (False, "ERROR")
+    assert outcome.description == (
+        "Not trainable: the test window 2026-03-18..2026-03-31 has 1,400 labelled rows, 14 churned and 1,386 "
+        "retained; a model needs at least 20 of each to be trained and judged. Use a longer range, or more users."
+    )
+    everyone = label_days("2026-01-01", 90, 30, 30)  # nobody retained
+    assert "the training window 2026-01-01..2026-02-15 has 1,380 labelled rows, 1,380 churned and 0 retained" in (
+        trainable_outcome(everyone, end, 14, 30).description
+    )
+
+
+def test_an_empty_training_set_is_named_not_a_type_error():
+    # an empty window used to reach the split as NaN and fail with "'<' not supported between date and float"
+    with pytest.raises(NotTrainableError, match="the training set ending 2026-03-31 has no labelled rows"):
+        check_trainable(label_days("2026-01-01", 0, 0, 0), date(2026, 3, 31), 14, 30)

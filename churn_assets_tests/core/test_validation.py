@@ -8,10 +8,12 @@ from churn_assets.core.quality import feature_table_outcome, label_rate_outcome,
 from churn_assets.core.sources import SourceFileError
 from churn_assets.core.transforms import feature_summary_select, label_summary_select
 from churn_assets.core.validation import EVENT_RULES, USER_RULES, validate_events, validate_users
+from churn_assets.core.vocabulary import Vocabulary, VocabularyError
 from churn_assets.io.warehouse import DuckDBEngine
 
 DAY = date(2026, 1, 10)
-KNOWN = pd.Series(["u1", "u2"])
+SIGNUPS = ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-10T12:00:00Z"]
+KNOWN = pd.DataFrame({"user_id": ["u1", "u2", "late"], "signup_time": pd.to_datetime(SIGNUPS, utc=True)})
 
 
 def raw(rows):
@@ -24,10 +26,12 @@ BAD_ROWS = {
     "bad_type": ["e2", "u1", "2026-01-10T08:00:00Z", "session", "abc", "0"],
     "null_key": ["e3", "", "2026-01-10T08:00:00Z", "session", "1", "0"],
     "duplicate_event_id": ["e1", "u2", "2026-01-10T09:00:00Z", "feature_use", "0", "0"],
-    "unknown_event_type": ["e5", "u1", "2026-01-10T08:00:00Z", "teleport", "0", "0"],
+    "unmapped_event_type": ["e5", "u1", "2026-01-10T08:00:00Z", "teleport", "0", "0"],
     "event_time_outside_partition": ["e6", "u1", "2026-01-11T00:00:00Z", "session", "3", "0"],
     "negative_value": ["e7", "u2", "2026-01-10T10:00:00Z", "payment", "0", "-9.99"],
+    "value_out_of_bounds": ["e9", "u2", "2026-01-10T10:00:00Z", "payment", "0", "inf"],
     "unknown_user": ["e8", "ghost", "2026-01-10T11:00:00Z", "session", "4", "0"],
+    "before_signup": ["e10", "late", "2026-01-10T11:59:59Z", "session", "4", "0"],
 }
 
 
@@ -49,10 +53,82 @@ def test_each_event_rule_quarantines_its_bad_row_with_the_reason(reason):
 
 def test_all_bad_rows_together_are_all_kept_and_counted():
     result = validate_events(raw([GOOD, *BAD_ROWS.values()]), DAY, KNOWN)
-    assert len(result.clean) + len(result.rejected) == result.total == 8
+    assert len(result.clean) + len(result.rejected) == result.total == 10
     assert sorted(result.rejected["reason"]) == sorted(BAD_ROWS)
     # the original text is kept, not the parsed value
     assert result.rejected.set_index("event_id").loc["e2", "minutes"] == "abc"
+
+
+@pytest.mark.parametrize(
+    ("minutes", "amount", "reason"),
+    [
+        ("1e308", "0", "value_out_of_bounds"),
+        ("1441", "0", "value_out_of_bounds"),
+        ("0", "10000000.01", "value_out_of_bounds"),
+        ("0", "-inf", "negative_value"),
+        ("nan", "0", "bad_type"),
+        ("1440", "10000000", None),  # the bounds themselves are accepted
+    ],
+)
+def test_values_must_be_finite_and_within_bounds(minutes, amount, reason):
+    row = ["e2", "u1", "2026-01-10T09:00:00Z", "session", minutes, amount]
+    result = validate_events(raw([GOOD, row]), DAY, KNOWN)
+    assert result.rejected["reason"].tolist() == ([reason] if reason else [])
+    if reason:  # the original text is kept
+        assert result.rejected[["minutes", "amount"]].values.tolist() == [[minutes, amount]]
+
+
+def test_event_ids_seen_on_another_day_are_quarantined_as_duplicates():
+    rows = [GOOD, ["e2", "u2", "2026-01-10T09:00:00Z", "session", "1", "0"]]
+    result = validate_events(raw(rows), DAY, KNOWN, seen_ids={"e2", "e-elsewhere"})
+    assert result.rejected[["event_id", "reason"]].values.tolist() == [["e2", "duplicate_event_id"]]
+    assert result.clean["event_id"].tolist() == ["e1"]
+
+
+def test_an_event_at_signup_time_is_accepted_and_one_second_earlier_is_not():
+    rows = [["a", "late", "2026-01-10T12:00:00Z", "session", "1", "0"], BAD_ROWS["before_signup"]]
+    result = validate_events(raw(rows), DAY, KNOWN)
+    assert (result.clean["event_id"].tolist(), result.rejected["reason"].tolist()) == (["a"], ["before_signup"])
+
+
+def test_the_vocabulary_maps_source_types_and_reports_the_rest():
+    vocabulary = Vocabulary.parse("order=purchase, page_view=ignore")
+    rows = [
+        ["a", "u1", "2026-01-10T08:00:00Z", "order", "0", "25"],
+        ["b", "u1", "2026-01-10T08:01:00Z", "page_view", "0", "0"],
+        ["c", "u1", "2026-01-10T08:02:00Z", "session", "3", "0"],  # a kind's own name needs no entry
+        ["d", "u1", "2026-01-10T08:03:00Z", "refund", "0", "5"],
+        ["e", "u2", "2026-01-10T08:04:00Z", "refund", "0", "5"],
+        ["f", "u2", "2026-01-10T08:05:00Z", "wishlist", "0", "0"],
+    ]
+    result = validate_events(raw(rows), DAY, KNOWN, vocabulary)
+    assert result.clean["event_id"].tolist() == ["a", "b", "c"]
+    assert result.rejected[["event_id", "reason"]].values.tolist() == [
+        ["d", "unmapped_event_type"],
+        ["e", "unmapped_event_type"],
+        ["f", "unmapped_event_type"],
+    ]
+    assert vocabulary.hint({"refund": 2, "wishlist": 1}) == (
+        "event types not in the vocabulary: 'refund' (2 rows), 'wishlist' (1 rows). Map each to one of "
+        "['session', 'feature_use', 'support_ticket', 'purchase', 'payment', 'payment_failed', 'ignore'] with "
+        "CHURN_EVENT_TYPES='order=purchase,page_view=ignore,refund=<kind>,wishlist=<kind>' "
+        "(see README, Event vocabulary)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("order", "CHURN_EVENT_TYPES: 'order' is not source_type=kind"),
+        ("order=buy", "CHURN_EVENT_TYPES: 'order=buy' maps to 'buy'; kinds are ['session', "),
+        ("order=purchase,order=session", "CHURN_EVENT_TYPES: 'order' is mapped twice (purchase, session)"),
+        ("it's=purchase", 'CHURN_EVENT_TYPES: "it\'s" may hold letters, digits, spaces and _ . : / - only'),
+    ],
+)
+def test_bad_vocabularies_are_refused(text, message):
+    with pytest.raises(VocabularyError) as err:
+        Vocabulary.parse(text)
+    assert message in str(err.value)
 
 
 def test_clean_rows_are_typed():
@@ -69,8 +145,8 @@ def test_clean_rows_are_typed():
 
 
 def test_missing_required_column_is_a_clear_error():
-    with pytest.raises(SourceFileError, match=r"missing required column\(s\) \['event_type'\]"):
-        validate_events(raw([GOOD]).drop(columns=["event_type"]), DAY, KNOWN)
+    with pytest.raises(SourceFileError, match=r"missing required column\(s\) \['user_id'\]"):
+        validate_events(raw([GOOD]).drop(columns=["user_id"]), DAY, KNOWN)
 
 
 def test_missing_value_columns_default_to_zero_and_extra_columns_are_reported():
@@ -94,16 +170,32 @@ def test_rows_outcome_warns_below_the_share_and_blocks_above():
     }
 
 
-def test_row_count_outcome():
+def test_row_count_outcome_warns_on_a_shift_and_blocks_only_a_collapse():
     week = [100, 110, 90, 105, 95, 100, 120]
     assert row_count_outcome(300, week, 3.0).passed
     assert row_count_outcome(34, week, 3.0).passed is True  # 100 / 3 = 33.3
     low = row_count_outcome(33, week, 3.0)
-    assert not low.passed and low.severity == "ERROR"
-    assert "33 rows is far off recent days: expected within [33, 300] (median 100" in low.description
-    assert not row_count_outcome(301, week, 3.0).passed
+    assert (low.passed, low.severity) == (False, "WARN")
+    assert low.description == (
+        "33 rows is far off recent days: the median of the 7 days before is 100, expected within [33, 300] "
+        "(tolerance x3); a collapse under 10% would block."
+    )
+    high = row_count_outcome(301, week, 3.0)
+    assert (high.passed, high.severity) == (False, "WARN")
+    collapse = row_count_outcome(9, week, 3.0)
+    assert (collapse.passed, collapse.severity) == (False, "ERROR")
+    assert collapse.description.startswith("9 rows is a collapse: under 10% of recent days (the median of the 7")
+    assert row_count_outcome(10, week, 3.0).severity == "WARN"  # exactly a tenth is not yet a collapse
     assert row_count_outcome(5000, week[:6], 3.0).passed  # not enough history yet
     assert row_count_outcome(500, [10] * 7, 3.0).passed  # baseline too small to judge
+
+
+def test_a_base_that_shrinks_and_grows_steadily_never_blocks():
+    # a year of a real base: halves over six months, recovers, with weekends at 40% of a weekday
+    counts = [int(1000 * (0.996**d if d < 180 else 0.996**180 * 1.004 ** (d - 180)) * (0.4 if d % 7 in (5, 6) else 1))
+              for d in range(365)]  # fmt: skip
+    outcomes = [row_count_outcome(counts[d], counts[d - 7 : d], 3.0) for d in range(7, 365)]
+    assert all(o.passed for o in outcomes)  # a weekend day is within a factor 3 of the week's median
 
 
 def users_raw(rows):

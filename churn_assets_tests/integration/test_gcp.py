@@ -42,9 +42,16 @@ def test_data_graph_on_bigquery_equals_the_embedded_default(tmp_path, gcp_settin
             assert wh.materialize(DATA, "2026-01-01", "2026-02-09").success
             assert wh.materialize(DATA, "2026-01-05").success  # a re-run replaces exactly that slice
             assert wh.materialize(["churn_labels"], "2026-01-01", "2026-01-10").success
-            training = wh.materialize(["training_set"], "2026-01-10")
+            # ten label days are a table to compare, but no model: the trainable check says why and blocks
+            training = wh.materialize(["training_set"], "2026-01-10", raise_on_error=False)
             sampling = training.asset_materializations_for_node("training_set")[0].metadata["sampling"].value
             assert sampling["fraction"] < 1 and sampling["labelled_rows"] > 100
+            (check,) = training.get_asset_check_evaluations()
+            assert (check.check_name, check.passed, training.success) == ("trainable", False, False)
+            assert check.description == (
+                "Not trainable: the training window 2026-01-01..2026-01-10 is too short: it needs 14 test days, "
+                "a 30-day gap and at least one training day (45 label days)"
+            )
         tables = ["raw_users", "raw_events", "user_daily", "user_state", "user_features", "churn_labels"]
         for table in [*tables, "training_set", "partition_log"]:
             a, b = sorted_frame(local.table(table)), sorted_frame(gcp.table(table))

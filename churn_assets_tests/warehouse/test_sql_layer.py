@@ -15,6 +15,7 @@ import pytest
 
 from churn_assets.core.features import FeatureSpec
 from churn_assets.core.transforms import training_extract_select
+from churn_assets.core.vocabulary import Vocabulary
 from churn_assets.io.warehouse import BigQueryEngine, DuckDBEngine, Engine, WarehouseError, build_layer
 
 START = date(2026, 1, 1)
@@ -82,17 +83,43 @@ def test_user_daily_counts_sums_active_flag_and_day_edges(engine):
     build_layer(engine, day(0), day(2), FeatureSpec(), 30, START)
     daily = table(engine, "user_daily")
     got = [
-        (r.user_id, r.activity_date.date(), r.events, r.sessions, r.feature_uses, r.support_tickets, r.payments,
-         r.payments_failed, r.minutes, round(r.amount, 2), r.active)
+        (r.user_id, r.activity_date.date(), r.events, r.sessions, r.feature_uses, r.support_tickets, r.purchases,
+         r.payments, r.payments_failed, r.minutes, round(r.amount, 2), r.active)
         for r in daily.itertuples()
     ]  # fmt: skip
     assert got == [
-        ("a", day(0), 3, 2, 1, 0, 0, 0, 15.5, 0.0, True),
-        ("b", day(0), 2, 0, 0, 0, 1, 1, 0.0, 19.98, False),
-        ("a", day(1), 1, 0, 0, 1, 0, 0, 0.0, 0.0, True),
+        ("a", day(0), 3, 2, 1, 0, 0, 0, 0, 15.5, 0.0, True),
+        ("b", day(0), 2, 0, 0, 0, 0, 1, 1, 0.0, 9.99, False),  # a failed payment's amount is not revenue
+        ("a", day(1), 1, 0, 0, 1, 0, 0, 0, 0.0, 0.0, True),
     ]
     # a day without any event is still a computed day: partition_log records it with 0 rows
     assert engine.row_counts("user_daily", day(0), day(2)) == {day(0): 2, day(1): 1, day(2): 0}
+
+
+def test_user_daily_maps_a_source_vocabulary(engine):
+    load(
+        engine,
+        [
+            ("a", 0, "order", 0, 25.0),
+            ("a", 0, "order", 0, 5.5),
+            ("a", 0, "page_view", 3, 0),  # ignored: counts nowhere, not even in events or minutes
+            ("b", 0, "page_view", 1, 0),  # a user with only ignored events has no row
+            ("b", 1, "login", 4, 0),
+            ("c", 1, "purchase", 0, 12.0),  # a kind's own name needs no entry
+        ],
+    )
+    vocabulary = Vocabulary.parse("order=purchase,page_view=ignore,login=session")
+    build_layer(engine, day(0), day(1), FeatureSpec(), 30, START, vocabulary)
+    daily = table(engine, "user_daily")
+    got = [
+        (r.user_id, r.activity_date.date(), r.events, r.sessions, r.purchases, r.minutes, r.amount, r.active)
+        for r in daily.itertuples()
+    ]
+    assert got == [
+        ("a", day(0), 2, 0, 2, 0.0, 30.5, True),
+        ("b", day(1), 1, 1, 0, 4.0, 0.0, True),
+        ("c", day(1), 1, 0, 1, 0.0, 12.0, True),
+    ]
 
 
 def test_user_state_chains_over_gaps_and_keeps_long_gone_users(engine):
@@ -179,7 +206,7 @@ def test_windows_7_30_90_and_an_eligibility_longer_than_every_window(engine):
 def test_trends_engagement_and_type_counts(engine):
     events = [("a", 40 - age, "session", 15, 0) for age in range(7)]  # every day of the week, 105 minutes
     events += [("a", 30, "session", 0, 0), ("a", 20, "session", 0, 0)]  # ages 10 and 20
-    events += [("a", 15, "payment_failed", 0, 5)]  # age 25, billing only
+    events += [("a", 15, "payment_failed", 0, 5), ("a", 14, "payment", 0, 7.5)]  # ages 25 and 26, billing only
     events += [("a", 32, "support_ticket", 40, 0), ("a", 32, "support_ticket", 0, 0)]  # age 8
     load(engine, events)
     build_layer(engine, day(0), day(40), FeatureSpec(), 30, START)
@@ -187,7 +214,8 @@ def test_trends_engagement_and_type_counts(engine):
     assert (a["active_days_7"], a["active_days_30"], a["minutes_7"], a["sessions_7"]) == (7, 10, 105.0, 7)
     # the 7 days before (ages 7-13): the two tickets (age 8, 40 minutes) and a session (age 10)
     assert (a["events_trend_7"], a["minutes_trend_7"], a["active_days_trend_7"]) == (7 - 3, 105.0 - 40.0, 7 - 2)
-    assert (a["support_tickets_30"], a["payments_failed_30"], a["amount_30"], a["events_30"]) == (2, 1, 5.0, 12)
+    # the failed payment's 5.0 is not revenue; the payment's 7.5 is
+    assert (a["support_tickets_30"], a["payments_failed_30"], a["amount_30"], a["events_30"]) == (2, 1, 7.5, 13)
     # 100 * (0.5 * 7/7 + 0.3 * 10/30 + 0.2 * min(1, 105/210)) = 50 + 10 + 10
     assert a["engagement_score"] == pytest.approx(70.0)
     assert (a["days_since_first_activity"], a["mean_active_gap_days"]) == (20, pytest.approx(20 / 9))
@@ -253,7 +281,7 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
     from churn_assets.core import transforms as sql
 
     statements = [
-        sql.user_daily_select("churn", day(0), day(9)),
+        sql.user_daily_select("churn", day(0), day(9), Vocabulary.parse("order=purchase,view=ignore")),
         sql.user_state_select("churn", day(5), day(9), chain_start=False),
         *sql.user_features_selects("churn", day(0), day(9), spec, 5),
         sql.churn_labels_select("churn", day(0), day(9), 30),
