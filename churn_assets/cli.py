@@ -49,6 +49,8 @@ def _apply_options(args: argparse.Namespace) -> Settings:
         "events_file": getattr(args, "events_file", None),
         "users_file": getattr(args, "users_file", None),
         "drift_from": getattr(args, "drift_from", None),
+        "profile": getattr(args, "profile", None),
+        "event_types": getattr(args, "event_types", None),
     }
     for name, value in overrides.items():
         if value is not None:
@@ -332,6 +334,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events-file", help="CSV/Parquet events file, or a per-day template with {date}")
     parser.add_argument("--users-file", help="CSV/Parquet users file (optional with --events-file)")
     parser.add_argument("--drift-from", help="simulator: shift user behaviour from this day, YYYY-MM-DD")
+    parser.add_argument("--profile", choices=["subscription", "purchase"], help="simulator profile (CHURN_PROFILE)")
+    parser.add_argument("--event-types", help="source type=kind pairs, e.g. order=purchase (CHURN_EVENT_TYPES)")
 
 
 def main(argv: list[str] | None = None) -> int:

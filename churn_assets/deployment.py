@@ -34,6 +34,7 @@ def source_from(settings: Settings) -> ChurnSource:
         start_date=settings.start_date.isoformat(),
         days=settings.days,
         seed=settings.seed,
+        profile=settings.profile,
         events_file=settings.events_file,
         users_file=settings.users_file,
         drift_from=settings.drift_from.isoformat() if settings.drift_from else None,

@@ -25,6 +25,7 @@ class ChurnSource(dg.ConfigurableResource):
     start_date: str = "2026-01-01"
     days: int = 120
     seed: int = 7
+    profile: str = "subscription"
     events_file: str | None = None
     users_file: str | None = None
     drift_from: str | None = None
@@ -42,13 +43,17 @@ class ChurnSource(dg.ConfigurableResource):
             days=self.days,
             seed=self.seed,
             drift_from=date.fromisoformat(self.drift_from) if self.drift_from else None,
+            profile=self.profile,
         )
 
     def describe(self) -> str:
         if self.events_file:
             return f"files(events={self.events_file}, users={self.users_file or 'derived from events'})"
         drift = f", drift from {self.drift_from}" if self.drift_from else ""
-        return f"simulator(seed={self.seed}, users={self.users}, start={self.start_date}, days={self.days}{drift})"
+        return (
+            f"simulator({self.profile}, seed={self.seed}, users={self.users}, start={self.start_date}, "
+            f"days={self.days}{drift})"
+        )
 
     def read_users(self) -> pd.DataFrame:
         if self.users_file:

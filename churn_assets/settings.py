@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from churn_assets.core.features import FeatureSpec, FeatureSpecError, parse_windows
+from churn_assets.core.simulate import PROFILES
 from churn_assets.core.vocabulary import Vocabulary, VocabularyError
 
 DEPLOYMENTS = ("local", "gcp")
@@ -43,6 +44,7 @@ class Settings:
     days: int = 120
     users: int = 2000
     seed: int = 7
+    profile: str = "subscription"
     events_file: str | None = None
     users_file: str | None = None
     event_types: str = ""
@@ -163,6 +165,8 @@ class Settings:
             )
         if not 0 <= self.schedule_hour <= 23:
             raise SettingsError(f"CHURN_SCHEDULE_HOUR must be an hour 0-23 (UTC), got {self.schedule_hour}")
+        if self.profile not in PROFILES:
+            raise SettingsError(f"CHURN_PROFILE must be one of {list(PROFILES)}, got {self.profile!r}")
         if self.automation not in ("on", "off"):
             raise SettingsError(f"CHURN_AUTOMATION must be 'on' or 'off', got {self.automation!r}")
         if not 0 < self.risk_medium < self.risk_high <= 1:
@@ -202,6 +206,7 @@ ENV_VARS = {
     "days": "CHURN_DAYS",
     "users": "CHURN_USERS",
     "seed": "CHURN_SEED",
+    "profile": "CHURN_PROFILE",
     "events_file": "CHURN_EVENTS_FILE",
     "users_file": "CHURN_USERS_FILE",
     "event_types": "CHURN_EVENT_TYPES",

@@ -13,6 +13,10 @@ The story each simulated user lives through:
 
 Churn is therefore predictable from behaviour, as in real products, but never certain.
 
+The ``purchase`` profile (``CHURN_PROFILE=purchase``) tells the same story as a shop's purchase log: no
+sessions, tickets or billing, only ``purchase`` events with a value, arriving at a small share of the
+user's activity rate (weeks between purchases), rarer over the at-risk phase, none after churn.
+
 Determinism: the population depends only on (seed, users, start_date, days); one day's events
 depend only on that and the day. Re-simulating a day gives identical rows, and simulating one
 day costs the same whatever the history length.
@@ -42,6 +46,9 @@ CHANNEL_HAZARD = {"organic": 0.8, "paid_search": 1.3, "social": 1.4, "referral":
 COUNTRIES = ("US", "GB", "DE", "IN", "BR")
 COUNTRY_SHARE = (0.4, 0.15, 0.15, 0.15, 0.15)
 
+PROFILES = ("subscription", "purchase")
+PURCHASE_SHARE = 0.06  # purchases per healthy session: a median user buys about every 3-4 weeks
+PURCHASE_AMOUNT_LOG_MEAN = float(np.log(35.0))
 BASE_HAZARD = 0.006  # per day: mean time to the at-risk phase of roughly 150 days
 DECLINE_DAYS = (14, 42)  # inclusive range of the at-risk phase's length
 BILLING_PERIOD_DAYS = 30
@@ -60,6 +67,7 @@ class SimulationConfig:
     days: int = 120
     seed: int = 7
     drift_from: date | None = None  # from this day on, usage shifts (see DRIFT); None: no drift
+    profile: str = "subscription"  # or "purchase": sparse purchases with a value, nothing else (see PROFILES)
 
 
 # An injected change of behaviour, e.g. a product change that makes sessions rarer and shorter while
@@ -174,6 +182,8 @@ def simulate_events(config: SimulationConfig, day: date) -> pd.DataFrame:
     progress_all = _decline_progress(pop, d)
     progress = progress_all[alive]
 
+    if config.profile == "purchase":
+        return _purchases(config, pop, day, rng, alive, progress_all)
     drift = DRIFT if config.drift_from is not None and day >= config.drift_from else {}
     sessions = rng.poisson(_session_rate(pop, progress_all, day.weekday())[alive] * drift.get("sessions", 1.0))
     feature_uses = rng.poisson(sessions * pop.usage[alive] * (1.0 - 0.6 * progress) * drift.get("feature_uses", 1.0))
@@ -195,6 +205,23 @@ def simulate_events(config: SimulationConfig, day: date) -> pd.DataFrame:
         (bill_users[~failed[billing_day]], "payment", 0.0, amounts[~failed[billing_day]]),
         (bill_users[failed[billing_day]], "payment_failed", 0.0, amounts[failed[billing_day]]),
     ]
+    return _events_frame(pop, day, rng, parts)
+
+
+def _purchases(
+    config: SimulationConfig, pop: Population, day: date, rng: np.random.Generator, alive, progress_all
+) -> pd.DataFrame:
+    """The purchase profile's day: a user's purchases arrive at a small share of their activity rate (weeks
+    between purchases), each with a value; nothing else happens."""
+    purchases = rng.poisson(_session_rate(pop, progress_all, day.weekday())[alive] * PURCHASE_SHARE)
+    buyers = np.repeat(alive, purchases)
+    amount = rng.lognormal(PURCHASE_AMOUNT_LOG_MEAN, 0.6, size=len(buyers)).round(2)
+    return _events_frame(pop, day, rng, [(buyers, "purchase", 0.0, amount)])
+
+
+def _events_frame(pop: Population, day: date, rng: np.random.Generator, parts: list[tuple]) -> pd.DataFrame:
+    """Events from (users, type, minutes, amount) parts, at random times after each user's signup."""
+    d = (day - pop.config.start_date).days
     users = np.concatenate([p[0] for p in parts])
     event_type = np.concatenate([np.full(len(p[0]), p[1], dtype=object) for p in parts])
     minutes = np.concatenate([np.broadcast_to(p[2], len(p[0])) for p in parts]).astype(float)
@@ -253,9 +280,9 @@ def true_churn_probability(
         churn = onset + length
         elapsed_f = future_days[None, :] - onset[:, None]
         progress = np.clip(elapsed_f / length[:, None], 0, 1) * (elapsed_f >= 0)
-        rate = pop.session_rate[live, None] * (1 - 0.85 * progress) * np.where(weekdays >= 5, WEEKEND_FACTOR, 1.0)[
-            None, :
-        ] + _ticket_rate(progress)
+        weekly = np.where(weekdays >= 5, WEEKEND_FACTOR, 1.0)[None, :]
+        rate = pop.session_rate[live, None] * (1 - 0.85 * progress) * weekly
+        rate = rate * PURCHASE_SHARE if config.profile == "purchase" else rate + _ticket_rate(progress)
         rate = np.where(future_days[None, :] < churn[:, None], rate, 0.0)
         silent += np.exp(-rate.sum(axis=1))
     prob[~gone] = silent / draws

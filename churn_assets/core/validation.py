@@ -94,7 +94,9 @@ class Validated:
         for reason, rows in self.rejected.groupby("reason", sort=False):
             columns = [c for c in REASON_COLUMNS.get(str(reason), ()) if c in rows.columns]
             out[str(reason)] = [
-                ", ".join([f"{key} {row[key]!r}", *(f"{c}={row[c]!r}" for c in columns if c != key)])
+                ", ".join(
+                    [f"{key} {row[key]!r}", *(f"{c}={row[c]!r}" for c in columns if c != key and pd.notna(row[c]))]
+                )
                 for _, row in rows.head(per_reason).iterrows()
             ]
         return out

@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 
 import dagster as dg
+import pandas as pd
 
 from churn_assets.automation import DATA_ASSETS as DATA
 from churn_assets_tests.conftest import Warehouse
@@ -188,3 +189,31 @@ def test_a_malformed_file_fails_with_a_message_naming_the_problem(tmp_path, inst
         error = error.cause
     assert "events.csv: missing required column(s) ['event_time']" in error.message
     assert events.read_text() == text  # the source file is untouched
+
+
+def test_an_empty_first_load_then_a_good_load_gives_the_good_load_alone(tmp_path, instance):
+    """A header-only first load used to fix the id columns as INTEGER; the declared types never change."""
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(3)]
+    users = write_users(tmp_path / "users.csv", [f"u{i}" for i in range(20)])
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "good").mkdir()
+    for d in days:
+        write_events(tmp_path / "empty" / f"ev-{d}.csv", [])
+        write_events(tmp_path / "good" / f"ev-{d}.csv", good_rows(d.isoformat(), 50))
+    good = str(tmp_path / "good" / "ev-{date}.csv")
+    first = Warehouse(tmp_path / "a", instance, events_file=str(tmp_path / "empty" / "ev-{date}.csv"), users_file=users)
+    first.materialize(USERS)
+    assert first.materialize(DATA, "2026-01-01", "2026-01-03").success
+    assert len(first.table("raw_events")) == 0
+    again = Warehouse(tmp_path / "a", instance, events_file=good, users_file=users)
+    assert again.materialize(DATA, "2026-01-01", "2026-01-03").success
+    with dg.instance_for_test() as fresh_instance:
+        alone = Warehouse(tmp_path / "b", fresh_instance, events_file=good, users_file=users)
+        alone.materialize(USERS)
+        assert alone.materialize(DATA, "2026-01-01", "2026-01-03").success
+        for table in ("raw_events", "raw_events_quarantine", "user_daily", "user_state", "user_features"):
+            a, b = again.table(table), alone.table(table)
+            key = list(a.columns[:2])
+            a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
+            pd.testing.assert_frame_equal(a, b, obj=table)
+        assert len(alone.table("raw_events")) == 150

@@ -1,0 +1,71 @@
+"""A company's own purchase log through the real command: its vocabulary, its columns, its bad rows."""
+
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from churn_assets.core.simulate import SimulationConfig, simulate_events
+from churn_assets_tests.integration.test_cli import cli
+
+START = date(2026, 1, 1)
+DAYS = 120
+
+
+@pytest.fixture(scope="module")
+def orders(tmp_path_factory) -> str:
+    """A shop's export: one row per order (its own type name, a quantity column, no event id, no users file),
+    from the simulator's purchase profile, with one order of an impossible amount."""
+    config = SimulationConfig(users=2000, start_date=START, days=DAYS, profile="purchase")
+    events = pd.concat([simulate_events(config, START + timedelta(days=i)) for i in range(DAYS)], ignore_index=True)
+    frame = pd.DataFrame(
+        {
+            "user_id": events["user_id"],
+            "event_time": events["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "event_type": "order",
+            "amount": events["amount"].map("{:.2f}".format),
+            "quantity": 1,
+        }
+    )
+    frame.loc[frame.index[-40], "amount"] = "1e308"
+    path = tmp_path_factory.mktemp("shop") / "orders.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def test_an_unmapped_vocabulary_is_named_once_with_the_setting_to_change(orders, tmp_path):
+    out = cli("run", "--data-dir", str(tmp_path / "d"), "--events-file", orders, "--days", str(DAYS))
+    assert out.returncode == 1
+    text = out.stdout
+    assert "step raw_events failed: a blocking check failed (below)" in text
+    assert "ERROR raw_events check valid_rows on 2026-01-01..2026-04-30 (120 days)" in text
+    assert text.count("valid_rows") == 1  # one finding, not one line per day
+    assert "e.g. unmapped_event_type: event_id 'orders.csv:" in text and "event_type='order'" in text
+    assert f"source: files(events={orders}, users=derived from events)" in text
+    assert "event types not in the vocabulary: 'order' (" in text
+    assert "CHURN_EVENT_TYPES='order=<kind>'" in text
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_a_purchase_log_with_one_setting_runs_end_to_end(orders, tmp_path):
+    args = ["run", "--data-dir", str(tmp_path / "d"), "--events-file", orders, "--days", str(DAYS)]
+    out = cli(*args, CHURN_EVENT_TYPES="order=purchase")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    text = out.stdout
+    for stage in ("[4/7] training set and candidate models", "[6/7] predictions", "[7/7] drift report"):
+        assert stage in text
+    assert "Production model: m-" in text and "Predictions 2026-04-30:" in text
+    # the impossible amount is quarantined and shown once, as a warning with the value
+    assert "WARN raw_events check valid_rows on 2026-04-" in text
+    assert "value_out_of_bounds" in text and "amount='1e308'" in text
+    assert "note: raw_events ignores the source column(s) ['quantity'] (not used by the pipeline)" in text
+    assert "RuntimeWarning" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_unreadable_events_file_is_named_by_the_command(tmp_path):
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(b"PAR1\x15\x04")
+    out = cli("run", "--data-dir", str(tmp_path / "d"), "--events-file", str(cut), "--days", "10")
+    assert out.returncode == 1
+    assert f"{cut}: cannot be read as parquet: " in out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
