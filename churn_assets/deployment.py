@@ -28,7 +28,7 @@ from churn_assets.settings import Settings
 WAREHOUSE_SCHEMA = "churn"
 
 
-def source_from(settings: Settings) -> ChurnSource:
+def source_from(settings: Settings, credentials: dg.EnvVar | None = None) -> ChurnSource:
     return ChurnSource(
         users=settings.users,
         start_date=settings.start_date.isoformat(),
@@ -37,6 +37,10 @@ def source_from(settings: Settings) -> ChurnSource:
         profile=settings.profile,
         events_file=settings.events_file,
         users_file=settings.users_file,
+        events_query=settings.events_query,
+        bq_project=settings.gcp_project,
+        bq_location=settings.bq_location,
+        credentials_b64=credentials,
         drift_from=settings.drift_from.isoformat() if settings.drift_from else None,
         event_types=settings.event_types,
     )
@@ -84,6 +88,7 @@ def gcp_resources(settings: Settings) -> dict[str, Any]:
     credentials = dg.EnvVar(settings.gcp_credentials_var) if settings.gcp_credentials_var else None
     return {
         **shared_resources(settings),
+        "source": source_from(settings, credentials),
         "warehouse": BigQueryWarehouse(
             project=settings.gcp_project,
             dataset=settings.bq_dataset,

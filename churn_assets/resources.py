@@ -28,6 +28,10 @@ class ChurnSource(dg.ConfigurableResource):
     profile: str = "subscription"
     events_file: str | None = None
     users_file: str | None = None
+    events_query: str | None = None  # gcp: a BigQuery table or query holding the events
+    bq_project: str | None = None
+    bq_location: str | None = None
+    credentials_b64: str | None = None  # dg.EnvVar in the gcp deployment: gs:// files and the BigQuery source
     drift_from: str | None = None
     event_types: str = ""  # CHURN_EVENT_TYPES: source type -> kind (core/vocabulary.py)
 
@@ -46,7 +50,23 @@ class ChurnSource(dg.ConfigurableResource):
             profile=self.profile,
         )
 
+    @property
+    def files(self) -> sources.Files:
+        paths = (self.events_file or "", self.users_file or "")
+        if any(p.startswith("gs://") for p in paths):
+            from churn_assets.io.objects import GCSFiles
+
+            return GCSFiles(self.credentials_b64)
+        return sources.LOCAL
+
+    def _query(self, sql: str) -> pd.DataFrame:
+        from churn_assets.io.warehouse import BigQueryEngine
+
+        return BigQueryEngine(self.bq_project, "", self.bq_location, self.credentials_b64).query(sql)
+
     def describe(self) -> str:
+        if self.events_query:
+            return f"bigquery(events={self.events_query}, users={self.users_file or 'derived from events'})"
         if self.events_file:
             return f"files(events={self.events_file}, users={self.users_file or 'derived from events'})"
         drift = f", drift from {self.drift_from}" if self.drift_from else ""
@@ -57,9 +77,11 @@ class ChurnSource(dg.ConfigurableResource):
 
     def read_users(self) -> pd.DataFrame:
         if self.users_file:
-            return sources.read_users(self.users_file)
+            return sources.read_users(self.users_file, self.files)
+        if self.events_query:
+            return self._query(sources.first_events_select(self.events_query, self.period_days()[-1]))
         if self.events_file:
-            return sources.users_from_events(self.events_file, self.period_days())
+            return sources.users_from_events(self.events_file, self.period_days(), self.files)
         return simulate.simulate_users(self.simulation)
 
     def period_days(self) -> list[date]:
@@ -67,8 +89,11 @@ class ChurnSource(dg.ConfigurableResource):
         return [start + timedelta(days=i) for i in range(self.days)]
 
     def read_events(self, day: date) -> pd.DataFrame:
+        if self.events_query:
+            frame = self._query(sources.events_query_select(self.events_query, day))
+            return sources.finish_query_events(frame, f"{self.events_query} on {day}")
         if self.events_file:
-            return sources.read_events(self.events_file, day)
+            return sources.read_events(self.events_file, day, self.files)
         return simulate.simulate_events(self.simulation, day)
 
 

@@ -47,6 +47,7 @@ class Settings:
     profile: str = "subscription"
     events_file: str | None = None
     users_file: str | None = None
+    events_query: str | None = None
     event_types: str = ""
     label_horizon_days: int = 30
     feature_windows: str = "7,14,30"
@@ -165,6 +166,10 @@ class Settings:
             )
         if not 0 <= self.schedule_hour <= 23:
             raise SettingsError(f"CHURN_SCHEDULE_HOUR must be an hour 0-23 (UTC), got {self.schedule_hour}")
+        if self.events_query and (self.deployment != "gcp" or self.events_file):
+            raise SettingsError(
+                "CHURN_EVENTS_QUERY (a BigQuery events source) needs CHURN_DEPLOYMENT=gcp and no CHURN_EVENTS_FILE"
+            )
         if self.profile not in PROFILES:
             raise SettingsError(f"CHURN_PROFILE must be one of {list(PROFILES)}, got {self.profile!r}")
         if self.automation not in ("on", "off"):
@@ -209,6 +214,7 @@ ENV_VARS = {
     "profile": "CHURN_PROFILE",
     "events_file": "CHURN_EVENTS_FILE",
     "users_file": "CHURN_USERS_FILE",
+    "events_query": "CHURN_EVENTS_QUERY",
     "event_types": "CHURN_EVENT_TYPES",
     "label_horizon_days": "CHURN_LABEL_HORIZON_DAYS",
     "feature_windows": "CHURN_FEATURE_WINDOWS",
@@ -266,6 +272,7 @@ def _parse(var: str, raw: str, kind: type, name: str):
         if name in (
             "events_file",
             "users_file",
+            "events_query",
             "gcp_project",
             "bq_location",
             "gcs_bucket",

@@ -30,9 +30,13 @@ class _Store(Protocol):
 
 def source_identity(settings: Any) -> dict[str, str]:
     """The settings that decide what the source produces, by environment variable name."""
+    if settings.events_query:
+        return {"CHURN_EVENTS_QUERY": settings.events_query, "CHURN_USERS_FILE": settings.users_file or ""}
     if settings.events_file:
         return {"CHURN_EVENTS_FILE": settings.events_file, "CHURN_USERS_FILE": settings.users_file or ""}
+    profile = {"CHURN_PROFILE": settings.profile} if settings.profile != "subscription" else {}
     return {
+        **profile,
         "CHURN_SEED": str(settings.seed),
         "CHURN_USERS": str(settings.users),
         "CHURN_START_DATE": settings.start_date.isoformat(),

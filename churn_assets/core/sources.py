@@ -1,6 +1,7 @@
-"""Reading events and users from files (CSV or Parquet).
+"""Reading events and users from files (CSV or Parquet), on local disk or in GCS (``gs://bucket/path``).
 
-Two layouts of events are understood:
+Files are reached through a ``Files`` object (``LOCAL`` here; ``io/objects.GCSFiles`` for ``gs://``), so
+the parsing below is the same wherever the bytes come from. Two layouts of events are understood:
 
 * one file holding every day, e.g. ``events.parquet``: a day's partition is the rows whose
   ``event_time`` falls on that UTC day;
@@ -15,10 +16,12 @@ left to validation, which quarantines them with a reason.
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 import pandas as pd
 
@@ -33,21 +36,42 @@ class SourceFileError(ValueError):
     """A source file cannot be used as a whole; the message names the file and the problem."""
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+class Files(Protocol):
+    """Where source files live: ``version`` is None for a missing file, else a value that changes when the
+    file does (a modification time, an object generation); ``open`` gives something pandas reads."""
+
+    def version(self, path: str) -> int | None: ...
+
+    def open(self, path: str) -> str | io.BytesIO: ...
+
+
+class LocalFiles:
+    def version(self, path: str) -> int | None:
+        p = Path(path)
+        return p.stat().st_mtime_ns if p.is_file() else None
+
+    def open(self, path: str) -> str:
+        return path
+
+
+LOCAL = LocalFiles()
+
+
+def read_table(path: str | Path, files: Files = LOCAL) -> pd.DataFrame:
     """Read a CSV or Parquet file with every column as it is; CSV cells stay strings."""
-    path = Path(path)
-    if not path.exists():
+    path = str(path)
+    if files.version(path) is None:
         raise SourceFileError(f"{path}: file not found")
-    suffix = path.suffix.lower()
+    suffix = PurePosixPath(path).suffix.lower()
+    if suffix not in (".parquet", ".csv", ".txt"):
+        raise SourceFileError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
     try:
         if suffix == ".parquet":
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".txt"):
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            return pd.read_parquet(files.open(path))
+        return pd.read_csv(files.open(path), dtype=str, keep_default_na=False, na_values=[""])
     except (ValueError, OSError) as exc:  # not chained: the file's name must be the innermost message
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SourceFileError(f"{path}: cannot be read as {suffix[1:]}: {reason}") from None
-    raise SourceFileError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
 
 
 def require_columns(frame: pd.DataFrame, required: tuple[str, ...], where: str) -> None:
@@ -97,62 +121,104 @@ def day_window(day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + timedelta(days=1)
 
 
-def events_path_for(template: str, day: date) -> Path:
-    return Path(template.replace(DATE_PLACEHOLDER, day.isoformat()))
+def events_path_for(template: str, day: date) -> str:
+    return template.replace(DATE_PLACEHOLDER, day.isoformat())
 
 
 @lru_cache(maxsize=4)
-def _read_events_file(path: str, mtime_ns: int) -> pd.DataFrame:
-    frame = read_table(path)
+def _read_events_file(path: str, version: int, files: Files) -> pd.DataFrame:
+    frame = read_table(path, files)
     require_columns(frame, REQUIRED_EVENT_COLUMNS, path)
     frame = frame.copy()
     if "event_type" not in frame.columns:  # a plain log of activity: every row is a purchase (core/vocabulary.py)
         frame["event_type"] = UNTYPED_KIND
     if "event_id" not in frame.columns:
         # Files without ids get a stable one: the file name and the row's line.
-        frame.insert(0, "event_id", [f"{Path(path).name}:{i + 2}" for i in range(len(frame))])
+        name = PurePosixPath(path).name
+        frame.insert(0, "event_id", [f"{name}:{i + 2}" for i in range(len(frame))])
     frame["event_time"] = parse_times(frame["event_time"], "event_time", path)
     return frame
 
 
-def read_events(template: str, day: date) -> pd.DataFrame:
+def _events_file(path: str, files: Files, missing: str) -> pd.DataFrame:
+    version = files.version(path)
+    if version is None:
+        raise SourceFileError(f"{path}: {missing}")
+    return _read_events_file(path, version, files)
+
+
+def read_events(template: str, day: date, files: Files = LOCAL) -> pd.DataFrame:
     """The raw events of one UTC day from a single file or a per-day file template."""
     if DATE_PLACEHOLDER in template:
         path = events_path_for(template, day)
-        if not path.exists():
-            raise SourceFileError(f"{path}: no events file for {day.isoformat()}")
-        return _read_events_file(str(path), path.stat().st_mtime_ns).reset_index(drop=True)
-    path = Path(template)
-    if not path.exists():
-        raise SourceFileError(f"{path}: file not found")
-    frame = _read_events_file(str(path), path.stat().st_mtime_ns)
+        return _events_file(path, files, f"no events file for {day.isoformat()}").reset_index(drop=True)
+    frame = _events_file(template, files, "file not found")
     start, end = day_window(day)
     return frame[(frame["event_time"] >= start) & (frame["event_time"] < end)].reset_index(drop=True)
 
 
-def read_users(path: str) -> pd.DataFrame:
-    frame = read_table(path)
+# A BigQuery events source (CHURN_EVENTS_QUERY): a table name, or a GoogleSQL query
+TABLE_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+def _source_from(query: str) -> str:
+    return f"`{query}`" if TABLE_NAME.fullmatch(query) else f"({query})"
+
+
+def events_query_select(query: str, day: date) -> str:
+    """One UTC day of a BigQuery events source; the time range is a filter BigQuery pushes into the source
+    (partition pruning on a table partitioned by event_time)."""
+    start, end = (d.isoformat() for d in (day, day + timedelta(days=1)))
+    return (
+        f"SELECT * FROM {_source_from(query)} AS src "
+        f"WHERE event_time >= TIMESTAMP '{start} 00:00:00+00' AND event_time < TIMESTAMP '{end} 00:00:00+00'"
+    )
+
+
+def first_events_select(query: str, last: date) -> str:
+    """Users of a BigQuery events source derived from their first event up to ``last``."""
+    end = (last + timedelta(days=1)).isoformat()
+    return (
+        f"SELECT CAST(user_id AS STRING) AS user_id, MIN(event_time) AS signup_time FROM {_source_from(query)} AS src "
+        f"WHERE event_time < TIMESTAMP '{end} 00:00:00+00' AND user_id IS NOT NULL GROUP BY 1 ORDER BY 1"
+    )
+
+
+def finish_query_events(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """A day read from a BigQuery source, shaped like a file's: the same defaults, and ids when it has none
+    (user, time and the row's rank among identical ones: the same on every read)."""
+    require_columns(frame, REQUIRED_EVENT_COLUMNS, where)
+    frame = frame.copy()
+    if "event_type" not in frame.columns:
+        frame["event_type"] = UNTYPED_KIND
+    if "event_id" not in frame.columns:
+        frame = frame.sort_values(["user_id", "event_time"], kind="stable").reset_index(drop=True)
+        rank = frame.groupby(["user_id", "event_time"]).cumcount().astype(str)
+        stamp = pd.to_datetime(frame["event_time"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        frame.insert(0, "event_id", frame["user_id"].astype(str) + "@" + stamp + "#" + rank)
+    return frame
+
+
+def read_users(path: str, files: Files = LOCAL) -> pd.DataFrame:
+    frame = read_table(path, files)
     require_columns(frame, REQUIRED_USER_COLUMNS, path)
     refuse_ambiguous_dates(frame["signup_time"], "signup_time", path)
     return frame
 
 
-def users_from_events(template: str, days: list[date] | None = None) -> pd.DataFrame:
+def users_from_events(template: str, days: list[date] | None = None, files: Files = LOCAL) -> pd.DataFrame:
     """Derive users from their first event when no users file is given.
 
     With a per-day template the days to read must be given; a single file is read whole.
     """
     if DATE_PLACEHOLDER in template:
         paths = [events_path_for(template, d) for d in days or []]
-        frames = [_read_events_file(str(p), p.stat().st_mtime_ns) for p in paths if p.exists()]
+        frames = [_events_file(p, files, "") for p in paths if files.version(p) is not None]
         if not frames:
             raise SourceFileError(f"{template}: no per-day events file found to derive users from")
         events = pd.concat(frames, ignore_index=True)
     else:
-        path = Path(template)
-        if not path.exists():
-            raise SourceFileError(f"{path}: file not found")
-        events = _read_events_file(str(path), path.stat().st_mtime_ns)
+        events = _events_file(template, files, "file not found")
     keyed = events.dropna(subset=["user_id"])
     keyed = keyed[keyed["user_id"].astype(str).str.strip() != ""]
     first = keyed.groupby("user_id", sort=True)["event_time"].min()

@@ -4,28 +4,15 @@ The client comes from dagster-gcp's ``GCSResource``. google-cloud-storage honour
 ``STORAGE_EMULATOR_HOST`` variable, so the same code talks to a local emulator in tests.
 """
 
-import base64
-import json
 import os
 
 from dagster_gcp import GCSResource
 from google.api_core.exceptions import NotFound
 from google.cloud import storage
-from google.oauth2 import service_account
 
 from churn_assets.core.artifacts import ArtifactNotFound, ArtifactStore
+from churn_assets.io.objects import client_from_service_account
 from churn_assets.resources import ArtifactsResource
-
-
-def client_from_service_account(credentials_b64: str, project: str | None) -> storage.Client:
-    """A client from a base64-encoded service-account JSON key (``CHURN_GCP_CREDENTIALS_B64``)."""
-    try:
-        info = json.loads(base64.b64decode(credentials_b64))
-    except ValueError:
-        # never chain the decoding error: its message could quote part of the key
-        raise ValueError("CHURN_GCP_CREDENTIALS_B64 is not base64-encoded service-account JSON") from None
-    credentials = service_account.Credentials.from_service_account_info(info)
-    return storage.Client(project=project or info.get("project_id"), credentials=credentials)
 
 
 class GCSArtifactStore:

@@ -14,9 +14,7 @@ No Dagster here: ``resources.Warehouse`` is the thin resource around it.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -31,6 +29,7 @@ from churn_assets.core.days import day_range
 from churn_assets.core.features import FeatureSpec
 from churn_assets.core.transforms import PARTITION_LOG, create_table, for_engine, table_types, ts
 from churn_assets.core.vocabulary import DEFAULT_VOCABULARY, Vocabulary
+from churn_assets.io.credentials import service_account_info
 
 LOCK_WAIT_SECONDS = 60
 KEYS_PER_QUERY = 50_000
@@ -302,11 +301,7 @@ def bigquery_client(project: str | None, location: str | None, credentials_b64: 
             client_options=ClientOptions(api_endpoint=emulator),
         )
     if credentials_b64:
-        try:
-            info = json.loads(base64.b64decode(credentials_b64))
-        except ValueError:
-            # never chain the decoding error: its message could quote part of the key
-            raise ValueError("the service-account key is not base64-encoded JSON") from None
+        info = service_account_info(credentials_b64)
         credentials = service_account.Credentials.from_service_account_info(info)
         return bigquery.Client(project=project or info.get("project_id"), location=location, credentials=credentials)
     return bigquery.Client(project=project, location=location)
