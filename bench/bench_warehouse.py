@@ -274,11 +274,16 @@ def run_newday(path: str, new_day: date) -> dict:
 # ---------------------------------------------------------------- driver
 
 
-def child(args: list[str]) -> dict:
-    out = subprocess.run([sys.executable, __file__, "_child", *args], capture_output=True, text=True, check=False)
+def child_json(argv: list[str]) -> dict:
+    """Run a Python script in a fresh process; its last stdout line is the JSON result."""
+    out = subprocess.run([sys.executable, *argv], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child(args: list[str]) -> dict:
+    return child_json([__file__, "_child", *args])
 
 
 def report(name: str, runs: list[dict], reference: float | None, work: str) -> float:

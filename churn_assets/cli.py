@@ -154,6 +154,21 @@ def _finding(evaluation) -> CheckFinding:
     )
 
 
+def reset_peak_rss() -> None:
+    """Start a new peak-RSS measurement for this process (Linux: VmHWM restarts from the current size)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident set since the last reset, where the system reports one (Linux)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
 def _root_cause(error) -> str:
     """The innermost error message: the one that names the problem, not Dagster's wrapping of it."""
     if error is None:
@@ -224,16 +239,22 @@ def run(args: argparse.Namespace) -> int:
     for i, (job, what, lo, hi) in enumerate(stages, 1):
         span = "" if not lo else f" {lo}" if lo == hi else f" {lo}..{hi}"
         print(f"[{i}/{len(stages)}] {what}{span} ...", flush=True)
+        reset_peak_rss()
         ok, metadata, found, seconds = _run_stage(defs, instance, job, lo and lo.isoformat(), hi and hi.isoformat())
         findings += found
         notes.add(metadata)
         for name, values in metadata.items():  # an asset in several runs (the events ranges): rows add up
             rows = outputs.get(name, {}).get(ROW_COUNT, 0)
             outputs[name] = values | ({ROW_COUNT: values[ROW_COUNT] + rows} if ROW_COUNT in values else {})
-        print(f"    {'done' if ok else 'FAILED'} in {seconds:.1f}s")
+        peak = peak_rss_mb()
+        print(f"    {'done' if ok else 'FAILED'} in {seconds:.1f}s" + (f", peak RSS {peak:,.0f} MB" if peak else ""))
         if not ok:
             _print_findings(findings, notes, settings)
             return 1
+        if job == "promotion_job" and not artifacts.registry().production():
+            reason = outputs.get("production_model", {}).get("reason", "")
+            print(f"  no production model ({reason}): predictions and the drift report need one; skipped")
+            break
     _print_findings(findings, notes, settings)
 
     print("Summary (rows written):")
@@ -250,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
         prod = outputs["production_model"]
         verdict = "promoted" if prod["promoted"] else "not promoted"
         print(f"Promotion: {prod['candidate_version']} {verdict} ({prod['reason']})")
-        print(f"Production model: {prod['production_version']}")
+        print(f"Production model: {prod['production_version'] or 'none'}")
     if "churn_predictions" in outputs:
         pred = outputs["churn_predictions"]
         print(

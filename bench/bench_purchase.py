@@ -1,0 +1,150 @@
+"""A purchase log end to end through ``churn-assets run``, every stage's peak RSS, beside plain SQL.
+
+The log is the simulator's purchase profile written as a shop would export it: one CSV row per order
+(``user_id``, ``event_time``, ``event_type=order``, ``amount``, ``quantity``; no event ids, no users file),
+``--users`` customers over ``--days`` days. Two variants, each in a fresh child process, alternating,
+``--repeat`` times; medians are printed:
+
+* ``reference``: one plain DuckDB script: load the CSV, then the daily grid, the 7/14/30-day windows and
+  30-day labels (``bench_warehouse.REFERENCE_SQL``);
+* ``command``: ``churn-assets run --events-file log.csv --event-types order=purchase`` in an empty data dir:
+  validation, the warehouse layer, training, promotion, predictions and drift. The command prints each
+  stage's wall time and peak RSS (the process peak is reset before each stage).
+
+    python bench/bench_purchase.py [--users 25000] [--days 540] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_warehouse import REFERENCE_SQL, child_json, cpu_seconds, peak_rss_mb  # noqa: E402
+
+START = date(2025, 1, 1)
+HORIZON = 30
+STAGE = re.compile(r"^\[(\d+)/\d+\] (.+?) \.\.\.\n\s+done in ([\d.]+)s, peak RSS ([\d,]+) MB", re.M)
+
+
+def write_log(path: Path, users: int, days: int) -> int:
+    import pandas as pd
+
+    from churn_assets.core.simulate import SimulationConfig, simulate_events
+
+    config = SimulationConfig(users=users, start_date=START, days=days, seed=11, profile="purchase")
+    rows = 0
+    with path.open("w") as out:
+        out.write("user_id,event_time,event_type,amount,quantity\n")
+        for i in range(days):
+            day = simulate_events(config, START + timedelta(days=i))
+            frame = pd.DataFrame(
+                {
+                    "user_id": day["user_id"],
+                    "event_time": day["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    "event_type": "order",
+                    "amount": day["amount"].map("{:.2f}".format),
+                    "quantity": 1,
+                }
+            )
+            frame.to_csv(out, header=False, index=False)
+            rows += len(frame)
+    return rows
+
+
+def run_reference(log: str, work: str, days: int) -> dict:
+    import duckdb
+
+    last = START + timedelta(days=days - 1)
+    started, cpu = time.perf_counter(), cpu_seconds()
+    with duckdb.connect(work) as conn:
+        conn.execute("CREATE SCHEMA churn; CREATE SCHEMA ref")
+        conn.execute(
+            "CREATE TABLE churn.raw_events AS SELECT user_id, CAST(event_time AS TIMESTAMPTZ) AS event_time, "
+            f"'purchase' AS event_type, 0.0 AS minutes, amount FROM read_csv('{log}', header = true)"
+        )
+        conn.execute(REFERENCE_SQL.format(first=START, last=last, label_last=last - timedelta(days=HORIZON)))
+        rows = conn.execute("SELECT (SELECT count(*) FROM ref.features) + (SELECT count(*) FROM ref.labels)")
+        rows = rows.fetchone()[0]
+    return {"seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu, "rows": rows, "rss_mb": peak_rss_mb()}
+
+
+def run_command(log: str, data_dir: str, days: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    args = ["run", "--data-dir", data_dir, "--events-file", log, "--event-types", "order=purchase"]
+    args += ["--start", START.isoformat(), "--days", str(days)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    out = subprocess.run(["churn-assets", *args], capture_output=True, text=True, env=env, check=False)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode != 0:
+        raise RuntimeError(out.stdout[-3000:] + out.stderr[-3000:])
+    stages = [
+        {"stage": f"{n} {what}", "seconds": float(s), "rss_mb": float(mb.replace(",", ""))}
+        for n, what, s, mb in STAGE.findall(out.stdout)
+    ]
+    rows = re.search(r"user_features\s+([\d,]+)\n\s+churn_labels\s+([\d,]+)", out.stdout)
+    return {
+        "seconds": seconds,
+        "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+        "rows": int(rows.group(1).replace(",", "")) + int(rows.group(2).replace(",", "")),
+        "rss_mb": max(s["rss_mb"] for s in stages),
+        "stages": stages,
+        "summary": out.stdout[out.stdout.index("Summary") :],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=25_000)
+    parser.add_argument("--days", type=int, default=540)
+    parser.add_argument("--repeat", type=int, default=3)
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        print(__import__("json").dumps(run_reference(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+        return
+    args = parser.parse_args()
+    print(f"host: {os.cpu_count()} cpus, python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="churn-purchase-") as tmp:
+        folder = Path(tmp)
+        log = folder / "orders.csv"
+        started = time.perf_counter()
+        events = write_log(log, args.users, args.days)
+        size = log.stat().st_size / 1e6
+        print(f"purchase log: {args.users:,} customers x {args.days} days from {START}, {events:,} orders, "
+              f"{size:.1f} MB CSV (written in {time.perf_counter() - started:.0f} s)")  # fmt: skip
+        runs: dict[str, list[dict]] = {"reference": [], "command": []}
+        for _ in range(args.repeat):
+            work = folder / "reference.duckdb"
+            runs["reference"].append(child_json([__file__, "_child", str(log), str(work), str(args.days)]))
+            work.unlink()
+            data_dir = folder / "data"
+            runs["command"].append(run_command(str(log), str(data_dir), args.days))
+            shutil.rmtree(data_dir)
+        for name, measured in runs.items():
+            wall = statistics.median(r["seconds"] for r in measured)
+            cpu = statistics.median(r["cpu"] for r in measured)
+            rss = statistics.median(r["rss_mb"] for r in measured)
+            each = ", ".join(f"{r['seconds']:.1f}" for r in measured)
+            print(f"  {name:<10} wall {wall:7.1f} s  cpu {cpu:7.1f} s  {measured[0]['rows'] / wall:>10,.0f} rows/s  "
+                  f"peak RSS {rss:6,.0f} MB  (runs: {each})")  # fmt: skip
+        print("  command stages (median wall, median peak RSS of the stage):")
+        for i, stage in enumerate(runs["command"][0]["stages"]):
+            wall = statistics.median(r["stages"][i]["seconds"] for r in runs["command"])
+            rss = statistics.median(r["stages"][i]["rss_mb"] for r in runs["command"])
+            print(f"    {stage['stage']:<50} {wall:7.1f} s  {rss:6,.0f} MB")
+        print(runs["command"][-1]["summary"])
+
+
+if __name__ == "__main__":
+    main()
