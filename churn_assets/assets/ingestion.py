@@ -8,18 +8,22 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.checks import check_result, check_specs, partition_check_events
-from churn_assets.core.quality import row_count_outcome
-from churn_assets.core.validation import EVENT_RULES, USER_RULES, describe_rules, validate_events, validate_users
+from churn_assets.core.validation import (
+    EVENT_RULES,
+    RECENT_DAYS,
+    USER_RULES,
+    VALID_ROWS,
+    VOLUME_CHECK,
+    describe_rules,
+    validate_range,
+    validate_users,
+)
 from churn_assets.deployment import TABLE_KINDS
-from churn_assets.io.warehouse import Engine
 from churn_assets.metadata import by_partition, table_metadata
 from churn_assets.partitions import daily_partitions, partition_days
 from churn_assets.resources import ChurnSource, QualityPolicy, Warehouse
 
 GROUP = "ingestion"
-RECENT_DAYS = 7
-VALID_ROWS = "valid_rows"
-ROW_COUNT = "row_count_in_range"
 VALID_ROWS_HELP = (
     "Every row passes the validation rules; failing rows are kept in the quarantine table with their reason. "
     "WARN while the rejected share is tolerable, ERROR (blocking) above it. Rules: "
@@ -77,19 +81,6 @@ def recent_accepted_counts(instance: dg.DagsterInstance, before: date) -> dict[s
     return counts
 
 
-def ids_seen_elsewhere(raw: dict[date, pd.DataFrame], engine: Engine) -> dict[date, set[str]]:
-    """Per day, its event ids that an earlier day of the run or another day in the warehouse already holds
-    (a re-exported or overlapping file): those rows are duplicates, not new events."""
-    days = sorted(raw)
-    ids = pd.concat(
-        [pd.DataFrame({"id": raw[d]["event_id"].astype(str), "day": i}) for i, d in enumerate(days)], ignore_index=True
-    )
-    stored = engine.keys_elsewhere("raw_events", "event_id", "event_time", ids["id"].unique(), days[0], days[-1])
-    first_day = ids.groupby("id")["day"].transform("min")
-    earlier = ids[(first_day < ids["day"]) | ids["id"].isin(stored)]
-    return {d: set(earlier.loc[earlier["day"] == i, "id"]) for i, d in enumerate(days)}
-
-
 @dg.multi_asset(
     outs={
         "raw_events": dg.AssetOut(
@@ -113,7 +104,7 @@ def ids_seen_elsewhere(raw: dict[date, pd.DataFrame], engine: Engine) -> dict[da
         [
             (VALID_ROWS, VALID_ROWS_HELP + describe_rules(EVENT_RULES)),
             (
-                ROW_COUNT,
+                VOLUME_CHECK,
                 "The day's accepted rows against the median of the 7 days before: WARN outside a factor of it "
                 "(CHURN_VOLUME_TOLERANCE); ERROR (blocking) only on a collapse under a tenth of it.",
             ),
@@ -129,30 +120,19 @@ def raw_events(
     raw_users: pd.DataFrame,
 ) -> Iterator:
     days = partition_days(context)
-    counts = recent_accepted_counts(context.instance, days[0])
-    vocabulary = source.vocabulary
     raw = {day: source.read_events(day) for day in days}
-    elsewhere = ids_seen_elsewhere(raw, warehouse.engine())
-    clean, rejected, outcomes, dropped = [], [], {}, {}
-    for day in days:
-        validated = validate_events(raw.pop(day), day, raw_users, vocabulary, elsewhere[day])
-        dropped |= dict.fromkeys(validated.dropped_columns)
-        key = day.isoformat()
-        recent = [counts[k] for k in sorted(counts) if key > k >= (day - timedelta(days=RECENT_DAYS)).isoformat()]
-        outcomes[key] = {
-            VALID_ROWS: validated.outcome(quality.max_reject_share),
-            ROW_COUNT: row_count_outcome(len(validated.clean), recent, quality.volume_tolerance),
-        }
-        counts[key] = len(validated.clean)
-        clean.append(validated.clean)
-        rejected.append(validated.rejected.assign(partition_time=pd.Timestamp(key, tz="UTC")))
-    events = pd.concat(clean, ignore_index=True)
-    quarantine = pd.concat(rejected, ignore_index=True)
+    # ids the warehouse already holds on other days are duplicates (a re-exported or overlapping file)
+    ids = pd.concat([frame["event_id"].astype(str) for frame in raw.values()]).unique()
+    stored = warehouse.engine().keys_elsewhere("raw_events", "event_id", "event_time", ids, days[0], days[-1])
+    before = recent_accepted_counts(context.instance, days[0])
+    run = validate_range(
+        raw, raw_users, source.vocabulary, stored, before, quality.max_reject_share, quality.volume_tolerance
+    )
+    events, quarantine = run.events, run.quarantine
     by_reason = quarantine["reason"].value_counts().to_dict() if len(quarantine) else {}
     context.log.info(f"{len(events)} events accepted, {len(quarantine)} quarantined over {len(days)} day(s)")
-    unmapped = quarantine.loc[quarantine["reason"] == "unmapped_event_type", "event_type"].value_counts().to_dict()
-    if unmapped:  # once per run, whatever the number of days
-        context.log.warning(vocabulary.hint(unmapped))
+    if run.unmapped:  # once per run, whatever the number of days
+        context.log.warning(source.vocabulary.hint(run.unmapped))
     by_partition(context, events, "raw_events")
     by_partition(context, quarantine, "raw_events_quarantine")
     yield dg.MaterializeResult(
@@ -161,8 +141,8 @@ def raw_events(
         metadata=table_metadata(
             events,
             source=source.describe(),
-            dropped_columns=list(dropped),
-            **{COUNTS_KEY: dg.MetadataValue.json({d.isoformat(): counts[d.isoformat()] for d in days})},
+            dropped_columns=list(run.dropped_columns),
+            **{COUNTS_KEY: dg.MetadataValue.json(run.accepted)},
             events_by_type=dg.MetadataValue.json(events["event_type"].value_counts().to_dict()),
         ),
     )
@@ -172,7 +152,7 @@ def raw_events(
         metadata=table_metadata(
             quarantine,
             rejected_by_reason=dg.MetadataValue.json(by_reason),
-            unmapped_event_types=dg.MetadataValue.json(unmapped),
+            unmapped_event_types=dg.MetadataValue.json(run.unmapped),
         ),
     )
-    yield from partition_check_events(context, "raw_events", outcomes)
+    yield from partition_check_events(context, "raw_events", run.outcomes)

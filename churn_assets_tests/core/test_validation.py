@@ -7,7 +7,7 @@ from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.quality import feature_table_outcome, label_rate_outcome, row_count_outcome, rows_outcome
 from churn_assets.core.sources import SourceFileError
 from churn_assets.core.transforms import feature_summary_select, label_summary_select
-from churn_assets.core.validation import EVENT_RULES, USER_RULES, validate_events, validate_users
+from churn_assets.core.validation import EVENT_RULES, USER_RULES, validate_events, validate_range, validate_users
 from churn_assets.core.vocabulary import Vocabulary, VocabularyError
 from churn_assets.io.warehouse import DuckDBEngine
 
@@ -286,3 +286,26 @@ def test_label_rate_outcome_judges_each_day_and_names_the_failing_ones(tmp_path)
     # the run's overall rate (82%) is not what is judged: a healthy day does not hide a broken one
     mixed = pd.concat([labels_of("2026-01-04", [0] * 500), labels_of("2026-01-05", [1] * 50)])
     assert not label_rate_outcome(summarize(tmp_path, "churn_labels", mixed)).passed
+
+
+def test_a_run_quarantines_an_id_repeated_on_a_later_day_and_counts_unmapped_types_once():
+    day2 = date(2026, 1, 11)
+    raw_by_day = {
+        DAY: raw([GOOD, ["x", "u1", "2026-01-10T09:00:00Z", "refund", "0", "1"]]),
+        day2: raw(
+            [
+                ["e1", "u2", "2026-01-11T08:00:00Z", "session", "1", "0"],  # e1 again, a day later
+                ["e2", "u2", "2026-01-11T09:00:00Z", "refund", "0", "1"],
+                ["old", "u2", "2026-01-11T10:00:00Z", "session", "1", "0"],  # stored on another day
+            ]
+        ),
+    }
+    run = validate_range(raw_by_day, KNOWN, Vocabulary(), {"old"}, {}, 0.05, 3.0)
+    assert run.events["event_id"].tolist() == ["e1"]
+    assert run.quarantine[["event_id", "reason", "partition_time"]].astype(str).values.tolist() == [
+        ["x", "unmapped_event_type", "2026-01-10 00:00:00+00:00"],
+        ["e1", "duplicate_event_id", "2026-01-11 00:00:00+00:00"],
+        ["e2", "unmapped_event_type", "2026-01-11 00:00:00+00:00"],
+        ["old", "duplicate_event_id", "2026-01-11 00:00:00+00:00"],
+    ]
+    assert (run.unmapped, run.accepted) == ({"refund": 2}, {"2026-01-10": 1, "2026-01-11": 0})
