@@ -236,7 +236,10 @@ def run(args: argparse.Namespace) -> int:
     findings: list[CheckFinding] = []
     notes = RunNotes()
     started = time.perf_counter()
-    for i, (job, what, lo, hi) in enumerate(stages, 1):
+    i = 0
+    while i < len(stages):
+        job, what, lo, hi = stages[i]
+        i += 1
         span = "" if not lo else f" {lo}" if lo == hi else f" {lo}..{hi}"
         print(f"[{i}/{len(stages)}] {what}{span} ...", flush=True)
         reset_peak_rss()
@@ -251,6 +254,11 @@ def run(args: argparse.Namespace) -> int:
         if not ok:
             _print_findings(findings, notes, settings)
             return 1
+        if job == "users_job" and (settings.events_file or settings.events_query):
+            # a file's population is known now: size the events runs by it, as the simulator's is
+            users = int(outputs.get("raw_users", {}).get(ROW_COUNT, settings.users))
+            ranges = [("daily_data_job", "events to features", a, b) for a, b in event_ranges(first, last, users)]
+            stages = [stages[0], *ranges, *(s for s in stages[1:] if s[0] != "daily_data_job")]
         if job == "promotion_job" and not artifacts.registry().production():
             reason = outputs.get("production_model", {}).get("reason", "")
             print(f"  no production model ({reason}): predictions and the drift report need one; skipped")
