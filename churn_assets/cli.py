@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import errno
 import gc
 import io
@@ -154,6 +155,15 @@ def _finding(evaluation) -> CheckFinding:
     )
 
 
+def release_memory() -> None:
+    """Free what the runs before left: a finished run's frames sit in reference cycles that the collector, which
+    counts objects and not bytes, may not visit for a long time (100,000 users: 1 GB more per stage after a few
+    events runs), and glibc keeps freed heap pages unless asked to return them."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def reset_peak_rss() -> None:
     """Start a new peak-RSS measurement for this process (Linux: VmHWM restarts from the current size)."""
     with contextlib.suppress(OSError):
@@ -242,6 +252,7 @@ def run(args: argparse.Namespace) -> int:
         i += 1
         span = "" if not lo else f" {lo}" if lo == hi else f" {lo}..{hi}"
         print(f"[{i}/{len(stages)}] {what}{span} ...", flush=True)
+        release_memory()
         reset_peak_rss()
         ok, metadata, found, seconds = _run_stage(defs, instance, job, lo and lo.isoformat(), hi and hi.isoformat())
         findings += found
