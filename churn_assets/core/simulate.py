@@ -236,7 +236,9 @@ def _events_frame(pop: Population, day: date, rng: np.random.Generator, parts: l
         {
             "event_id": _event_ids(stamp, len(users)),
             "user_id": pop.user_id[users[order]],
-            "event_time": pd.Timestamp(_day_start(day)) + pd.to_timedelta(seconds[order].round(3), unit="s"),
+            # rounded to the millisecond, but never up to the next midnight
+            "event_time": pd.Timestamp(_day_start(day))
+            + pd.to_timedelta(np.minimum(seconds[order].round(3), 86_399.999), unit="s"),
             "event_type": event_type[order],
             "minutes": minutes[order],
             "amount": amount[order],

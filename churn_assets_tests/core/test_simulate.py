@@ -93,3 +93,11 @@ def test_oracle_is_a_probability_that_ranks_real_outcomes_well():
     assert roc_auc_score(churned, eligible["churn_probability"]) > 0.85
     assert abs(eligible["churn_probability"].mean() - churned.mean()) < 0.03  # calibrated
     assert np.isfinite(eligible["churn_probability"]).all()
+
+
+def test_no_event_rounds_up_to_the_next_midnight():
+    # with 100,000 users one event of 2026-03-16 was drawn 0.4 ms before midnight and rounded to 2026-03-17
+    day = date(2026, 3, 16)
+    events = simulate_events(SimulationConfig(users=100_000, seed=7), day)
+    assert events["event_time"].max() == pd.Timestamp("2026-03-16 23:59:59.999", tz="UTC")
+    assert (events["event_time"].dt.date == day).all()
