@@ -291,7 +291,8 @@ def run(args: argparse.Namespace) -> int:
         model = outputs["churn_model"]
         print(
             f"Model {model['model_version']} ({model['chosen_candidate']}): test PR-AUC {model['test_pr_auc']}, "
-            f"ROC-AUC {model['test_roc_auc']}"
+            f"ROC-AUC {model['test_roc_auc']}; on the same rows recency alone {model['recency_pr_auc']} / "
+            f"{model['recency_roc_auc']}, BG/NBD {model['bg_nbd_pr_auc']} / {model['bg_nbd_roc_auc']}"
         )
     if "production_model" in outputs:
         prod = outputs["production_model"]
@@ -327,6 +328,11 @@ def _registry(settings: Settings):
     return _artifacts(settings).registry()
 
 
+def _lift(card: dict, baseline: str) -> str:
+    found = card.get("baselines", {}).get(baseline)
+    return f"{found['model_lift']['pr_auc']:+.4f}" if found else "-"
+
+
 def model_command(args: argparse.Namespace) -> int:
     settings = _apply_options(args)
     from churn_assets.core.registry import RegistryError
@@ -340,16 +346,20 @@ def model_command(args: argparse.Namespace) -> int:
         if not cards:
             print("no model versions yet: run churn-assets run")
             return 0
-        print(f"{'':2}{'version':<16}{'created':<27}{'candidate':<28}{'test window':<24}{'PR-AUC':>8}{'ROC-AUC':>9}")
+        print(
+            f"{'':2}{'version':<16}{'created':<27}{'candidate':<28}{'test window':<24}{'PR-AUC':>8}{'ROC-AUC':>9}"
+            f"{'vs recency':>12}{'vs BG/NBD':>11}"
+        )
         for card in cards:
             w = card["windows"]
             mark = "* " if card["version"] == production else "  "
+            lifts = [_lift(card, name) for name in ("recency", "bg_nbd")]
             print(
                 f"{mark}{card['version']:<16}{card['created']:<27}{card['candidate']:<28}"
                 f"{w['test_first'] + '..' + w['test_last']:<24}{card['metrics']['pr_auc']:>8.4f}"
-                f"{card['metrics']['roc_auc']:>9.4f}"
+                f"{card['metrics']['roc_auc']:>9.4f}{lifts[0]:>12}{lifts[1]:>11}"
             )
-        print("* = production")
+        print("* = production; vs recency / BG/NBD: the model's PR-AUC minus the baseline's on the same test rows")
         return 0
     try:
         version = registry.rollback(args.version)

@@ -123,6 +123,7 @@ def churn_model(
 ) -> dg.MaterializeResult:
     # imported here: scikit-learn, imbalanced-learn and matplotlib take seconds to import, and every
     # process that loads the definitions (webserver, daemon, each run) would pay for it
+    from churn_assets.core.baselines import judge_baselines
     from churn_assets.core.models import train_candidates
     from churn_assets.core.plots import calibration_png, pr_curves_png
     from churn_assets.core.scoring import feature_importance, feature_reference
@@ -149,6 +150,8 @@ def churn_model(
     card = {
         "candidate": result.best,
         "metrics": best,
+        # the classic baselines on the same test rows: recency alone and BG/NBD (core/baselines.py)
+        "baselines": judge_baselines(train, test, model_policy.label_horizon_days, best),
         "candidates": result.metrics,
         "threshold": best["threshold"],
         "features": features,
@@ -176,6 +179,12 @@ def churn_model(
             "chosen_candidate": result.best,
             "test_pr_auc": round(best["pr_auc"], 4),
             "test_roc_auc": round(best["roc_auc"], 4),
+            **{
+                f"{name}_{metric}": card["baselines"][name][metric]
+                for name in ("recency", "bg_nbd")
+                for metric in ("pr_auc", "roc_auc")
+            },
+            "baselines": dg.MetadataValue.json(card["baselines"]),
             "candidates": dg.MetadataValue.md(_metrics_table(result)),
             "windows": dg.MetadataValue.json(split.as_dict()),
             "pr_curve": _image(pr_curves_png(y, result.test_scores), "precision-recall"),

@@ -82,6 +82,12 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
     for key in ("version", "created", "threshold", "sha256", "code_version", "data_version", "training_rows"):
         assert card[key], key
     assert "data:image/png;base64," in model["pr_curve"] and "data:image/png;base64," in model["calibration"]
+    # the baselines on the same test rows, in the card and in the materialization, with the model's lift
+    for name in ("recency", "bg_nbd"):
+        judged = card["baselines"][name]
+        assert (model[f"{name}_pr_auc"], model[f"{name}_roc_auc"]) == (judged["pr_auc"], judged["roc_auc"])
+        assert judged["model_lift"]["pr_auc"] == round(card["metrics"]["pr_auc"] - judged["pr_auc"], 4)
+        assert 0.5 < judged["roc_auc"] < card["metrics"]["roc_auc"]
     promotion = mats(built.promote, "production_model")
     assert promotion["promoted"] is True and promotion["reason"].startswith("first model: ROC-AUC")
     assert built.registry.production() == version

@@ -202,8 +202,12 @@ def test_model_list_and_rollback_commands(first_run):
     listing = cli("model", "--data-dir", str(data_dir), "list")
     assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.splitlines()
-    assert lines[0].split()[:3] == ["version", "created", "candidate"]
-    assert lines[1].startswith("* m-") and lines[-1] == "* = production"
+    assert lines[0].split() == ["version", "created", "candidate", "test", "window", "PR-AUC", "ROC-AUC", "vs",
+                                "recency", "vs", "BG/NBD"]  # fmt: skip
+    assert lines[1].startswith("* m-") and lines[-1].startswith("* = production; vs recency / BG/NBD: the model's")
+    card = json.loads((data_dir / "artifacts" / "models" / lines[1].split()[1] / "card.json").read_text())
+    lifts = [f"{card['baselines'][b]['model_lift']['pr_auc']:+.4f}" for b in ("recency", "bg_nbd")]
+    assert lines[1].split()[-2:] == lifts
     refused = cli("model", "--data-dir", str(data_dir), "rollback")
     assert refused.returncode == 2 and "no earlier production version to roll back to" in refused.stderr
     unknown = cli("model", "--data-dir", str(data_dir), "rollback", "m-000000000000")

@@ -1,0 +1,79 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn_assets.core.baselines import BGNBD, judge_baselines, log_likelihood, rfm
+
+
+def simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, seed: int = 1):
+    """Users drawn from the BG/NBD story itself: rate ~ Gamma(r, alpha), dropout ~ Beta(a, b) after each repeat."""
+    rng = np.random.default_rng(seed)
+    rate, p = rng.gamma(r, 1 / alpha, n), rng.beta(a, b, n)
+    T = rng.uniform(30, 360, n)
+    x, t_x = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        t = 0.0
+        while True:
+            t += rng.exponential(1 / rate[i])
+            if t > T[i]:
+                break
+            x[i] += 1
+            t_x[i] = t
+            if rng.random() < p[i]:
+                break
+    return x, t_x, T
+
+
+def test_maximum_likelihood_recovers_the_parameters_it_was_simulated_with():
+    fitted = BGNBD.fit(*simulate_bgnbd(5000, r=0.5, alpha=10.0, a=0.8, b=2.5))
+    assert fitted.r == pytest.approx(0.5, rel=0.1)
+    assert fitted.alpha == pytest.approx(10.0, rel=0.15)
+    assert fitted.a == pytest.approx(0.8, rel=0.15)
+    assert fitted.b == pytest.approx(2.5, rel=0.15)
+
+
+def test_likelihood_and_probabilities_on_hand_computed_cases():
+    model = BGNBD(r=1.0, alpha=1.0, a=1.0, b=1.0)
+    # x = 0, T = 1: B(1,1)/B(1,1) * Gamma(1) * 1 / (1 + 1)^1 = 0.5
+    assert np.exp(log_likelihood(np.ones(4), np.array([0.0]), np.array([0.0]), np.array([1.0])))[0] == (
+        pytest.approx(0.5)
+    )
+    # x = 1, t_x = 1, T = 1: B(1,2)/B(1,1) * Gamma(2) / 2^2 + B(2,1)/B(1,1) * Gamma(2) / 2^2 = 1/8 + 1/8
+    assert np.exp(log_likelihood(np.ones(4), np.array([1.0]), np.array([1.0]), np.array([1.0])))[0] == (
+        pytest.approx(0.25)
+    )
+    x, t_x, T = np.array([0.0, 3.0, 3.0]), np.array([0.0, 10.0, 1.0]), np.array([10.0, 10.0, 10.0])
+    alive = model.p_alive(x, t_x, T)
+    assert alive[0] == 1.0  # no repeat yet: no chance to have dropped out
+    assert alive[1] == pytest.approx(1 / (1 + 1 / 3))  # last activity at T: the ratio is 1
+    assert alive[2] < alive[1]  # the same activity, long ago
+    # alive with rate ~ Gamma(1 + 3, 1 + 10): P(silent for 30 days) = (11 / 41)^4
+    churn = model.churn_probability(x, t_x, T, 30)
+    assert churn[1] == pytest.approx(1 - alive[1] * (1 - (11 / 41) ** 4))
+
+
+def test_baselines_are_judged_on_the_test_rows_with_the_model_lift():
+    rng = np.random.default_rng(3)
+    rows = 400
+    recency = rng.integers(0, 30, rows)
+    frame = pd.DataFrame(
+        {
+            "as_of_date": pd.Timestamp("2026-03-01", tz="UTC"),
+            "lifetime_active_days": rng.integers(1, 20, rows),
+            "days_since_first_activity": 60 + recency,
+            "days_since_last_activity": recency,
+            "churned": (recency + rng.integers(0, 20, rows) > 25).astype(int),
+        }
+    )
+    out = judge_baselines(frame, frame, 30, {"pr_auc": 0.9, "roc_auc": 0.95})
+    assert set(out) == {"recency", "bg_nbd"}
+    assert out["recency"]["roc_auc"] > 0.8  # the label was made from recency
+    assert out["recency"]["model_lift"]["pr_auc"] == pytest.approx(0.9 - out["recency"]["pr_auc"], abs=1e-4)
+    assert out["bg_nbd"]["fitted_on"] == "400 users as of 2026-03-01"
+    assert set(out["bg_nbd"]["params"]) == {"r", "alpha", "a", "b"}
+    x, t_x, T = rfm(frame.head(1))
+    assert (x[0], t_x[0], T[0]) == (
+        frame["lifetime_active_days"].iloc[0] - 1,
+        60.0,
+        60.0 + recency[0],
+    )
