@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-import skops.io as sio
 
 from churn_assets.core.artifacts import ArtifactNotFound, ArtifactStore
 
@@ -42,6 +41,14 @@ PREFIX = "models"
 POINTER = f"{PREFIX}/production.json"
 DECISIONS = f"{PREFIX}/decisions.json"
 ARTIFACT = "model.skops"
+
+
+def _skops():
+    """skops.io, imported when a model is saved or loaded: importing it loads scikit-learn (1.8 s here), which
+    every process that only loads the definitions (webserver, daemon, data runs) would pay for."""
+    import skops.io
+
+    return skops.io
 VERSION = re.compile(r"m-[0-9a-f]{12}")
 # Types beyond skops' own defaults (scikit-learn, numpy, builtins) that the candidates are built from.
 TRUSTED_TYPES = frozenset(
@@ -95,7 +102,7 @@ class ModelRegistry:
         known = next((c["version"] for c in self.versions() if c.get("fingerprint") == fingerprint), None)
         if known is not None:
             return known, False
-        data = sio.dumps(model)
+        data = _skops().dumps(model)
         digest = sha256(data)
         version = f"m-{digest[:12]}"
         for name, frame in frames.items():
@@ -159,14 +166,14 @@ class ModelRegistry:
                 f"{version[2:]}… and {str(card.get('sha256'))[:16]}…; refusing to load a modified or foreign file"
             )
         try:
-            untrusted = set(sio.get_untrusted_types(data=data))
+            untrusted = set(_skops().get_untrusted_types(data=data))
         except Exception as exc:  # not a skops zip at all
             raise ModelIntegrityError(f"model {version}: {key} is not a skops file ({exc})") from None
         if untrusted - TRUSTED_TYPES:
             raise ModelIntegrityError(
                 f"model {version}: {key} names types outside the trusted list: {sorted(untrusted - TRUSTED_TYPES)}"
             )
-        return sio.loads(data, trusted=sorted(untrusted))
+        return _skops().loads(data, trusted=sorted(untrusted))
 
     def frame(self, version: str, name: str) -> pd.DataFrame:
         return pd.read_parquet(io.BytesIO(self.store.read_bytes(self._key(version, f"{name}.parquet"))))
