@@ -47,7 +47,7 @@ def churn_predictions(
     registry = artifacts.registry()
     version = registry.production()
     if version is None:
-        raise dg.Failure("no production model: materialize churn_model and production_model first")
+        raise dg.Failure(f"no production model: {registry.why_no_production()}")
     card = registry.card(version)
     model = registry.load(version)
     engine = warehouse.engine()

@@ -49,6 +49,8 @@ def _skops():
     import skops.io
 
     return skops.io
+
+
 VERSION = re.compile(r"m-[0-9a-f]{12}")
 # Types beyond skops' own defaults (scikit-learn, numpy, builtins) that the candidates are built from.
 TRUSTED_TYPES = frozenset(
@@ -210,6 +212,16 @@ class ModelRegistry:
         if not isinstance(decisions, list):
             raise RegistryError(f"{self.store.uri(DECISIONS)} is corrupt: not a list of decisions; restore it")
         return decisions
+
+    def why_no_production(self) -> str:
+        """What a reader needs when nothing is in production: which model was refused and why, or what to run."""
+        latest = self.latest()
+        if latest is None:
+            return "no model is registered yet; materialize churn_model, then production_model"
+        decision = self.decision(latest)
+        if decision is None:
+            return f"{latest} is registered but not judged yet; materialize production_model"
+        return f"{latest} was not promoted ({decision['reason']}); no earlier model was either"
 
     def decision(self, version: str) -> dict[str, Any] | None:
         return next((d for d in reversed(self.decisions()) if d["version"] == version), None)

@@ -207,3 +207,13 @@ def test_gcs_artifacts_resource_uses_dagster_gcp_client(gcs_bucket):
     assert (
         artifacts.store().uri(f"models/{version}/card.json") == f"gs://{gcs_bucket}/deploy/models/{version}/card.json"
     )
+
+
+def test_without_production_the_registry_says_which_model_was_refused_and_why(registry):
+    assert registry.why_no_production() == "no model is registered yet; materialize churn_model, then production_model"
+    version, _ = registry.register(fitted(1.0), CARD, {})
+    assert registry.why_no_production() == f"{version} is registered but not judged yet; materialize production_model"
+    registry.record_decision(version, False, "first model: ROC-AUC 0.5986 is below the floor 0.6")
+    assert registry.why_no_production() == (
+        f"{version} was not promoted (first model: ROC-AUC 0.5986 is below the floor 0.6); no earlier model was either"
+    )
