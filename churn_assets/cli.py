@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import errno
 import gc
-import io
 import os
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from churn_assets.core.findings import CheckFinding, summarize_findings
+from churn_assets.core.findings import CheckFinding
 from churn_assets.core.manifest import SourceMismatch, check_source
-from churn_assets.recovery import PROCESS_TAGS, is_disk_full, mark_dead_runs_failed, user_error
+from churn_assets.recovery import mark_dead_runs_failed, user_error
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
+from churn_assets.stages import (
+    RunNotes,
+    event_ranges,
+    peak_rss_mb,
+    print_findings,
+    release_memory,
+    reset_peak_rss,
+    run_stage,
+)
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Local SQLite storage in DAGSTER_HOME; no usage statistics; the daemon marks runs whose worker died as failed.
 INSTANCE_CONFIG = """telemetry:
   enabled: false
@@ -29,13 +32,10 @@ run_monitoring:
   start_timeout_seconds: 180
   poll_interval_seconds: 60
 """
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # A single-run backfill records one "materialization planned" event per asset for the whole range instead of one
 # per partition (Dagster's own switch; Postgres storage does it by default). On the SQLite instance that saves about
 # 570 event-log writes in the demo. Dagster's trade-off: if such a run fails, its partitions are not marked failed
 # (the run itself is, and `churn-assets run` stops and names the failed step).
-CHECK_EVENT = "ASSET_CHECK_EVALUATION"
-BLOCKED = "DagsterAssetCheckFailedError"
 RANGE_PLANNED_EVENTS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
 
 
@@ -64,146 +64,6 @@ def _apply_options(args: argparse.Namespace) -> Settings:
         config.write_text(INSTANCE_CONFIG)
     os.environ["DAGSTER_HOME"] = home
     return settings
-
-
-def _run_stage(defs, instance, job_name: str, first: str | None, last: str | None) -> tuple[bool, dict, list, float]:
-    """Run one job (over a partition range when given); return success, metadata by asset, check findings,
-    seconds. An asset's metadata is that of its last partition in the run, with the rows of all its partitions."""
-    from churn_assets.metadata import ROW_COUNT
-
-    tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if first and first != last else {}
-    tags |= PROCESS_TAGS
-    started = time.perf_counter()
-    # Dagster writes storage errors straight to stderr before raising them; when the error is one we explain
-    # in one line (a full disk), its repetitions are noise. Anything else is replayed as it was.
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance,
-                tags=tags,
-                partition_key=first if first and first == last else None,
-                run_config=QUIET_LOGS,
-                raise_on_error=False,
-            )
-    except Exception as exc:
-        if user_error(exc) is None:
-            sys.stderr.write(captured.getvalue())
-        raise
-    failures = [e for e in result.all_events if e.is_step_failure]
-    causes = [(e.step_key, _root_cause(e.step_failure_data.error)) for e in failures]
-    full = next((cause for _, cause in causes if is_disk_full(cause)), None)
-    if full is not None:  # a step that ran out of space: the same one line as anywhere else
-        raise OSError(errno.ENOSPC, full)
-    sys.stderr.write(captured.getvalue())
-    metadata: dict[str, dict] = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.step_materialization_data.materialization
-        name, values = mat.asset_key.to_user_string(), {k: v.value for k, v in mat.metadata.items()}
-        if ROW_COUNT in values:
-            values[ROW_COUNT] += metadata.get(name, {}).get(ROW_COUNT, 0)
-        metadata[name] = values
-    findings = [_finding(e.event_specific_data) for e in result.all_events if e.event_type_value == CHECK_EVENT]
-    for event, (step, cause) in zip(failures, causes, strict=True):
-        if event.step_failure_data.error and event.step_failure_data.error.cls_name == BLOCKED:
-            cause = "a blocking check failed (below)"  # Dagster's message lists the check once per day
-        print(f"    step {step} failed: {cause}")
-    return result.success, metadata, findings, time.perf_counter() - started
-
-
-class RunNotes:
-    """What the runs' metadata says once for the whole command: unmapped event types, unused source columns."""
-
-    def __init__(self) -> None:
-        self.unmapped: dict[str, int] = {}
-        self.dropped: dict[str, list[str]] = {}
-
-    def add(self, metadata: dict[str, dict]) -> None:
-        for event_type, n in (metadata.get("raw_events_quarantine", {}).get("unmapped_event_types") or {}).items():
-            self.unmapped[event_type] = self.unmapped.get(event_type, 0) + int(n)
-        for table in ("raw_users", "raw_events"):
-            for column in metadata.get(table, {}).get("dropped_columns") or []:
-                self.dropped.setdefault(table, [])
-                if column not in self.dropped[table]:
-                    self.dropped[table].append(column)
-
-
-def _print_findings(findings: list[CheckFinding], notes: RunNotes, settings: Settings) -> None:
-    from churn_assets.core.vocabulary import Vocabulary
-    from churn_assets.deployment import source_from
-
-    source = source_from(settings).describe()
-    lines = summarize_findings(findings, source)
-    if lines:
-        print("Checks that did not pass:")
-        print("\n".join(f"  {line}" for line in lines))
-    if notes.unmapped:
-        print(f"  {Vocabulary.parse(settings.event_types).hint(notes.unmapped)}")
-    for table, columns in notes.dropped.items():
-        print(f"  note: {table} ignores the source column(s) {columns} (not used by the pipeline)")
-
-
-def _finding(evaluation) -> CheckFinding:
-    return CheckFinding(
-        asset=evaluation.asset_key.to_user_string(),
-        check=evaluation.check_name,
-        passed=evaluation.passed,
-        severity=evaluation.severity.value,
-        description=evaluation.description or "",
-        partition=evaluation.partition,
-        metadata={k: v.value for k, v in evaluation.metadata.items()},
-    )
-
-
-def release_memory(above_mb: float = 768) -> None:
-    """Free what the runs before left: a finished run's frames sit in reference cycles that the collector, which
-    counts objects and not bytes, may not visit for a long time (100,000 users: 1 GB more per stage after a few
-    events runs), and glibc keeps freed heap pages unless asked to return them. A full collection costs about
-    0.15 s, so a process under ``above_mb`` (the demo's) skips it."""
-    if (_status_mb("VmRSS") or 0) < above_mb:
-        return
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def reset_peak_rss() -> None:
-    """Start a new peak-RSS measurement for this process (Linux: VmHWM restarts from the current size)."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def peak_rss_mb() -> float | None:
-    """This process's peak resident set since the last reset, where the system reports one (Linux)."""
-    return _status_mb("VmHWM")
-
-
-def _status_mb(field: str) -> float | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    return None
-
-
-def _root_cause(error) -> str:
-    """The innermost error message: the one that names the problem, not Dagster's wrapping of it."""
-    if error is None:
-        return "unknown error"
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip()
-
-
-EVENTS_PER_RUN_USER_DAYS = 1_000_000  # users x days of raw events one run holds in memory at most
-
-
-def event_ranges(first: date, last: date, users: int) -> list[tuple[date, date]]:
-    """The events stage in ranges of at most 1,000,000 / users days: one run for the demo's 2,000 users,
-    10-day runs for 100,000, so a run's raw events stay near a million rows whatever the population."""
-    from churn_assets.core.days import day_chunks
-
-    return day_chunks(first, last, max(1, EVENTS_PER_RUN_USER_DAYS // max(1, users)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -261,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{i}/{len(stages)}] {what}{span} ...", flush=True)
         release_memory()
         reset_peak_rss()
-        ok, metadata, found, seconds = _run_stage(defs, instance, job, lo and lo.isoformat(), hi and hi.isoformat())
+        ok, metadata, found, seconds = run_stage(defs, instance, job, lo and lo.isoformat(), hi and hi.isoformat())
         findings += found
         notes.add(metadata)
         for name, values in metadata.items():  # an asset in several runs (the events ranges): rows add up
@@ -270,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         peak = peak_rss_mb()
         print(f"    {'done' if ok else 'FAILED'} in {seconds:.1f}s" + (f", peak RSS {peak:,.0f} MB" if peak else ""))
         if not ok:
-            _print_findings(findings, notes, settings)
+            print_findings(findings, notes, settings)
             return 1
         if job == "users_job" and (settings.events_file or settings.events_query):
             # a file's population is known now: size the events runs by it, as the simulator's is
@@ -281,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
             reason = outputs.get("production_model", {}).get("reason", "")
             print(f"  no production model ({reason}): predictions and the drift report need one; skipped")
             break
-    _print_findings(findings, notes, settings)
+    print_findings(findings, notes, settings)
 
     print("Summary (rows written):")
     for table, meta in outputs.items():
