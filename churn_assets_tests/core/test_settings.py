@@ -138,6 +138,12 @@ def test_duckdb_memory_limit_reaches_the_warehouse(tmp_path):
         ({"CHURN_TRAINING_MAX_ROWS": "500"}, "CHURN_TRAINING_MAX_ROWS must be at least 1000, got 500"),
         ({"CHURN_DUCKDB_MEMORY_LIMIT": "1GB'; DROP"}, 'CHURN_DUCKDB_MEMORY_LIMIT="1GB\'; DROP" is not a memory size'),
         ({"CHURN_DUCKDB_MEMORY_LIMIT": "lots"}, "CHURN_DUCKDB_MEMORY_LIMIT='lots' is not a memory size"),
+        ({"CHURN_EVENT_TYPES": "order=buy"}, "CHURN_EVENT_TYPES: 'order=buy' maps to 'buy'; kinds are"),
+        ({"CHURN_PROFILE": "retail"}, "CHURN_PROFILE must be one of ['subscription', 'purchase'], got 'retail'"),
+        (
+            {"CHURN_EVENTS_QUERY": "shop.orders"},
+            "CHURN_EVENTS_QUERY (a BigQuery events source) needs CHURN_DEPLOYMENT=gcp and no CHURN_EVENTS_FILE",
+        ),
     ],
 )
 def test_bad_feature_and_training_settings_are_refused(env, message):

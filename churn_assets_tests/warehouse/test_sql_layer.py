@@ -293,3 +293,11 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
         assert sqlglot.parse_one(statement, read="bigquery") is not None
         assert sqlglot.parse_one(sql.for_engine(statement, "duckdb"), read="duckdb") is not None
     assert len(sql.user_features_selects("churn", day(0), day(9), spec, 5)) == 2  # 5-day chunks
+
+
+def test_event_ids_already_stored_on_other_days_are_found(engine):
+    load(engine, [("a", 0, "session", 1, 0), ("a", 1, "session", 1, 0), ("b", 2, "session", 1, 0)])  # e0, e1, e2
+    found = engine.keys_elsewhere("raw_events", "event_id", "event_time", ["e0", "e1", "e2", "new"], day(1), day(1))
+    assert found == {"e0", "e2"}  # e1 is on the day being replaced: not a duplicate
+    assert engine.keys_elsewhere("raw_events", "event_id", "event_time", ["e0"], day(0), day(2)) == set()
+    assert engine.keys_elsewhere("missing_table", "event_id", "event_time", ["e0"], day(0), day(0)) == set()
