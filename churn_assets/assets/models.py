@@ -126,7 +126,7 @@ def churn_model(
     from churn_assets.core.baselines import judge_baselines
     from churn_assets.core.models import train_candidates
     from churn_assets.core.plots import calibration_png, pr_curves_png
-    from churn_assets.core.scoring import feature_importance, feature_reference
+    from churn_assets.core.scoring import calibration_report, feature_importance, feature_reference
 
     window_last = date.fromisoformat(context.partition_key)
     # the warehouse returns rows in no particular order: fix one, so the same rows give the same model
@@ -152,6 +152,10 @@ def churn_model(
         "metrics": best,
         # the classic baselines on the same test rows: recency alone and BG/NBD (core/baselines.py)
         "baselines": judge_baselines(train, test, model_policy.label_horizon_days, best),
+        # on the test rows: calibration error and the observed churn rate of each risk tier
+        "calibration": calibration_report(
+            result.y_test, result.test_scores[result.best], model_policy.risk_high, model_policy.risk_medium
+        ),
         "candidates": result.metrics,
         "threshold": best["threshold"],
         "features": features,
@@ -185,6 +189,11 @@ def churn_model(
                 for metric in ("pr_auc", "roc_auc")
             },
             "baselines": dg.MetadataValue.json(card["baselines"]),
+            "calibration_error": card["calibration"]["ece"],
+            "tiers_ordered": card["calibration"]["tiers_ordered"],
+            "test_churn_rate_by_tier": dg.MetadataValue.json(
+                {name: t["churn_rate"] for name, t in card["calibration"]["tiers"].items()}
+            ),
             "candidates": dg.MetadataValue.md(_metrics_table(result)),
             "windows": dg.MetadataValue.json(split.as_dict()),
             "pr_curve": _image(pr_curves_png(y, result.test_scores), "precision-recall"),

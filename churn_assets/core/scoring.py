@@ -140,3 +140,36 @@ def rank_predictions(scored: pd.DataFrame) -> pd.DataFrame:
     ranks = scored.groupby("as_of_date")["churn_probability"].rank(method="first", ascending=False)
     scored["rank"] = ranks.astype("int64")
     return scored.sort_values(["as_of_date", "rank"], kind="stable").reset_index(drop=True)[list(PREDICTION_COLUMNS)]
+
+
+def calibration_report(y_true: np.ndarray, probability: np.ndarray, high: float, medium: float, bins: int = 10) -> dict:
+    """How far the probabilities are from what happened, on rows the model was not fitted on.
+
+    ``ece``: expected calibration error, the row-weighted mean |predicted - observed| over ``bins`` equal-width
+    probability bins. ``tiers``: rows, mean predicted probability and observed churn rate per risk tier;
+    ``tiers_ordered``: the observed rate rises from low to medium to high (tiers without rows are skipped)."""
+    y_true, probability = np.asarray(y_true, dtype=float), np.asarray(probability, dtype=float)
+    edges = np.minimum((probability * bins).astype(int), bins - 1)
+    ece = sum(
+        abs(probability[edges == b].mean() - y_true[edges == b].mean()) * np.mean(edges == b)
+        for b in range(bins)
+        if np.any(edges == b)
+    )
+    tier = risk_tier(probability, high, medium)
+    tiers = {
+        name: {
+            "rows": int(np.sum(tier == name)),
+            "mean_probability": round(float(probability[tier == name].mean()), 4),
+            "churn_rate": round(float(y_true[tier == name].mean()), 4),
+        }
+        for name in ("low", "medium", "high")
+        if np.any(tier == name)
+    }
+    rates = [t["churn_rate"] for t in tiers.values()]
+    return {
+        "ece": round(float(ece), 4),
+        "mean_probability": round(float(probability.mean()), 4),
+        "churn_rate": round(float(y_true.mean()), 4),
+        "tiers": tiers,
+        "tiers_ordered": all(a < b for a, b in zip(rates, rates[1:], strict=False)),
+    }

@@ -88,6 +88,12 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
         assert (model[f"{name}_pr_auc"], model[f"{name}_roc_auc"]) == (judged["pr_auc"], judged["roc_auc"])
         assert judged["model_lift"]["pr_auc"] == round(card["metrics"]["pr_auc"] - judged["pr_auc"], 4)
         assert 0.5 < judged["roc_auc"] < card["metrics"]["roc_auc"]
+    # calibration on the test rows, and risk tiers whose observed churn rises with the tier
+    calibration = card["calibration"]
+    assert model["calibration_error"] == calibration["ece"] and 0 < calibration["ece"] < 0.1
+    assert model["tiers_ordered"] is True and calibration["tiers_ordered"] is True
+    rates = model["test_churn_rate_by_tier"]
+    assert rates["low"] < rates["high"] and sum(t["rows"] for t in calibration["tiers"].values()) == card["test_rows"]
     promotion = mats(built.promote, "production_model")
     assert promotion["promoted"] is True and promotion["reason"].startswith("first model: ROC-AUC")
     assert built.registry.production() == version

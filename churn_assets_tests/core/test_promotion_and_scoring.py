@@ -5,7 +5,14 @@ from sklearn.linear_model import LogisticRegression
 
 from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.promotion import promote_if_better
-from churn_assets.core.scoring import PREDICTION_COLUMNS, rank_predictions, reason_codes, risk_tier, score_users
+from churn_assets.core.scoring import (
+    PREDICTION_COLUMNS,
+    calibration_report,
+    rank_predictions,
+    reason_codes,
+    risk_tier,
+    score_users,
+)
 
 NUMERIC_FEATURES = DEFAULT_SPEC.numeric
 MODEL_FEATURES = DEFAULT_SPEC.model_features
@@ -100,3 +107,20 @@ def test_scoring_works_with_a_real_pipeline_on_model_features():
     top = out.iloc[0]
     assert top["reason_1"] == "days_since_last_activity"
     assert set(MODEL_FEATURES) >= set(out[["reason_1", "reason_2", "reason_3"]].stack().unique())
+
+
+def test_calibration_report_on_hand_computed_rows():
+    y = np.array([0, 0, 1, 0, 1, 1, 1, 0])
+    p = np.array([0.05, 0.15, 0.15, 0.55, 0.65, 0.85, 0.95, 0.95])
+    report = calibration_report(y, p, high=0.8, medium=0.5, bins=2)
+    # bin [0, 0.5): predicted 0.1167, observed 1/3; bin [0.5, 1]: predicted 0.79, observed 3/5
+    expected = abs(0.35 / 3 - 1 / 3) * 3 / 8 + abs(3.95 / 5 - 3 / 5) * 5 / 8
+    assert report["ece"] == round(expected, 4)
+    assert report["tiers"] == {
+        "low": {"rows": 3, "mean_probability": 0.1167, "churn_rate": 0.3333},
+        "medium": {"rows": 2, "mean_probability": 0.6, "churn_rate": 0.5},
+        "high": {"rows": 3, "mean_probability": 0.9167, "churn_rate": 0.6667},
+    }
+    assert report["tiers_ordered"] is True
+    inverted = calibration_report(1 - y, p, high=0.8, medium=0.5, bins=2)  # the inverted tiers
+    assert inverted["tiers_ordered"] is False
