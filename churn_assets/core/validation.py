@@ -152,10 +152,13 @@ def validate_events(
     require_columns(raw, ("event_id", "event_type", *REQUIRED_EVENT_COLUMNS), f"events of {day.isoformat()}")
     frame = raw.reset_index(drop=True)
     dropped = tuple(c for c in frame.columns if c not in EVENT_COLUMNS)
-    reason = pd.Series(None, index=frame.index, dtype=object)
+    reason = np.full(len(frame), None, dtype=object)
+    unset = np.ones(len(frame), dtype=bool)
 
-    def flag(mask: pd.Series, why: str) -> None:
-        reason[mask & reason.isna()] = why
+    def flag(mask: pd.Series, why: str) -> None:  # the first rule a row breaks is its reason
+        hit = np.asarray(mask, dtype=bool) & unset
+        reason[hit] = why
+        unset[hit] = False
 
     event_time = _as_utc(frame["event_time"])
     values = {}
@@ -182,8 +185,8 @@ def validate_events(
         flag(signup.isna(), "unknown_user")
         flag(event_time < signup, "before_signup")
 
-    rejected, by_reason = _split(frame, reason, EVENT_RULES, EVENT_COLUMNS)
-    ok = reason.isna().to_numpy()
+    rejected, by_reason = _split(frame, pd.Series(reason, index=frame.index), EVENT_RULES, EVENT_COLUMNS)
+    ok = unset
     clean = pd.DataFrame(
         {
             "event_id": frame["event_id"].astype(str)[ok],
