@@ -38,25 +38,14 @@ STAGE = re.compile(r"^\[(\d+)/\d+\] (.+?) \.\.\.\n\s+done in ([\d.]+)s, peak RSS
 
 
 def write_log(path: Path, users: int, days: int) -> int:
-    import pandas as pd
-
-    from churn_assets.core.simulate import SimulationConfig, simulate_events
+    from churn_assets.core.simulate import SimulationConfig, as_shop_export, simulate_events
 
     config = SimulationConfig(users=users, start_date=START, days=days, seed=11, profile="purchase")
     rows = 0
     with path.open("w") as out:
         out.write("user_id,event_time,event_type,amount,quantity\n")
         for i in range(days):
-            day = simulate_events(config, START + timedelta(days=i))
-            frame = pd.DataFrame(
-                {
-                    "user_id": day["user_id"],
-                    "event_time": day["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                    "event_type": "order",
-                    "amount": day["amount"].map("{:.2f}".format),
-                    "quantity": 1,
-                }
-            )
+            frame = as_shop_export(simulate_events(config, START + timedelta(days=i)))
             frame.to_csv(out, header=False, index=False)
             rows += len(frame)
     return rows

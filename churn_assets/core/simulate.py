@@ -293,3 +293,17 @@ def true_churn_probability(
 
 def _day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def as_shop_export(events: pd.DataFrame) -> pd.DataFrame:
+    """Purchase-profile events as a shop exports its orders: text columns, its own type name ``order``, a
+    ``quantity`` the pipeline does not use, no event id (tests and benchmarks of real-log handling)."""
+    return pd.DataFrame(
+        {
+            "user_id": events["user_id"],
+            "event_time": events["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "event_type": "order",
+            "amount": events["amount"].map("{:.2f}".format),
+            "quantity": 1,
+        }
+    )

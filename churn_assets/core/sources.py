@@ -125,13 +125,19 @@ def events_path_for(template: str, day: date) -> str:
     return template.replace(DATE_PLACEHOLDER, day.isoformat())
 
 
+def _typed_events(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """A copy with the required columns checked and ``event_type`` present: a plain log of activity (no type
+    column) is a log of purchases (core/vocabulary.py)."""
+    require_columns(frame, REQUIRED_EVENT_COLUMNS, where)
+    frame = frame.copy()
+    if "event_type" not in frame.columns:
+        frame["event_type"] = UNTYPED_KIND
+    return frame
+
+
 @lru_cache(maxsize=4)
 def _read_events_file(path: str, version: int, files: Files) -> pd.DataFrame:
-    frame = read_table(path, files)
-    require_columns(frame, REQUIRED_EVENT_COLUMNS, path)
-    frame = frame.copy()
-    if "event_type" not in frame.columns:  # a plain log of activity: every row is a purchase (core/vocabulary.py)
-        frame["event_type"] = UNTYPED_KIND
+    frame = _typed_events(read_table(path, files), path)
     if "event_id" not in frame.columns:
         # Files without ids get a stable one: the file name and the row's line.
         name = PurePosixPath(path).name
@@ -187,10 +193,7 @@ def first_events_select(query: str, last: date) -> str:
 def finish_query_events(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     """A day read from a BigQuery source, shaped like a file's: the same defaults, and ids when it has none
     (user, time and the row's rank among identical ones: the same on every read)."""
-    require_columns(frame, REQUIRED_EVENT_COLUMNS, where)
-    frame = frame.copy()
-    if "event_type" not in frame.columns:
-        frame["event_type"] = UNTYPED_KIND
+    frame = _typed_events(frame, where)
     if "event_id" not in frame.columns:
         frame = frame.sort_values(["user_id", "event_time"], kind="stable").reset_index(drop=True)
         rank = frame.groupby(["user_id", "event_time"]).cumcount().astype(str)

@@ -114,10 +114,10 @@ class Engine:
         """Which of ``keys`` ``table`` already holds with ``time_column`` outside the days first ... last."""
         raise NotImplementedError
 
-    def _outside(self, time_column: str, first: date, last: date) -> str:
-        return self.translate(
-            f"SELECT 1 FROM x WHERE ({time_column} < {ts(first)} OR {time_column} >= {ts(last + timedelta(days=1))})"
-        ).split("WHERE", 1)[1]
+    @staticmethod
+    def _outside(time_column: str, first: date, last: date) -> str:
+        """GoogleSQL: ``time_column`` falls on a day outside first ... last."""
+        return f"({time_column} < {ts(first)} OR {time_column} >= {ts(last + timedelta(days=1))})"
 
     def columns(self, table: str) -> list[str] | None:
         """The table's column names in order, or None when it does not exist."""
@@ -267,8 +267,10 @@ class DuckDBEngine(Engine):
         with self.connect() as conn:
             conn.register("incoming_keys", pd.DataFrame({"k": pd.Series(list(keys), dtype=object)}))
             rows = conn.execute(
-                f"SELECT DISTINCT t.{key} FROM {self.schema}.{table} AS t JOIN incoming_keys AS i ON t.{key} = i.k "
-                f"WHERE {self._outside('t.' + time_column, first, last)}"
+                self.translate(
+                    f"SELECT DISTINCT t.{key} FROM {self.schema}.{table} AS t JOIN incoming_keys AS i "
+                    f"ON t.{key} = i.k WHERE {self._outside('t.' + time_column, first, last)}"
+                )
             ).fetchall()
         return {r[0] for r in rows}
 

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from churn_assets.core.simulate import SimulationConfig, simulate_events
+from churn_assets.core.simulate import SimulationConfig, as_shop_export, simulate_events
 from churn_assets_tests.integration.test_cli import cli
 
 START = date(2026, 1, 1)
@@ -18,15 +18,7 @@ def orders(tmp_path_factory) -> str:
     from the simulator's purchase profile, with one order of an impossible amount."""
     config = SimulationConfig(users=2000, start_date=START, days=DAYS, profile="purchase")
     events = pd.concat([simulate_events(config, START + timedelta(days=i)) for i in range(DAYS)], ignore_index=True)
-    frame = pd.DataFrame(
-        {
-            "user_id": events["user_id"],
-            "event_time": events["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "event_type": "order",
-            "amount": events["amount"].map("{:.2f}".format),
-            "quantity": 1,
-        }
-    )
+    frame = as_shop_export(events)
     frame.loc[frame.index[-40], "amount"] = "1e308"
     path = tmp_path_factory.mktemp("shop") / "orders.csv"
     frame.to_csv(path, index=False)
