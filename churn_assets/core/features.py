@@ -14,8 +14,13 @@ The formulas themselves are SQL (``core/transforms.py``) and run inside the ware
 
       100 * (0.5 * active_days_s / s + 0.3 * active_days_l / l + 0.2 * min(1, minutes_s / (30 * s)))
 
+* rates of the customer's life (RFM), stable as the calendar moves: ``last_active_gap_days`` (between the last
+  two active days), ``active_gap_trend`` (last gap / mean gap: above 1, slowing down), ``recency_in_gaps``
+  (days since the last active day / mean gap: how many usual gaps overdue), ``active_day_rate`` (active days /
+  days since the first one, inclusive), ``amount_per_active_day``
+
 ``mean_active_gap_days`` is (last active day - first active day) / (active days - 1); with a single
-active day the gap is not known yet and it is the days since that day (a lower bound).
+active day the gap is not known yet and it is the days since that day (a lower bound); so is the last gap.
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ LIFETIME_FEATURES = (
     "lifetime_events",
     "lifetime_amount",
     "mean_active_gap_days",
+    "last_active_gap_days",
+    "active_gap_trend",
+    "recency_in_gaps",
+    "active_day_rate",
+    "amount_per_active_day",
 )
 # features that grow with the calendar for every user, whatever the behaviour (see the drift report)
 GROWS_WITH_AGE = (
@@ -44,7 +54,16 @@ GROWS_WITH_AGE = (
     "lifetime_amount",
 )
 # model inputs that are fractional; every other numeric feature is a whole number
-FLOAT_PREFIXES = ("minutes", "amount", "lifetime_amount", "mean_active_gap", "engagement")
+FLOAT_PREFIXES = (
+    "minutes",
+    "amount",
+    "lifetime_amount",
+    "mean_active_gap",
+    "active_gap_trend",
+    "recency_in_gaps",
+    "active_day_rate",
+    "engagement",
+)
 
 
 class FeatureSpecError(ValueError):

@@ -41,6 +41,7 @@ STATE_TYPES = {
     "first_seen_date": "TIMESTAMP",
     "first_active_date": "TIMESTAMP",
     "last_active_date": "TIMESTAMP",
+    "prev_active_date": "TIMESTAMP",
     "active_days": "INT64",
     "events": "INT64",
     "minutes": "FLOAT64",
@@ -179,7 +180,11 @@ def user_state_select(schema: str, first: date, last: date, chain_start: bool) -
     """Each user's lifetime aggregates at the end of every day t in first ... last: the state of the day before
     ``first`` plus the user_daily rows of first ... t. For one day this is state(t-1) + daily(t); for a range it
     is the same chain in one statement (running totals per user over the range's days), so a day costs O(users)
-    whatever the history. ``chain_start``: there is no day before ``first`` (the first partition)."""
+    whatever the history. ``chain_start``: there is no day before ``first`` (the first partition).
+
+    ``prev_active_date`` is the active day before ``last_active_date``. Each active day's predecessor is the
+    latest active day before it (in the range, else the previous state's last); predecessors rise with the
+    days, so the latest active day's predecessor is the running maximum of them."""
     prev_day = ts(first - timedelta(days=1))
     prev = "FALSE" if chain_start else f"as_of_date = {prev_day}"
     days = ", ".join(ts(first + timedelta(days=i)) for i in range((last - first).days + 1))
@@ -191,17 +196,25 @@ grid AS (
   FROM people CROSS JOIN UNNEST([{days}]) AS day
   LEFT JOIN d ON d.user_id = people.user_id AND d.activity_date = day
 ),
-running AS (
-  SELECT user_id, day,
-    MIN(activity_date) OVER w AS first_seen,
-    MIN(IF(active, activity_date, NULL)) OVER w AS first_active,
-    MAX(IF(active, activity_date, NULL)) OVER w AS last_active,
-    SUM(IF(active, 1, 0)) OVER w AS active_days,
-    SUM(COALESCE(events, 0)) OVER w AS events,
-    SUM(COALESCE(minutes, 0)) OVER w AS minutes,
-    SUM(COALESCE(amount, 0)) OVER w AS amount
+steps AS (
+  SELECT grid.*,
+    MAX(IF(active, activity_date, NULL)) OVER (
+      PARTITION BY user_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ) AS active_before
   FROM grid
-  WINDOW w AS (PARTITION BY user_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
+running AS (
+  SELECT s.user_id, s.day,
+    MIN(s.activity_date) OVER w AS first_seen,
+    MIN(IF(s.active, s.activity_date, NULL)) OVER w AS first_active,
+    MAX(IF(s.active, s.activity_date, NULL)) OVER w AS last_active,
+    MAX(IF(s.active, COALESCE(s.active_before, p.last_active_date), NULL)) OVER w AS prev_active,
+    SUM(IF(s.active, 1, 0)) OVER w AS active_days,
+    SUM(COALESCE(s.events, 0)) OVER w AS events,
+    SUM(COALESCE(s.minutes, 0)) OVER w AS minutes,
+    SUM(COALESCE(s.amount, 0)) OVER w AS amount
+  FROM steps AS s LEFT JOIN prev AS p ON p.user_id = s.user_id
+  WINDOW w AS (PARTITION BY s.user_id ORDER BY s.day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
 SELECT
   r.user_id AS user_id,
@@ -209,6 +222,7 @@ SELECT
   COALESCE(p.first_seen_date, r.first_seen) AS first_seen_date,
   COALESCE(p.first_active_date, r.first_active) AS first_active_date,
   COALESCE(r.last_active, p.last_active_date) AS last_active_date,
+  IF(r.last_active IS NULL, p.prev_active_date, r.prev_active) AS prev_active_date,
   COALESCE(p.active_days, 0) + r.active_days AS active_days,
   COALESCE(p.events, 0) + r.events AS events,
   ROUND(COALESCE(p.minutes, 0) + r.minutes, 6) AS minutes,
@@ -224,6 +238,15 @@ def _window_sum(column: str, newest_age: int, oldest_age: int) -> str:
     # a parallel sum of doubles may differ in its last bits from run to run: rounded, the same rows give the
     # same features, hence the same training set and the same model
     return f"ROUND({total}, 6)" if column in ("minutes", "amount") else total
+
+
+def _mean_gap(t: str) -> str:
+    """Mean days between active days; with one active day, the days since it (a lower bound)."""
+    return (
+        "IF(st.active_days > 1, "
+        f"{days_between('st.last_active_date', 'st.first_active_date')} / (st.active_days - 1), "
+        f"CAST({days_between(t, 'st.first_active_date')} AS FLOAT64))"
+    )
 
 
 def user_features_select(schema: str, first: date, last: date, spec: FeatureSpec) -> str:
@@ -261,11 +284,18 @@ def user_features_select(schema: str, first: date, last: date, spec: FeatureSpec
         "lifetime_active_days": "st.active_days",
         "lifetime_events": "st.events",
         "lifetime_amount": "st.amount",
-        "mean_active_gap_days": (
-            "IF(st.active_days > 1, "
-            f"{days_between('st.last_active_date', 'st.first_active_date')} / (st.active_days - 1), "
-            f"CAST({days_between(t, 'st.first_active_date')} AS FLOAT64))"
+        "mean_active_gap_days": _mean_gap(t),
+        "last_active_gap_days": (
+            f"IF(st.prev_active_date IS NULL, {days_between(t, 'st.first_active_date')}, "
+            f"{days_between('st.last_active_date', 'st.prev_active_date')})"
         ),
+        "active_gap_trend": (
+            f"ROUND(IF(st.prev_active_date IS NULL, 1.0, "
+            f"{days_between('st.last_active_date', 'st.prev_active_date')} / {_mean_gap(t)}), 6)"
+        ),
+        "recency_in_gaps": f"ROUND({days_between(t, 'st.last_active_date')} / GREATEST({_mean_gap(t)}, 1.0), 6)",
+        "active_day_rate": f"ROUND(st.active_days / ({days_between(t, 'st.first_active_date')} + 1.0), 6)",
+        "amount_per_active_day": "ROUND(st.amount / GREATEST(st.active_days, 1), 6)",
         "engagement_score": (
             f"ROUND(100 * (0.5 * {filled(f'active_days_{s}')} / {s} + 0.3 * {filled(f'active_days_{long}')} / {long}"
             f" + 0.2 * LEAST(1.0, {filled(f'minutes_{s}')} / {ENGAGED_MINUTES_PER_DAY * s})), 4)"

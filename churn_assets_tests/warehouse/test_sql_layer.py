@@ -203,6 +203,39 @@ def test_windows_7_30_90_and_an_eligibility_longer_than_every_window(engine):
     assert set(f["a"]) >= {"sessions_90", "feature_uses_90", "amount_90", "events_trend_7"}
 
 
+def test_rates_of_a_customer_life_last_gap_trend_and_overdue_gaps(engine):
+    load(
+        engine,
+        [
+            ("r", 2, "purchase", 0, 10),
+            ("r", 9, "purchase", 0, 20),
+            ("r", 10, "purchase", 0, 30),
+            ("r", 25, "payment", 0, 9.5),  # billing only: counted in the amount, not an active day
+            ("r", 40, "purchase", 0, 40),
+            ("one", 30, "purchase", 0, 5),  # a single active day
+        ],
+    )
+    # built in two runs: the second continues the state of day 20 (the previous active day crosses runs)
+    build_layer(engine, day(0), day(20), FeatureSpec(), 30, START)
+    r20 = features_on(engine, 20)["r"]
+    assert (r20["last_active_gap_days"], r20["mean_active_gap_days"], r20["active_gap_trend"]) == (1, 4.0, 0.25)
+    assert (r20["recency_in_gaps"], r20["active_day_rate"]) == (2.5, pytest.approx(3 / 19, abs=1e-6))
+    build_layer(engine, day(21), day(45), FeatureSpec(), 30, START)
+    state = table(engine, "user_state", "as_of_date = TIMESTAMP '2026-02-15 00:00:00+00'").set_index("user_id")
+    assert (state.loc["r", "last_active_date"].date(), state.loc["r", "prev_active_date"].date()) == (day(40), day(10))
+    assert pd.isna(state.loc["one", "prev_active_date"])
+    f = features_on(engine, 45)
+    r, one = f["r"], f["one"]
+    mean = (40 - 2) / 3
+    assert (r["last_active_gap_days"], r["mean_active_gap_days"]) == (30, pytest.approx(mean))
+    assert r["active_gap_trend"] == pytest.approx(30 / mean, abs=1e-6)
+    assert r["recency_in_gaps"] == pytest.approx(5 / mean, abs=1e-6)
+    assert (r["active_day_rate"], r["amount_per_active_day"]) == (pytest.approx(4 / 44, abs=1e-6), 27.375)
+    # one active day: the gap is not known yet, the days since it stand in for it
+    assert (one["last_active_gap_days"], one["active_gap_trend"], one["recency_in_gaps"]) == (15, 1.0, 1.0)
+    assert (one["active_day_rate"], one["amount_per_active_day"]) == (pytest.approx(1 / 16, abs=1e-6), 5.0)
+
+
 def test_trends_engagement_and_type_counts(engine):
     events = [("a", 40 - age, "session", 15, 0) for age in range(7)]  # every day of the week, 105 minutes
     events += [("a", 30, "session", 0, 0), ("a", 20, "session", 0, 0)]  # ages 10 and 20
