@@ -52,6 +52,7 @@ def model_policy_from(settings: Settings) -> ModelPolicy:
         label_horizon_days=settings.label_horizon_days,
         promotion_margin=settings.promotion_margin,
         promotion_floor_roc_auc=settings.promotion_floor_roc_auc,
+        baseline_margin=settings.baseline_margin,
         risk_high=settings.risk_high,
         risk_medium=settings.risk_medium,
         training_max_rows=settings.training_max_rows,

@@ -111,6 +111,7 @@ class ModelPolicy(dg.ConfigurableResource):
     label_horizon_days: int = 30
     promotion_margin: float = 0.005
     promotion_floor_roc_auc: float = 0.6
+    baseline_margin: float = 0.01
     risk_high: float = 0.8
     risk_medium: float = 0.5
     random_state: int = 0

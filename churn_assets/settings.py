@@ -60,6 +60,7 @@ class Settings:
     test_days: int = 14
     promotion_margin: float = 0.005
     promotion_floor_roc_auc: float = 0.6
+    baseline_margin: float = 0.01
     risk_high: float = 0.8
     risk_medium: float = 0.5
     drift_from: date | None = None
@@ -139,6 +140,7 @@ class Settings:
         _within("max_reject_share", self.max_reject_share, 0, 1)
         _within("promotion_margin", self.promotion_margin, 0, 1)
         _within("promotion_floor_roc_auc", self.promotion_floor_roc_auc, 0.5, 1)
+        _within("baseline_margin", self.baseline_margin, 0, 1)
         if not 1 < self.volume_tolerance <= 1000:
             raise SettingsError(f"CHURN_VOLUME_TOLERANCE must be above 1 and at most 1000, got {self.volume_tolerance}")
         self._validate_names()
@@ -227,6 +229,7 @@ ENV_VARS = {
     "test_days": "CHURN_TEST_DAYS",
     "promotion_margin": "CHURN_PROMOTION_MARGIN",
     "promotion_floor_roc_auc": "CHURN_PROMOTION_FLOOR_ROC_AUC",
+    "baseline_margin": "CHURN_BASELINE_MARGIN",
     "risk_high": "CHURN_RISK_HIGH",
     "risk_medium": "CHURN_RISK_MEDIUM",
     "drift_from": "CHURN_DRIFT_FROM",

@@ -85,20 +85,46 @@ def ranking_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     }
 
 
-def judge_baselines(train: pd.DataFrame, test: pd.DataFrame, horizon: int, model: dict[str, float]) -> dict:
-    """Both baselines' test-window metrics and the model's lift over each (model minus baseline)."""
-    y = test["churned"].to_numpy()
+def baseline_scores(train: pd.DataFrame, test: pd.DataFrame, horizon: int) -> tuple[dict[str, np.ndarray], dict]:
+    """Each baseline's scores of the test rows, and how BG/NBD was fitted: on the users of the training window's
+    last day (one row per user: their whole history up to then), never on a test-window row."""
     last = train[train["as_of_date"] == train["as_of_date"].max()]
     fitted = BGNBD.fit(*rfm(last))
     scores = {
         "recency": test[RECENCY].to_numpy(dtype=float),
         "bg_nbd": fitted.churn_probability(*rfm(test), horizon),
     }
+    fit = {
+        "params": {k: round(v, 6) for k, v in vars(fitted).items()},
+        "fitted_on": f"{len(last)} users as of {pd.Timestamp(last['as_of_date'].max()).date()}",
+    }
+    return scores, fit
+
+
+def judge_baselines(test: pd.DataFrame, scores: dict[str, np.ndarray], fit: dict, model: dict[str, float]) -> dict:
+    """Both baselines' test-window metrics (``scores`` and ``fit`` from ``baseline_scores``) and the model's
+    lift over each (model minus baseline)."""
+    y = test["churned"].to_numpy()
     out: dict = {}
     for name, score in scores.items():
         metrics = ranking_metrics(y, score)
         lift = {k: round(float(model[k]) - v, 4) for k, v in metrics.items()}
         out[name] = {**metrics, "model_lift": lift}
-    out["bg_nbd"]["params"] = {k: round(v, 6) for k, v in vars(fitted).items()}
-    out["bg_nbd"]["fitted_on"] = f"{len(last)} users as of {pd.Timestamp(last['as_of_date'].max()).date()}"
+    out["bg_nbd"] |= fit
+    return out
+
+
+def segment_report(test: pd.DataFrame, model_scores: np.ndarray, baselines: dict[str, np.ndarray], days: int) -> dict:
+    """The model and the baselines on the users active in the last ``days`` days only: where recency cannot tell
+    them apart and a model has to earn its keep. Metrics are None when the segment lacks a class."""
+    inside = (test[RECENCY] < days).to_numpy()
+    y = test["churned"].to_numpy()[inside]
+    out: dict = {
+        "days": days,
+        "rows": int(inside.sum()),
+        "positive_rate": round(float(y.mean()), 4) if len(y) else None,
+    }
+    two_classes = len(np.unique(y)) == 2
+    for name, score in {"model": model_scores, **baselines}.items():
+        out[name] = ranking_metrics(y, np.asarray(score)[inside]) if two_classes else None
     return out

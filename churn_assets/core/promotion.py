@@ -1,4 +1,13 @@
-"""When a newly trained model may replace production."""
+"""When a newly trained model may replace production.
+
+Every rule compares numbers of the same test window (the candidate's), and every refusal says which rule
+refused and with which numbers:
+
+1. the risk tiers must mean what they say: the observed churn rate rises from ``low`` to ``medium`` to ``high``;
+2. a first model must clear an absolute ROC-AUC floor (a guard), and beat recency alone (days since the last
+   active day, the classic baseline) by a ROC-AUC margin: a model that does not is not worth its complexity;
+3. a later model must beat the production model, re-scored on the same rows, by a PR-AUC margin.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +20,44 @@ class Decision:
     reason: str
 
 
-def promote_if_better(
-    candidate: dict[str, float], production: dict[str, float] | None, margin: float, floor_roc_auc: float
-) -> Decision:
-    """Promote when the candidate beats production by ``margin`` PR-AUC on the same test window.
+@dataclass(frozen=True)
+class Bars:
+    """The margins a candidate must clear (``ModelPolicy``'s settings)."""
 
-    ``production`` holds the production model's metrics re-scored on the candidate's test window
-    (``None`` when nothing is in production: then the candidate must clear ``floor_roc_auc``).
-    """
+    margin: float  # PR-AUC over production
+    floor_roc_auc: float
+    baseline_margin: float  # ROC-AUC over recency alone, for a first model
+
+
+def promote_if_better(
+    candidate: dict[str, float],
+    production: dict[str, float] | None,
+    bars: Bars,
+    recency: dict[str, float],
+    calibration: dict,
+) -> Decision:
+    """``candidate``: its test metrics; ``production``: the production model's metrics re-scored on the
+    candidate's test window (``None`` when nothing is in production); ``recency``: recency alone on the same
+    rows; ``calibration``: the candidate's ``calibration_report`` on its test window."""
+    if not calibration["tiers_ordered"]:
+        rates = ", ".join(f"{name} {t['churn_rate']:.1%}" for name, t in calibration["tiers"].items())
+        return Decision(False, f"risk tiers not ordered on the test window (observed churn: {rates})")
+    roc = candidate["roc_auc"]
     if production is None:
-        if candidate["roc_auc"] >= floor_roc_auc:
-            return Decision(True, f"first model: ROC-AUC {candidate['roc_auc']:.4f} clears the floor {floor_roc_auc}")
-        return Decision(False, f"first model: ROC-AUC {candidate['roc_auc']:.4f} is below the floor {floor_roc_auc}")
+        if roc < bars.floor_roc_auc:
+            return Decision(False, f"first model: ROC-AUC {roc:.4f} is below the floor {bars.floor_roc_auc}")
+        lift = roc - recency["roc_auc"]
+        versus = f"ROC-AUC {roc:.4f} vs recency alone {recency['roc_auc']:.4f} on the same test rows"
+        if lift < bars.baseline_margin:
+            return Decision(
+                False, f"first model: {versus}: {lift:+.4f} does not beat the margin {bars.baseline_margin}"
+            )
+        return Decision(
+            True,
+            f"first model: {versus}: {lift:+.4f} beats the margin {bars.baseline_margin}; floor {bars.floor_roc_auc}",
+        )
     gain = candidate["pr_auc"] - production["pr_auc"]
     verdict = f"PR-AUC {candidate['pr_auc']:.4f} vs production {production['pr_auc']:.4f} on the same test window"
-    if gain > margin:
-        return Decision(True, f"{verdict}: +{gain:.4f} beats the margin {margin}")
-    return Decision(False, f"{verdict}: {gain:+.4f} does not beat the margin {margin}")
+    if gain > bars.margin:
+        return Decision(True, f"{verdict}: +{gain:.4f} beats the margin {bars.margin}")
+    return Decision(False, f"{verdict}: {gain:+.4f} does not beat the margin {bars.margin}")

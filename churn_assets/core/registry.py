@@ -58,6 +58,9 @@ TRUSTED_TYPES = frozenset(
         "imblearn.pipeline.Pipeline",
         "imblearn.over_sampling._smote.base.SMOTE",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        # the Platt scaling every candidate is wrapped in (core/models.py: calibrate)
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
     }
 )
 

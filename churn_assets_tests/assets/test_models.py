@@ -15,8 +15,9 @@ from churn_assets.partitions import daily_partitions, training_window
 from churn_assets_tests.conftest import Warehouse, utc
 
 MODEL_FEATURES = DEFAULT_SPEC.model_features
-T = "2026-03-11"  # the last label day: its horizon ends on the last data day
-LAST = "2026-04-10"
+T = "2026-04-10"  # the last label day: its horizon ends on the last data day
+LAST = "2026-05-10"
+WINDOW_FIRST = "2026-01-11"  # 90 label days up to T
 
 
 def mats(result, asset):
@@ -52,9 +53,10 @@ def test_training_window_reads_only_the_configured_days():
 def test_training_set_holds_eligible_labelled_users_of_the_window(built):
     ts = built.table("training_set")
     labels = built.table("churn_labels")
-    assert len(ts) == len(labels)  # under the cap: every label day of the window, every labelled user
+    in_window = labels[labels["as_of_date"] >= utc(WINDOW_FIRST)]
+    assert len(ts) == len(in_window) < len(labels)  # under the cap: every label day of the window, every user
     assert mats(built.train, "training_set")["sampling"]["fraction"] == 1.0
-    assert ts["as_of_date"].min() == utc("2026-01-01") and ts["as_of_date"].max() == utc(T)
+    assert ts["as_of_date"].min() == utc(WINDOW_FIRST) and ts["as_of_date"].max() == utc(T)
     assert (ts["training_window_end"] == utc(T)).all()
     assert not latent_fields() & set(ts.columns)
 
@@ -65,18 +67,17 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
     card = built.registry.card(version)
     assert card["features"] == list(MODEL_FEATURES) and not latent_fields() & set(card["features"])
     assert card["windows"] == {
-        "train_first": "2026-01-01",
-        "train_last": "2026-01-26",
-        "test_first": "2026-02-26",
+        "train_first": WINDOW_FIRST,
+        "train_last": "2026-02-25",
+        "test_first": "2026-03-28",
         "test_last": T,
         "gap_days": 30,
     }
-    assert set(card["candidates"]) == {
-        "logistic_regression",
-        "logistic_regression_smote",
-        "gradient_boosting",
-        "gradient_boosting_smote",
-    }
+    assert set(card["candidates"]) == {"logistic_regression", "logistic_regression_smote", "gradient_boosting"}
+    assert card["selection"]["chosen_by"].startswith("log loss on the held-out users of the training window")
+    assert card["selection"]["rows"]["fitted"] + card["selection"]["rows"]["held_out"] == card["training_rows"]
+    recent = card["segments"]["active_last_7_days"]
+    assert model["recently_active"]["active_last_7_days"] == recent and 0 < recent["rows"] < card["test_rows"]
     assert {"pr_auc", "roc_auc", "f1", "brier", "lift_top_decile"} <= set(card["metrics"])
     assert card["metrics"]["roc_auc"] > 0.8
     for key in ("version", "created", "threshold", "sha256", "code_version", "data_version", "training_rows"):
@@ -96,6 +97,7 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
     assert rates["low"] < rates["high"] and sum(t["rows"] for t in calibration["tiers"].values()) == card["test_rows"]
     promotion = mats(built.promote, "production_model")
     assert promotion["promoted"] is True and promotion["reason"].startswith("first model: ROC-AUC")
+    assert "vs recency alone" in promotion["reason"] and "beats the margin 0.01" in promotion["reason"]
     assert built.registry.production() == version
 
 
@@ -183,10 +185,10 @@ def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(bu
     [check] = [e for e in built.check_evaluations(quiet) if e.check_name == "important_features_stable"]
     assert check.partition == LAST
 
-    # the same users from 2026-03-20 on with shifted behaviour: re-materialize those days and score them
+    # the same users from 2026-04-19 on with shifted behaviour: re-materialize those days and score them
     deployment = {k: getattr(built.settings, k) for k in ("deployment", "gcp_project", "bq_dataset", "gcs_bucket")}
-    drifted = Warehouse(built.settings.data_dir, built.instance, users=600, drift_from="2026-03-20", **deployment)
-    drifted.materialize(DATA, "2026-03-20", LAST)
+    drifted = Warehouse(built.settings.data_dir, built.instance, users=600, drift_from="2026-04-19", **deployment)
+    drifted.materialize(DATA, "2026-04-19", LAST)
     drifted.materialize(["churn_predictions"], LAST)
     loud = drifted.materialize(["drift_report"], LAST)
     meta = mats(loud, "drift_report")
@@ -197,7 +199,7 @@ def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(bu
 
 
 def test_a_ranged_run_keeps_each_days_own_tiers_and_drift_report(built):
-    days = ["2026-04-09", LAST]
+    days = ["2026-05-09", LAST]
     predict = built.materialize(["churn_predictions"], *days)
     drift = built.materialize(["drift_report"], *days)
     predictions = built.table("churn_predictions")

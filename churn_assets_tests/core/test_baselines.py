@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core.baselines import BGNBD, judge_baselines, log_likelihood, rfm
+from churn_assets.core.baselines import BGNBD, baseline_scores, judge_baselines, log_likelihood, rfm, segment_report
 
 
 def simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, seed: int = 1):
@@ -65,7 +65,7 @@ def test_baselines_are_judged_on_the_test_rows_with_the_model_lift():
             "churned": (recency + rng.integers(0, 20, rows) > 25).astype(int),
         }
     )
-    out = judge_baselines(frame, frame, 30, {"pr_auc": 0.9, "roc_auc": 0.95})
+    out = judge_baselines(frame, *baseline_scores(frame, frame, 30), {"pr_auc": 0.9, "roc_auc": 0.95})
     assert set(out) == {"recency", "bg_nbd"}
     assert out["recency"]["roc_auc"] > 0.8  # the label was made from recency
     assert out["recency"]["model_lift"]["pr_auc"] == pytest.approx(0.9 - out["recency"]["pr_auc"], abs=1e-4)
@@ -77,3 +77,20 @@ def test_baselines_are_judged_on_the_test_rows_with_the_model_lift():
         60.0,
         60.0 + recency[0],
     )
+
+
+def test_segment_report_judges_only_the_recently_active_rows():
+    test = pd.DataFrame(
+        {
+            "days_since_last_activity": [0, 1, 6, 7, 30, 2],
+            "churned": [0, 1, 1, 1, 1, 0],
+        }
+    )
+    model = np.array([0.1, 0.9, 0.8, 0.2, 0.2, 0.3])  # ranks the four recent rows perfectly
+    report = segment_report(test, model, {"recency": test["days_since_last_activity"].to_numpy(float)}, days=7)
+    assert (report["days"], report["rows"], report["positive_rate"]) == (7, 4, 0.5)
+    assert report["model"] == {"pr_auc": 1.0, "roc_auc": 1.0}
+    # recency on the recent rows: churners at 1 and 6 days, retained at 0 and 2 -> 3 of 4 pairs ordered
+    assert report["recency"]["roc_auc"] == 0.75
+    one_class = segment_report(test, model, {}, days=1)
+    assert (one_class["rows"], one_class["model"]) == (1, None)

@@ -4,7 +4,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from churn_assets.core.features import DEFAULT_SPEC
-from churn_assets.core.promotion import promote_if_better
+from churn_assets.core.promotion import Bars, promote_if_better
 from churn_assets.core.scoring import (
     PREDICTION_COLUMNS,
     calibration_report,
@@ -18,22 +18,56 @@ NUMERIC_FEATURES = DEFAULT_SPEC.numeric
 MODEL_FEATURES = DEFAULT_SPEC.model_features
 
 
+BARS = Bars(margin=0.01, floor_roc_auc=0.6, baseline_margin=0.01)
+ORDERED = {"tiers_ordered": True, "tiers": {}}
+RECENCY = {"roc_auc": 0.55, "pr_auc": 0.3}
+
+
 def test_first_model_needs_the_floor():
-    assert promote_if_better({"roc_auc": 0.6, "pr_auc": 0.1}, None, 0.01, 0.6).promote
-    refused = promote_if_better({"roc_auc": 0.59, "pr_auc": 0.9}, None, 0.01, 0.6)
+    assert promote_if_better({"roc_auc": 0.6, "pr_auc": 0.1}, None, BARS, RECENCY, ORDERED).promote
+    refused = promote_if_better({"roc_auc": 0.59, "pr_auc": 0.9}, None, BARS, {"roc_auc": 0.4}, ORDERED)
     assert not refused.promote and refused.reason == "first model: ROC-AUC 0.5900 is below the floor 0.6"
+
+
+def test_a_first_model_that_does_not_beat_recency_alone_is_refused_with_the_numbers():
+    refused = promote_if_better({"roc_auc": 0.6401, "pr_auc": 0.5}, None, BARS, {"roc_auc": 0.6392}, ORDERED)
+    assert not refused.promote
+    assert refused.reason == (
+        "first model: ROC-AUC 0.6401 vs recency alone 0.6392 on the same test rows: +0.0009 does not beat the "
+        "margin 0.01"
+    )
+    taken = promote_if_better({"roc_auc": 0.66, "pr_auc": 0.5}, None, BARS, {"roc_auc": 0.6392}, ORDERED)
+    assert taken.promote
+    assert taken.reason == (
+        "first model: ROC-AUC 0.6600 vs recency alone 0.6392 on the same test rows: +0.0208 beats the margin 0.01; "
+        "floor 0.6"
+    )
+
+
+def test_a_model_whose_tiers_are_not_ordered_is_not_promoted_even_when_it_ranks_well():
+    inverted = {
+        "tiers_ordered": False,
+        "tiers": {"low": {"churn_rate": 0.63}, "medium": {"churn_rate": 0.73}, "high": {"churn_rate": 0.5}},
+    }
+    refused = promote_if_better({"roc_auc": 0.9, "pr_auc": 0.9}, None, BARS, RECENCY, inverted)
+    assert not refused.promote
+    assert (
+        refused.reason
+        == "risk tiers not ordered on the test window (observed churn: low 63.0%, medium 73.0%, high 50.0%)"
+    )
+    assert not promote_if_better({"roc_auc": 0.9, "pr_auc": 0.9}, {"pr_auc": 0.1}, BARS, RECENCY, inverted).promote
 
 
 def test_a_new_model_must_beat_production_by_the_margin():
     production = {"pr_auc": 0.50, "roc_auc": 0.8}
-    assert promote_if_better({"pr_auc": 0.52, "roc_auc": 0.8}, production, 0.01, 0.6).promote
-    tie = promote_if_better({"pr_auc": 0.505, "roc_auc": 0.9}, production, 0.01, 0.6)
+    assert promote_if_better({"pr_auc": 0.52, "roc_auc": 0.8}, production, BARS, RECENCY, ORDERED).promote
+    tie = promote_if_better({"pr_auc": 0.505, "roc_auc": 0.9}, production, BARS, RECENCY, ORDERED)
     assert not tie.promote
     assert (
         tie.reason
         == "PR-AUC 0.5050 vs production 0.5000 on the same test window: +0.0050 does not beat the margin 0.01"
     )
-    assert not promote_if_better({"pr_auc": 0.4, "roc_auc": 0.9}, production, 0.01, 0.6).promote
+    assert not promote_if_better({"pr_auc": 0.4, "roc_auc": 0.9}, production, BARS, RECENCY, ORDERED).promote
 
 
 def test_risk_tier_boundaries():
