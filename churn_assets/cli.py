@@ -12,6 +12,7 @@ from pathlib import Path
 
 from churn_assets.core.findings import CheckFinding
 from churn_assets.core.manifest import SourceMismatch, check_source
+from churn_assets.evaluation import evaluate_command
 from churn_assets.recovery import mark_dead_runs_failed, user_error
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
 from churn_assets.stages import (
@@ -67,7 +68,9 @@ def _apply_options(args: argparse.Namespace) -> Settings:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The whole graph for the range; with ``args.data_only`` (``evaluate``), only the stages up to the labels."""
     settings = _apply_options(args)
+    data_only = getattr(args, "data_only", False)
     os.environ.update(RANGE_PLANNED_EVENTS)
     import dagster as dg
 
@@ -100,12 +103,14 @@ def run(args: argparse.Namespace) -> int:
         stages.append(("labels_job", "churn labels", first, label_last))
     else:
         print(f"  no label-complete day yet: labels need {settings.label_horizon_days} days after a day")
-    if label_days >= needed:
+    if data_only:
+        pass
+    elif label_days >= needed:
         stages.append(("training_job", "training set and candidate models", label_last, label_last))
         stages.append(("promotion_job", "promotion", None, None))
     elif label_days > 0:
         print(f"  {label_days} label days: training needs {needed} (test window, gap, one training day)")
-    if label_days >= needed or artifacts.registry().production():
+    if not data_only and (label_days >= needed or artifacts.registry().production()):
         stages.append(("predictions_job", "predictions", last, last))
         stages.append(("drift_job", "drift report", last, last))
 
@@ -266,6 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     dev_parser.add_argument("--host", default="127.0.0.1")
     dev_parser.add_argument("--port", type=int, default=3000)
     dev_parser.set_defaults(func=dev)
+    evaluate_parser = sub.add_parser(
+        "evaluate", help="walk-forward: train and score as of each date on the data known then, judge what followed"
+    )
+    _common(evaluate_parser)
+    evaluate_parser.add_argument("--from", dest="first", required=True, help="first as-of date, YYYY-MM-DD")
+    evaluate_parser.add_argument("--to", dest="last", required=True, help="last as-of date, YYYY-MM-DD")
+    evaluate_parser.add_argument("--every", default="1M", help="step between as-of dates: 1M, 2W, 14D (default 1M)")
+    evaluate_parser.set_defaults(func=lambda a: evaluate_command(a, run))
     model_parser = sub.add_parser("model", help="list model versions or roll production back")
     model_parser.add_argument("--data-dir", help="data directory (CHURN_DATA_DIR, default ./.churn)")
     model_sub = model_parser.add_subparsers(dest="action", required=True)

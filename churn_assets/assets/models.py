@@ -108,9 +108,9 @@ def _code_version() -> str:
 
 @dg.asset(
     description=(
-        "Trains the candidates (logistic regression with and without SMOTE, gradient boosting) on the training "
-        "window's users but a held-out quarter; the held-out users calibrate each and choose the best (log loss). "
-        "Judged on the latest label-complete days beside recency alone and BG/NBD; the test window "
+        "Trains the candidates (logistic regression with and without SMOTE, gradient boosting, BG/NBD) on the "
+        "training window's users but a held-out quarter; the held-out users calibrate each and choose the best "
+        "(log loss). Judged on the latest label-complete days beside recency alone and BG/NBD; the test window "
         "ends the label horizon after training and chooses nothing."
     ),
     group_name=GROUP,
@@ -143,7 +143,7 @@ def churn_model(
     train, test = split_frame(training_set, split)
     features = list(FEATURES.model_features)
     horizon = model_policy.label_horizon_days
-    result = train_candidates(train, test, features, model_policy.random_state)
+    result = train_candidates(train, test, features, model_policy.random_state, horizon)
     best = result.metrics[result.best]
     scores, fit = baseline_scores(train, test, horizon)
 

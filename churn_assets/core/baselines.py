@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 RECENCY = "days_since_last_activity"
 
@@ -74,6 +75,32 @@ class BGNBD:
         """P(no active day in the next ``horizon`` days)."""
         silent_if_alive = np.exp((self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + T + horizon)))
         return 1.0 - self.p_alive(x, t_x, T) * (1.0 - silent_if_alive)
+
+
+class BGNBDClassifier(ClassifierMixin, BaseEstimator):
+    """BG/NBD as a candidate model (a scikit-learn classifier): its churn probability over ``horizon`` days from
+    each row's (x, t_x, T). ``fit`` estimates (r, α, a, b) from the rows' histories alone (every row is a user's
+    history as of its day; the labels play no part); like any candidate it is then calibrated and chosen on
+    held-out users and judged on the test window."""
+
+    def __init__(self, horizon: int = 30) -> None:
+        self.horizon = horizon
+
+    max_fit_rows = 20_000  # an evenly spaced subset beyond this: the four parameters do not need more
+
+    def fit(self, X: pd.DataFrame, y=None) -> BGNBDClassifier:
+        step = max(1, len(X) // self.max_fit_rows)
+        fitted = BGNBD.fit(*rfm(X.iloc[::step]))
+        self.params_ = [fitted.r, fitted.alpha, fitted.a, fitted.b]
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        churn = BGNBD(*self.params_).churn_probability(*rfm(X), self.horizon)
+        return np.column_stack([1 - churn, churn])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
 def ranking_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:

@@ -40,6 +40,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from churn_assets.core.baselines import BGNBDClassifier
 from churn_assets.core.features import CATEGORICAL_FEATURES
 from churn_assets.core.training import TARGET, model_input, numeric_features
 
@@ -92,11 +93,12 @@ def _boosting(random_state: int, rows: int) -> HistGradientBoostingClassifier:
 
 
 def candidate_pipelines(
-    features: Sequence[str], random_state: int = 0, rows: int = 10_000
+    features: Sequence[str], random_state: int = 0, rows: int = 10_000, horizon: int = 30
 ) -> dict[str, Callable[[], Pipeline]]:
     """Factories of the candidates for ``rows`` training rows: logistic regression on log-scaled features, with
-    and without SMOTE, and gradient boosting. (Gradient boosting with SMOTE, a fourth candidate until calibration
-    came in, fitted twice the rows for no gain once its probabilities were calibrated.)"""
+    and without SMOTE, gradient boosting, and BG/NBD (``core/baselines.py``, from three lifetime features).
+    (Gradient boosting with SMOTE, a candidate until calibration came in, fitted twice the rows for no gain once
+    its probabilities were calibrated.)"""
 
     def build(scale: bool, model: Callable[[int, int], object], smote: bool) -> Callable[[], Pipeline]:
         def make() -> Pipeline:
@@ -112,6 +114,8 @@ def candidate_pipelines(
         "logistic_regression": build(True, _logistic, False),
         "logistic_regression_smote": build(True, _logistic, True),
         "gradient_boosting": build(False, _boosting, False),
+        # the classic purchase-behaviour model on the same footing: it wins where histories are short and sparse
+        "bg_nbd": lambda: Pipeline([("model", BGNBDClassifier(horizon))]),
     }
 
 
@@ -197,7 +201,7 @@ def _two_classes(name: str, y: np.ndarray) -> None:
 
 
 def train_candidates(
-    train: pd.DataFrame, test: pd.DataFrame, features: Sequence[str], random_state: int = 0
+    train: pd.DataFrame, test: pd.DataFrame, features: Sequence[str], random_state: int = 0, horizon: int = 30
 ) -> TrainingResult:
     """Fit every candidate on the training window's users but the held-out ones; calibrate each on the held-out
     users and choose the one with the lowest log loss there (a proper score: it rewards ranking and honest
@@ -217,7 +221,7 @@ def train_candidates(
         _two_classes(name, y)
     metrics, validation, scores, models, seconds = {}, {}, {}, {}, {}
     with threadpool_limits(limits=1):
-        for name, make in candidate_pipelines(features, random_state, len(fit)).items():
+        for name, make in candidate_pipelines(features, random_state, len(fit), horizon).items():
             started = time.perf_counter()
             model = make().fit(X_fit, y_fit)
             seconds[name] = round(time.perf_counter() - started, 3)

@@ -38,3 +38,18 @@ def calibration_png(y_true: np.ndarray, probability: np.ndarray, name: str) -> b
     ax.plot(predicted, observed, marker="o", linewidth=1.2)
     ax.set(xlabel="predicted probability", ylabel="observed churn rate", title=f"Calibration: {name}")
     return _png(fig)
+
+
+def walk_forward_png(table) -> bytes:
+    """ROC-AUC and PR-AUC per as-of date: the model beside recency alone and BG/NBD."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    dates = list(table["as_of"])
+    for ax, metric in zip(axes, ("roc_auc", "pr_auc"), strict=True):
+        for name, style in (("model", "-o"), ("recency", ":s"), ("bg_nbd", "--^")):
+            ax.plot(dates, table[f"{name}_{metric}"], style, label=name, linewidth=1.2, markersize=4)
+        if metric == "pr_auc":
+            ax.plot(dates, table["positive_rate"], color="grey", linestyle=":", label="churn rate")
+        ax.set(title=f"{metric.replace('_', '-').upper()} by as-of date", xlabel="as of")
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        ax.legend(fontsize=7)
+    return _png(fig)

@@ -58,6 +58,7 @@ TRUSTED_TYPES = frozenset(
         "imblearn.pipeline.Pipeline",
         "imblearn.over_sampling._smote.base.SMOTE",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "churn_assets.core.baselines.BGNBDClassifier",  # this project's BG/NBD candidate: four floats
         # the Platt scaling every candidate is wrapped in (core/models.py: calibrate)
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",

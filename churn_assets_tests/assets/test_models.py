@@ -73,7 +73,12 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
         "test_last": T,
         "gap_days": 30,
     }
-    assert set(card["candidates"]) == {"logistic_regression", "logistic_regression_smote", "gradient_boosting"}
+    assert set(card["candidates"]) == {
+        "logistic_regression",
+        "logistic_regression_smote",
+        "gradient_boosting",
+        "bg_nbd",
+    }
     assert card["selection"]["chosen_by"].startswith("log loss on the held-out users of the training window")
     assert card["selection"]["rows"]["fitted"] + card["selection"]["rows"]["held_out"] == card["training_rows"]
     recent = card["segments"]["active_last_7_days"]

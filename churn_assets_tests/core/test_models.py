@@ -43,12 +43,13 @@ def training_frames(tmp_path_factory):
     return split_frame(ts.sort_values(["as_of_date", "user_id"]).reset_index(drop=True), split)
 
 
-def test_candidates_are_logistic_regression_with_and_without_smote_and_boosting():
+def test_candidates_are_logistic_regression_with_and_without_smote_boosting_and_bg_nbd():
     pipelines = {name: make() for name, make in candidate_pipelines(FEATURES).items()}
-    assert set(pipelines) == {"logistic_regression", "logistic_regression_smote", "gradient_boosting"}
+    assert set(pipelines) == {"logistic_regression", "logistic_regression_smote", "gradient_boosting", "bg_nbd"}
     for name, p in pipelines.items():
         steps = [s for s, _ in p.steps]
-        assert steps == (["preprocess", "smote", "model"] if name.endswith("smote") else ["preprocess", "model"])
+        expected = ["preprocess", "smote", "model"] if name.endswith("smote") else ["preprocess", "model"]
+        assert steps == (["model"] if name == "bg_nbd" else expected)
 
 
 def test_training_beats_the_base_rate_and_reports_every_metric(training_frames):
