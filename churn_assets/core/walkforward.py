@@ -64,11 +64,18 @@ class Plan:
     bars: Bars
     risk: tuple[float, float] = (0.8, 0.5)  # high, medium
     random_state: int = 0
+    recent_days: int = 7  # the segment of users active in the last days (the short feature window)
 
     def label_window(self, as_of: date) -> tuple[date, date]:
         """The label days known on ``as_of``: their horizon has ended by then."""
         last = as_of - timedelta(days=self.horizon)
         return max(self.start, last - timedelta(days=self.train_days - 1)), last
+
+
+def _metrics(y: np.ndarray, score: np.ndarray | None) -> dict:
+    if score is None or len(np.unique(y)) < 2:
+        return {"pr_auc": None, "roc_auc": None}
+    return ranking_metrics(y, score)
 
 
 @dataclass
@@ -126,10 +133,12 @@ def evaluate_as_of(
         scores = {"model": probability}
     scores |= baseline_scores(train, scored, plan.horizon)[0]
     row["mean_probability"] = round(float(probability.mean()), 4) if production and len(y) else None
-    two_classes = len(np.unique(y)) == 2
+    recent = (scored["days_since_last_activity"] < plan.recent_days).to_numpy()
     for name, score in scores.items():
-        metrics = ranking_metrics(y, score) if two_classes and score is not None else {"pr_auc": None, "roc_auc": None}
+        metrics = _metrics(y, score)
         row |= {f"{name}_roc_auc": metrics["roc_auc"], f"{name}_pr_auc": metrics["pr_auc"]}
+    for name, score in scores.items():  # where recency cannot separate users
+        row[f"recent_{name}_pr_auc"] = _metrics(y[recent], None if score is None else score[recent])["pr_auc"]
     frame = pd.DataFrame({"user_id": scored["user_id"], "churn_probability": probability, TARGET: y})
     return row, frame, production
 

@@ -1,0 +1,63 @@
+"""Walk-forward tables for both simulator profiles: `churn-assets evaluate` as a user runs it, on a fresh data
+directory, monthly as-of dates; the production model beside recency alone and BG/NBD on the same users.
+
+    python bench/bench_walkforward.py [--profile purchase|subscription|both] [--users 4000] [--data-dir DIR]
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+# (days of data, first as-of, last as-of): a year of monthly dates needs the year, the label horizon after the last
+# date, and enough labelled days before the first for a training and a test window
+PROFILES = {
+    "purchase": (450, "2026-05-01", "2027-03-01"),
+    "subscription": (300, "2026-04-15", "2026-09-15"),
+}
+
+
+def run(profile: str, users: int, data_dir: Path) -> None:
+    days, first, last = PROFILES[profile]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    command = ["churn-assets", "evaluate", "--data-dir", str(data_dir), "--profile", profile]
+    command += ["--users", str(users), "--days", str(days), "--from", first, "--to", last, "--every", "1M"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    table = pd.read_csv(data_dir / f"artifacts/reports/evaluate/walk_forward_{first}_{last}_1M.csv")
+    scored = table[table["scored_by"] != "none"]
+    print(f"\n{profile}: {users:,} users x {days} days, as-of {first}..{last} monthly")
+    print(f"  wall {wall:.1f}s, CPU {cpu:.1f}s, peak RSS {after.ru_maxrss / 1024:,.0f} MB (largest child so far)")
+    columns = ["as_of", "candidate", "promoted", "scored_by", "population", "positive_rate"]
+    columns += ["model_roc_auc", "recency_roc_auc", "bg_nbd_roc_auc", "model_pr_auc", "recency_pr_auc"]
+    columns += ["bg_nbd_pr_auc", "recent_model_pr_auc", "recent_recency_pr_auc", "recent_bg_nbd_pr_auc"]
+    print(table[columns].to_markdown(index=False))
+    means = scored[[c for c in columns if c.endswith("_auc")]].mean().round(4)
+    print(f"  means over the {len(scored)} scored dates: " + ", ".join(f"{k} {v}" for k, v in means.items()))
+    beats = {b: int((scored["model_roc_auc"] > scored[f"{b}_roc_auc"]).sum()) for b in ("recency", "bg_nbd")}
+    print(f"  model ROC-AUC above recency on {beats['recency']}, above BG/NBD on {beats['bg_nbd']} of {len(scored)}")
+    print("  " + out.strip().splitlines()[-3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", default="both", choices=["both", *PROFILES])
+    parser.add_argument("--users", type=int, default=4000)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args()
+    root = args.data_dir or Path(tempfile.mkdtemp(prefix="bench_walkforward_"))
+    for profile in PROFILES if args.profile == "both" else [args.profile]:
+        run(profile, args.users, root / profile)
+
+
+if __name__ == "__main__":
+    main()
