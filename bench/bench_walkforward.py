@@ -14,19 +14,32 @@ from pathlib import Path
 
 import pandas as pd
 
-# (days of data, first as-of, last as-of): a year of monthly dates needs the year, the label horizon after the last
-# date, and enough labelled days before the first for a training and a test window
+# (first day of data, days, first as-of, last as-of): the data must end before today, cover the label horizon
+# after the last date, and hold enough labelled days before the first date for a training and a test window
 PROFILES = {
-    "purchase": (450, "2026-05-01", "2027-03-01"),
-    "subscription": (300, "2026-04-15", "2026-09-15"),
+    "purchase": ("2025-09-01", 450, "2026-01-01", "2026-10-01"),
+    "subscription": ("2026-01-01", 300, "2026-04-15", "2026-09-15"),
 }
 
 
 def run(profile: str, users: int, data_dir: Path) -> None:
-    days, first, last = PROFILES[profile]
+    start, days, first, last = PROFILES[profile]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
     command = ["churn-assets", "evaluate", "--data-dir", str(data_dir), "--profile", profile]
-    command += ["--users", str(users), "--days", str(days), "--from", first, "--to", last, "--every", "1M"]
+    command += [
+        "--start",
+        start,
+        "--users",
+        str(users),
+        "--days",
+        str(days),
+        "--from",
+        first,
+        "--to",
+        last,
+        "--every",
+        "1M",
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
