@@ -8,8 +8,7 @@ import pandas as pd
 
 from churn_assets.assets.scoring import churn_predictions
 from churn_assets.checks import check_specs, partition_check_events
-from churn_assets.core.drift import drift_table
-from churn_assets.core.features import GROWS_WITH_AGE
+from churn_assets.core.drift import drift_table, watched_features
 from churn_assets.core.quality import Outcome
 from churn_assets.core.training import numeric_features
 from churn_assets.deployment import TABLE_KINDS
@@ -117,12 +116,7 @@ def _day_report(
     names = card["features"]
     reference[PREDICTION] = predict_proba(registry.load(version), reference, names)
     current = features.merge(predictions[["user_id", PREDICTION]], on="user_id")
-    importance = card.get("feature_importance") or {c: 1.0 for c in names}
-    ranked = sorted(importance, key=lambda c: -importance[c])  # the card's JSON keeps keys sorted by name
-    # lifetime totals and ages grow with the calendar for every cohort: their shift measures how old the
-    # population is, not how it behaves, so they are reported but do not trigger retraining
-    ranked = [c for c in ranked if c not in GROWS_WITH_AGE]
-    important = [*ranked[: policy.top_features], PREDICTION]
+    important = [*watched_features(card.get("feature_importance"), names, policy.top_features), PREDICTION]
     table = drift_table(reference, current, [*names, PREDICTION], important, policy.fail_psi)
     table.insert(0, "as_of_date", pd.Timestamp(day, tz="UTC"))
     table["model_version"] = version

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from churn_assets.core.features import GROWS_WITH_AGE
+
 EPSILON = 1e-4
 DRIFT_COLUMNS = (
     "feature",
@@ -80,3 +82,15 @@ def drift_table(
             }
         )
     return pd.DataFrame(rows, columns=list(DRIFT_COLUMNS)).sort_values("psi", ascending=False, kind="stable")
+
+
+def watched_features(importance: dict[str, float] | None, features: Iterable[str], top: int) -> list[str]:
+    """The features whose drift can trigger a retrain: the model's ``top`` most important (``importance`` from
+    its card; every feature is equal without one), leaving out those that grow with the calendar for every user
+    (tenure, days since the first activity, lifetime totals). Their shift measures how old the population is,
+    not how it behaves: on a customer base that stops growing their PSI rises every day whatever the customers
+    do. They stay in the drift table, reported, just not watched."""
+    features = list(features)
+    importance = importance or {c: 1.0 for c in features}
+    ranked = sorted((c for c in importance if c in features), key=lambda c: -importance[c])
+    return [c for c in ranked if c not in GROWS_WITH_AGE][:top]

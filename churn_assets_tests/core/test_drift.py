@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core.drift import EPSILON, drift_table, population_stability_index, quantile_edges
+from churn_assets.core.drift import EPSILON, drift_table, population_stability_index, quantile_edges, watched_features
 
 
 def test_psi_exact_value_with_a_value_outside_the_reference_range():
@@ -49,3 +49,17 @@ def test_drift_table_flags_drifted_and_important_columns():
     assert moved["drifted"] and moved["important"] and moved["psi"] > 1.0
     assert not stable["drifted"] and not stable["important"] and stable["psi"] < 0.05
     assert moved["current_mean"] == pytest.approx(current["moved"].mean())
+
+
+def test_features_that_grow_with_the_calendar_are_reported_but_never_watched():
+    importance = {"tenure_days": 0.9, "days_since_first_activity": 0.5, "sessions_7": 0.3, "minutes_7": 0.1}
+    watched = watched_features(importance, list(importance), top=3)
+    assert watched == ["sessions_7", "minutes_7"]
+    assert watched_features(None, ["lifetime_events", "sessions_7"], top=5) == ["sessions_7"]
+    # a customer base that stopped growing: everyone is 200 days older, behaviour unchanged
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"tenure_days": rng.integers(0, 100, 2000), "sessions_7": rng.poisson(3, 2000)})
+    current = pd.DataFrame({"tenure_days": rng.integers(200, 300, 2000), "sessions_7": rng.poisson(3, 2000)})
+    table = drift_table(reference, current, ["tenure_days", "sessions_7"], watched, fail=0.25).set_index("feature")
+    assert table.loc["tenure_days", "psi"] > 3 and table.loc["tenure_days", "drifted"]
+    assert not (table["drifted"] & table["important"]).any()  # the sensor's condition: no retrain

@@ -67,6 +67,7 @@ def test_gcp_settings_with_defaults():
         ({"CHURN_PROMOTION_MARGIN": "-1"}, "CHURN_PROMOTION_MARGIN must be within [0, 1], got -1.0"),
         ({"CHURN_PROMOTION_FLOOR_ROC_AUC": "5"}, "CHURN_PROMOTION_FLOOR_ROC_AUC must be within [0.5, 1], got 5.0"),
         ({"CHURN_PROMOTION_FLOOR_ROC_AUC": "0.2"}, "CHURN_PROMOTION_FLOOR_ROC_AUC must be within [0.5, 1], got 0.2"),
+        ({"CHURN_BASELINE_MARGIN": "-0.01"}, "CHURN_BASELINE_MARGIN must be within [0, 1], got -0.01"),
         ({"CHURN_DRIFT_TOP_FEATURES": "-3"}, "CHURN_DRIFT_TOP_FEATURES must be at least 1, got -3"),
         ({"CHURN_VOLUME_TOLERANCE": "inf"}, "CHURN_VOLUME_TOLERANCE must be a finite number, got inf"),
         (
