@@ -121,7 +121,9 @@ def _day_report(
     table.insert(0, "as_of_date", pd.Timestamp(day, tz="UTC"))
     table["model_version"] = version
 
-    numeric = [*numeric_features(names), PREDICTION]
+    # Evidently's report covers what the sensor watches (the important features and the prediction), so its
+    # verdict and the PSI table's `important` rows speak of the same columns; every feature's PSI is in the table.
+    numeric = [c for c in numeric_features(important) if c != PREDICTION] + [PREDICTION]
     # Evidently correlates the current columns; a column that is constant on a day (no minutes in a purchase log)
     # has no deviation, and numpy would warn on each division by zero. The drift of such a column is still
     # judged, here and in the PSI table.
