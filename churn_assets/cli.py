@@ -235,6 +235,21 @@ def model_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_command(args: argparse.Namespace) -> int:
+    settings = _apply_options(args)
+    token = os.environ.get("CHURN_API_TOKEN") or None  # a secret: read here, never stored or printed
+    from churn_assets.serve import is_loopback, serve
+
+    if not is_loopback(args.host) and not token:
+        print(
+            f"error: serving on {args.host} (not loopback) needs CHURN_API_TOKEN: every route but /health then "
+            "requires 'Authorization: Bearer <token>'",
+            file=sys.stderr,
+        )
+        return 2
+    return serve(settings, args.host, args.port, args.refresh_seconds, token, _artifacts(settings).store())
+
+
 def dev(args: argparse.Namespace) -> int:
     settings = _apply_options(args)
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
@@ -279,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     evaluate_parser.add_argument("--to", dest="last", required=True, help="last as-of date, YYYY-MM-DD")
     evaluate_parser.add_argument("--every", default="1M", help="step between as-of dates: 1M, 2W, 14D (default 1M)")
     evaluate_parser.set_defaults(func=lambda a: evaluate_command(a, run))
+    serve_parser = sub.add_parser("serve", help="the HTTP API: users' risk, scoring, models, drift reports")
+    serve_parser.add_argument("--data-dir", help="data directory (CHURN_DATA_DIR, default ./.churn)")
+    serve_parser.add_argument("--host", default="127.0.0.1", help="bind address (off loopback: CHURN_API_TOKEN)")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--refresh-seconds", type=float, default=2.0, help="how often pointers are re-read")
+    serve_parser.set_defaults(func=serve_command)
     model_parser = sub.add_parser("model", help="list model versions or roll production back")
     model_parser.add_argument("--data-dir", help="data directory (CHURN_DATA_DIR, default ./.churn)")
     model_sub = model_parser.add_subparsers(dest="action", required=True)

@@ -122,7 +122,7 @@ def local_resources(settings: Settings) -> dict[str, Any]:
             memory_limit=settings.duckdb_memory_limit,
         ),
         "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=WAREHOUSE_SCHEMA),
-        "artifacts": LocalArtifacts(root=str(settings.artifacts_dir.resolve())),
+        "artifacts": LocalArtifacts(root=str(settings.artifacts_dir.resolve()), serve_url=settings.serve_url),
     }
 
 

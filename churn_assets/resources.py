@@ -128,14 +128,23 @@ class ArtifactsResource(dg.ConfigurableResource):
     def registry(self) -> ModelRegistry:
         return ModelRegistry(self.store())
 
+    def link(self, key: str, served_path: str) -> str:
+        """Where a person opens the artifact ``key``: a browser refuses ``file://`` links from the UI."""
+        return self.store().uri(key)
+
 
 class LocalArtifacts(ArtifactsResource):
-    """Artifacts in a local folder."""
+    """Artifacts in a local folder; people open them through the HTTP API (``churn-assets serve``) at
+    ``serve_url``."""
 
     root: str
+    serve_url: str = "http://127.0.0.1:8000"
 
     def store(self) -> ArtifactStore:
         return LocalArtifactStore(self.root)
+
+    def link(self, key: str, served_path: str) -> str:
+        return f"{self.serve_url.rstrip('/')}{served_path}"
 
 
 class DriftPolicy(dg.ConfigurableResource):

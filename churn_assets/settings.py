@@ -61,6 +61,7 @@ class Settings:
     promotion_margin: float = 0.005
     promotion_floor_roc_auc: float = 0.6
     baseline_margin: float = 0.01
+    serve_url: str = "http://127.0.0.1:8000"
     risk_high: float = 0.8
     risk_medium: float = 0.5
     drift_from: date | None = None
@@ -230,6 +231,7 @@ ENV_VARS = {
     "promotion_margin": "CHURN_PROMOTION_MARGIN",
     "promotion_floor_roc_auc": "CHURN_PROMOTION_FLOOR_ROC_AUC",
     "baseline_margin": "CHURN_BASELINE_MARGIN",
+    "serve_url": "CHURN_SERVE_URL",
     "risk_high": "CHURN_RISK_HIGH",
     "risk_medium": "CHURN_RISK_MEDIUM",
     "drift_from": "CHURN_DRIFT_FROM",

@@ -215,7 +215,9 @@ def churn_model(
             "windows": dg.MetadataValue.json(split.as_dict()),
             "pr_curve": _image(pr_curves_png(y, result.test_scores), "precision-recall"),
             "calibration": _image(calibration_png(y, result.test_scores[result.best], result.best), "calibration"),
-            "model_card": dg.MetadataValue.url(artifacts.store().uri(f"models/{version}/card.json")),
+            "model_card": dg.MetadataValue.url(
+                artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")
+            ),
         }
     )
 

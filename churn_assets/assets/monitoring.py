@@ -135,7 +135,7 @@ def _day_report(
     store.write_bytes(key, snapshot.get_html_str(as_iframe=False).encode())
     return table, {
         "model_version": version,
-        "evidently_report": dg.MetadataValue.url(store.uri(key)),
+        "evidently_report": dg.MetadataValue.url(artifacts.link(key, f"/reports/drift/{day}")),
         "evidently_drift_share": round(float(evidently["share"]), 4),
         "evidently_drifted_columns": int(evidently["count"]),
     }

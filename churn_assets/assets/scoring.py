@@ -8,6 +8,7 @@ import pandas as pd
 
 from churn_assets.assets.models import production_model
 from churn_assets.core.scoring import rank_predictions, score_users
+from churn_assets.core.serving import publish_snapshot
 from churn_assets.core.transforms import scored_day_select
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import by_partition, table_metadata
@@ -27,7 +28,8 @@ def _tier_counts(predictions: pd.DataFrame) -> dict[str, int]:
     description=(
         "Every user of user_features (the eligible ones) scored as of day t with the production model at run "
         "time: churn_probability, risk_tier (high/medium/low), rank, model_version and the three features pushing "
-        "the user's risk up most. The day is read from the warehouse in chunks."
+        "the user's risk up most. The day is read from the warehouse in chunks; each day is also published to the "
+        "artifact store as the snapshot the HTTP API (churn-assets serve) answers from."
     ),
     group_name=GROUP,
     kinds=TABLE_KINDS,
@@ -58,6 +60,9 @@ def churn_predictions(
     ]
     predictions = rank_predictions(pd.concat(scored, ignore_index=True) if scored else pd.DataFrame())
     by_partition(context, predictions, extra=_tier_counts)
+    # the snapshot the HTTP API serves (core/serving.py): written before the warehouse table, and served only
+    # once the pointer moves, so the API never reads the warehouse
+    served = publish_snapshot(artifacts.store(), predictions) if len(predictions) else None
     top = predictions.nsmallest(TOP_USERS, ["rank"]) if len(predictions) else predictions
     yield dg.MaterializeResult(
         value=predictions,
@@ -65,6 +70,7 @@ def churn_predictions(
             predictions,
             preview_rows=0,
             model_version=version,
+            served_day=served or "",
             **_tier_counts(predictions),
             top_risk_users=dg.MetadataValue.md(
                 top[["user_id", "as_of_date", "churn_probability", "risk_tier", "reason_1", "reason_2", "reason_3"]]

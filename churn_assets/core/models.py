@@ -161,11 +161,18 @@ def predict_proba(model: Pipeline, frame: pd.DataFrame, features: Sequence[str])
 VALIDATION_SHARE = 0.25  # of the training window's users, held out to choose, threshold and calibrate
 
 
-def validation_rows(user_ids: pd.Series, share: float = VALIDATION_SHARE) -> np.ndarray:
-    """Rows of the held-out users: a user is on the same side on every day (no user in both), by a hash of
-    the id, so the same training set always gives the same split."""
-    hashed = pd.util.hash_pandas_object(user_ids.astype(str), index=False).to_numpy()
-    return (hashed % 10_000) < share * 10_000
+def validation_rows(train: pd.DataFrame, share: float = VALIDATION_SHARE) -> np.ndarray:
+    """Rows of the held-out users: a user is on the same side on every day (no user in both). Users are split
+    within two strata, those who churned on some day of the window and those who never did, each ordered by a
+    hash of the id and every ``1 / share``-th held out: the held-out users get their share of churners even in a
+    small window, and the same training set always gives the same split."""
+    users = train.groupby("user_id", sort=False)[TARGET].max()
+    hashed = pd.util.hash_pandas_object(users.index.to_series().astype(str), index=False).to_numpy()
+    order = pd.DataFrame({"user": users.index, "churned": users.to_numpy(), "hash": hashed})
+    order = order.sort_values(["churned", "hash"], kind="stable")
+    rank = order.groupby("churned").cumcount().to_numpy()
+    held = set(order["user"].to_numpy()[rank % round(1 / share) == 0])
+    return train["user_id"].isin(held).to_numpy()
 
 
 def calibrate(model: Pipeline, X: pd.DataFrame, y: np.ndarray) -> CalibratedClassifierCV:
@@ -212,7 +219,7 @@ def train_candidates(
     boosting's OpenMP on one thread, so that a training run's time does not depend on what else the host
     runs (with a thread per core on a shared host, one fit took 0.8 s to 200 s).
     """
-    held = validation_rows(train["user_id"])
+    held = validation_rows(train)
     fit, val = train[~held], train[held]
     X_fit, y_fit = model_input(fit, features), fit[TARGET].to_numpy()
     X_val, y_val = model_input(val, features), val[TARGET].to_numpy()

@@ -37,30 +37,46 @@ def feature_reference(training: pd.DataFrame, features: Sequence[str]) -> dict[s
     return ref
 
 
+STACKED_ROWS = 200_000  # rows x (candidates + 1) up to which the pushes are one model call
+
+
 def feature_pushes(
     model: Any,
     frame: pd.DataFrame,
     reference: dict[str, Any],
     features: Sequence[str],
     candidates: Sequence[str] | None = None,
-) -> np.ndarray:
+    with_base: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """How much each of ``candidates`` (default: every feature) pushes each row's churn probability up
     (rows x candidates). ``features`` are the model's inputs.
 
     A feature's push is how much the probability falls when that feature alone is set to its typical
-    value (``feature_reference``): model-agnostic, and exact for what the model actually does. It costs one
-    model call per candidate.
+    value (``feature_reference``): model-agnostic, and exact for what the model actually does. Up to
+    ``STACKED_ROWS`` rows x (candidates + 1) it is one model call over the stacked variants, else one call per
+    candidate. ``with_base``: also return the rows' own probabilities (the first block of the same call).
     """
     candidates = list(features if candidates is None else candidates)
     inputs = model_input(frame, features)
+    n, k = len(inputs), len(candidates)
+    if n * (k + 1) <= STACKED_ROWS:  # one model call for all: a request of a few rows costs one call, not k + 1
+        stacked = pd.concat([inputs] * (k + 1), ignore_index=True)
+        for j, column in enumerate(candidates):
+            value = reference[column]
+            if isinstance(stacked[column].dtype, pd.CategoricalDtype) and value not in stacked[column].cat.categories:
+                stacked[column] = stacked[column].cat.add_categories([value])
+            stacked.iloc[(j + 1) * n : (j + 2) * n, stacked.columns.get_loc(column)] = value
+        probability = model.predict_proba(stacked)[:, 1]
+        pushes = probability[:n, None] - probability[n:].reshape(k, n).T
+        return (probability[:n], pushes) if with_base else pushes
     base = model.predict_proba(inputs)[:, 1]
-    pushes = np.empty((len(frame), len(candidates)))
+    pushes = np.empty((n, k))
     for j, column in enumerate(candidates):
         original = inputs[column].copy()
         inputs[column] = reference[column]
         pushes[:, j] = base - model.predict_proba(inputs)[:, 1]
         inputs[column] = original
-    return pushes
+    return (base, pushes) if with_base else pushes
 
 
 def feature_importance(
@@ -81,8 +97,20 @@ def reason_codes(
 ) -> pd.DataFrame:
     """The ``top`` features (among ``candidates``, default all) pushing each user's risk up most; a feature
     that lowers risk is never a reason, so a user with fewer than ``top`` gets nulls."""
-    candidates = list(features if candidates is None else candidates)
-    pushes = feature_pushes(model, frame, reference, features, candidates)
+    return _top_reasons(feature_pushes(model, frame, reference, features, candidates), candidates or features, top)
+
+
+def probability_and_reasons(
+    model: Any, frame: pd.DataFrame, card: dict[str, Any], top: int = 3
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each row's churn probability and its reasons, from one model call when the rows are few (an API request)."""
+    names, candidates = card["features"], reason_candidates(card)
+    base, pushes = feature_pushes(model, frame, card["feature_reference"], names, candidates, with_base=True)
+    return base, _top_reasons(pushes, candidates, top)
+
+
+def _top_reasons(pushes: np.ndarray, candidates: Sequence[str], top: int) -> pd.DataFrame:
+    candidates = list(candidates)
     order = np.argsort(-pushes, axis=1, kind="stable")[:, :top]
     names = np.array(candidates, dtype=object)[order]
     positive = np.take_along_axis(pushes, order, axis=1) > 1e-9
@@ -101,11 +129,10 @@ def score_users(
     """Score every row of ``features`` (user_features holds only eligible users): probability, tier and reasons.
     ``card`` is the model's card: its feature list and typical values. Ranks are left to ``rank_predictions``,
     which sees a whole day when the day is scored in chunks."""
-    names = card["features"]
     if features.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS if c != "rank"})
     frame = features.reset_index(drop=True)
-    probability = model.predict_proba(model_input(frame, names))[:, 1]
+    probability, reasons = probability_and_reasons(model, frame, card)
     out = pd.DataFrame(
         {
             "user_id": frame["user_id"],
@@ -115,7 +142,6 @@ def score_users(
             "model_version": version,
         }
     )
-    reasons = reason_codes(model, frame, card["feature_reference"], names, reason_candidates(card))
     return pd.concat([out, reasons], axis=1)
 
 

@@ -64,3 +64,8 @@ class GCSArtifacts(ArtifactsResource):
         else:
             client = self.gcs.get_client()
         return GCSArtifactStore(client, self.bucket, self.prefix)
+
+    def link(self, key: str, served_path: str) -> str:
+        """The object's page in the Cloud console (the API serves it too, at ``served_path``)."""
+        name = f"{self.prefix.strip('/')}/{key}" if self.prefix.strip("/") else key
+        return f"https://console.cloud.google.com/storage/browser/_details/{self.bucket}/{name}"

@@ -20,6 +20,14 @@ LAST = "2026-05-10"
 WINDOW_FIRST = "2026-01-11"  # 90 label days up to T
 
 
+def report_link(built, day: str, key: str) -> str:
+    """Where the drift report's metadata points: the HTTP API locally, the Cloud console on gcp (never file://)."""
+    if built.settings.deployment == "local":
+        return f"http://127.0.0.1:8000/reports/drift/{day}"
+    bucket, prefix = built.settings.gcs_bucket, built.settings.gcs_prefix
+    return f"https://console.cloud.google.com/storage/browser/_details/{bucket}/{prefix}/{key}"
+
+
 def mats(result, asset):
     return {
         k: v.value
@@ -186,7 +194,7 @@ def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(bu
     assert meta["drift_detected"] is False and meta["max_important_psi"] < 0.25, meta["drifted_features"]
     report = f"reports/drift/{LAST}-{built.registry.production()}.html"
     assert len(built.registry.store.read_bytes(report)) > 100_000
-    assert meta["evidently_report"] == built.registry.store.uri(report)
+    assert meta["evidently_report"] == report_link(built, LAST, report)
     [check] = [e for e in built.check_evaluations(quiet) if e.check_name == "important_features_stable"]
     assert check.partition == LAST
 
@@ -220,5 +228,5 @@ def test_a_ranged_run_keeps_each_days_own_tiers_and_drift_report(built):
     reports = {m.partition: m.metadata for m in drift.asset_materializations_for_node("drift_report")}
     assert sorted(reports) == days
     for day, meta in reports.items():
-        assert meta["evidently_report"].value == built.registry.store.uri(f"reports/drift/{day}-{version}.html")
+        assert meta["evidently_report"].value == report_link(built, day, f"reports/drift/{day}-{version}.html")
         assert meta["dagster/row_count"].value == len(MODEL_FEATURES) + 1

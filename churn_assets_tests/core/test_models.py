@@ -97,11 +97,20 @@ def test_training_refuses_a_window_without_churners(training_frames):
 
 def test_held_out_users_are_the_same_on_every_day_and_never_fitted_on(training_frames):
     train, _ = training_frames
-    held = validation_rows(train["user_id"])
+    held = validation_rows(train)
     held_users, fitted_users = set(train.loc[held, "user_id"]), set(train.loc[~held, "user_id"])
     assert not held_users & fitted_users
     assert 0.2 < len(held_users) / train["user_id"].nunique() < 0.3
-    assert (validation_rows(train["user_id"].iloc[::-1]) == held[::-1]).all()  # by id, not by position
+    assert (validation_rows(train.iloc[::-1]) == held[::-1]).all()  # by id, not by position
+    # a quarter of the users who churned on some day, and a quarter of the others
+    churners = set(train.loc[train["churned"] == 1, "user_id"])
+    assert round(len(churners) / 4) <= len(churners & held_users) <= round(len(churners) / 4) + 1
+
+
+def test_a_window_with_few_churners_still_holds_some_out():
+    rows = pd.DataFrame({"user_id": [f"u{i}" for i in range(40)], "churned": [1] * 5 + [0] * 35})
+    held = validation_rows(rows)
+    assert (rows.loc[held, "churned"].sum(), (~held).sum() > 0) == (2, True)  # 2 of the 5 churners held out
 
 
 def test_smote_would_shift_the_base_rate_and_calibration_on_held_out_users_puts_it_back(training_frames):

@@ -1,0 +1,258 @@
+"""The HTTP API as other systems use it: the real `churn-assets serve` process on a free loopback port, a real
+HTTP client, the data of a real pipeline run; and a drift report link from Dagster's metadata opened in
+headless Chromium."""
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import httpx
+import pandas as pd
+import pytest
+
+from churn_assets.core.artifacts import LocalArtifactStore
+from churn_assets.core.models import calibrate, candidate_pipelines
+from churn_assets.core.registry import ModelRegistry
+from churn_assets.core.training import TARGET, model_input
+from churn_assets_tests.conftest import free_port
+from churn_assets_tests.integration.test_cli import cli
+
+DAY = "2026-04-30"
+
+
+class Server:
+    def __init__(self, data: Path, port: int, host: str = "127.0.0.1", **env: str):
+        self.url = f"http://127.0.0.1:{port}"
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+        self.process = subprocess.Popen(
+            ["churn-assets", "serve", "--data-dir", str(data), "--host", host, "--port", str(port)]
+            + ["--refresh-seconds", "0.2"],
+            env=base | env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"the API did not start: {self.process.stdout.read()}")
+
+    def stop(self) -> str:
+        self.process.terminate()
+        out, _ = self.process.communicate(timeout=20)
+        return out
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> tuple[Path, int]:
+    """A pipeline run whose metadata links point at the port the API will listen on."""
+    data, port = tmp_path_factory.mktemp("serving") / "d", free_port()
+    out = cli("run", "--data-dir", str(data), "--users", "800", CHURN_SERVE_URL=f"http://127.0.0.1:{port}")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return data, port
+
+
+@pytest.fixture(scope="module")
+def api(run_dir) -> Iterator[Server]:
+    server = Server(*run_dir)
+    yield server
+    server.stop()
+
+
+def feature_rows(data: Path, n: int) -> list[dict]:
+    registry = ModelRegistry(LocalArtifactStore(data / "artifacts"))
+    card = registry.card(registry.production())
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
+        frame = conn.execute(f"select * from churn.user_features where as_of_date = '{DAY}' limit {n}").df()
+    return json.loads(frame[card["features"]].to_json(orient="records"))
+
+
+def test_health_ready_and_a_users_risk(api, run_dir):
+    assert httpx.get(f"{api.url}/health").json() == {"status": "ok"}
+    registry = ModelRegistry(LocalArtifactStore(run_dir[0] / "artifacts"))
+    ready = httpx.get(f"{api.url}/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "ready": True,
+        "model_version": registry.production(),
+        "predictions_day": DAY,
+        "missing": {},
+    }
+    snapshot = pd.read_parquet(run_dir[0] / f"artifacts/serving/predictions/{DAY}.parquet")
+    top = snapshot.sort_values("rank").iloc[0]
+    risk = httpx.get(f"{api.url}/v1/users/{top['user_id']}/risk").json()
+    assert risk == {
+        "user_id": top["user_id"],
+        "as_of_date": DAY,
+        "churn_probability": round(float(top["churn_probability"]), 6),
+        "risk_tier": top["risk_tier"],
+        "rank": 1,
+        "reasons": [r for r in (top["reason_1"], top["reason_2"], top["reason_3"]) if isinstance(r, str)],
+        "model_version": registry.production(),
+    }
+    missing = httpx.get(f"{api.url}/v1/users/u9999999/risk")
+    assert missing.status_code == 404
+    assert missing.json()["detail"].startswith("user 'u9999999' has no prediction as of 2026-04-30: unknown, or not")
+
+
+def test_predict_scores_rows_and_names_what_is_wrong_with_a_row(api, run_dir):
+    rows = feature_rows(run_dir[0], 3)
+    answer = httpx.post(f"{api.url}/v1/predict", json={"rows": rows})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert len(body["predictions"]) == 3 and body["model_version"].startswith("m-")
+    for p in body["predictions"]:
+        assert 0 <= p["churn_probability"] <= 1 and p["risk_tier"] in {"low", "medium", "high"}
+        assert len(p["reasons"]) <= 3
+    bad = {k: v for k, v in rows[0].items() if k != "sessions_7"} | {"shoe_size": 42, "plan": 3, "events_7": "x"}
+    refused = httpx.post(f"{api.url}/v1/predict", json={"rows": [rows[1], bad]})
+    assert refused.status_code == 422
+    assert refused.json()["detail"]["problems"] == [
+        {
+            "row": 1,
+            "missing": ["sessions_7"],
+            "extra": ["shoe_size"],
+            "invalid": {"events_7": "expected a number, got str", "plan": "expected a string, got int"},
+        }
+    ]
+    too_many = httpx.post(f"{api.url}/v1/predict", json={"rows": [rows[0]] * 1001})
+    assert too_many.status_code == 422
+    assert too_many.json()["detail"]["message"] == "post between 1 and 1000 rows, got 1001"
+    assert httpx.post(f"{api.url}/v1/predict", json={"rows": "all"}).status_code == 422
+
+
+def test_models_cards_reports_metrics_and_openapi(api, run_dir):
+    registry = ModelRegistry(LocalArtifactStore(run_dir[0] / "artifacts"))
+    version = registry.production()
+    models = httpx.get(f"{api.url}/v1/models").json()
+    assert models["production"] == version and [m["version"] for m in models["versions"]] == [version]
+    assert httpx.get(f"{api.url}/v1/models/{version}/card").json() == registry.card(version)
+    assert httpx.get(f"{api.url}/v1/models/m-000000000000/card").status_code == 404
+    assert httpx.get(f"{api.url}/v1/models/..%2Fsecrets/card").status_code == 404
+    report = httpx.get(f"{api.url}/reports/drift/{DAY}")
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert report.content == (run_dir[0] / f"artifacts/reports/drift/{DAY}-{version}.html").read_bytes()
+    assert httpx.get(f"{api.url}/reports/drift/2026-04-29").status_code == 404  # no report for that day
+    assert httpx.get(f"{api.url}/reports/drift/..%2F..%2Fwarehouse").status_code == 404
+    metrics = httpx.get(f"{api.url}/metrics").text
+    assert f'churn_api_model_info{{version="{version}"}} 1.0' in metrics
+    assert 'churn_api_requests_total{method="GET",route="/v1/users/{user_id}/risk",status="404"}' in metrics
+    assert 'churn_api_request_seconds_bucket{le="0.05",route="/reports/drift/{day}"}' in metrics
+    paths = httpx.get(f"{api.url}/openapi.json").json()["paths"]
+    assert {"/v1/users/{user_id}/risk", "/v1/predict", "/v1/models", "/v1/models/{version}/card"} <= set(paths)
+
+
+def test_a_promotion_during_a_stream_of_requests_switches_the_version_without_an_error(api, run_dir):
+    registry = ModelRegistry(LocalArtifactStore(run_dir[0] / "artifacts"))
+    old = registry.production()
+    card = registry.card(old)
+    test = registry.frame(old, "test_set")
+    fit, held = test.iloc[::2], test.iloc[1::2]
+    other = candidate_pipelines(card["features"], rows=len(fit))["gradient_boosting"]().fit(
+        model_input(fit, card["features"]), fit[TARGET]
+    )
+    model = calibrate(other, model_input(held, card["features"]), held[TARGET].to_numpy())
+    new, created = registry.register(model, {**card, "candidate": "gradient_boosting"}, {"test_set": test})
+    assert created and new != old
+    rows = feature_rows(run_dir[0], 2)
+    answers, stop = [], threading.Event()
+
+    def stream() -> None:
+        with httpx.Client(base_url=api.url) as client:
+            while not stop.is_set():
+                response = client.post("/v1/predict", json={"rows": rows})
+                answers.append((response.status_code, response.json().get("model_version")))
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    time.sleep(1.0)
+    registry.promote(new, "test: promoted during a stream of requests")
+    time.sleep(2.0)
+    stop.set()
+    thread.join(timeout=30)
+    try:
+        assert {status for status, _ in answers} == {200}
+        versions = [v for _, v in answers]
+        switch = versions.index(new)
+        assert set(versions[:switch]) == {old} and set(versions[switch:]) == {new}
+        assert httpx.get(f"{api.url}/ready").json()["model_version"] == new
+    finally:
+        registry.rollback(old)
+
+
+def test_off_loopback_the_token_is_required_on_every_route_but_health(run_dir, tmp_path):
+    refused = cli("serve", "--data-dir", str(run_dir[0]), "--host", "0.0.0.0", "--port", str(free_port()))
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "error: serving on 0.0.0.0 (not loopback) needs CHURN_API_TOKEN: every route but /health then requires "
+        "'Authorization: Bearer <token>'"
+    )
+    server = Server(run_dir[0], free_port(), host="0.0.0.0", CHURN_API_TOKEN="s3cret-token")
+    try:
+        assert httpx.get(f"{server.url}/health").status_code == 200
+        for path in ("/ready", "/v1/models", "/metrics", f"/reports/drift/{DAY}"):
+            assert httpx.get(f"{server.url}{path}").status_code == 401, path
+            wrong = httpx.get(f"{server.url}{path}", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401 and "bearer token" in wrong.json()["detail"]
+            assert httpx.get(f"{server.url}{path}", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+    finally:
+        output = server.stop()
+    assert "s3cret-token" not in output
+
+
+def test_the_drift_report_link_in_dagsters_metadata_opens_in_headless_chromium(api, run_dir):
+    browser = shutil.which("chromium")
+    assert browser, "headless Chromium is needed: apt-get install chromium (Debian package)"
+    instance = dg.DagsterInstance.from_config(str(run_dir[0] / "dagster"))
+    [record] = instance.fetch_materializations(dg.AssetKey("drift_report"), limit=1).records
+    link = record.asset_materialization.metadata["evidently_report"].value
+    assert link == f"{api.url}/reports/drift/{DAY}"
+    page = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom", link],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert page.returncode == 0, page.stderr[-2000:]
+    assert "<title>" in page.stdout and "evidently" in page.stdout.lower()
+    assert "churn_probability" in page.stdout  # the report's own content, rendered
+
+
+def test_the_gcp_deployment_serves_the_same_from_the_gcs_artifact_store(run_dir, gcs_bucket):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from churn_assets.io.gcs import GCSArtifactStore
+
+    local = run_dir[0] / "artifacts"
+    store = GCSArtifactStore(
+        storage.Client(project="churn-test", credentials=AnonymousCredentials()), gcs_bucket, "churn"
+    )
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        store.write_bytes(path.relative_to(local).as_posix(), path.read_bytes())
+    gcp = {"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "churn-test", "CHURN_GCS_BUCKET": gcs_bucket}
+    server = Server(tmp := run_dir[0].parent / "gcp-serve", free_port(), **gcp, CHURN_GCS_PREFIX="churn")
+    try:
+        version = ModelRegistry(LocalArtifactStore(local)).production()
+        ready = httpx.get(f"{server.url}/ready").json()
+        assert (ready["ready"], ready["model_version"], ready["predictions_day"]) == (True, version, DAY)
+        snapshot = pd.read_parquet(local / f"serving/predictions/{DAY}.parquet")
+        user = snapshot.sort_values("rank").iloc[0]["user_id"]
+        assert httpx.get(f"{server.url}/v1/users/{user}/risk").json()["rank"] == 1
+        report = httpx.get(f"{server.url}/reports/drift/{DAY}")
+        assert report.content == (local / f"reports/drift/{DAY}-{version}.html").read_bytes()
+    finally:
+        server.stop()
+    assert not (tmp / "artifacts").exists()  # nothing read from, or written to, a local folder
