@@ -106,9 +106,15 @@ class RowError(ValueError):
 
 
 def rows_frame(rows: Sequence[Any], features: Sequence[str]) -> pd.DataFrame:
-    """The posted rows as a frame of the model's ``features``; refuses (``RowError``) a row that is not an object,
-    misses a feature, carries one the model does not know, or holds a value of the wrong type: a number (finite)
-    for numeric features, a string for ``plan`` and ``channel``."""
+    """The posted rows as a frame of the model's ``features``, once ``check_rows`` accepts them."""
+    check_rows(rows, features)
+    return pd.DataFrame.from_records(list(rows), columns=list(features))
+
+
+def check_rows(rows: Sequence[Any], features: Sequence[str]) -> None:
+    """Refuse (``RowError``) a batch of the wrong size, or a row that is not an object, misses a feature, carries
+    one the model does not know, or holds a value of the wrong type: a finite number for numeric features, a
+    string for ``plan`` and ``channel``."""
     if not 1 <= len(rows) <= MAX_BATCH_ROWS:
         raise RowError([], f"post between 1 and {MAX_BATCH_ROWS} rows, got {len(rows)}")
     expected = set(features)
@@ -132,7 +138,6 @@ def rows_frame(rows: Sequence[Any], features: Sequence[str]) -> pd.DataFrame:
             problems.append({"row": i, **found})
     if problems:
         raise RowError(problems)
-    return pd.DataFrame.from_records(list(rows), columns=list(features))
 
 
 def _type_error(name: str, value: Any) -> str | None:
