@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 import pandas as pd
+import sklearn
 from fastapi import Body, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -190,7 +191,9 @@ def _score(served: Served, batches: list[list[dict]], risk: tuple[float, float])
 
     names = served.card["features"]
     frame = pd.DataFrame.from_records([row for rows in batches for row in rows], columns=names)
-    probability, reasons = probability_and_reasons(served.model, frame, served.card)
+    # the rows were checked (finite numbers, strings): scikit-learn's own checks of every step are skipped
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        probability, reasons = probability_and_reasons(served.model, frame, served.card)
     tiers = pd.DataFrame({"churn_probability": probability, "risk_tier": risk_tier(probability, *risk)})
     answers, out, start = scored_rows(pd.concat([tiers, reasons], axis=1)), [], 0
     for rows in batches:
