@@ -107,6 +107,29 @@ def test_health_ready_and_a_users_risk(api, run_dir):
     assert missing.json()["detail"].startswith("user 'u9999999' has no prediction as of 2026-04-30: unknown, or not")
 
 
+def test_ready_says_what_is_missing_before_the_pipeline_ran(tmp_path):
+    server = Server(tmp_path / "empty", free_port())
+    try:
+        ready = httpx.get(f"{server.url}/ready")
+        assert ready.status_code == 503
+        assert ready.json() == {
+            "ready": False,
+            "model_version": None,
+            "predictions_day": None,
+            "missing": {
+                "model": (
+                    "no production model: no model is registered yet; materialize churn_model, then production_model"
+                ),
+                "predictions": "no predictions published yet: materialize churn_predictions",
+            },
+        }
+        assert httpx.get(f"{server.url}/v1/users/u0000001/risk").status_code == 503
+        assert httpx.post(f"{server.url}/v1/predict", json={"rows": [{}]}).status_code == 503
+        assert httpx.get(f"{server.url}/health").status_code == 200
+    finally:
+        server.stop()
+
+
 def test_predict_scores_rows_and_names_what_is_wrong_with_a_row(api, run_dir):
     rows = feature_rows(run_dir[0], 3)
     answer = httpx.post(f"{api.url}/v1/predict", json={"rows": rows})
