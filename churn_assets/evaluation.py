@@ -64,7 +64,7 @@ def evaluate_command(args: argparse.Namespace, run) -> int:
         train_days=settings.train_days,
         test_days=settings.test_days,
         start=settings.start_date,
-        features=spec.model_features,
+        spec=spec,
         bars=Bars(settings.promotion_margin, settings.promotion_floor_roc_auc, settings.baseline_margin),
         risk=(settings.risk_high, settings.risk_medium),
     )

@@ -13,8 +13,7 @@ from churn_assets.assets.activity import SQL_KINDS
 from churn_assets.checks import check_result, check_specs
 from churn_assets.core.days import day_range
 from churn_assets.core.promotion import Bars, promote_if_better
-from churn_assets.core.registry import sha256
-from churn_assets.core.training import TARGET, check_trainable, split_frame, trainable_outcome, training_sample
+from churn_assets.core.training import TARGET, trainable_outcome, training_sample
 from churn_assets.core.transforms import label_days_select, training_extract_select, training_summary_select
 from churn_assets.partitions import FEATURES, START_DATE, TRAIN_DAYS, daily_partitions, training_window
 from churn_assets.resources import ArtifactsResource, ModelPolicy, Warehouse
@@ -26,8 +25,6 @@ TRAINABLE_CHECK = (
     "The label-complete days of the window hold a training and a test window (with the label-horizon gap "
     "between them), each with at least 20 churned and 20 retained rows. Blocks training otherwise.",
 )
-REFERENCE_ROWS = 5000  # test-window rows kept as the drift reference
-IMPORTANCE_ROWS = 2000
 
 
 @dg.asset(
@@ -125,101 +122,44 @@ def churn_model(
 ) -> dg.MaterializeResult:
     # imported here: scikit-learn, imbalanced-learn and matplotlib take seconds to import, and every
     # process that loads the definitions (webserver, daemon, each run) would pay for it
-    from churn_assets.core.baselines import baseline_scores, judge_baselines, segment_report
-    from churn_assets.core.models import train_candidates
+    from churn_assets.core.card import train_model
+
+    trained = train_model(training_set, date.fromisoformat(context.partition_key), FEATURES, model_policy)
+    card = trained.card | {"training_sample": _sampling(context), "code_version": _code_version()}
+    version, created = artifacts.registry().register(trained.result.model, card, trained.frames)
+    context.log.info(f"model {version} ({card['candidate']}) {'registered' if created else 'already registered'}")
+    link = artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")
+    return dg.MaterializeResult(metadata=_model_metadata(version, created, card, trained.result, link))
+
+
+def _model_metadata(version: str, created: bool, card: dict, result, card_link: str) -> dict:
     from churn_assets.core.plots import calibration_png, pr_curves_png
-    from churn_assets.core.scoring import calibration_report, feature_importance, feature_reference
 
-    window_last = date.fromisoformat(context.partition_key)
-    # the warehouse returns rows in no particular order: fix one, so the same rows give the same model
-    training_set = training_set.sort_values(["as_of_date", "user_id"], kind="stable").reset_index(drop=True)
-    by_day = training_set.groupby("as_of_date")["churned"].agg(rows="size", positives="sum").reset_index()
-    split = check_trainable(
-        by_day.rename(columns={"as_of_date": "day"}),
-        window_last,
-        model_policy.test_days,
-        model_policy.label_horizon_days,
-    )
-    train, test = split_frame(training_set, split)
-    features = list(FEATURES.model_features)
-    horizon = model_policy.label_horizon_days
-    result = train_candidates(train, test, features, model_policy.random_state, horizon)
-    best = result.metrics[result.best]
-    scores, fit = baseline_scores(train, test, horizon)
-
-    # The drift reference: the model's latest labelled days (its test window), not the start of the training
-    # window, where features still have short histories and the population is younger.
-    sample = test.sample(min(REFERENCE_ROWS, len(test)), random_state=model_policy.random_state)
-    reference = feature_reference(train, features)
-    card = {
-        "candidate": result.best,
-        "metrics": best,
-        # the classic baselines on the same test rows: recency alone and BG/NBD (core/baselines.py)
-        "baselines": judge_baselines(test, scores, fit, best),
-        # on the test rows: calibration error and the observed churn rate of each risk tier
-        "calibration": calibration_report(
-            result.y_test, result.test_scores[result.best], model_policy.risk_high, model_policy.risk_medium
-        )
-        | {"method": "Platt scaling on the held-out users of the training window"},
-        "selection": {
-            "chosen_by": "log loss on the held-out users of the training window (after calibration)",
-            "held_out": result.validation,
-            "rows": result.rows,
+    y, best = result.y_test, card["metrics"]
+    return {
+        "model_version": version,
+        "newly_registered": created,
+        "chosen_candidate": result.best,
+        "test_pr_auc": round(best["pr_auc"], 4),
+        "test_roc_auc": round(best["roc_auc"], 4),
+        **{
+            f"{name}_{metric}": card["baselines"][name][metric]
+            for name in ("recency", "bg_nbd")
+            for metric in ("pr_auc", "roc_auc")
         },
-        # users active in the last short window: recency cannot separate them, a model has to
-        "segments": {
-            f"active_last_{FEATURES.short}_days": segment_report(
-                test, result.test_scores[result.best], scores, FEATURES.short
-            )
-        },
-        "candidates": result.metrics,
-        "threshold": best["threshold"],
-        "features": features,
-        "feature_windows": list(FEATURES.windows),
-        "eligibility_days": FEATURES.eligibility_days,
-        "feature_reference": reference,
-        "feature_importance": feature_importance(result.model, sample.head(IMPORTANCE_ROWS), reference, features),
-        "windows": split.as_dict(),
-        "training_rows": len(train),
-        "test_rows": len(test),
-        "training_sample": _sampling(context),
-        "label_horizon_days": model_policy.label_horizon_days,
-        "code_version": _code_version(),
-        "data_version": sha256(pd.util.hash_pandas_object(training_set, index=False).to_numpy().tobytes()),
+        "baselines": dg.MetadataValue.json(card["baselines"]),
+        "calibration_error": card["calibration"]["ece"],
+        "recently_active": dg.MetadataValue.json(card["segments"]),
+        "tiers_ordered": card["calibration"]["tiers_ordered"],
+        "test_churn_rate_by_tier": dg.MetadataValue.json(
+            {name: t["churn_rate"] for name, t in card["calibration"]["tiers"].items()}
+        ),
+        "candidates": dg.MetadataValue.md(_metrics_table(result)),
+        "windows": dg.MetadataValue.json(card["windows"]),
+        "pr_curve": _image(pr_curves_png(y, result.test_scores), "precision-recall"),
+        "calibration": _image(calibration_png(y, result.test_scores[result.best], result.best), "calibration"),
+        "model_card": dg.MetadataValue.url(card_link),
     }
-    frames = {"test_set": test, "reference": sample[features]}
-    registry = artifacts.registry()
-    version, created = registry.register(result.model, card, frames)
-    context.log.info(f"model {version} ({result.best}) {'registered' if created else 'already registered'}")
-    y = result.y_test
-    return dg.MaterializeResult(
-        metadata={
-            "model_version": version,
-            "newly_registered": created,
-            "chosen_candidate": result.best,
-            "test_pr_auc": round(best["pr_auc"], 4),
-            "test_roc_auc": round(best["roc_auc"], 4),
-            **{
-                f"{name}_{metric}": card["baselines"][name][metric]
-                for name in ("recency", "bg_nbd")
-                for metric in ("pr_auc", "roc_auc")
-            },
-            "baselines": dg.MetadataValue.json(card["baselines"]),
-            "calibration_error": card["calibration"]["ece"],
-            "recently_active": dg.MetadataValue.json(card["segments"]),
-            "tiers_ordered": card["calibration"]["tiers_ordered"],
-            "test_churn_rate_by_tier": dg.MetadataValue.json(
-                {name: t["churn_rate"] for name, t in card["calibration"]["tiers"].items()}
-            ),
-            "candidates": dg.MetadataValue.md(_metrics_table(result)),
-            "windows": dg.MetadataValue.json(split.as_dict()),
-            "pr_curve": _image(pr_curves_png(y, result.test_scores), "precision-recall"),
-            "calibration": _image(calibration_png(y, result.test_scores[result.best], result.best), "calibration"),
-            "model_card": dg.MetadataValue.url(
-                artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")
-            ),
-        }
-    )
 
 
 @dg.asset(

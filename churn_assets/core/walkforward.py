@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from churn_assets.core.baselines import baseline_scores, ranking_metrics
+from churn_assets.core.features import FeatureSpec
 from churn_assets.core.promotion import Bars, promote_if_better
-from churn_assets.core.training import TARGET, check_trainable, model_input, split_frame
+from churn_assets.core.training import TARGET, model_input
 
 EVERY = re.compile(r"^(\d+)([DWM])$")
 
@@ -54,17 +55,34 @@ def as_of_dates(first: date, last: date, every: str) -> list[date]:
 
 @dataclass(frozen=True)
 class Plan:
-    """What an as-of date trains on and scores, from the pipeline's settings."""
+    """What an as-of date trains on and scores, from the pipeline's settings; it is also the model policy that
+    ``core/card.train_model`` reads."""
 
     horizon: int
     train_days: int
     test_days: int
     start: date  # the first day of data
-    features: tuple[str, ...]
+    spec: FeatureSpec
     bars: Bars
     risk: tuple[float, float] = (0.8, 0.5)  # high, medium
     random_state: int = 0
-    recent_days: int = 7  # the segment of users active in the last days (the short feature window)
+
+    @property
+    def label_horizon_days(self) -> int:
+        return self.horizon
+
+    @property
+    def risk_high(self) -> float:
+        return self.risk[0]
+
+    @property
+    def risk_medium(self) -> float:
+        return self.risk[1]
+
+    @property
+    def recent_days(self) -> int:
+        """The segment of users active in the last days: the short feature window."""
+        return self.spec.short
 
     def label_window(self, as_of: date) -> tuple[date, date]:
         """The label days known on ``as_of``: their horizon has ended by then."""
@@ -93,24 +111,18 @@ def evaluate_as_of(
     (against recency alone for a first model, against production re-scored on the same test rows after), score
     the day's eligible users with the production model. Returns the table's row, the scored users (user_id,
     churn_probability, churned; empty without a production model) and the production model after the date."""
-    from churn_assets.core.models import evaluate, train_candidates
-    from churn_assets.core.scoring import calibration_report
+    from churn_assets.core.card import train_model
+    from churn_assets.core.models import evaluate
 
     first, last = plan.label_window(as_of)
-    known = read(first, last).sort_values(["as_of_date", "user_id"], kind="stable").reset_index(drop=True)
-    by_day = known.groupby("as_of_date")[TARGET].agg(rows="size", positives="sum").reset_index()
-    split = check_trainable(by_day.rename(columns={"as_of_date": "day"}), last, plan.test_days, plan.horizon)
-    train, test = split_frame(known, split)
-    features = list(plan.features)
-    result = train_candidates(train, test, features, plan.random_state, plan.horizon)
-    candidate = result.metrics[result.best]
-    recency = ranking_metrics(result.y_test, test["days_since_last_activity"].to_numpy(dtype=float))
-    calibration = calibration_report(result.y_test, result.test_scores[result.best], *plan.risk)
+    trained = train_model(read(first, last), last, plan.spec, plan)
+    result, features = trained.result, list(plan.spec.model_features)
     current = None
     if production is not None:
-        scores = production.model.predict_proba(model_input(test, features))[:, 1]
+        scores = production.model.predict_proba(model_input(trained.test, features))[:, 1]
         current = evaluate(result.y_test, scores, 0.5)
-    decision = promote_if_better(candidate, current, plan.bars, recency, calibration)
+    card = trained.card
+    decision = promote_if_better(card["metrics"], current, plan.bars, card["baselines"]["recency"], card["calibration"])
     if decision.promote:
         production = Production(result.model, as_of)
 
@@ -118,7 +130,7 @@ def evaluate_as_of(
     y = scored[TARGET].to_numpy()
     row: dict = {
         "as_of": as_of.isoformat(),
-        "trained_on": f"{split.train_first}..{split.train_last}",
+        "trained_on": f"{trained.split.train_first}..{trained.split.train_last}",
         "candidate": result.best,
         "promoted": decision.promote,
         "scored_by": production.trained_as_of.isoformat() if production else "none",
@@ -131,7 +143,7 @@ def evaluate_as_of(
     else:
         probability = production.model.predict_proba(model_input(scored, features))[:, 1]
         scores = {"model": probability}
-    scores |= baseline_scores(train, scored, plan.horizon)[0]
+    scores |= baseline_scores(trained.train, scored, plan.horizon)[0]
     row["mean_probability"] = round(float(probability.mean()), 4) if production and len(y) else None
     recent = (scored["days_since_last_activity"] < plan.recent_days).to_numpy()
     for name, score in scores.items():

@@ -16,7 +16,7 @@ from churn_assets.io.warehouse import DuckDBEngine, build_layer
 CONFIG = SimulationConfig(users=900, days=150, seed=5)
 START = CONFIG.start_date
 AS_OF = START + timedelta(days=105)
-PLAN = Plan(30, 90, 14, START, tuple(DEFAULT_SPEC.model_features), Bars(0.005, 0.6, 0.01))
+PLAN = Plan(30, 90, 14, START, DEFAULT_SPEC, Bars(0.005, 0.6, 0.01))
 
 
 def test_as_of_dates_step_by_days_weeks_and_calendar_months():
