@@ -140,3 +140,25 @@ def test_dagster_cloud_yaml_names_the_module_and_the_gcp_environment_without_val
     by_name = [v for v in k8s["env_vars"] if "=" not in v]
     assert set(by_name) <= set(ENV_VARS.values()) and {"CHURN_GCP_PROJECT", "CHURN_GCS_BUCKET"} <= set(by_name)
     assert not any(v.startswith("CHURN_GCP_CREDENTIALS_B64") for v in k8s["env_vars"])
+
+
+def test_dg_lists_and_checks_the_definitions_without_writing_a_data_dir():
+    """The stock `dg` command line reads `[tool.dg]` in pyproject.toml."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    dg_cli = shutil.which("dg")
+    assert dg_cli, "dg is installed with the test extra (dagster-dg-cli)"
+    root = Path(__file__).resolve().parents[2]
+    had_data_dir = (root / ".churn").exists()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    run = {"cwd": root, "env": env, "capture_output": True, "text": True, "timeout": 180}
+    check = subprocess.run([dg_cli, "check", "defs"], **run)
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
+    assert "All definitions loaded successfully." in check.stdout + check.stderr
+    listed = subprocess.run([dg_cli, "list", "defs", "--json"], **run)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    keys = {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}
+    assert {"raw_users", "raw_events", "user_state", "churn_model", "churn_predictions", "drift_report"} <= keys
+    assert (root / ".churn").exists() == had_data_dir  # loading the definitions writes nothing
