@@ -103,14 +103,13 @@ def run(args: argparse.Namespace) -> int:
         stages.append(("labels_job", "churn labels", first, label_last))
     else:
         print(f"  no label-complete day yet: labels need {settings.label_horizon_days} days after a day")
-    if data_only:
-        pass
-    elif label_days >= needed:
+    trains = label_days >= needed and not data_only
+    if trains:
         stages.append(("training_job", "training set and candidate models", label_last, label_last))
         stages.append(("promotion_job", "promotion", None, None))
-    elif label_days > 0:
+    elif 0 < label_days < needed:
         print(f"  {label_days} label days: training needs {needed} (test window, gap, one training day)")
-    if not data_only and (label_days >= needed or artifacts.registry().production()):
+    if not data_only and (trains or artifacts.registry().production()):
         stages.append(("predictions_job", "predictions", last, last))
         stages.append(("drift_job", "drift report", last, last))
 
@@ -180,13 +179,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _artifacts(settings: Settings):
-    """The artifacts resource with its configuration resolved (``dg.EnvVar`` values read), as in a run."""
-    import dagster as dg
+    from churn_assets.deployment import resolved_resource
 
-    from churn_assets.deployment import build_resources
-
-    with dg.build_resources({"artifacts": build_resources(settings)["artifacts"]}) as resources:
-        return resources.artifacts
+    return resolved_resource(settings, "artifacts")
 
 
 def _registry(settings: Settings):
@@ -293,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate_parser.add_argument("--from", dest="first", required=True, help="first as-of date, YYYY-MM-DD")
     evaluate_parser.add_argument("--to", dest="last", required=True, help="last as-of date, YYYY-MM-DD")
     evaluate_parser.add_argument("--every", default="1M", help="step between as-of dates: 1M, 2W, 14D (default 1M)")
-    evaluate_parser.set_defaults(func=lambda a: evaluate_command(a, run))
+    evaluate_parser.set_defaults(func=lambda a: evaluate_command(a, _apply_options(a), run))
     serve_parser = sub.add_parser("serve", help="the HTTP API: users' risk, scoring, models, drift reports")
     serve_parser.add_argument("--data-dir", help="data directory (CHURN_DATA_DIR, default ./.churn)")
     serve_parser.add_argument("--host", default="127.0.0.1", help="bind address (off loopback: CHURN_API_TOKEN)")

@@ -131,6 +131,13 @@ def build_resources(settings: Settings) -> dict[str, Any]:
     return builders[settings.deployment](settings)
 
 
+def resolved_resource(settings: Settings, name: str) -> Any:
+    """One resource of the deployment with its configuration resolved (``dg.EnvVar`` values read), as in a run:
+    for the commands that work outside a run (``model``, ``serve``, ``evaluate``)."""
+    with dg.build_resources({name: build_resources(settings)[name]}) as resources:
+        return getattr(resources, name)
+
+
 def storage_kind(settings: Settings) -> str:
     return {"local": "duckdb", "gcp": "bigquery"}[settings.deployment]
 

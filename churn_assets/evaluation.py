@@ -10,16 +10,6 @@ from datetime import date, timedelta
 from churn_assets.settings import Settings
 
 
-def _resource(settings: Settings, name: str):
-    """A deployment resource with its configuration resolved (``dg.EnvVar`` values read), as in a run."""
-    import dagster as dg
-
-    from churn_assets.deployment import build_resources
-
-    with dg.build_resources({name: build_resources(settings)[name]}) as resources:
-        return getattr(resources, name)
-
-
 def _dates(args: argparse.Namespace, settings: Settings) -> list[date]:
     from churn_assets.core.walkforward import as_of_dates
 
@@ -35,11 +25,9 @@ def _dates(args: argparse.Namespace, settings: Settings) -> list[date]:
     return dates
 
 
-def evaluate_command(args: argparse.Namespace, run) -> int:
-    """``run``: the command's ``run`` (the data stages, with ``args.data_only``)."""
-    from churn_assets.cli import _apply_options
-
-    settings = _apply_options(args)
+def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
+    """``settings``: the command's, options applied; ``run``: the command's ``run`` (the data stages, with
+    ``args.data_only``)."""
     dates = _dates(args, settings)  # refused before any stage runs
     args.data_only = True
     code = run(args)
@@ -50,13 +38,17 @@ def evaluate_command(args: argparse.Namespace, run) -> int:
     from churn_assets.core.training import training_sample
     from churn_assets.core.transforms import label_days_select, training_extract_select
     from churn_assets.core.walkforward import Plan, summary, walk_forward
+    from churn_assets.deployment import resolved_resource
 
-    engine = _resource(settings, "warehouse").engine()
+    engine = resolved_resource(settings, "warehouse").engine()
     spec = settings.feature_spec
 
     def read(first: date, last: date):
-        rows = int(engine.query(label_days_select(engine.schema, first, last))["rows"].sum())
-        fraction = 1.0 if first == last else training_sample(rows, settings.training_max_rows)["fraction"]
+        """A day's rows whole (to score); a training window sampled to the cap, as training_set does."""
+        fraction = 1.0
+        if first != last:
+            rows = int(engine.query(label_days_select(engine.schema, first, last))["rows"].sum())
+            fraction = training_sample(rows, settings.training_max_rows)["fraction"]
         return engine.query(training_extract_select(engine.schema, first, last, spec, fraction))
 
     plan = Plan(
@@ -70,7 +62,7 @@ def evaluate_command(args: argparse.Namespace, run) -> int:
     )
     print(f"Walk-forward: {len(dates)} as-of date(s) {dates[0]}..{dates[-1]} every {args.every}")
     table, _ = walk_forward(dates, plan, read)
-    store = _resource(settings, "artifacts").store()
+    store = resolved_resource(settings, "artifacts").store()
     key = f"reports/evaluate/walk_forward_{dates[0]}_{dates[-1]}_{args.every}"
     store.write_bytes(f"{key}.csv", table.to_csv(index=False).encode())
     store.write_bytes(f"{key}.png", walk_forward_png(table))

@@ -123,7 +123,7 @@ def _day_report(
 
     # Evidently's report covers what the sensor watches (the important features and the prediction), so its
     # verdict and the PSI table's `important` rows speak of the same columns; every feature's PSI is in the table.
-    numeric = [c for c in numeric_features(important) if c != PREDICTION] + [PREDICTION]
+    numeric = numeric_features(important)  # the prediction last, as in `important`
     # Evidently correlates the current columns; a column that is constant on a day (no minutes in a purchase log)
     # has no deviation, and numpy would warn on each division by zero. The drift of such a column is still
     # judged, here and in the PSI table.

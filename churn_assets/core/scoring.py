@@ -46,16 +46,26 @@ def feature_pushes(
     reference: dict[str, Any],
     features: Sequence[str],
     candidates: Sequence[str] | None = None,
-    with_base: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """How much each of ``candidates`` (default: every feature) pushes each row's churn probability up
     (rows x candidates). ``features`` are the model's inputs.
 
     A feature's push is how much the probability falls when that feature alone is set to its typical
     value (``feature_reference``): model-agnostic, and exact for what the model actually does. Up to
     ``STACKED_ROWS`` rows x (candidates + 1) it is one model call over the stacked variants, else one call per
-    candidate. ``with_base``: also return the rows' own probabilities (the first block of the same call).
+    candidate.
     """
+    return _probability_and_pushes(model, frame, reference, features, candidates)[1]
+
+
+def _probability_and_pushes(
+    model: Any,
+    frame: pd.DataFrame,
+    reference: dict[str, Any],
+    features: Sequence[str],
+    candidates: Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' own probabilities and ``feature_pushes``, from the same model calls."""
     candidates = list(features if candidates is None else candidates)
     inputs = model_input(frame, features)
     n, k = len(inputs), len(candidates)
@@ -67,8 +77,7 @@ def feature_pushes(
                 stacked[column] = stacked[column].cat.add_categories([value])
             stacked.iloc[(j + 1) * n : (j + 2) * n, stacked.columns.get_loc(column)] = value
         probability = model.predict_proba(stacked)[:, 1]
-        pushes = probability[:n, None] - probability[n:].reshape(k, n).T
-        return (probability[:n], pushes) if with_base else pushes
+        return probability[:n], probability[:n, None] - probability[n:].reshape(k, n).T
     base = model.predict_proba(inputs)[:, 1]
     pushes = np.empty((n, k))
     for j, column in enumerate(candidates):
@@ -76,7 +85,7 @@ def feature_pushes(
         inputs[column] = reference[column]
         pushes[:, j] = base - model.predict_proba(inputs)[:, 1]
         inputs[column] = original
-    return (base, pushes) if with_base else pushes
+    return base, pushes
 
 
 def feature_importance(
@@ -105,7 +114,7 @@ def probability_and_reasons(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Each row's churn probability and its reasons, from one model call when the rows are few (an API request)."""
     names, candidates = card["features"], reason_candidates(card)
-    base, pushes = feature_pushes(model, frame, card["feature_reference"], names, candidates, with_base=True)
+    base, pushes = _probability_and_pushes(model, frame, card["feature_reference"], names, candidates)
     return base, _top_reasons(pushes, candidates, top)
 
 

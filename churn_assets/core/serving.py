@@ -71,29 +71,18 @@ class Snapshot:
 
     @classmethod
     def from_frame(cls, day: str, frame: pd.DataFrame) -> Snapshot:
-        reasons = frame[["reason_1", "reason_2", "reason_3"]].astype(object).to_numpy()
-        by_user = {}
-        for i, (user, probability, tier, rank, version) in enumerate(
-            zip(
+        by_user = {
+            user: orjson.dumps(
+                {"user_id": user, "as_of_date": day, **answer, "rank": int(rank), "model_version": version}
+            )
+            for user, answer, rank, version in zip(
                 frame["user_id"].astype(str),
-                frame["churn_probability"].to_numpy(dtype=float),
-                frame["risk_tier"].astype(str),
+                scored_rows(frame),
                 frame["rank"].to_numpy(dtype=int),
                 frame["model_version"].astype(str),
                 strict=True,
             )
-        ):
-            by_user[user] = orjson.dumps(
-                {
-                    "user_id": user,
-                    "as_of_date": day,
-                    "churn_probability": round(float(probability), 6),
-                    "risk_tier": tier,
-                    "rank": int(rank),
-                    "reasons": [r for r in reasons[i] if isinstance(r, str)],
-                    "model_version": version,
-                }
-            )
+        }
         return cls(day=day, rows=len(frame), by_user=by_user)
 
 
@@ -149,7 +138,8 @@ def _type_error(name: str, value: Any) -> str | None:
 
 
 def scored_rows(scored: pd.DataFrame) -> list[dict[str, Any]]:
-    """``score_users`` output as the API's answer per row."""
+    """Scored rows (probability, tier, ``reason_1..3``) as the API's answer per row: a snapshot's users and
+    posted rows alike."""
     reasons = scored[["reason_1", "reason_2", "reason_3"]].astype(object).to_numpy()
     probability = scored["churn_probability"].to_numpy(dtype=float)
     return [
