@@ -1,22 +1,29 @@
-"""Jobs, schedules and the drift sensor.
+"""Jobs, the sensors that run them when the data is there, and the weekly retraining.
 
-* ``daily_schedule`` (``CHURN_SCHEDULE_HOUR``, UTC): yesterday's raw_events → user_daily → user_state → user_features
-  → churn_predictions → drift_report.
-* ``daily_labels_schedule`` (same hour): the churn_labels day whose 30-day horizon the previous daily run
-  completed (yesterday - 31: its horizon ends the day before yesterday, so it never races today's run).
-* ``weekly_retrain_schedule`` (Mondays, an hour later): training_set → churn_model → production_model for
-  the latest materialized churn_labels day.
+What exists is read from the warehouse (``partition_log``), never from the Dagster instance, so the CLI, the
+stock ``dagster``/``dg`` commands and the daemon agree whatever ``DAGSTER_HOME`` is.
+
+* ``daily_refresh_sensor``: the earliest partition day without features, once the source holds its events
+  (``ChurnSource.waiting_for``) -> daily_job (daily_data_job while no model is in production).
+* ``labels_sensor``: the label days whose horizon the warehouse holds, in one ranged run of labels_job.
+* ``weekly_retrain_schedule`` (Mondays, ``CHURN_SCHEDULE_HOUR`` UTC): training_set -> churn_model ->
+  production_model for the latest labelled day.
 * ``drift_sensor``: on each new drift_report materialization, one retraining run when drift crossed the
   fail threshold, with a run key tied to that report; otherwise a skip reason that says why.
 
-Schedules and the sensor start running with the code location unless ``CHURN_AUTOMATION=off``.
+Sensors and the schedule start running with the code location unless ``CHURN_AUTOMATION=off``.
 """
 
-from datetime import datetime, timedelta
+from datetime import date
 
 import dagster as dg
 
-from churn_assets.partitions import LABEL_HORIZON_DAYS, SETTINGS
+from churn_assets.core.readiness import next_label_range, next_refresh_day
+from churn_assets.partitions import LABEL_HORIZON_DAYS, SETTINGS, daily_partitions
+from churn_assets.resources import ArtifactsResource, ChurnSource, Warehouse
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 DATA_ASSETS = ["raw_events", "raw_events_quarantine", "user_daily", "user_state", "user_features"]
 DAILY_ASSETS = [*DATA_ASSETS, "churn_predictions", "drift_report"]
@@ -71,65 +78,117 @@ retrain_job = dg.define_asset_job(
 AUTOMATION_STATUS = SETTINGS.automation == "on"
 SCHEDULE_STATUS = dg.DefaultScheduleStatus.RUNNING if AUTOMATION_STATUS else dg.DefaultScheduleStatus.STOPPED
 SENSOR_STATUS = dg.DefaultSensorStatus.RUNNING if AUTOMATION_STATUS else dg.DefaultSensorStatus.STOPPED
+DAY_TAG = "churn/refresh_day"
+LABELS_TAG = "churn/label_days"
+IN_FLIGHT = {dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}  # fmt: skip
 
 
-def _day(moment: datetime, days_back: int) -> str:
-    return (moment.date() - timedelta(days=days_back)).isoformat()
+def _last_partition() -> date:
+    return date.fromisoformat(daily_partitions.get_last_partition_key() or SETTINGS.start_date.isoformat())
 
 
-@dg.schedule(
-    job=daily_job,
-    cron_schedule=f"0 {SETTINGS.schedule_hour} * * *",
-    execution_timezone="UTC",
-    default_status=SCHEDULE_STATUS,
-    description="Yesterday's data, features, predictions and drift report.",
+def _earlier_run(instance: dg.DagsterInstance, tag: str, value: str) -> str | None:
+    """Why a day must wait when a run for it exists already: still going, or failed (re-execute it once fixed)."""
+    runs = instance.get_runs(dg.RunsFilter(tags={tag: value}), limit=1)
+    if not runs:
+        return None
+    run = runs[0]
+    if run.status in IN_FLIGHT:
+        return f"run {run.run_id[:8]} for {value} is {run.status.value.lower()}"
+    if run.status != dg.DagsterRunStatus.SUCCESS:
+        return f"run {run.run_id[:8]} for {value} {run.status.value.lower()}: fix the cause and re-execute it"
+    return None
+
+
+@dg.sensor(
+    jobs=[daily_job, daily_data_job],
+    minimum_interval_seconds=60,
+    default_status=SENSOR_STATUS,
+    description=(
+        "The daily refresh once a day's events have arrived in the source: the earliest day of the partitions "
+        "without features (daily_job: data, features, predictions and the drift report; daily_data_job while "
+        "there is no production model). Otherwise a skip reason naming the day it waits for."
+    ),
 )
-def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    yesterday = _day(context.scheduled_execution_time, 1)
-    return dg.RunRequest(run_key=f"daily-{yesterday}", partition_key=yesterday)
+def daily_refresh_sensor(
+    context: dg.SensorEvaluationContext, source: ChurnSource, warehouse: Warehouse, artifacts: ArtifactsResource
+):
+    first, last = SETTINGS.start_date, _last_partition()
+    done = warehouse.engine().written_days("user_features", first, last)
+    plan = next_refresh_day(first, last, done, source.waiting_for)
+    if plan.first is None:
+        return dg.SkipReason(plan.reason)
+    day = plan.first.isoformat()
+    busy = _earlier_run(context.instance, DAY_TAG, day)
+    if busy:
+        return dg.SkipReason(f"{day} waits: {busy}")
+    job = daily_job if artifacts.registry().production() else daily_data_job
+    return dg.RunRequest(partition_key=day, job_name=job.name, tags={DAY_TAG: day})
 
 
-@dg.schedule(
+@dg.sensor(
     job=labels_job,
-    cron_schedule=f"0 {SETTINGS.schedule_hour} * * *",
-    execution_timezone="UTC",
-    default_status=SCHEDULE_STATUS,
-    description="The label day whose 30-day horizon the previous daily run completed (yesterday - 31).",
+    minimum_interval_seconds=60,
+    default_status=SENSOR_STATUS,
+    description=(
+        f"Churn labels of the days whose {LABEL_HORIZON_DAYS}-day horizon is complete in the warehouse (features of "
+        f"the day, user_state of the day + {LABEL_HORIZON_DAYS}), in one ranged run; otherwise why none is ready."
+    ),
 )
-def daily_labels_schedule(context: dg.ScheduleEvaluationContext):
-    label_day = _day(context.scheduled_execution_time, LABEL_HORIZON_DAYS + 2)
-    if label_day < SETTINGS.start_date.isoformat():
-        return dg.SkipReason(f"{label_day} is before the first partition: no label day yet")
-    return dg.RunRequest(run_key=f"labels-{label_day}", partition_key=label_day)
+def labels_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
+    first, last = SETTINGS.start_date, _last_partition()
+    engine = warehouse.engine()
+    plan = next_label_range(
+        first,
+        last,
+        LABEL_HORIZON_DAYS,
+        engine.written_days("user_features", first, last),
+        engine.written_days("user_state", first, last),
+        engine.written_days("churn_labels", first, last),
+    )
+    if plan.first is None:
+        return dg.SkipReason(plan.reason)
+    span = f"{plan.first}..{plan.last}"
+    busy = _earlier_run(context.instance, LABELS_TAG, span)
+    if busy:
+        return dg.SkipReason(f"labels {span} wait: {busy}")
+    return dg.RunRequest(tags={**range_tags(plan.first, plan.last), LABELS_TAG: span})
 
 
-def latest_label_day(instance: dg.DagsterInstance) -> str | None:
-    days = instance.get_materialized_partitions(dg.AssetKey("churn_labels"))
-    return max(days) if days else None
+def range_tags(first: date, last: date) -> dict[str, str]:
+    """A run over the partitions first ... last (one run: the assets' single-run backfill policy)."""
+    return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
+
+
+def latest_label_day(warehouse: Warehouse) -> str | None:
+    """The newest churn_labels day the warehouse holds, whichever Dagster instance wrote it."""
+    days = warehouse.engine().written_days("churn_labels", SETTINGS.start_date, _last_partition())
+    return max(days).isoformat() if days else None
 
 
 @dg.schedule(
     job=retrain_job,
-    cron_schedule=f"0 {(SETTINGS.schedule_hour + 1) % 24} * * 1",
+    cron_schedule=f"0 {SETTINGS.schedule_hour} * * 1",
     execution_timezone="UTC",
     default_status=SCHEDULE_STATUS,
-    description="Weekly retraining on the latest label-complete window, then promotion.",
+    description="Weekly retraining on the latest label-complete window in the warehouse, then promotion.",
 )
-def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext):
-    day = latest_label_day(context.instance)
+def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext, warehouse: Warehouse):
+    day = latest_label_day(warehouse)
     if day is None:
-        return dg.SkipReason("no churn_labels partition is materialized yet: nothing to train on")
-    return dg.RunRequest(run_key=f"weekly-{_day(context.scheduled_execution_time, 0)}", partition_key=day)
+        return dg.SkipReason("the warehouse holds no churn_labels day yet: nothing to train on")
+    return dg.RunRequest(run_key=f"weekly-{context.scheduled_execution_time.date()}", partition_key=day)
 
 
 @dg.asset_sensor(
     asset_key=dg.AssetKey("drift_report"),
     job=retrain_job,
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=60,
     default_status=SENSOR_STATUS,
     description="Retrains once per drift report whose important features crossed the fail threshold.",
 )
-def drift_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+def drift_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, warehouse: Warehouse):
     mat = asset_event.asset_materialization
     meta = mat.metadata if mat else {}
     detected = meta.get("drift_detected")
@@ -138,9 +197,9 @@ def drift_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEn
     if detected is None or not detected.value:
         level = f"max important PSI {psi.value:.3f}" if psi is not None else "no PSI recorded"
         return dg.SkipReason(f"no drift in {report}: {level} is below the fail threshold")
-    day = latest_label_day(context.instance)
+    day = latest_label_day(warehouse)
     if day is None:
-        return dg.SkipReason(f"drift in {report}, but no churn_labels partition to train on")
+        return dg.SkipReason(f"drift in {report}, but the warehouse holds no churn_labels day to train on")
     return dg.RunRequest(
         run_key=f"drift-{mat.partition}-{asset_event.timestamp:.6f}",  # one run per report, ever
         partition_key=day,
@@ -159,5 +218,5 @@ JOBS = [
     daily_job,
     retrain_job,
 ]
-SCHEDULES = [daily_schedule, daily_labels_schedule, weekly_retrain_schedule]
-SENSORS = [drift_sensor]
+SCHEDULES = [weekly_retrain_schedule]
+SENSORS = [daily_refresh_sensor, labels_sensor, drift_sensor]

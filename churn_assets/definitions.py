@@ -15,4 +15,6 @@ defs = dg.Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=build_resources(SETTINGS),
+    # one process per run: the warehouse does the parallel work, and a DuckDB file has a single writer
+    executor=dg.in_process_executor,
 )

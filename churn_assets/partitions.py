@@ -6,7 +6,7 @@ the definitions load; everything else reaches assets through resources.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -18,7 +18,15 @@ TRAIN_DAYS = SETTINGS.train_days
 FEATURES = SETTINGS.feature_spec
 START_DATE = SETTINGS.start_date
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=SETTINGS.start_date.isoformat(), timezone="UTC")
+# The partitions end at the data: the source's last day (CHURN_START_DATE + CHURN_DAYS - 1). Dagster never lists a
+# day that has not ended yet either, so for a live source the last partition is yesterday (UTC) at most, and
+# "Latest" or a backfill never targets a day the source cannot have.
+LAST_DAY = SETTINGS.start_date + timedelta(days=SETTINGS.days - 1)
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=SETTINGS.start_date.isoformat(),
+    end_date=(LAST_DAY + timedelta(days=1)).isoformat(),  # exclusive
+    timezone="UTC",
+)
 
 # user_state for day t continues user_state of t-1 (the first partition starts the chain).
 previous_day = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)

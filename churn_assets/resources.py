@@ -88,6 +88,18 @@ class ChurnSource(dg.ConfigurableResource):
         start = date.fromisoformat(self.start_date)
         return [start + timedelta(days=i) for i in range(self.days)]
 
+    def waiting_for(self, day: date) -> str | None:
+        """None once the source holds day ``day``'s events, else what is missing (the refresh sensor's test). The
+        simulator holds every day of its period."""
+        if self.events_query:
+            latest = self._query(sources.latest_event_select(self.events_query))["latest"].iloc[0]
+            if pd.isna(latest) or pd.Timestamp(latest) < sources.day_window(day)[0]:
+                return f"{self.events_query} holds no event of {day} or later yet (its last is {latest})"
+            return None
+        if self.events_file:
+            return sources.waiting_for(self.events_file, day, self.files)
+        return None if day in self.period_days() else f"{day} is outside the simulated period"
+
     def read_events(self, day: date) -> pd.DataFrame:
         if self.events_query:
             frame = self._query(sources.events_query_select(self.events_query, day))

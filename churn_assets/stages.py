@@ -19,9 +19,11 @@ from datetime import date
 from pathlib import Path
 
 from churn_assets.core.findings import CheckFinding, summarize_findings
+from churn_assets.launch import execute_in_location
 from churn_assets.recovery import PROCESS_TAGS, is_disk_full, user_error
 from churn_assets.settings import Settings
 
+PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -30,7 +32,7 @@ BLOCKED = "DagsterAssetCheckFailedError"
 
 
 def run_stage(defs, instance, job_name: str, first: str | None, last: str | None) -> tuple[bool, dict, list, float]:
-    """Run one job (over a partition range when given); return success, metadata by asset, check findings,
+    """Run one job of the code location in this process (over a partition range when given); return success, metadata by asset, check findings,
     seconds. An asset's metadata is that of its last partition in the run, with the rows of all its partitions."""
     from churn_assets.metadata import ROW_COUNT
 
@@ -42,13 +44,9 @@ def run_stage(defs, instance, job_name: str, first: str | None, last: str | None
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance,
-                tags=tags,
-                partition_key=first if first and first == last else None,
-                run_config=QUIET_LOGS,
-                raise_on_error=False,
-            )
+            if first and first == last:
+                tags[PARTITION_TAG] = first
+            result = execute_in_location(defs, instance, job_name, tags, QUIET_LOGS)
     except Exception as exc:
         if user_error(exc) is None:
             sys.stderr.write(captured.getvalue())

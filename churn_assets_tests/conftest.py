@@ -22,6 +22,9 @@ import pytest
 # definitions load with, so they are cleared before the package reads the environment.
 for _name in [n for n in os.environ if n.startswith("CHURN_") or n == "DAGSTER_HOME"]:
     del os.environ[_name]
+# ...but one: the in-process definitions' partitions end at the source's last day (CHURN_START_DATE + CHURN_DAYS),
+# and the model fixtures need 40 days beyond the demo's 120 (partitions 2026-01-01 ... 2026-06-09).
+os.environ["CHURN_DAYS"] = "160"
 
 from churn_assets.definitions import defs  # noqa: E402
 from churn_assets.deployment import build_resources  # noqa: E402

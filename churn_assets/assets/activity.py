@@ -18,7 +18,8 @@ SQL_KINDS = {"sql", *TABLE_KINDS} - {"pandas"}
     description=(
         "Sparse per-user aggregates of one UTC day (users with any counted event that day): counts by event kind "
         "(the source's types mapped by CHURN_EVENT_TYPES), sums of minutes and of the value of purchases and "
-        "payments, and `active` (a session, feature use, support ticket or purchase). SQL in the warehouse."
+        "payments, and `active` (a session, feature use, support ticket or purchase). Refuses a day whose raw_events "
+        "are not loaded. SQL in the warehouse."
     ),
     group_name=GROUP,
     kinds=SQL_KINDS,
@@ -30,6 +31,7 @@ SQL_KINDS = {"sql", *TABLE_KINDS} - {"pandas"}
 def user_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, source: ChurnSource) -> dg.MaterializeResult:
     days = partition_days(context)
     engine = warehouse.engine()
+    require(engine, f"user_daily {days[0]}..{days[-1]}", "raw_events", days)
     select = user_daily_select(engine.schema, days[0], days[-1], source.vocabulary)
     return write_days(context, engine, "user_daily", days, [select], FEATURES)
 

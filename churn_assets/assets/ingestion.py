@@ -1,6 +1,5 @@
 """Raw users and daily raw events, validated on arrival, with rejected rows kept in quarantine."""
 
-import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -19,6 +18,7 @@ from churn_assets.core.validation import (
     validate_users,
 )
 from churn_assets.deployment import TABLE_KINDS
+from churn_assets.io.warehouse import Engine
 from churn_assets.metadata import by_partition, table_metadata
 from churn_assets.partitions import daily_partitions, partition_days
 from churn_assets.resources import ChurnSource, QualityPolicy, Warehouse
@@ -28,7 +28,6 @@ VALID_ROWS_HELP = (
     "Every row passes the validation rules; failing rows are kept in the quarantine table with their reason. "
     "WARN while the rejected share is tolerable, ERROR (blocking) above it. Rules: "
 )
-COUNTS_KEY = "accepted_rows_by_day"
 
 
 @dg.multi_asset(
@@ -64,21 +63,11 @@ def raw_users(context: dg.AssetExecutionContext, source: ChurnSource, quality: Q
     yield check_result("raw_users", VALID_ROWS, validated.outcome(quality.max_reject_share))
 
 
-def recent_accepted_counts(instance: dg.DagsterInstance, before: date) -> dict[str, int]:
-    """Accepted rows of the days before ``before``, read from earlier materializations' metadata."""
-    keys = [(before - timedelta(days=i)).isoformat() for i in range(1, RECENT_DAYS + 1)]
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_events"), asset_partitions=keys), limit=100
-    ).records
-    counts: dict[str, int] = {}
-    for record in records:  # newest first: keep the latest count of each day
-        mat = record.asset_materialization
-        entry = mat.metadata.get(COUNTS_KEY) if mat else None
-        if entry is not None and mat.partition not in counts:
-            by_day = entry.value if isinstance(entry.value, dict) else json.loads(entry.value)
-            if mat.partition in by_day:
-                counts[mat.partition] = int(by_day[mat.partition])
-    return counts
+def recent_accepted_counts(engine: Engine, before: date) -> dict[str, int]:
+    """Accepted rows of the days before ``before`` that the warehouse holds (partition_log), whichever Dagster
+    instance wrote them."""
+    counts = engine.row_counts("raw_events", before - timedelta(days=RECENT_DAYS), before - timedelta(days=1))
+    return {day.isoformat(): n for day, n in counts.items()}
 
 
 @dg.multi_asset(
@@ -124,7 +113,7 @@ def raw_events(
     # ids the warehouse already holds on other days are duplicates (a re-exported or overlapping file)
     ids = pd.concat([frame["event_id"].astype(str) for frame in raw.values()]).unique()
     stored = warehouse.engine().keys_elsewhere("raw_events", "event_id", "event_time", ids, days[0], days[-1])
-    before = recent_accepted_counts(context.instance, days[0])
+    before = recent_accepted_counts(warehouse.engine(), days[0])
     run = validate_range(
         raw, raw_users, source.vocabulary, stored, before, quality.max_reject_share, quality.volume_tolerance
     )
@@ -142,7 +131,6 @@ def raw_events(
             events,
             source=source.describe(),
             dropped_columns=list(run.dropped_columns),
-            **{COUNTS_KEY: dg.MetadataValue.json(run.accepted)},
             events_by_type=dg.MetadataValue.json(events["event_type"].value_counts().to_dict()),
         ),
     )

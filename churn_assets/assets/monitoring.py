@@ -12,16 +12,25 @@ from churn_assets.core.drift import drift_table, watched_features
 from churn_assets.core.quality import Outcome
 from churn_assets.core.training import numeric_features
 from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import ROW_COUNT, table_metadata
-from churn_assets.partitions import daily_partitions
-from churn_assets.resources import ArtifactsResource, DriftPolicy
+from churn_assets.metadata import table_metadata
+from churn_assets.partitions import SETTINGS, daily_partitions, partition_days
+from churn_assets.resources import ArtifactsResource, DriftPolicy, Warehouse
+from churn_assets.tables import require
 
 GROUP = "monitoring"
+PREVIEW_COLUMNS = ["feature", "psi", "important", "drifted", "reference_mean", "current_mean"]
+DRIFT_RULE = (
+    "The drift sensor acts on max_important_psi (PSI over deciles of the reference, the important features and the "
+    "prediction) reaching the fail threshold. Evidently's figures cover the same columns with its own per-column "
+    "tests (K-S, Wasserstein), which flag small shifts in large samples that PSI rates low: read them, the "
+    "sensor does not."
+)
 PREDICTION = "churn_probability"
 STABLE_CHECK = (
     "important_features_stable",
-    "PSI of the model's important features and of the predictions: WARN from the warn threshold (0.1), "
-    "ERROR from the fail threshold (0.25).",
+    f"PSI of the model's important features and of the predictions: WARN from the warn threshold "
+    f"({SETTINGS.drift_warn_psi}, CHURN_DRIFT_WARN_PSI), ERROR from the fail threshold ({SETTINGS.drift_fail_psi}, "
+    "CHURN_DRIFT_FAIL_PSI).",
 )
 
 
@@ -58,8 +67,11 @@ def drift_report(
     churn_predictions: pd.DataFrame,
     artifacts: ArtifactsResource,
     drift_policy: DriftPolicy,
+    warehouse: Warehouse,
 ) -> Iterator:
-    tables, outcomes, summaries = [], {}, {}
+    days = partition_days(context)
+    require(warehouse.engine(), f"drift_report {days[0]}..{days[-1]}", "churn_predictions", days)
+    tables, outcomes = [], {}
     for day in context.partition_keys:
         stamp = pd.Timestamp(day, tz="UTC")
         table, report = _day_report(
@@ -72,26 +84,18 @@ def drift_report(
         outcome = drift_outcome(table, drift_policy.warn_psi, drift_policy.fail_psi)
         tables.append(table)
         outcomes[day] = {STABLE_CHECK[0]: outcome}
-        summaries[day] = {
-            ROW_COUNT: len(table),
+        summary = {
+            **table_metadata(table.round(4), preview_rows=10, preview_columns=PREVIEW_COLUMNS),
             **report,
             "max_psi": round(float(table["psi"].max()), 4),
             "max_important_psi": round(outcome.metadata["max_important_psi"], 4),
             "drifted_features": table.loc[table["drifted"], "feature"].tolist(),
             "drift_detected": bool((table["drifted"] & table["important"]).any()),
+            "drift_rule": DRIFT_RULE,
         }
-        # each day of a ranged run keeps its own figures and report link (the run's metadata is the last day's)
-        context.add_asset_metadata(summaries[day], partition_key=day)
-    table = pd.concat(tables, ignore_index=True)
-    yield dg.MaterializeResult(
-        value=table,
-        metadata=table_metadata(
-            table.round(4),
-            preview_rows=10,
-            preview_columns=["feature", "psi", "important", "drifted", "reference_mean", "current_mean"],
-            **summaries[context.partition_keys[-1]],
-        ),
-    )
+        # every day of a ranged run has its own table, figures and report link, as a one-day run has
+        context.add_asset_metadata(summary, partition_key=day)
+    yield dg.MaterializeResult(value=pd.concat(tables, ignore_index=True))
     yield from partition_check_events(context, "drift_report", outcomes)
 
 

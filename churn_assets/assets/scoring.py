@@ -14,6 +14,7 @@ from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import by_partition, table_metadata
 from churn_assets.partitions import daily_partitions, partition_days
 from churn_assets.resources import ArtifactsResource, ModelPolicy, Warehouse
+from churn_assets.tables import require
 
 GROUP = "predictions"
 TOP_USERS = 10
@@ -29,7 +30,8 @@ def _tier_counts(predictions: pd.DataFrame) -> dict[str, int]:
         "Every user of user_features (the eligible ones) scored as of day t with the production model at run "
         "time: churn_probability, risk_tier (high/medium/low), rank, model_version and the three features pushing "
         "the user's risk up most. The day is read from the warehouse in chunks; each day is also published to the "
-        "artifact store as the snapshot the HTTP API (churn-assets serve) answers from."
+        "artifact store as the snapshot the HTTP API (churn-assets serve) answers from. Refuses a day whose "
+        "user_features are not computed."
     ),
     group_name=GROUP,
     kinds=TABLE_KINDS,
@@ -46,14 +48,15 @@ def churn_predictions(
     artifacts: ArtifactsResource,
     warehouse: Warehouse,
 ) -> Iterator:
+    engine = warehouse.engine()
+    days = partition_days(context)
+    require(engine, f"churn_predictions {days[0]}..{days[-1]}", "user_features", days)
     registry = artifacts.registry()
     version = registry.production()
     if version is None:
         raise dg.Failure(f"no production model: {registry.why_no_production()}")
     card = registry.card(version)
     model = registry.load(version)
-    engine = warehouse.engine()
-    days = partition_days(context)
     chunks = engine.iter_frames(scored_day_select(engine.schema, days[0], days[-1]), model_policy.score_chunk_rows)
     scored = [
         score_users(model, chunk, version, card, model_policy.risk_high, model_policy.risk_medium) for chunk in chunks

@@ -163,6 +163,25 @@ def read_events(template: str, day: date, files: Files = LOCAL) -> pd.DataFrame:
     return frame[(frame["event_time"] >= start) & (frame["event_time"] < end)].reset_index(drop=True)
 
 
+def waiting_for(template: str, day: date, files: Files = LOCAL) -> str | None:
+    """None once a file source holds the UTC day ``day`` (its day file exists; a single file holds an event of the
+    day or later), else what the refresh waits for. The day itself has ended: Dagster lists no later partition."""
+    if DATE_PLACEHOLDER in template:
+        path = events_path_for(template, day)
+        return None if files.version(path) is not None else f"{path} does not exist yet"
+    if files.version(template) is None:
+        return f"{template} does not exist yet"
+    latest = _events_file(template, files, "file not found")["event_time"].max()
+    if pd.isna(latest) or latest < day_window(day)[0]:
+        return f"{template} holds no event of {day} or later yet (its last is {latest})"
+    return None
+
+
+def latest_event_select(query: str) -> str:
+    """The newest event time of a BigQuery events source (the refresh sensor's readiness test)."""
+    return f"SELECT MAX(event_time) AS latest FROM {_source_from(query)} AS src"
+
+
 # A BigQuery events source (CHURN_EVENTS_QUERY): a table name, or a GoogleSQL query
 TABLE_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 

@@ -25,7 +25,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from churn_assets.core.transforms import RAW_TYPES
-from churn_assets.io.warehouse import EMULATOR_VAR, bigquery_client
+from churn_assets.io.warehouse import EMULATOR_VAR, bigquery_client, create_partition_log, slice_log_statements
 
 # The client's default retry keeps trying an unreachable service for 10 minutes; a run should fail
 # within a minute with the connection error instead.
@@ -74,13 +74,17 @@ def bigquery_schema(frame: pd.DataFrame, table: str = "") -> list[bigquery.Schem
     return [bigquery.SchemaField(str(name).upper(), kind(dtype)) for name, dtype in frame.dtypes.items()]
 
 
-def replace_slice_statement(table: str, delete: str, staging: str | None, columns: list[str]) -> str:
-    """One transaction: ``delete`` the slice, insert the staged rows (none when ``staging`` is None)."""
+def replace_slice_statement(
+    table: str, delete: str, staging: str | None, columns: list[str], logged: list[str] = ()
+) -> str:
+    """One transaction: ``delete`` the slice, insert the staged rows (none when ``staging`` is None), then the
+    ``logged`` statements (the slice's days in partition_log)."""
     insert = ""
     if staging is not None:
         names = ", ".join(columns)
         insert = f"INSERT INTO `{table}` ({names}) SELECT {names} FROM `{staging}`;\n"
-    return f"BEGIN TRANSACTION;\n{delete};\n{insert}COMMIT TRANSACTION;"
+    log = "".join(f"{statement};\n" for statement in logged)
+    return f"BEGIN TRANSACTION;\n{delete};\n{insert}{log}COMMIT TRANSACTION;"
 
 
 def _delete_statement(table_slice: TableSlice) -> str:
@@ -110,9 +114,12 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
                 timeout=config.get("timeout"),
             )
             job.result(retry=RETRY)
+        logged = slice_log_statements(table_slice)
+        if logged:
+            _run(connection, create_partition_log(table_slice.schema))
         try:
             statement = replace_slice_statement(
-                table, _delete_statement(table_slice), staging, [f.name for f in schema]
+                table, _delete_statement(table_slice), staging, [f.name for f in schema], logged
             )
             _run(connection, statement)
         finally:

@@ -19,13 +19,13 @@ from contextlib import contextmanager
 
 import duckdb
 import pandas as pd
-from dagster import MetadataValue, OutputContext, TableColumn, TableSchema
+from dagster import OutputContext
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
 from churn_assets.core.transforms import RAW_TYPES, create_table, for_engine
-from churn_assets.io.warehouse import WarehouseError, open_warehouse
+from churn_assets.io.warehouse import WarehouseError, create_partition_log, open_warehouse, slice_log_statements
 
 __all__ = ["WarehouseError", "WarehouseIOManager", "open_warehouse"]
 
@@ -40,18 +40,16 @@ class PandasTableHandler(DuckDBPandasTypeHandler):
                 connection.execute(for_engine(create_table(table_slice.schema, table_slice.table, declared), "duckdb"))
                 names = ", ".join(declared)
                 connection.execute(f"insert into {table} ({names}) select {names} from churn_frame")
-                return
-            connection.execute(f"create table if not exists {table} as select * from churn_frame limit 0")
-            connection.execute(f"insert into {table} select * from churn_frame")
+            else:
+                connection.execute(f"create table if not exists {table} as select * from churn_frame limit 0")
+                connection.execute(f"insert into {table} select * from churn_frame")
+            logged = slice_log_statements(table_slice)  # the days written, in the same transaction
+            if logged:
+                connection.execute(for_engine(create_partition_log(table_slice.schema), "duckdb"))
+            for statement in logged:
+                connection.execute(for_engine(statement, "duckdb"))
         finally:
             connection.unregister("churn_frame")
-        context.add_output_metadata(
-            {
-                "dataframe_columns": MetadataValue.table_schema(
-                    TableSchema(columns=[TableColumn(name=str(n), type=str(t)) for n, t in obj.dtypes.items()])
-                )
-            }
-        )
 
 
 class UtcDuckDbClient(DuckDbClient):

@@ -27,7 +27,7 @@ import pandas as pd
 
 from churn_assets.core.days import day_range
 from churn_assets.core.features import FeatureSpec
-from churn_assets.core.transforms import PARTITION_LOG, create_table, for_engine, table_types, ts
+from churn_assets.core.transforms import LOG_TYPES, PARTITION_LOG, create_table, for_engine, table_types, ts
 from churn_assets.core.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 from churn_assets.io.credentials import service_account_info
 
@@ -55,9 +55,18 @@ def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOC
         time.sleep(0.5)
 
 
-def _log_statements(schema: str, table: str, column: str, first: date, last: date) -> list[str]:
-    """Replace the days' entries in partition_log with their row counts (0 for a day without rows)."""
+def create_partition_log(schema: str) -> str:
+    return create_table(schema, PARTITION_LOG, LOG_TYPES)
+
+
+def partition_log_statements(schema: str, table: str, column: str, first: date, last: date) -> list[str]:
+    """GoogleSQL: replace the days' entries in partition_log with their row counts (0 for a day without rows).
+
+    Run in the transaction that writes the days, by the SQL tables and by the IO managers' tables alike, so
+    partition_log is the one record of which days of which table exist, whatever Dagster instance ran them.
+    The table itself is created beforehand (``create_partition_log``): BigQuery runs no DDL in a transaction."""
     days = ", ".join(ts(d) for d in day_range(first, last))
+    within = f"{column} >= {ts(first)} AND {column} < {ts(last + timedelta(days=1))}"
     return [
         f"DELETE FROM {schema}.{PARTITION_LOG} WHERE table_name = '{table}' "
         f"AND partition_date >= {ts(first)} AND partition_date <= {ts(last)}",
@@ -65,10 +74,21 @@ def _log_statements(schema: str, table: str, column: str, first: date, last: dat
 SELECT '{table}', day, COALESCE(c.n, 0), CURRENT_TIMESTAMP()
 FROM UNNEST([{days}]) AS day
 LEFT JOIN (
-  SELECT {column} AS partition_date, COUNT(*) AS n FROM {schema}.{table}
-  WHERE {column} >= {ts(first)} AND {column} <= {ts(last)} GROUP BY {column}
+  SELECT TIMESTAMP_TRUNC({column}, DAY) AS partition_date, COUNT(*) AS n FROM {schema}.{table}
+  WHERE {within} GROUP BY 1
 ) AS c ON c.partition_date = day""",
     ]
+
+
+def slice_log_statements(table_slice) -> list[str]:
+    """partition_log statements for the days of an IO manager's time-partitioned table slice (none when the
+    table is not partitioned): the tables Dagster's IO managers write are recorded as the SQL tables are."""
+    if not table_slice.partition_dimensions:
+        return []
+    dimension = table_slice.partition_dimensions[0]
+    window = dimension.partitions  # a TimeWindow: the run's days
+    first, last = window.start.date(), (window.end - timedelta(days=1)).date()
+    return partition_log_statements(table_slice.schema, table_slice.table, dimension.partition_expr, first, last)
 
 
 def normalize(frame: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +166,7 @@ class Engine:
         names = ", ".join(types)
         statements = [f"DELETE FROM {self.schema}.{table} WHERE {column} >= {ts(first)} AND {column} <= {ts(last)}"]
         statements += [f"INSERT INTO {self.schema}.{table} ({names})\n{select}" for select in selects]
-        statements += _log_statements(self.schema, table, column, first, last)
+        statements += partition_log_statements(self.schema, table, column, first, last)
         self.run_transaction(statements)
         return self.row_counts(table, first, last)
 
@@ -161,6 +181,9 @@ class Engine:
         return {d.date() for d in frame["partition_date"]}
 
     def row_counts(self, table: str, first: date, last: date) -> dict[date, int]:
+        """Rows of each day of ``table`` within first ... last that partition_log records."""
+        if not self.table_exists(PARTITION_LOG):
+            return {}
         frame = self.query(
             f"SELECT partition_date, row_count FROM {self.schema}.{PARTITION_LOG} WHERE table_name = '{table}' "
             f"AND partition_date >= {ts(first)} AND partition_date <= {ts(last)}"

@@ -1,66 +1,156 @@
-"""Schedule and sensor ticks evaluated against a real Dagster instance."""
+"""Sensor and schedule ticks evaluated against a real Dagster instance and a real DuckDB warehouse.
 
-from datetime import UTC, datetime
+What exists is what the warehouse's partition_log records; the Dagster instance only knows which runs exist.
+"""
+
+from datetime import UTC, date, datetime
 
 import dagster as dg
+import pandas as pd
+import pytest
 
 from churn_assets.automation import (
     DAILY_ASSETS,
-    daily_labels_schedule,
-    daily_schedule,
+    daily_refresh_sensor,
     drift_sensor,
+    labels_sensor,
     weekly_retrain_schedule,
 )
+from churn_assets.core.days import day_range
 from churn_assets.definitions import defs
+from churn_assets.deployment import build_resources
+from churn_assets.io.warehouse import DuckDBEngine, create_partition_log
+from churn_assets.partitions import daily_partitions
+from churn_assets.settings import Settings
 
+D = date.fromisoformat
 REPOSITORY = defs.get_repository_def()
 
 
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def test_daily_schedules_request_yesterday_and_the_label_day_whose_horizon_completed(instance):
-    context = dg.build_schedule_context(
-        instance=instance, repository_def=REPOSITORY, scheduled_execution_time=at("2026-05-02T06:00:00")
+def mark(settings: Settings, table: str, first: str, last: str) -> None:
+    """Record days of a table in partition_log, as a run that wrote them would."""
+    engine = DuckDBEngine(str(settings.warehouse_path), "churn")
+    rows = ", ".join(f"('{table}', TIMESTAMP '{d} 00:00:00+00', 1, now())" for d in day_range(D(first), D(last)))
+    engine.run_transaction(
+        [
+            "CREATE SCHEMA IF NOT EXISTS churn",
+            create_partition_log("churn"),
+            f"INSERT INTO churn.partition_log VALUES {rows}",
+        ]
     )
-    [data] = daily_schedule.evaluate_tick(context).run_requests
-    assert (data.partition_key, data.run_key) == ("2026-05-01", "daily-2026-05-01")
-    assert daily_schedule.job_name == "daily_job"
+
+
+@pytest.fixture
+def env(tmp_path):
+    """Resources of a data directory whose source is a per-day file template, as a live export would be."""
+    settings = Settings(data_dir=tmp_path / "data", events_file=str(tmp_path / "events_{date}.csv"), days=160)
+    return settings, build_resources(settings)
+
+
+def sensor_tick(sensor, instance, resources, cursor=None):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
+    return sensor.evaluate_tick(context)
+
+
+def write_day(settings: Settings, day: str) -> None:
+    frame = pd.DataFrame({"user_id": ["u1"], "event_time": [f"{day}T10:00:00Z"], "event_type": ["session"]})
+    frame.to_csv(settings.events_file.replace("{date}", day), index=False)
+
+
+def test_the_partitions_end_at_the_sources_last_day():
+    # the suite's settings: CHURN_START_DATE 2026-01-01 and CHURN_DAYS 160; today is long after
+    assert daily_partitions.get_last_partition_key() == "2026-06-09"
+    assert len(daily_partitions.get_partition_keys()) == 160
+
+
+def test_refresh_waits_for_the_days_events_then_launches_it(env, instance):
+    settings, resources = env
+    mark(settings, "user_features", "2026-01-01", "2026-02-09")  # 40 days done, as a sparse history can be
+    mark(settings, "user_features", "2026-02-12", "2026-02-12")
+    waiting = sensor_tick(daily_refresh_sensor, instance, resources)
+    assert waiting.run_requests == []
+    assert waiting.skip_message == (
+        f"waiting for the events of 2026-02-10: {settings.events_file.replace('{date}', '2026-02-10')} "
+        "does not exist yet"
+    )
+    write_day(settings, "2026-02-10")  # the day's export lands
+    [request] = sensor_tick(daily_refresh_sensor, instance, resources).run_requests
+    # no production model yet: the data and features only
+    assert (request.partition_key, request.job_name) == ("2026-02-10", "daily_data_job")
+    assert request.tags["churn/refresh_day"] == "2026-02-10"
+
+
+@dg.op
+def fail():
+    raise RuntimeError("the day's run broke")
+
+
+@dg.job
+def broken_refresh():
+    fail()
+
+
+def test_refresh_does_not_launch_a_day_twice_and_says_why(env, instance):
+    settings, resources = env
+    mark(settings, "user_features", "2026-01-01", "2026-02-09")
+    write_day(settings, "2026-02-10")
+    failed = broken_refresh.execute_in_process(
+        instance=instance, tags={"churn/refresh_day": "2026-02-10"}, raise_on_error=False
+    )
+    run = instance.get_run_by_id(failed.run_id)
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    skipped = sensor_tick(daily_refresh_sensor, instance, resources)
+    assert skipped.skip_message == (
+        f"2026-02-10 waits: run {run.run_id[:8]} for 2026-02-10 failure: fix the cause and re-execute it"
+    )
+
+
+def test_refresh_stops_at_the_last_partition(env, instance):
+    settings, resources = env
+    mark(settings, "user_features", "2026-01-01", "2026-06-09")
+    done = sensor_tick(daily_refresh_sensor, instance, resources)
+    assert done.skip_message == "every day up to 2026-06-09 (the last partition) is refreshed"
+
+
+def test_labels_run_once_the_warehouse_holds_their_horizon(env, instance):
+    settings, resources = env
+    mark(settings, "user_features", "2026-01-01", "2026-03-05")
+    mark(settings, "user_state", "2026-01-01", "2026-03-05")
+    mark(settings, "churn_labels", "2026-01-01", "2026-01-31")
+    [request] = sensor_tick(labels_sensor, instance, resources).run_requests
+    # 2026-02-01 ... 2026-02-03: their 30-day horizons end 2026-03-03 ... 2026-03-05
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-02-01"
+    assert request.tags["dagster/asset_partition_range_end"] == "2026-02-03"
+    assert labels_sensor.job_name == "labels_job"
+    mark(settings, "churn_labels", "2026-02-01", "2026-02-03")
+    waiting = sensor_tick(labels_sensor, instance, resources)
+    assert waiting.skip_message == (
+        "no label day is ready: 2026-02-04 waits for the features of its day and user_state of 2026-03-06 "
+        "(its 30-day horizon)"
+    )
+
+
+def test_daily_job_selects_the_refresh_assets():
     job = defs.resolve_job_def("daily_job")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == set(DAILY_ASSETS)
-    # 2026-03-31's horizon (04-01 ... 04-30) was completed by the run for 2026-04-30, the day before
-    [labels] = daily_labels_schedule.evaluate_tick(context).run_requests
-    assert (labels.partition_key, labels.run_key, daily_labels_schedule.job_name) == (
-        "2026-03-31",
-        "labels-2026-03-31",
-        "labels_job",
-    )
-    for schedule in (daily_schedule, daily_labels_schedule):
-        assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "UTC"
-        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert daily_refresh_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
-def test_no_label_day_before_the_first_partition(instance):
+def test_weekly_retraining_uses_the_latest_label_day_in_the_warehouse(env, instance):
+    settings, resources = env
+    moment = datetime(2026, 5, 4, 6, tzinfo=UTC)
     context = dg.build_schedule_context(
-        instance=instance, repository_def=REPOSITORY, scheduled_execution_time=at("2026-01-10T06:00:00")
-    )
-    assert daily_schedule.evaluate_tick(context).run_requests[0].partition_key == "2026-01-09"
-    skipped = daily_labels_schedule.evaluate_tick(context)
-    assert skipped.skip_message == "2025-12-09 is before the first partition: no label day yet"
-
-
-def test_weekly_retraining_uses_the_latest_label_day(instance):
-    context = dg.build_schedule_context(
-        instance=instance, repository_def=REPOSITORY, scheduled_execution_time=at("2026-05-04T07:00:00")
+        instance=instance, scheduled_execution_time=moment, resources=resources, repository_def=REPOSITORY
     )
     skipped = weekly_retrain_schedule.evaluate_tick(context)
-    assert skipped.skip_message == "no churn_labels partition is materialized yet: nothing to train on"
-    for day in ("2026-03-30", "2026-03-31"):
-        instance.report_runless_asset_event(dg.AssetMaterialization("churn_labels", partition=day))
+    assert skipped.skip_message == "the warehouse holds no churn_labels day yet: nothing to train on"
+    mark(settings, "churn_labels", "2026-01-01", "2026-03-31")
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=moment, resources=resources, repository_def=REPOSITORY
+    )
     [request] = weekly_retrain_schedule.evaluate_tick(context).run_requests
     assert (request.partition_key, request.run_key) == ("2026-03-31", "weekly-2026-05-04")
-    assert weekly_retrain_schedule.cron_schedule == "0 7 * * 1"
+    assert weekly_retrain_schedule.cron_schedule == "0 6 * * 1"
 
 
 def report(instance, day: str, drifted: bool, psi: float) -> None:
@@ -68,33 +158,38 @@ def report(instance, day: str, drifted: bool, psi: float) -> None:
     instance.report_runless_asset_event(dg.AssetMaterialization("drift_report", partition=day, metadata=metadata))
 
 
-def tick(instance, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
-    return drift_sensor.evaluate_tick(context)
-
-
-def test_drift_sensor_requests_one_retraining_per_drifted_report(instance):
-    instance.report_runless_asset_event(dg.AssetMaterialization("churn_labels", partition="2026-03-31"))
+def test_drift_sensor_requests_one_retraining_per_drifted_report(env, instance):
+    settings, resources = env
+    mark(settings, "churn_labels", "2026-01-01", "2026-03-31")
     report(instance, "2026-04-29", drifted=False, psi=0.04)
-    quiet = tick(instance, None)
+    quiet = sensor_tick(drift_sensor, instance, resources)
     assert quiet.run_requests == []
     assert quiet.skip_message == (
         "no drift in drift_report 2026-04-29: max important PSI 0.040 is below the fail threshold"
     )
 
     report(instance, "2026-04-30", drifted=True, psi=0.83)
-    loud = tick(instance, quiet.cursor)
+    loud = sensor_tick(drift_sensor, instance, resources, quiet.cursor)
     [request] = loud.run_requests
     assert request.partition_key == "2026-03-31"
     assert request.run_key.startswith("drift-2026-04-30-")
     assert request.tags["churn/trigger"] == "drift"
 
-    again = tick(instance, loud.cursor)  # the same report: nothing new
+    again = sensor_tick(drift_sensor, instance, resources, loud.cursor)  # the same report: nothing new
     assert again.run_requests == []
 
     report(instance, "2026-05-01", drifted=True, psi=0.91)
-    newer = tick(instance, again.cursor)
+    newer = sensor_tick(drift_sensor, instance, resources, again.cursor)
     [second] = newer.run_requests
     assert second.run_key.startswith("drift-2026-05-01-") and second.run_key != request.run_key
     assert drift_sensor.job_name == "retrain_job"
     assert drift_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_no_retraining_without_labels_in_the_warehouse(env, instance):
+    _, resources = env
+    report(instance, "2026-04-30", drifted=True, psi=0.83)
+    skipped = sensor_tick(drift_sensor, instance, resources)
+    assert skipped.skip_message == (
+        "drift in drift_report 2026-04-30, but the warehouse holds no churn_labels day to train on"
+    )

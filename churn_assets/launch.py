@@ -1,0 +1,62 @@
+"""Running a job of the code location in this process, recorded as the code location's own run.
+
+``churn-assets run`` executes its stages in its own process (a run per stage costs no process start-up and
+no second load of the definitions), yet its runs must look in the Dagster UI exactly like runs launched
+there: under Jobs -> <job> -> Runs, on the Overview timeline, and re-executable without a "different version"
+warning. The UI finds a job's runs by the code location that launched them (the run's remote origin and its
+``.dagster/repository`` tag), which ``JobDefinition.execute_in_process`` and the public ``execute_job`` do not
+record. Dagster has no public API for "create this run as location X's and execute it here", so this module
+is the one place that uses its internal ones:
+
+* the workspace file's code location origin (``WorkspaceFileTarget``), the same one the webserver and the
+  daemon load;
+* ``create_run_for_job`` with that origin, and ``execute_run`` on a reconstructable job of the same module.
+
+Everything else in the package uses public Dagster APIs only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.execution.api import execute_run
+from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKSPACE = ROOT / "workspace.yaml"
+MODULE = "churn_assets.definitions"
+LOCATION = "churn_assets"  # as in workspace.yaml
+
+
+@cache
+def _location():
+    """The code location origin of workspace.yaml (in a checkout), or of the module itself (an installed copy)."""
+    if WORKSPACE.exists():
+        [origin] = WorkspaceFileTarget(paths=[str(WORKSPACE)]).create_origins()
+        return origin
+    from dagster._core.workspace.load_target import ModuleTarget
+
+    [origin] = ModuleTarget(MODULE, "defs", None, LOCATION).create_origins()
+    return origin
+
+
+def execute_in_location(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, tags: Mapping[str, str], run_config: dict
+):
+    """Create the run of ``job_name`` as the code location's and execute it here; the ``JobExecutionResult``."""
+    job_def = defs.resolve_job_def(job_name)
+    repository = RemoteRepositoryOrigin(_location(), defs.get_repository_def().name)
+    recon = ReconstructableRepository.for_module(MODULE, "defs", str(ROOT)).get_reconstructable_job(job_name)
+    run = instance.create_run_for_job(
+        job_def=job_def,
+        run_config=run_config,
+        tags=tags,
+        remote_job_origin=RemoteJobOrigin(repository, job_name),
+        job_code_origin=recon.get_python_origin(),
+    )
+    return execute_run(recon, run, instance)
