@@ -103,7 +103,7 @@ def _earlier_run(instance: dg.DagsterInstance, tag: str, value: str) -> str | No
 
 @dg.sensor(
     jobs=[daily_job, daily_data_job],
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=SETTINGS.sensor_seconds,
     default_status=SENSOR_STATUS,
     description=(
         "The daily refresh once a day's events have arrived in the source: the earliest day of the partitions "
@@ -129,7 +129,7 @@ def daily_refresh_sensor(
 
 @dg.sensor(
     job=labels_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=SETTINGS.sensor_seconds,
     default_status=SENSOR_STATUS,
     description=(
         f"Churn labels of the days whose {LABEL_HORIZON_DAYS}-day horizon is complete in the warehouse (features of "
@@ -184,7 +184,7 @@ def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wa
 @dg.asset_sensor(
     asset_key=dg.AssetKey("drift_report"),
     job=retrain_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=SETTINGS.sensor_seconds,
     default_status=SENSOR_STATUS,
     description="Retrains once per drift report whose important features crossed the fail threshold.",
 )

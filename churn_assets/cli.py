@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import subprocess
 import sys
 import time
 from datetime import date, timedelta
@@ -37,6 +38,11 @@ run_monitoring:
 # per partition (Dagster's own switch; Postgres storage does it by default). On the SQLite instance that saves about
 # 570 event-log writes in the demo. Dagster's trade-off: if such a run fails, its partitions are not marked failed
 # (the run itself is, and `churn-assets run` stops and names the failed step).
+WORKSPACE = """load_from:
+  - python_module:
+      module_name: churn_assets.definitions
+      location_name: churn_assets
+"""
 RANGE_PLANNED_EVENTS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
 
 
@@ -246,15 +252,62 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def dev(args: argparse.Namespace) -> int:
+    """The Dagster UI and daemon on this data directory, with the HTTP API beside them so report links open."""
     settings = _apply_options(args)
+    home = Path(os.environ["DAGSTER_HOME"])
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    if not workspace.exists():  # an installed copy: the same code location, named as in the repository's file
+        workspace = home / "workspace.yaml"
+        workspace.write_text(WORKSPACE)
     # through this interpreter, not a `dagster` looked up on PATH: works without an activated virtualenv
-    command = [sys.executable, "-m", "dagster", "dev", "--host", args.host, "--port", str(args.port)]
-    command += ["-w", str(workspace)] if workspace.exists() else ["-m", "churn_assets.definitions"]
-    home = os.environ["DAGSTER_HOME"]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "-w",
+        str(workspace),
+    ]
+    api = _start_api(settings)
     print(f"Dagster UI on http://{args.host}:{args.port} (instance {home}, data {settings.data_dir})", flush=True)
-    os.execv(sys.executable, command)
-    return 0  # not reached
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if api is not None:
+            api.terminate()
+            api.wait(timeout=20)
+
+
+def _start_api(settings: Settings) -> subprocess.Popen | None:
+    """``churn-assets serve`` on CHURN_SERVE_URL's loopback port, where the metadata's report and card links point;
+    None when that URL is not this machine's loopback or something already answers there."""
+    from urllib.parse import urlsplit
+
+    from churn_assets.serve import is_loopback
+
+    url = urlsplit(settings.serve_url)
+    if not is_loopback(url.hostname or "") or _answers(settings.serve_url):
+        print(f"  report links point at {settings.serve_url} (not started here)")
+        return None
+    command = [sys.executable, "-m", "churn_assets.cli", "serve", "--host", url.hostname, "--port", str(url.port or 80)]
+    print(f"  HTTP API for the report and model card links on {settings.serve_url}", flush=True)
+    return subprocess.Popen(command)
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

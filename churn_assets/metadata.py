@@ -21,6 +21,11 @@ def column_schema(frame: pd.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(str(c), type_name(t)) for c, t in frame.dtypes.items()])
 
 
+def markdown(rows: pd.DataFrame | None) -> dg.MetadataValue:
+    """A markdown preview of a few rows (or of none)."""
+    return dg.MetadataValue.md(rows.to_markdown(index=False) if rows is not None and len(rows) else "_no rows_")
+
+
 def table_metadata(
     frame: pd.DataFrame, preview_rows: int = 5, preview_columns: list[str] | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -29,7 +34,7 @@ def table_metadata(
     return {
         ROW_COUNT: len(frame),
         "dagster/column_schema": column_schema(frame),
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_no rows_"),
+        "preview": markdown(preview),
         **extra,
     }
 
@@ -40,7 +45,7 @@ def by_partition(
     asset_key: str | None = None,
     extra: Callable[[pd.DataFrame], dict[str, Any]] | None = None,
 ) -> None:
-    """Give each partition of the run its own row count, plus ``extra(rows)``, from its own rows.
+    """Give each partition of the run its own row count and preview, plus ``extra(rows)``, from its own rows.
 
     Dagster copies an output's metadata onto every partition of a single-run backfill, so without this each
     day of a 120-day run would report the rows of all 120. A partition's rows are those whose partition
@@ -53,5 +58,5 @@ def by_partition(
         groups = {day.strftime("%Y-%m-%d"): rows for day, rows in frame.groupby(frame[column].dt.floor("D"))}
     for partition in context.partition_keys:
         rows = groups.get(partition, frame.iloc[:0])
-        metadata = {ROW_COUNT: len(rows), **(extra(rows) if extra else {})}
+        metadata = {ROW_COUNT: len(rows), "preview": markdown(rows.head(5)), **(extra(rows) if extra else {})}
         context.add_asset_metadata(metadata, asset_key=key, partition_key=partition)

@@ -70,6 +70,7 @@ class Settings:
     drift_top_features: int = 8
     schedule_hour: int = 6
     automation: str = "on"
+    sensor_seconds: int = 60
     gcp_project: str | None = None
     bq_dataset: str = "churn"
     bq_location: str | None = None
@@ -135,6 +136,7 @@ class Settings:
             ("training_max_rows", 1000),
             ("test_days", 1),
             ("drift_top_features", 1),
+            ("sensor_seconds", 5),
         ):
             if getattr(self, name) < low:
                 raise SettingsError(f"{ENV_VARS[name]} must be at least {low}, got {getattr(self, name)}")
@@ -240,6 +242,7 @@ ENV_VARS = {
     "drift_top_features": "CHURN_DRIFT_TOP_FEATURES",
     "schedule_hour": "CHURN_SCHEDULE_HOUR",
     "automation": "CHURN_AUTOMATION",
+    "sensor_seconds": "CHURN_SENSOR_SECONDS",
     "gcp_project": "CHURN_GCP_PROJECT",
     "bq_dataset": "CHURN_BQ_DATASET",
     "bq_location": "CHURN_BQ_LOCATION",

@@ -15,6 +15,7 @@ import gc
 import io
 import sys
 import time
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -28,12 +29,14 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 CHECK_EVENT = "ASSET_CHECK_EVALUATION"
+UNMAPPED = "unmapped_event_types"
 BLOCKED = "DagsterAssetCheckFailedError"
 
 
 def run_stage(defs, instance, job_name: str, first: str | None, last: str | None) -> tuple[bool, dict, list, float]:
-    """Run one job of the code location in this process (over a partition range when given); return success, metadata by asset, check findings,
-    seconds. An asset's metadata is that of its last partition in the run, with the rows of all its partitions."""
+    """Run one job of the code location in this process (over a partition range when given); return success,
+    metadata by asset, check findings, seconds. An asset's metadata is that of its last partition in the run,
+    with the rows and unmapped event types of all its partitions."""
     from churn_assets.metadata import ROW_COUNT
 
     tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if first and first != last else {}
@@ -61,8 +64,11 @@ def run_stage(defs, instance, job_name: str, first: str | None, last: str | None
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization
         name, values = mat.asset_key.to_user_string(), {k: v.value for k, v in mat.metadata.items()}
+        earlier = metadata.get(name, {})
         if ROW_COUNT in values:
-            values[ROW_COUNT] += metadata.get(name, {}).get(ROW_COUNT, 0)
+            values[ROW_COUNT] += earlier.get(ROW_COUNT, 0)
+        if UNMAPPED in values:  # a count per event type, per partition: the run's is their sum
+            values[UNMAPPED] = dict(Counter(earlier.get(UNMAPPED) or {}) + Counter(values[UNMAPPED] or {}))
         metadata[name] = values
     findings = [_finding(e.event_specific_data) for e in result.all_events if e.event_type_value == CHECK_EVENT]
     for event, (step, cause) in zip(failures, causes, strict=True):

@@ -17,7 +17,8 @@ from churn_assets.core.days import require_days
 from churn_assets.core.features import FeatureSpec
 from churn_assets.core.transforms import PARTITION_COLUMNS, preview_select, table_types
 from churn_assets.io.warehouse import Engine
-from churn_assets.metadata import ROW_COUNT
+from churn_assets.metadata import ROW_COUNT, markdown
+from churn_assets.partitions import FEATURES
 
 _TYPE_NAMES = {"STRING": "string", "INT64": "int64", "FLOAT64": "float64", "BOOL": "boolean"}
 
@@ -34,6 +35,15 @@ def require(engine: Engine, what: str, table: str, needed: Sequence[date]) -> No
         require_days(what, table, needed, engine.written_days(table, min(needed), max(needed)))
 
 
+def sql_table(table: str) -> dict[str, Any]:
+    """Definition metadata of a table the warehouse computes: its partition column and its column schema (fixed by
+    the code and the feature windows, so it is said once, on the asset, not on each of its materializations)."""
+    return {
+        "partition_expr": PARTITION_COLUMNS[table],
+        "dagster/column_schema": column_schema(table_types(table, FEATURES)),
+    }
+
+
 def write_days(
     context: dg.AssetExecutionContext,
     engine: Engine,
@@ -43,23 +53,18 @@ def write_days(
     spec: FeatureSpec,
     **extra: Any,
 ) -> dg.MaterializeResult:
-    """Replace ``days`` of ``table`` with ``selects`` in one transaction; row counts per partition.
-
-    Dagster copies a ranged run's output metadata onto every partition. The column schema and the preview
-    (the larger entries) go on the run's last day only: copied onto 120 partitions they were a good part of
-    the demo's event-log time, and the asset's page shows its latest partition's."""
+    """Replace ``days`` of ``table`` with ``selects`` in one transaction; each partition its own row count and
+    preview, so a day of a ranged run carries exactly what a one-day run of it would."""
     first, last = min(days), max(days)
     counts = engine.replace_partitions(table, PARTITION_COLUMNS[table], first, last, selects, spec)
-    preview = engine.query(preview_select(engine.schema, table, last))
-    described = {
-        "dagster/column_schema": column_schema(table_types(table, spec)),
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_no rows_"),
-    }
+    preview = engine.query(preview_select(engine.schema, table, first, last))
+    column = PARTITION_COLUMNS[table]
+    groups = (
+        {d.date(): rows.drop(columns=[column]) for d, rows in preview.groupby(preview[column])} if len(preview) else {}
+    )
     light = {"dagster/table_name": f"{engine.schema}.{table}", "warehouse": engine.describe(), **extra}
-    if len(context.partition_keys) == 1:
-        return dg.MaterializeResult(metadata={ROW_COUNT: sum(counts.values()), **described, **light})
-    key = context.assets_def.key
-    for day in days:  # one run, many days: each partition gets its own count
-        own = {ROW_COUNT: counts.get(day, 0), **(described if day == last else {})}
-        context.add_asset_metadata(own, asset_key=key, partition_key=day.isoformat())
-    return dg.MaterializeResult(metadata={ROW_COUNT: sum(counts.values()), **light})
+    for day in days:
+        rows = groups.get(day)
+        own = {ROW_COUNT: counts.get(day, 0), "preview": markdown(rows), **light}
+        context.add_asset_metadata(own, asset_key=context.assets_def.key, partition_key=day.isoformat())
+    return dg.MaterializeResult()

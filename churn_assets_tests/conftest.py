@@ -58,6 +58,7 @@ class Warehouse:
         first: str | None = None,
         last: str | None = None,
         raise_on_error: bool = True,
+        run_config: dict | None = None,
     ) -> dg.ExecuteInProcessResult:
         tags = {RANGE_START_TAG: first, RANGE_END_TAG: last or first} if first else {}
         return dg.materialize(
@@ -67,6 +68,7 @@ class Warehouse:
             instance=self.instance,
             tags=tags,
             raise_on_error=raise_on_error,
+            run_config=run_config,
         )
 
     def table(self, name: str, where: str = "") -> pd.DataFrame:

@@ -8,7 +8,7 @@ from churn_assets.core.transforms import user_daily_select, user_state_selects
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.partitions import FEATURES, START_DATE, daily_partitions, partition_days, previous_day
 from churn_assets.resources import ChurnSource, Warehouse
-from churn_assets.tables import require, write_days
+from churn_assets.tables import require, sql_table, write_days
 
 GROUP = "activity"
 SQL_KINDS = {"sql", *TABLE_KINDS} - {"pandas"}
@@ -25,7 +25,7 @@ SQL_KINDS = {"sql", *TABLE_KINDS} - {"pandas"}
     kinds=SQL_KINDS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={"partition_expr": "activity_date"},
+    metadata=sql_table("user_daily"),
     deps=["raw_events"],
 )
 def user_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, source: ChurnSource) -> dg.MaterializeResult:
@@ -46,7 +46,7 @@ def user_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, source: 
     kinds=SQL_KINDS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={"partition_expr": "as_of_date"},
+    metadata=sql_table("user_state"),
     deps=["user_daily", dg.AssetDep("user_state", partition_mapping=previous_day)],
 )
 def user_state(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

@@ -12,7 +12,7 @@ from churn_assets.core.quality import feature_table_outcome
 from churn_assets.core.transforms import feature_summary_select, user_features_selects
 from churn_assets.partitions import FEATURES, START_DATE, daily_partitions, feature_window, partition_days
 from churn_assets.resources import Warehouse
-from churn_assets.tables import require, write_days
+from churn_assets.tables import require, sql_table, write_days
 
 GROUP = "features"
 COMPLETE_CHECK = ("complete_and_unique", "One row per (user, day), no missing value, no negative count.")
@@ -30,7 +30,7 @@ WINDOWS = ", ".join(str(w) for w in FEATURES.windows)
     kinds=SQL_KINDS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={"partition_expr": "as_of_date"},
+    metadata=sql_table("user_features"),
     deps=[dg.AssetDep("user_daily", partition_mapping=feature_window), "user_state", "raw_users"],
     check_specs=check_specs("user_features", [COMPLETE_CHECK]),
 )

@@ -36,31 +36,62 @@ VALID_ROWS_HELP = (
             description="One row per user: user_id, signup_time (UTC), plan, country, acquisition channel.",
             group_name=GROUP,
             kinds=TABLE_KINDS,
+            is_required=False,  # each can be selected alone
         ),
         "raw_users_quarantine": dg.AssetOut(
             description="User rows rejected by validation, as text, with the reason.",
             group_name=GROUP,
             kinds=TABLE_KINDS,
+            is_required=False,  # each can be selected alone
         ),
     },
     check_specs=check_specs("raw_users", [(VALID_ROWS, VALID_ROWS_HELP + describe_rules(USER_RULES))]),
+    can_subset=True,
 )
 def raw_users(context: dg.AssetExecutionContext, source: ChurnSource, quality: QualityPolicy) -> Iterator:
     validated = validate_users(source.read_users())
     context.log.info(f"{validated.total} users from {source.describe()}, {len(validated.rejected)} rejected")
-    yield dg.MaterializeResult(
-        asset_key="raw_users",
-        value=validated.clean,
-        metadata=table_metadata(
-            validated.clean, source=source.describe(), dropped_columns=list(validated.dropped_columns)
-        ),
-    )
-    yield dg.MaterializeResult(
-        asset_key="raw_users_quarantine",
-        value=validated.rejected,
-        metadata=table_metadata(validated.rejected, rejected_by_reason=validated.rejected_by_reason),
-    )
-    yield check_result("raw_users", VALID_ROWS, validated.outcome(quality.max_reject_share))
+    selected = _selected(context, "raw_users", len(validated.rejected))
+    if "raw_users" in selected:
+        yield dg.MaterializeResult(
+            asset_key="raw_users",
+            value=validated.clean,
+            metadata=table_metadata(
+                validated.clean, source=source.describe(), dropped_columns=list(validated.dropped_columns)
+            ),
+        )
+    if "raw_users_quarantine" in selected:
+        yield dg.MaterializeResult(
+            asset_key="raw_users_quarantine",
+            value=validated.rejected,
+            metadata=table_metadata(validated.rejected, rejected_by_reason=validated.rejected_by_reason),
+        )
+    if dg.AssetCheckKey(dg.AssetKey("raw_users"), VALID_ROWS) in context.selected_asset_check_keys:
+        yield check_result("raw_users", VALID_ROWS, validated.outcome(quality.max_reject_share))
+
+
+def _selected(context: dg.AssetExecutionContext, table: str, rejected: int) -> set[str]:
+    """The outputs of ``table`` and its quarantine this run writes (either can be selected alone). Rejected rows
+    are never dropped: a run that rejects rows must write the quarantine that keeps them."""
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    if rejected and table in selected and f"{table}_quarantine" not in selected:
+        raise dg.Failure(
+            f"{table}: {rejected} row(s) were rejected, and {table}_quarantine, which keeps them with their reason, "
+            "is not selected: materialize both"
+        )
+    return selected
+
+
+def _events_by_type(rows: pd.DataFrame) -> dict:
+    return {"events_by_type": dg.MetadataValue.json(rows["event_type"].value_counts().to_dict())}
+
+
+def _rejected(rows: pd.DataFrame) -> dict:
+    unmapped = rows.loc[rows["reason"] == "unmapped_event_type", "event_type"].value_counts()
+    return {
+        "rejected_by_reason": dg.MetadataValue.json(rows["reason"].value_counts().to_dict()),
+        "unmapped_event_types": dg.MetadataValue.json({str(k): int(v) for k, v in unmapped.items()}),
+    }
 
 
 def recent_accepted_counts(engine: Engine, before: date) -> dict[str, int]:
@@ -76,12 +107,14 @@ def recent_accepted_counts(engine: Engine, before: date) -> dict[str, int]:
             description="Activity events of a UTC day: event_id, user_id, event_time, event_type, minutes, amount.",
             group_name=GROUP,
             kinds=TABLE_KINDS,
+            is_required=False,  # each can be selected alone
             metadata={"partition_expr": "event_time"},
         ),
         "raw_events_quarantine": dg.AssetOut(
             description="Event rows rejected by validation, as text, with the reason and the partition's day.",
             group_name=GROUP,
             kinds=TABLE_KINDS,
+            is_required=False,  # each can be selected alone
             metadata={"partition_expr": "partition_time"},
         ),
     },
@@ -100,6 +133,7 @@ def recent_accepted_counts(engine: Engine, before: date) -> dict[str, int]:
         ],
         partitions_def=daily_partitions,
     ),
+    can_subset=True,
 )
 def raw_events(
     context: dg.AssetExecutionContext,
@@ -118,29 +152,18 @@ def raw_events(
         raw, raw_users, source.vocabulary, stored, before, quality.max_reject_share, quality.volume_tolerance
     )
     events, quarantine = run.events, run.quarantine
-    by_reason = quarantine["reason"].value_counts().to_dict() if len(quarantine) else {}
     context.log.info(f"{len(events)} events accepted, {len(quarantine)} quarantined over {len(days)} day(s)")
     if run.unmapped:  # once per run, whatever the number of days
         context.log.warning(source.vocabulary.hint(run.unmapped))
-    by_partition(context, events, "raw_events")
-    by_partition(context, quarantine, "raw_events_quarantine")
-    yield dg.MaterializeResult(
-        asset_key="raw_events",
-        value=events,
-        metadata=table_metadata(
-            events,
-            source=source.describe(),
-            dropped_columns=list(run.dropped_columns),
-            events_by_type=dg.MetadataValue.json(events["event_type"].value_counts().to_dict()),
-        ),
-    )
-    yield dg.MaterializeResult(
-        asset_key="raw_events_quarantine",
-        value=quarantine,
-        metadata=table_metadata(
-            quarantine,
-            rejected_by_reason=dg.MetadataValue.json(by_reason),
-            unmapped_event_types=dg.MetadataValue.json(run.unmapped),
-        ),
-    )
+    selected = _selected(context, "raw_events", len(quarantine))
+    # each day its own counts, preview and breakdowns; what holds for the whole run once
+    if "raw_events" in selected:
+        by_partition(context, events, "raw_events", extra=_events_by_type)
+        metadata = table_metadata(events, source=source.describe(), dropped_columns=list(run.dropped_columns))
+        yield dg.MaterializeResult(asset_key="raw_events", value=events, metadata=metadata)
+    if "raw_events_quarantine" in selected:
+        by_partition(context, quarantine, "raw_events_quarantine", extra=_rejected)
+        yield dg.MaterializeResult(
+            asset_key="raw_events_quarantine", value=quarantine, metadata=table_metadata(quarantine)
+        )
     yield from partition_check_events(context, "raw_events", run.outcomes)

@@ -11,7 +11,7 @@ from churn_assets.core.quality import label_rate_outcome
 from churn_assets.core.transforms import churn_labels_select, label_summary_select
 from churn_assets.partitions import FEATURES, LABEL_HORIZON_DAYS, daily_partitions, label_horizon, partition_days
 from churn_assets.resources import Warehouse
-from churn_assets.tables import require, write_days
+from churn_assets.tables import require, sql_table, write_days
 
 GROUP = "labels"
 RATE_CHECK = (
@@ -30,7 +30,7 @@ RATE_CHECK = (
     kinds=SQL_KINDS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={"partition_expr": "as_of_date"},
+    metadata=sql_table("churn_labels"),
     deps=["user_features", dg.AssetDep("user_state", partition_mapping=label_horizon)],
     check_specs=check_specs("churn_labels", [RATE_CHECK]),
 )
@@ -43,13 +43,10 @@ def churn_labels(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Ite
     select = churn_labels_select(engine.schema, days[0], days[-1], LABEL_HORIZON_DAYS)
     result = write_days(context, engine, "churn_labels", days, [select], FEATURES, horizon_days=LABEL_HORIZON_DAYS)
     summary = engine.query(label_summary_select(engine.schema, days[0], days[-1]))
-    if len(context.partition_keys) > 1:
-        for row in summary.itertuples():
-            context.add_asset_metadata(
-                {"positive_rate": _rate(row.churned, row.labelled)}, partition_key=row.day.date().isoformat()
-            )
-    rate = _rate(summary["churned"].sum(), summary["labelled"].sum())
-    yield dg.MaterializeResult(metadata={**result.metadata, "positive_rate": rate})
+    for row in summary.itertuples():  # each day its own rate, in ranged runs as in one-day runs
+        day = row.day.date().isoformat()
+        context.add_asset_metadata({"positive_rate": _rate(row.churned, row.labelled)}, partition_key=day)
+    yield result
     yield check_result("churn_labels", RATE_CHECK[0], label_rate_outcome(summary))
 
 

@@ -8,18 +8,40 @@ from importlib.metadata import version as package_version
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from churn_assets.assets.activity import SQL_KINDS
 from churn_assets.checks import check_result, check_specs
 from churn_assets.core.days import day_range
 from churn_assets.core.promotion import Bars, promote_if_better
-from churn_assets.core.training import TARGET, trainable_outcome, training_sample
+from churn_assets.core.training import CANDIDATES, TARGET, chosen_candidates, trainable_outcome, training_sample
 from churn_assets.core.transforms import label_days_select, training_extract_select, training_summary_select
 from churn_assets.partitions import FEATURES, START_DATE, TRAIN_DAYS, daily_partitions, training_window
 from churn_assets.resources import ArtifactsResource, ModelPolicy, Warehouse
-from churn_assets.tables import require, write_days
+from churn_assets.tables import require, sql_table, write_days
 
 GROUP = "models"
+
+
+class TrainingSetConfig(dg.Config):
+    """Launchpad parameters of a training set; the window ends on the partition day."""
+
+    train_days: int = Field(
+        default=TRAIN_DAYS,
+        ge=1,
+        description=f"Label days in the training window, ending on the partition day (CHURN_TRAIN_DAYS, {TRAIN_DAYS}).",
+    )
+
+
+class ModelConfig(dg.Config):
+    """Launchpad parameters of a training run: which candidates compete (all by default)."""
+
+    candidates: list[str] = Field(
+        default_factory=lambda: list(CANDIDATES),
+        description=f"Candidate models to train and choose from; any non-empty subset of {list(CANDIDATES)}.",
+    )
+
+
 TRAINABLE_CHECK = (
     "trainable",
     "The label-complete days of the window hold a training and a test window (with the label-horizon gap "
@@ -29,36 +51,39 @@ TRAINABLE_CHECK = (
 
 @dg.asset(
     description=(
-        f"user_features joined with churn_labels over the {TRAIN_DAYS} label days up to T (the partition), sampled "
+        f"user_features joined with churn_labels over the {TRAIN_DAYS} label days up to T (the partition; a run's "
+        "train_days in the launchpad changes it), sampled "
         "inside the warehouse to at most CHURN_TRAINING_MAX_ROWS rows, stratified by day and label (the same rows "
         "on every run and engine). `training_window_end` = T."
     ),
     group_name=GROUP,
     kinds=SQL_KINDS,
     partitions_def=daily_partitions,
-    metadata={"partition_expr": "training_window_end"},
+    metadata=sql_table("training_set"),
     deps=[
         dg.AssetDep("user_features", partition_mapping=training_window),
         dg.AssetDep("churn_labels", partition_mapping=training_window),
     ],
     check_specs=check_specs("training_set", [TRAINABLE_CHECK]),
 )
-def training_set(context: dg.AssetExecutionContext, warehouse: Warehouse, model_policy: ModelPolicy) -> Iterator:
+def training_set(
+    context: dg.AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse, model_policy: ModelPolicy
+) -> Iterator:
     end = date.fromisoformat(context.partition_key)
-    window = day_range(max(START_DATE, end - timedelta(days=TRAIN_DAYS - 1)), end)
+    window = day_range(max(START_DATE, end - timedelta(days=config.train_days - 1)), end)
     engine = warehouse.engine()
     require(engine, f"the training set ending {end}", "churn_labels", window)
     label_days = engine.query(label_days_select(engine.schema, window[0], end))
     labelled = int(label_days["rows"].sum())
     sample = training_sample(labelled, model_policy.training_max_rows)
     select = training_extract_select(engine.schema, window[0], end, FEATURES, sample["fraction"])
-    result = write_days(context, engine, "training_set", [end], [select], FEATURES)
+    write_days(context, engine, "training_set", [end], [select], FEATURES)
     summary = engine.query(training_summary_select(engine.schema, end))
     yield dg.MaterializeResult(
         metadata={
-            **result.metadata,
             "window_first": window[0].isoformat(),
             "window_last": end.isoformat(),
+            "train_days": config.train_days,
             "label_days": int(summary["label_days"].iloc[0]),
             "positive_rate": round(float(summary["positive_rate"].iloc[0] or 0.0), 6),
             "sampling": dg.MetadataValue.json(sample),
@@ -82,15 +107,25 @@ def _metrics_table(result) -> str:
     return table.to_markdown()
 
 
-def _sampling(context: dg.AssetExecutionContext) -> dict:
-    """How the training set of this partition was sampled, from its latest materialization."""
+def _training_set_metadata(context: dg.AssetExecutionContext) -> dict:
+    """The metadata of this partition's latest training set."""
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("training_set"), asset_partitions=[context.partition_key]),
         limit=1,
     ).records
     mat = records[0].asset_materialization if records else None
-    entry = mat.metadata.get("sampling") if mat else None
-    return dict(entry.value) if entry is not None else {}
+    return {k: v.value for k, v in mat.metadata.items()} if mat else {}
+
+
+def _sampling(context: dg.AssetExecutionContext) -> dict:
+    """How the training set of this partition was sampled."""
+    return dict(_training_set_metadata(context).get("sampling") or {})
+
+
+def _training_window(context: dg.AssetExecutionContext) -> dict:
+    """The training set's window as it was launched (its own train_days)."""
+    meta = _training_set_metadata(context)
+    return {k: meta[k] for k in ("window_first", "train_days") if k in meta}
 
 
 def _code_version() -> str:
@@ -116,6 +151,7 @@ def _code_version() -> str:
 )
 def churn_model(
     context: dg.AssetExecutionContext,
+    config: ModelConfig,
     training_set: pd.DataFrame,
     model_policy: ModelPolicy,
     artifacts: ArtifactsResource,
@@ -124,8 +160,10 @@ def churn_model(
     # process that loads the definitions (webserver, daemon, each run) would pay for it
     from churn_assets.core.card import train_model
 
-    trained = train_model(training_set, date.fromisoformat(context.partition_key), FEATURES, model_policy)
-    card = trained.card | {"training_sample": _sampling(context), "code_version": _code_version()}
+    candidates = chosen_candidates(config.candidates)  # an unknown name fails here, before any fit
+    trained = train_model(training_set, date.fromisoformat(context.partition_key), FEATURES, model_policy, candidates)
+    launch = {"window_last": context.partition_key, "candidates": candidates, **_training_window(context)}
+    card = trained.card | {"training_sample": _sampling(context), "code_version": _code_version(), "launch": launch}
     version, created = artifacts.registry().register(trained.result.model, card, trained.frames)
     context.log.info(f"model {version} ({card['candidate']}) {'registered' if created else 'already registered'}")
     link = artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")

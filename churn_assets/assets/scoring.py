@@ -11,7 +11,7 @@ from churn_assets.core.scoring import rank_predictions, score_users
 from churn_assets.core.serving import publish_snapshot
 from churn_assets.core.transforms import scored_day_select
 from churn_assets.deployment import TABLE_KINDS
-from churn_assets.metadata import by_partition, table_metadata
+from churn_assets.metadata import by_partition, column_schema
 from churn_assets.partitions import daily_partitions, partition_days
 from churn_assets.resources import ArtifactsResource, ModelPolicy, Warehouse
 from churn_assets.tables import require
@@ -20,9 +20,17 @@ GROUP = "predictions"
 TOP_USERS = 10
 
 
-def _tier_counts(predictions: pd.DataFrame) -> dict[str, int]:
+TOP_COLUMNS = ["user_id", "as_of_date", "churn_probability", "risk_tier", "reason_1", "reason_2", "reason_3"]
+
+
+def _day_summary(predictions: pd.DataFrame) -> dict:
+    """A day's tier counts and its riskiest users (the rows of that day only)."""
     tiers = predictions["risk_tier"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
-    return {f"tier_{tier}": int(n) for tier, n in tiers.items()}
+    top = predictions.nsmallest(TOP_USERS, ["rank"])[TOP_COLUMNS].round({"churn_probability": 4})
+    return {
+        **{f"tier_{tier}": int(n) for tier, n in tiers.items()},
+        "top_risk_users": dg.MetadataValue.md(top.to_markdown(index=False) if len(top) else "_no eligible users_"),
+    }
 
 
 @dg.asset(
@@ -62,25 +70,15 @@ def churn_predictions(
         score_users(model, chunk, version, card, model_policy.risk_high, model_policy.risk_medium) for chunk in chunks
     ]
     predictions = rank_predictions(pd.concat(scored, ignore_index=True) if scored else pd.DataFrame())
-    by_partition(context, predictions, extra=_tier_counts)
+    by_partition(context, predictions, extra=_day_summary)
     # the snapshot the HTTP API serves (core/serving.py): written before the warehouse table, and served only
     # once the pointer moves, so the API never reads the warehouse
     served = publish_snapshot(artifacts.store(), predictions) if len(predictions) else None
-    top = predictions.nsmallest(TOP_USERS, ["rank"]) if len(predictions) else predictions
     yield dg.MaterializeResult(
         value=predictions,
-        metadata=table_metadata(
-            predictions,
-            preview_rows=0,
-            model_version=version,
-            served_day=served or "",
-            **_tier_counts(predictions),
-            top_risk_users=dg.MetadataValue.md(
-                top[["user_id", "as_of_date", "churn_probability", "risk_tier", "reason_1", "reason_2", "reason_3"]]
-                .round({"churn_probability": 4})
-                .to_markdown(index=False)
-                if len(top)
-                else "_no eligible users_"
-            ),
-        ),
+        metadata={
+            "dagster/column_schema": column_schema(predictions),
+            "model_version": version,
+            "served_day": served or "",
+        },
     )

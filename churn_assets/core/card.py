@@ -5,6 +5,7 @@ Pure (no Dagster): the asset and the walk-forward (``core/walkforward.py``) trai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from churn_assets.core.features import FeatureSpec
-from churn_assets.core.training import TARGET, TimeSplit, check_trainable, split_frame
+from churn_assets.core.training import CANDIDATES, TARGET, TimeSplit, check_trainable, split_frame
 
 REFERENCE_ROWS = 5000  # test-window rows kept as the drift reference
 IMPORTANCE_ROWS = 2000  # of them, the rows feature importance is measured on
@@ -28,8 +29,14 @@ class TrainedModel:
     frames: dict[str, pd.DataFrame]  # kept beside the model in the registry: its test set, the drift reference
 
 
-def train_model(training_set: pd.DataFrame, window_last: date, spec: FeatureSpec, policy: Any) -> TrainedModel:
-    """Split, train, judge and describe. ``policy``: the model policy's fields (``test_days``,
+def train_model(
+    training_set: pd.DataFrame,
+    window_last: date,
+    spec: FeatureSpec,
+    policy: Any,
+    candidates: Sequence[str] = CANDIDATES,
+) -> TrainedModel:
+    """Split, train ``candidates``, judge and describe. ``policy``: the model policy's fields (``test_days``,
     ``label_horizon_days``, ``random_state``, ``risk_high``, ``risk_medium``)."""
     from churn_assets.core.baselines import baseline_scores, judge_baselines, segment_report
     from churn_assets.core.models import train_candidates
@@ -42,7 +49,7 @@ def train_model(training_set: pd.DataFrame, window_last: date, spec: FeatureSpec
     split = check_trainable(by_day.rename(columns={"as_of_date": "day"}), window_last, policy.test_days, horizon)
     train, test = split_frame(training_set, split)
     features = list(spec.model_features)
-    result = train_candidates(train, test, features, policy.random_state, horizon)
+    result = train_candidates(train, test, features, policy.random_state, horizon, candidates)
     best, chosen = result.metrics[result.best], result.test_scores[result.best]
     scores, fit = baseline_scores(train, test, horizon)
     # The drift reference: the model's latest labelled days (its test window), not the start of the training
@@ -59,6 +66,7 @@ def train_model(training_set: pd.DataFrame, window_last: date, spec: FeatureSpec
         | {"method": "Platt scaling on the held-out users of the training window"},
         "selection": {
             "chosen_by": "log loss on the held-out users of the training window (after calibration)",
+            "candidates": list(result.metrics),
             "held_out": result.validation,
             "rows": result.rows,
         },

@@ -23,6 +23,22 @@ import pandas as pd
 from churn_assets.core.features import CATEGORICAL_FEATURES
 from churn_assets.core.quality import Outcome
 
+# the candidate models churn_model trains (core/models.candidate_pipelines builds them)
+CANDIDATES = ("logistic_regression", "logistic_regression_smote", "gradient_boosting", "bg_nbd")
+
+
+class CandidateError(ValueError):
+    """A candidate set names an unknown model or none at all."""
+
+
+def chosen_candidates(names: Sequence[str]) -> list[str]:
+    """The given candidates in the canonical order; unknown names or an empty set are an error naming them."""
+    unknown = sorted(set(names) - set(CANDIDATES))
+    if unknown or not names:
+        raise CandidateError(f"candidates must be a non-empty subset of {list(CANDIDATES)}; got {list(names)}")
+    return [c for c in CANDIDATES if c in names]
+
+
 TARGET = "churned"
 
 

@@ -412,9 +412,13 @@ WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
 GROUP BY as_of_date"""
 
 
-def preview_select(schema: str, table: str, day: date, rows: int = 5) -> str:
+def preview_select(schema: str, table: str, first: date, last: date, rows: int = 5) -> str:
+    """The first ``rows`` rows (by user_id) of each day of first ... last: every partition's own preview."""
     column = PARTITION_COLUMNS[table]
-    return f"SELECT * FROM {schema}.{table} WHERE {column} = {ts(day)} ORDER BY user_id LIMIT {rows}"
+    return (
+        f"SELECT * FROM {schema}.{table} WHERE {column} >= {ts(first)} AND {column} <= {ts(last)} "
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {column} ORDER BY user_id) <= {rows} ORDER BY {column}, user_id"
+    )
 
 
 def scored_day_select(schema: str, first: date, last: date) -> str:

@@ -64,8 +64,11 @@ class UtcDuckDbClient(DuckDbClient):
             conn.begin()
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 conn.rollback()
+                if isinstance(exc, duckdb.IOException):  # blocks cut short or corrupt: name the file
+                    path = context.resource_config["database"]
+                    raise WarehouseError(f"warehouse {path} cannot be read: {str(exc).splitlines()[0]}") from None
                 raise
             conn.commit()
         finally:

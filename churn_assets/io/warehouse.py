@@ -51,7 +51,7 @@ def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOC
         except duckdb.Error as exc:
             locked = isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
             if not locked or time.monotonic() >= deadline:
-                raise WarehouseError(f"warehouse {path} cannot be opened: {str(exc).splitlines()[0]}") from None
+                raise WarehouseError(f"warehouse {path} cannot be read: {str(exc).splitlines()[0]}") from None
         time.sleep(0.5)
 
 
@@ -246,6 +246,8 @@ class DuckDBEngine(Engine):
             # without a limit, 1.23 GB with 1GB, in the same time).
             conn.execute(f"SET memory_limit = '{self.memory_limit}'")
             yield conn
+        except duckdb.IOException as exc:  # opened, but its blocks are cut short or corrupt: say so, name the file
+            raise WarehouseError(f"warehouse {self.path} cannot be read: {str(exc).splitlines()[0]}") from None
         finally:
             conn.close()
 

@@ -74,17 +74,6 @@ def test_each_partition_gets_its_own_check_evaluations(built):
     assert features.metadata["rows"].value == len(built.table("user_features"))
 
 
-def test_materializations_carry_schema_row_count_and_preview(built):
-    mats = built.data_run.asset_materializations_for_node("user_daily")
-    assert len(mats) == 36  # one per partition of the ranged run
-    # the schema and the preview are on the run's last day, the one the asset's page shows
-    meta = next(m for m in mats if m.partition == LAST).metadata
-    assert "preview" not in next(m for m in mats if m.partition == FIRST).metadata
-    columns = [c.name for c in meta["dagster/column_schema"].schema.columns]
-    assert columns[:3] == ["user_id", "activity_date", "events"]
-    assert "| user_id" in meta["preview"].value
-
-
 def test_each_partition_of_a_ranged_run_reports_its_own_row_count(built):
     """Not the whole range's: Dagster copies a ranged run's output metadata onto every partition."""
     days = list(pd.date_range(FIRST, LAST).strftime("%Y-%m-%d"))
@@ -187,3 +176,39 @@ def test_partition_slices_are_utc_days_whatever_the_machine_time_zone(tmp_path, 
     pd.testing.assert_frame_equal(before, after)
     days = after["event_time"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%d")
     assert sorted(days.unique()) == ["2026-01-01", "2026-01-02"]
+
+
+def test_the_column_schema_is_on_the_asset_once(built):
+    from churn_assets.definitions import defs
+
+    node = defs.resolve_asset_graph().get(dg.AssetKey("user_daily"))
+    columns = [c.name for c in node.metadata["dagster/column_schema"].columns]
+    assert columns[:3] == ["user_id", "activity_date", "events"]
+    mats = built.data_run.asset_materializations_for_node("user_daily")
+    assert not any("dagster/column_schema" in m.metadata for m in mats)
+
+
+def test_a_one_day_rerun_has_exactly_the_metadata_its_day_had_in_the_ranged_run(built):
+    """Every figure of a ranged run's partition is its own: the same day alone reports the same, nothing more."""
+    day = "2026-01-20"
+
+    def by_asset(result) -> dict:
+        return {
+            m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()}
+            for m in result.get_asset_materialization_events()
+            for m in [m.step_materialization_data.materialization]
+            if m.partition == day
+        }
+
+    ranged = by_asset(built.data_run)
+    alone = by_asset(built.materialize(DATA, day, day))
+    assert sorted(alone) == sorted(DATA)
+    for asset in DATA:
+        # but one entry: Dagster's table IO manager records the SELECT of the run's whole slice as "Query"
+        query = alone[asset].pop("Query", None)
+        assert query is None or "'2026-01-20 00:00:00' AND" in query
+        ranged[asset].pop("Query", None)
+        assert alone[asset] == ranged[asset], asset
+    daily = built.table("user_daily", f"where activity_date = '{day}'").sort_values("user_id").head(5)
+    assert "| user_id" in alone["user_daily"]["preview"] and daily["user_id"].iloc[0] in alone["user_daily"]["preview"]
+    assert alone["user_daily"]["dagster/row_count"] == len(built.table("user_daily", f"where activity_date = '{day}'"))

@@ -106,7 +106,7 @@ def test_a_truncated_warehouse_file_fails_at_once_naming_the_file(seeded):
     error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
     while error.cause is not None:
         error = error.cause
-    assert f"warehouse {path} cannot be opened: IO Error:" in error.message
+    assert f"warehouse {path} cannot be read: IO Error:" in error.message
 
 
 SQL_CHILD = textwrap.dedent(

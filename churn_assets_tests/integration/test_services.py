@@ -25,6 +25,25 @@ query {
   }
 }
 """
+JOB_RUNS = """
+query($job: String!) {
+  pipelineOrError(params: {pipelineName: $job, repositoryName: "__repository__",
+                           repositoryLocationName: "churn_assets"}) {
+    ... on Pipeline {
+      pipelineSnapshotId
+      runs { runId status pipelineSnapshotId tags { key value } repositoryOrigin { repositoryLocationName } }
+    }
+  }
+}
+"""
+REEXECUTE = """
+mutation($parent: String!) {
+  launchPipelineReexecution(reexecutionParams: {parentRunId: $parent, strategy: ALL_STEPS}) {
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}
+"""
 RETRAIN_RUNS = """
 query {
   runsOrError(filter: {pipelineName: "retrain_job"}) {
@@ -70,12 +89,26 @@ def test_schedules_and_drift_sensor_are_loaded_and_running(services):
     nodes = services["client"]._execute(AUTOMATION)["repositoriesOrError"]["nodes"]
     schedules = {s["name"]: s["scheduleState"]["status"] for n in nodes for s in n["schedules"]}
     sensors = {s["name"]: s["sensorState"]["status"] for n in nodes for s in n["sensors"]}
-    assert schedules == {
-        "daily_schedule": "RUNNING",
-        "daily_labels_schedule": "RUNNING",
-        "weekly_retrain_schedule": "RUNNING",
-    }
-    assert sensors == {"drift_sensor": "RUNNING"}
+    assert schedules == {"weekly_retrain_schedule": "RUNNING"}
+    assert sensors == {"daily_refresh_sensor": "RUNNING", "labels_sensor": "RUNNING", "drift_sensor": "RUNNING"}
+
+
+def test_the_clis_ranged_runs_are_the_jobs_runs_and_re_execute_cleanly(services):
+    client = services["client"]
+    job = client._execute(JOB_RUNS, {"job": "daily_data_job"})["pipelineOrError"]
+    [seed] = job["runs"]  # the seeding command's events stage: one ranged run, listed under its job
+    tags = {t["key"]: t["value"] for t in seed["tags"]}
+    assert (seed["status"], seed["repositoryOrigin"]["repositoryLocationName"]) == ("SUCCESS", "churn_assets")
+    assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (
+        "2026-01-01",
+        "2026-03-31",
+    )
+    # the same definitions: the UI finds no "different version" to warn about
+    assert seed["pipelineSnapshotId"] == job["pipelineSnapshotId"]
+    again = client._execute(REEXECUTE, {"parent": seed["runId"]})["launchPipelineReexecution"]
+    assert wait_for_run(client, again["run"]["runId"]) == "SUCCESS"
+    [labels] = client._execute(JOB_RUNS, {"job": "labels_job"})["pipelineOrError"]["runs"]
+    assert labels["status"] == "SUCCESS"
 
 
 def test_injected_drift_makes_the_daemon_launch_a_retraining_run(services):
