@@ -1,0 +1,72 @@
+"""`churn-assets dev` as a person uses it: the Dagster UI, and beside it the HTTP API its metadata links point at.
+
+A small pipeline run writes links to CHURN_SERVE_URL; `churn-assets dev` with the same setting must start the
+UI and the API, the model card and drift report links from Dagster's metadata must open in headless Chromium,
+and stopping `dev` must stop both.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+
+import dagster as dg
+import httpx
+
+from churn_assets_tests.conftest import ROOT, free_port, server_up, wait_for
+
+
+def opens(url: str) -> str:
+    browser = shutil.which("chromium")
+    assert browser, "headless Chromium is needed: apt-get install chromium (Debian package)"
+    page = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert page.returncode == 0, page.stderr[-2000:]
+    return page.stdout
+
+
+def api_up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_dev_starts_the_ui_and_the_api_whose_links_open_in_a_browser(tmp_path):
+    api = f"http://127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env |= {"CHURN_DATA_DIR": str(tmp_path / "d"), "CHURN_USERS": "300", "CHURN_SERVE_URL": api}
+    env |= {"CHURN_AUTOMATION": "off"}
+    seeded = subprocess.run(["churn-assets", "run"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert seeded.returncode == 0, seeded.stdout[-3000:] + seeded.stderr[-3000:]
+
+    ui = free_port()
+    dev = subprocess.Popen(
+        ["churn-assets", "dev", "--port", str(ui)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for("the Dagster UI", lambda: server_up(ui), timeout=120)
+        wait_for("the HTTP API beside it", lambda: api_up(api), timeout=60)
+        instance = dg.DagsterInstance.from_config(str(tmp_path / "d" / "dagster"))
+        model = instance.fetch_materializations(dg.AssetKey("churn_model"), limit=1).records[0].asset_materialization
+        version = model.metadata["model_version"].value
+        card = model.metadata["model_card"].value
+        assert card == f"{api}/v1/models/{version}/card"
+        assert f'"version":"{version}"' in opens(card).replace(" ", "")
+        drift = instance.fetch_materializations(dg.AssetKey("drift_report"), limit=1).records[0].asset_materialization
+        assert "Dataset Drift" in opens(drift.metadata["evidently_report"].value)
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)  # Ctrl-C in the terminal: the UI, the daemon and the API all stop
+        out, _ = dev.communicate(timeout=60)
+    assert not api_up(api), out[-2000:]
+    assert f"HTTP API for the report and model card links on {api}" in out
