@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 import dagster as dg
 
 from churn_assets.core.quality import Outcome
+from churn_assets.internals import target_materialization
 
 _SEVERITY = {"WARN": dg.AssetCheckSeverity.WARN, "ERROR": dg.AssetCheckSeverity.ERROR}
 
@@ -54,6 +55,7 @@ def partition_check_events(
     asset_key = dg.AssetKey(asset)
     selected = {k for k in context.selected_asset_check_keys if k.asset_key == asset_key}
     specs = {spec.key: spec for spec in context.assets_def.check_specs}
+    targets = _materializations(context, asset_key, list(outcomes_by_partition))
     for partition, outcomes in outcomes_by_partition.items():
         for name, outcome in outcomes.items():
             key = dg.AssetCheckKey(asset_key, name)
@@ -68,6 +70,17 @@ def partition_check_events(
                 metadata=outcome.metadata,
                 blocking=specs[key].blocking,
                 partition=partition,
+                target_materialization_data=targets.get(partition),
             )
     for key in sorted(selected, key=lambda k: k.name):
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
+
+
+def _materializations(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, partitions: list[str]) -> dict:
+    """The materialization each partition's evaluation judges: this run's, just recorded. Dagster marks a
+    partition's check passed or failed only while its evaluation targets the partition's latest materialization
+    (an AssetCheckResult finds it for one partition key; for a range it is found here, as Dagster does)."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=partitions), limit=len(partitions)
+    ).records
+    return {r.partition_key: target_materialization(r) for r in records if r.run_id == context.run_id}

@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from churn_assets.core.findings import CheckFinding, summarize_findings
-from churn_assets.launch import execute_in_location
+from churn_assets.internals import execute_in_location
 from churn_assets.recovery import PROCESS_TAGS, is_disk_full, user_error
 from churn_assets.settings import Settings
 

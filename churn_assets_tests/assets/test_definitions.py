@@ -162,3 +162,24 @@ def test_dg_lists_and_checks_the_definitions_without_writing_a_data_dir():
     keys = {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}
     assert {"raw_users", "raw_events", "user_state", "churn_model", "churn_predictions", "drift_report"} <= keys
     assert (root / ".churn").exists() == had_data_dir  # loading the definitions writes nothing
+
+
+def test_dg_launches_one_asset_of_a_multi_asset_alone(tmp_path):
+    """`dg launch --assets raw_users`: the user table without its quarantine (none is needed on clean data)."""
+    import shutil
+    from pathlib import Path
+
+    import duckdb
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env |= {"CHURN_DATA_DIR": str(tmp_path / "d"), "CHURN_USERS": "50"}
+    launched = subprocess.run(
+        [shutil.which("dg"), "launch", "--assets", "raw_users"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert launched.returncode == 0, launched.stderr[-2000:]
+    with duckdb.connect(str(tmp_path / "d" / "warehouse.duckdb"), read_only=True) as conn:
+        tables = {row[0] for row in conn.execute("select table_name from information_schema.tables").fetchall()}
+        assert conn.execute("select count(*) from churn.raw_users").fetchone()[0] == 50
+    assert "raw_users_quarantine" not in tables

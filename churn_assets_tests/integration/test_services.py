@@ -44,6 +44,15 @@ mutation($parent: String!) {
   }
 }
 """
+CHECK_PARTITIONS = """
+query {
+  assetNodes(assetKeys: [{path: ["raw_events"]}]) {
+    assetChecksOrError { ... on AssetChecks { checks { name partitionStatuses {
+      ... on AssetCheckTimePartitionStatuses { ranges { startKey endKey status } }
+    } } } }
+  }
+}
+"""
 RETRAIN_RUNS = """
 query {
   runsOrError(filter: {pipelineName: "retrain_job"}) {
@@ -109,6 +118,13 @@ def test_the_clis_ranged_runs_are_the_jobs_runs_and_re_execute_cleanly(services)
     assert wait_for_run(client, again["run"]["runId"]) == "SUCCESS"
     [labels] = client._execute(JOB_RUNS, {"job": "labels_job"})["pipelineOrError"]["runs"]
     assert labels["status"] == "SUCCESS"
+
+
+def test_each_days_check_result_is_attached_to_its_partition(services):
+    [node] = services["client"]._execute(CHECK_PARTITIONS)["assetNodes"]
+    statuses = {c["name"]: c["partitionStatuses"]["ranges"] for c in node["assetChecksOrError"]["checks"]}
+    for check in ("valid_rows", "row_count_in_range"):
+        assert statuses[check] == [{"startKey": "2026-01-01", "endKey": "2026-03-31", "status": "SUCCEEDED"}]
 
 
 def test_injected_drift_makes_the_daemon_launch_a_retraining_run(services):

@@ -1,4 +1,6 @@
-"""Running a job of the code location in this process, recorded as the code location's own run.
+"""The one module that uses Dagster's internal APIs, each for something its public API cannot do yet.
+
+1. Running a job of the code location in this process, recorded as the code location's own run.
 
 ``churn-assets run`` executes its stages in its own process (a run per stage costs no process start-up and
 no second load of the definitions), yet its runs must look in the Dagster UI exactly like runs launched
@@ -12,7 +14,13 @@ is the one place that uses its internal ones:
   daemon load;
 * ``create_run_for_job`` with that origin, and ``execute_run`` on a reconstructable job of the same module.
 
-Everything else in the package uses public Dagster APIs only.
+2. Pointing a partition's check evaluation at the partition's materialization (``target_materialization``).
+Dagster counts a partitioned check as passed or failed only while its evaluation targets the partition's latest
+materialization. ``AssetCheckResult`` finds that target for a single partition key; for a partition range the
+evaluations are ``AssetCheckEvaluation``s, and the target's type is not exported.
+
+Everything else in the package (but the IO managers, which subclass Dagster's table IO manager) uses public
+Dagster APIs only.
 """
 
 from __future__ import annotations
@@ -22,10 +30,9 @@ from functools import cache
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.reconstruct import ReconstructableRepository
-from dagster._core.execution.api import execute_run
-from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
-from dagster._core.workspace.load_target import WorkspaceFileTarget
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = ROOT / "workspace.yaml"
@@ -36,11 +43,11 @@ LOCATION = "churn_assets"  # as in workspace.yaml
 @cache
 def _location():
     """The code location origin of workspace.yaml (in a checkout), or of the module itself (an installed copy)."""
+    from dagster._core.workspace.load_target import ModuleTarget, WorkspaceFileTarget
+
     if WORKSPACE.exists():
         [origin] = WorkspaceFileTarget(paths=[str(WORKSPACE)]).create_origins()
         return origin
-    from dagster._core.workspace.load_target import ModuleTarget
-
     [origin] = ModuleTarget(MODULE, "defs", None, LOCATION).create_origins()
     return origin
 
@@ -49,6 +56,10 @@ def execute_in_location(
     defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, tags: Mapping[str, str], run_config: dict
 ):
     """Create the run of ``job_name`` as the code location's and execute it here; the ``JobExecutionResult``."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.execution.api import execute_run
+    from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
+
     job_def = defs.resolve_job_def(job_name)
     repository = RemoteRepositoryOrigin(_location(), defs.get_repository_def().name)
     recon = ReconstructableRepository.for_module(MODULE, "defs", str(ROOT)).get_reconstructable_job(job_name)
@@ -60,3 +71,10 @@ def execute_in_location(
         job_code_origin=recon.get_python_origin(),
     )
     return execute_run(recon, run, instance)
+
+
+def target_materialization(record) -> AssetCheckEvaluationTargetMaterializationData:
+    """The target of a check evaluation: a materialization's event log record."""
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
