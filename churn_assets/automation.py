@@ -62,7 +62,7 @@ predictions_job = dg.define_asset_job(
 drift_job = dg.define_asset_job(
     "drift_job",
     selection=dg.AssetSelection.assets("drift_report"),
-    description="Compare a scored day with the production model's training reference.",
+    description="Compare a scored day with the reference of the model that scored it (a sample of its test window).",
 )
 daily_job = dg.define_asset_job(
     "daily_job",

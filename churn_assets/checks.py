@@ -13,25 +13,37 @@ A failed ERROR evaluation of a blocking check fails the step, so downstream asse
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 import dagster as dg
 
 from churn_assets.core.quality import Outcome
 from churn_assets.internals import target_materialization
 
+
+@dataclass(frozen=True)
+class CheckDef:
+    """A check of an asset: its name and what it guarantees (shown in the UI)."""
+
+    name: str
+    description: str
+
+
 _SEVERITY = {"WARN": dg.AssetCheckSeverity.WARN, "ERROR": dg.AssetCheckSeverity.ERROR}
 
 
 def check_specs(
     asset: str,
-    rules: Iterable[tuple[str, str]],
+    checks: Iterable[CheckDef],
     partitions_def: dg.PartitionsDefinition | None = None,
     blocking: bool = True,
 ) -> list[dg.AssetCheckSpec]:
-    """Specs for (name, description) pairs of one asset."""
+    """The specs of one asset's checks."""
     return [
-        dg.AssetCheckSpec(name, asset=asset, description=description, blocking=blocking, partitions_def=partitions_def)
-        for name, description in rules
+        dg.AssetCheckSpec(
+            c.name, asset=asset, description=c.description, blocking=blocking, partitions_def=partitions_def
+        )
+        for c in checks
     ]
 
 

@@ -49,7 +49,6 @@ def source_from(settings: Settings, credentials: dg.EnvVar | None = None) -> Chu
 def model_policy_from(settings: Settings) -> ModelPolicy:
     return ModelPolicy(
         test_days=settings.test_days,
-        label_horizon_days=settings.label_horizon_days,
         promotion_margin=settings.promotion_margin,
         promotion_floor_roc_auc=settings.promotion_floor_roc_auc,
         baseline_margin=settings.baseline_margin,

@@ -21,19 +21,20 @@ class ChurnSource(dg.ConfigurableResource):
     is optional (users are then derived from their first event).
     """
 
-    users: int = 2000
-    start_date: str = "2026-01-01"
-    days: int = 120
-    seed: int = 7
-    profile: str = "subscription"
-    events_file: str | None = None
-    users_file: str | None = None
-    events_query: str | None = None  # gcp: a BigQuery table or query holding the events
-    bq_project: str | None = None
-    bq_location: str | None = None
+    # every value comes from Settings (deployment.source_from): no default is repeated here
+    users: int
+    start_date: str
+    days: int
+    seed: int
+    profile: str
+    events_file: str | None
+    users_file: str | None
+    events_query: str | None  # gcp: a BigQuery table or query holding the events
+    bq_project: str | None
+    bq_location: str | None
     credentials_b64: str | None = None  # dg.EnvVar in the gcp deployment: gs:// files and the BigQuery source
-    drift_from: str | None = None
-    event_types: str = ""  # CHURN_EVENT_TYPES: source type -> kind (core/vocabulary.py)
+    drift_from: str | None
+    event_types: str  # CHURN_EVENT_TYPES: source type -> kind (core/vocabulary.py)
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -112,22 +113,21 @@ class ChurnSource(dg.ConfigurableResource):
 class QualityPolicy(dg.ConfigurableResource):
     """How strict validation is: the share of rejected rows that blocks, the row-count tolerance."""
 
-    max_reject_share: float = 0.05
-    volume_tolerance: float = 3.0
+    max_reject_share: float
+    volume_tolerance: float
 
 
 class ModelPolicy(dg.ConfigurableResource):
     """How models are judged and used: the test window, promotion rule and risk tiers."""
 
-    test_days: int = 14
-    label_horizon_days: int = 30
-    promotion_margin: float = 0.005
-    promotion_floor_roc_auc: float = 0.6
-    baseline_margin: float = 0.01
-    risk_high: float = 0.8
-    risk_medium: float = 0.5
+    test_days: int
+    promotion_margin: float
+    promotion_floor_roc_auc: float
+    baseline_margin: float
+    risk_high: float
+    risk_medium: float
     random_state: int = 0
-    training_max_rows: int = 200_000
+    training_max_rows: int
     score_chunk_rows: int = 100_000
 
 
@@ -150,7 +150,7 @@ class LocalArtifacts(ArtifactsResource):
     ``serve_url``."""
 
     root: str
-    serve_url: str = "http://127.0.0.1:8000"
+    serve_url: str
 
     def store(self) -> ArtifactStore:
         return LocalArtifactStore(self.root)
@@ -162,9 +162,9 @@ class LocalArtifacts(ArtifactsResource):
 class DriftPolicy(dg.ConfigurableResource):
     """When feature drift warns, fails, and which features count as important."""
 
-    warn_psi: float = 0.1
-    fail_psi: float = 0.25
-    top_features: int = 8
+    warn_psi: float
+    fail_psi: float
+    top_features: int
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -179,7 +179,7 @@ class DuckDBWarehouse(Warehouse):
 
     database: str
     schema_name: str = "churn"
-    memory_limit: str = "1GB"
+    memory_limit: str
 
     def engine(self) -> Engine:
         return DuckDBEngine(self.database, self.schema_name, self.memory_limit)

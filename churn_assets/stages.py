@@ -16,7 +16,6 @@ import io
 import sys
 import time
 from collections import Counter
-from datetime import date
 from pathlib import Path
 
 from churn_assets.core.findings import CheckFinding, summarize_findings
@@ -160,14 +159,3 @@ def _root_cause(error) -> str:
     while error.cause is not None:
         error = error.cause
     return error.message.strip()
-
-
-EVENTS_PER_RUN_USER_DAYS = 1_000_000  # users x days of raw events one run holds in memory at most
-
-
-def event_ranges(first: date, last: date, users: int) -> list[tuple[date, date]]:
-    """The events stage in ranges of at most 1,000,000 / users days: one run for the demo's 2,000 users,
-    10-day runs for 100,000, so a run's raw events stay near a million rows whatever the population."""
-    from churn_assets.core.days import day_chunks
-
-    return day_chunks(first, last, max(1, EVENTS_PER_RUN_USER_DAYS // max(1, users)))

@@ -6,7 +6,7 @@ from datetime import timedelta
 import dagster as dg
 
 from churn_assets.assets.activity import SQL_KINDS
-from churn_assets.checks import check_result, check_specs
+from churn_assets.checks import CheckDef, check_result, check_specs
 from churn_assets.core.days import day_range
 from churn_assets.core.quality import feature_table_outcome
 from churn_assets.core.transforms import feature_summary_select, user_features_selects
@@ -15,7 +15,7 @@ from churn_assets.resources import Warehouse
 from churn_assets.tables import require, sql_table, write_days
 
 GROUP = "features"
-COMPLETE_CHECK = ("complete_and_unique", "One row per (user, day), no missing value, no negative count.")
+COMPLETE_CHECK = CheckDef("complete_and_unique", "One row per (user, day), no missing value, no negative count.")
 WINDOWS = ", ".join(str(w) for w in FEATURES.windows)
 
 
@@ -43,4 +43,4 @@ def user_features(context: dg.AssetExecutionContext, warehouse: Warehouse) -> It
     selects = user_features_selects(engine.schema, days[0], days[-1], FEATURES, engine.chunk_days)
     yield write_days(context, engine, "user_features", days, selects, FEATURES)
     summary = engine.query(feature_summary_select(engine.schema, days[0], days[-1], FEATURES))
-    yield check_result("user_features", COMPLETE_CHECK[0], feature_table_outcome(summary))
+    yield check_result("user_features", COMPLETE_CHECK.name, feature_table_outcome(summary))

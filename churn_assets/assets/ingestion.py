@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from churn_assets.checks import check_result, check_specs, partition_check_events
+from churn_assets.checks import CheckDef, check_result, check_specs, partition_check_events
 from churn_assets.core.validation import (
     EVENT_RULES,
     RECENT_DAYS,
@@ -45,7 +45,7 @@ VALID_ROWS_HELP = (
             is_required=False,  # each can be selected alone
         ),
     },
-    check_specs=check_specs("raw_users", [(VALID_ROWS, VALID_ROWS_HELP + describe_rules(USER_RULES))]),
+    check_specs=check_specs("raw_users", [CheckDef(VALID_ROWS, VALID_ROWS_HELP + describe_rules(USER_RULES))]),
     can_subset=True,
 )
 def raw_users(context: dg.AssetExecutionContext, source: ChurnSource, quality: QualityPolicy) -> Iterator:
@@ -124,8 +124,8 @@ def recent_accepted_counts(engine: Engine, before: date) -> dict[str, int]:
     check_specs=check_specs(
         "raw_events",
         [
-            (VALID_ROWS, VALID_ROWS_HELP + describe_rules(EVENT_RULES)),
-            (
+            CheckDef(VALID_ROWS, VALID_ROWS_HELP + describe_rules(EVENT_RULES)),
+            CheckDef(
                 VOLUME_CHECK,
                 "The day's accepted rows against the median of the 7 days before: WARN outside a factor of it "
                 "(CHURN_VOLUME_TOLERANCE); ERROR (blocking) only on a collapse under a tenth of it.",

@@ -6,7 +6,7 @@ from datetime import timedelta
 import dagster as dg
 
 from churn_assets.assets.activity import SQL_KINDS
-from churn_assets.checks import check_result, check_specs
+from churn_assets.checks import CheckDef, check_result, check_specs
 from churn_assets.core.quality import label_rate_outcome
 from churn_assets.core.transforms import churn_labels_select, label_summary_select
 from churn_assets.partitions import FEATURES, LABEL_HORIZON_DAYS, daily_partitions, label_horizon, partition_days
@@ -14,7 +14,7 @@ from churn_assets.resources import Warehouse
 from churn_assets.tables import require, sql_table, write_days
 
 GROUP = "labels"
-RATE_CHECK = (
+RATE_CHECK = CheckDef(
     "label_rate_plausible",
     "Not every eligible user churned: that would mean the horizon's activity data is missing or broken.",
 )
@@ -47,7 +47,7 @@ def churn_labels(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Ite
         day = row.day.date().isoformat()
         context.add_asset_metadata({"positive_rate": _rate(row.churned, row.labelled)}, partition_key=day)
     yield result
-    yield check_result("churn_labels", RATE_CHECK[0], label_rate_outcome(summary))
+    yield check_result("churn_labels", RATE_CHECK.name, label_rate_outcome(summary))
 
 
 def _rate(churned: int, labelled: int) -> float:

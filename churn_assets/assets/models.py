@@ -11,12 +11,19 @@ import pandas as pd
 from pydantic import Field
 
 from churn_assets.assets.activity import SQL_KINDS
-from churn_assets.checks import check_result, check_specs
+from churn_assets.checks import CheckDef, check_result, check_specs
 from churn_assets.core.days import day_range
 from churn_assets.core.promotion import Bars, promote_if_better
 from churn_assets.core.training import CANDIDATES, TARGET, chosen_candidates, trainable_outcome, training_sample
 from churn_assets.core.transforms import label_days_select, training_extract_select, training_summary_select
-from churn_assets.partitions import FEATURES, START_DATE, TRAIN_DAYS, daily_partitions, training_window
+from churn_assets.partitions import (
+    FEATURES,
+    LABEL_HORIZON_DAYS,
+    START_DATE,
+    TRAIN_DAYS,
+    daily_partitions,
+    training_window,
+)
 from churn_assets.resources import ArtifactsResource, ModelPolicy, Warehouse
 from churn_assets.tables import require, sql_table, write_days
 
@@ -42,7 +49,7 @@ class ModelConfig(dg.Config):
     )
 
 
-TRAINABLE_CHECK = (
+TRAINABLE_CHECK = CheckDef(
     "trainable",
     "The label-complete days of the window hold a training and a test window (with the label-horizon gap "
     "between them), each with at least 20 churned and 20 retained rows. Blocks training otherwise.",
@@ -90,8 +97,8 @@ def training_set(
         }
     )
     # too short or too thin to train and test is said here, with the numbers, and blocks the model's step
-    outcome = trainable_outcome(label_days, end, model_policy.test_days, model_policy.label_horizon_days)
-    yield check_result("training_set", TRAINABLE_CHECK[0], outcome)
+    outcome = trainable_outcome(label_days, end, model_policy.test_days, LABEL_HORIZON_DAYS)
+    yield check_result("training_set", TRAINABLE_CHECK.name, outcome)
 
 
 def _image(png: bytes, title: str) -> dg.MetadataValue:
@@ -161,7 +168,8 @@ def churn_model(
     from churn_assets.core.card import train_model
 
     candidates = chosen_candidates(config.candidates)  # an unknown name fails here, before any fit
-    trained = train_model(training_set, date.fromisoformat(context.partition_key), FEATURES, model_policy, candidates)
+    window_last = date.fromisoformat(context.partition_key)
+    trained = train_model(training_set, window_last, FEATURES, model_policy, LABEL_HORIZON_DAYS, candidates)
     launch = {"window_last": context.partition_key, "candidates": candidates, **_training_window(context)}
     card = trained.card | {"training_sample": _sampling(context), "code_version": _code_version(), "launch": launch}
     version, created = artifacts.registry().register(trained.result.model, card, trained.frames)

@@ -1,16 +1,13 @@
-"""Drift of the inputs and of the predictions against the production model's training reference."""
+"""Drift of the inputs and of the predictions against the reference of the model that scored them."""
 
 from collections.abc import Iterator
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from churn_assets.assets.scoring import churn_predictions
-from churn_assets.checks import check_specs, partition_check_events
-from churn_assets.core.drift import drift_table, watched_features
-from churn_assets.core.quality import Outcome
-from churn_assets.core.training import numeric_features
+from churn_assets.checks import CheckDef, check_specs, partition_check_events
+from churn_assets.core.day_drift import compare_day, drift_outcome
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import table_metadata
 from churn_assets.partitions import SETTINGS, daily_partitions, partition_days
@@ -25,8 +22,7 @@ DRIFT_RULE = (
     "tests (K-S, Wasserstein), which flag small shifts in large samples that PSI rates low: read them, the "
     "sensor does not."
 )
-PREDICTION = "churn_probability"
-STABLE_CHECK = (
+STABLE_CHECK = CheckDef(
     "important_features_stable",
     f"PSI of the model's important features and of the predictions: WARN from the warn threshold "
     f"({SETTINGS.drift_warn_psi}, CHURN_DRIFT_WARN_PSI), ERROR from the fail threshold ({SETTINGS.drift_fail_psi}, "
@@ -34,22 +30,10 @@ STABLE_CHECK = (
 )
 
 
-def drift_outcome(table: pd.DataFrame, warn: float, fail: float) -> Outcome:
-    watched = table[table["important"]]
-    worst = watched.iloc[0] if len(watched) else None
-    meta = {
-        "max_important_psi": float(worst["psi"]) if worst is not None else 0.0,
-        "features_at_warn": watched.loc[watched["psi"] >= warn, "feature"].tolist(),
-    }
-    if worst is None or worst["psi"] < warn:
-        return Outcome(True, "WARN", f"all important features below PSI {warn}", meta)
-    severity = "ERROR" if worst["psi"] >= fail else "WARN"
-    return Outcome(False, severity, f"{worst['feature']} has PSI {worst['psi']:.3f} (warn {warn}, fail {fail})", meta)
-
-
 @dg.asset(
     description=(
-        "Compares day t's eligible users' features and predicted churn probabilities with the training reference "
+        "Compares day t's eligible users' features and predicted churn probabilities with the reference (a sample of "
+        "the test window) "
         "of the model that scored them: population stability index per feature (this table), and an Evidently "
         "data-drift report (HTML in the artifact store, linked from the materialization)."
     ),
@@ -83,7 +67,7 @@ def drift_report(
         )
         outcome = drift_outcome(table, drift_policy.warn_psi, drift_policy.fail_psi)
         tables.append(table)
-        outcomes[day] = {STABLE_CHECK[0]: outcome}
+        outcomes[day] = {STABLE_CHECK.name: outcome}
         summary = {
             **table_metadata(table.round(4), preview_rows=10, preview_columns=PREVIEW_COLUMNS),
             **report,
@@ -102,44 +86,18 @@ def drift_report(
 def _day_report(
     day: str, features: pd.DataFrame, predictions: pd.DataFrame, artifacts: ArtifactsResource, policy: DriftPolicy
 ) -> tuple[pd.DataFrame, dict]:
-    """The PSI table of one day, and the Evidently report written to the artifact store."""
-    # imported here: Evidently and scikit-learn take seconds to import, and every process that loads
-    # the definitions (webserver, daemon, each run) would pay for it
-    from evidently import Report
-    from evidently.presets import DataDriftPreset
-
-    from churn_assets.core.models import predict_proba
-
+    """The PSI table of one day, and the Evidently report written to the artifact store and linked."""
     versions = predictions["model_version"].unique().tolist()
     if len(versions) != 1:
         raise dg.Failure(f"drift_report {day}: expected predictions of one model version, found {versions}")
-    version = versions[0]
-    registry = artifacts.registry()
-    card = registry.card(version)
-    reference = registry.frame(version, "reference")
-    names = card["features"]
-    reference[PREDICTION] = predict_proba(registry.load(version), reference, names)
-    current = features.merge(predictions[["user_id", PREDICTION]], on="user_id")
-    important = [*watched_features(card.get("feature_importance"), names, policy.top_features), PREDICTION]
-    table = drift_table(reference, current, [*names, PREDICTION], important, policy.fail_psi)
-    table.insert(0, "as_of_date", pd.Timestamp(day, tz="UTC"))
-    table["model_version"] = version
-
-    # Evidently's report covers what the sensor watches (the important features and the prediction), so its
-    # verdict and the PSI table's `important` rows speak of the same columns; every feature's PSI is in the table.
-    numeric = numeric_features(important)  # the prediction last, as in `important`
-    # Evidently correlates the current columns; a column that is constant on a day (no minutes in a purchase log)
-    # has no deviation, and numpy would warn on each division by zero. The drift of such a column is still
-    # judged, here and in the PSI table.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        snapshot = Report([DataDriftPreset()]).run(current_data=current[numeric], reference_data=reference[numeric])
-    evidently = snapshot.dict()["metrics"][0]["value"]
-    key = f"reports/drift/{day}-{version}.html"
-    store = artifacts.store()
-    store.write_bytes(key, snapshot.get_html_str(as_iframe=False).encode())
-    return table, {
-        "model_version": version,
+    day_drift = compare_day(
+        day, features, predictions, artifacts.registry(), versions[0], policy.top_features, policy.fail_psi
+    )
+    key = f"reports/drift/{day}-{day_drift.version}.html"
+    artifacts.store().write_bytes(key, day_drift.html.encode())
+    return day_drift.table, {
+        "model_version": day_drift.version,
         "evidently_report": dg.MetadataValue.url(artifacts.link(key, f"/reports/drift/{day}")),
-        "evidently_drift_share": round(float(evidently["share"]), 4),
-        "evidently_drifted_columns": int(evidently["count"]),
+        "evidently_drift_share": day_drift.evidently_share,
+        "evidently_drifted_columns": day_drift.evidently_drifted,
     }

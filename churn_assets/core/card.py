@@ -34,10 +34,11 @@ def train_model(
     window_last: date,
     spec: FeatureSpec,
     policy: Any,
+    horizon: int,
     candidates: Sequence[str] = CANDIDATES,
 ) -> TrainedModel:
-    """Split, train ``candidates``, judge and describe. ``policy``: the model policy's fields (``test_days``,
-    ``label_horizon_days``, ``random_state``, ``risk_high``, ``risk_medium``)."""
+    """Split, train ``candidates``, judge and describe, for labels of a ``horizon``-day horizon. ``policy``: the
+    model policy's fields (``test_days``, ``random_state``, ``risk_high``, ``risk_medium``)."""
     from churn_assets.core.baselines import baseline_scores, judge_baselines, segment_report
     from churn_assets.core.models import train_candidates
     from churn_assets.core.scoring import calibration_report, feature_importance, feature_reference
@@ -45,7 +46,6 @@ def train_model(
     # the warehouse returns rows in no particular order: fix one, so the same rows give the same model
     training_set = training_set.sort_values(["as_of_date", "user_id"], kind="stable").reset_index(drop=True)
     by_day = training_set.groupby("as_of_date")[TARGET].agg(rows="size", positives="sum").reset_index()
-    horizon = policy.label_horizon_days
     split = check_trainable(by_day.rename(columns={"as_of_date": "day"}), window_last, policy.test_days, horizon)
     train, test = split_frame(training_set, split)
     features = list(spec.model_features)

@@ -68,10 +68,6 @@ class Plan:
     random_state: int = 0
 
     @property
-    def label_horizon_days(self) -> int:
-        return self.horizon
-
-    @property
     def risk_high(self) -> float:
         return self.risk[0]
 
@@ -115,7 +111,7 @@ def evaluate_as_of(
     from churn_assets.core.models import evaluate
 
     first, last = plan.label_window(as_of)
-    trained = train_model(read(first, last), last, plan.spec, plan)
+    trained = train_model(read(first, last), last, plan.spec, plan, plan.horizon)
     result, features = trained.result, list(plan.spec.model_features)
     current = None
     if production is not None:

@@ -228,6 +228,7 @@ def test_dev_runs_dagster_through_this_interpreter_without_an_activated_environm
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
     env["PATH"] = "/usr/bin:/bin"  # no dagster on PATH, as outside an activated virtualenv
+    env["CHURN_SERVE_URL"] = f"http://127.0.0.1:{free_port()}"  # the API dev starts beside the UI
     command = [shutil.which("churn-assets"), "dev", "--data-dir", str(tmp_path / "churn"), "--port", str(port)]
     logs = open(tmp_path / "dev.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(command, env=env, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True)

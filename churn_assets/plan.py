@@ -1,0 +1,95 @@
+"""What ``churn-assets run`` will run: its stages, in order, decided from the settings alone (no Dagster here).
+
+``cli.run`` executes the plan stage by stage (``stages.run_stage``) and prints; the decisions are here, tested on
+their own: which day ranges, whether labels, training and scoring fit in the range, and why not when they don't.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+from churn_assets.core.days import day_chunks
+from churn_assets.settings import Settings
+
+EVENTS_PER_RUN_USER_DAYS = 1_000_000  # users x days of raw events one run holds in memory at most
+EVENTS = ("daily_data_job", "events to features")
+
+
+@dataclass(frozen=True)
+class Stage:
+    job: str
+    what: str
+    first: date | None = None
+    last: date | None = None
+
+    @property
+    def span(self) -> str:
+        if self.first is None or self.last is None:
+            return ""
+        return f" {self.first}" if self.first == self.last else f" {self.first}..{self.last}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    first: date
+    last: date
+    stages: list[Stage]
+    notes: list[str] = field(default_factory=list)  # why a stage is not in the plan
+
+    def with_population(self, users: int) -> Plan:
+        """The same plan with the events stage sized for ``users`` (a file's population, known after stage 1)."""
+        others = [s for s in self.stages if s.job != EVENTS[0]]
+        return replace(self, stages=[others[0], *event_stages(self.first, self.last, users), *others[1:]])
+
+
+class RangeError(ValueError):
+    """The range asks for days the partitions do not have."""
+
+
+def event_ranges(first: date, last: date, users: int) -> list[tuple[date, date]]:
+    """The events stage in ranges of at most 1,000,000 / users days: one run for the demo's 2,000 users,
+    10-day runs for 100,000, so a run's raw events stay near a million rows whatever the population."""
+    return day_chunks(first, last, max(1, EVENTS_PER_RUN_USER_DAYS // max(1, users)))
+
+
+def event_stages(first: date, last: date, users: int) -> list[Stage]:
+    return [Stage(*EVENTS, lo, hi) for lo, hi in event_ranges(first, last, users)]
+
+
+def plan_run(
+    settings: Settings,
+    last_partition: date | None,
+    has_production: bool,
+    data_only: bool = False,
+    today: date | None = None,
+) -> Plan:
+    """The stages for the settings' range: users, events (in ranges), the labels whose horizon is inside the
+    range, training and promotion when the label days hold a test window, the gap and a training day, and the
+    last day's predictions and drift report when a model is or may be in production."""
+    first = settings.start_date
+    last = first + timedelta(days=settings.days - 1)
+    if last_partition is None or last > last_partition:
+        edge = f"ends on {last}" if last_partition else f"starts on {first}"
+        complete = last_partition or (today or date.today()) - timedelta(days=1)
+        raise RangeError(f"the range {edge}, after the last complete UTC day ({complete})")
+    stages = [Stage("users_job", "raw users"), *event_stages(first, last, settings.users)]
+    notes = []
+    horizon = settings.label_horizon_days
+    label_last = last - timedelta(days=horizon)
+    label_days = (label_last - first).days + 1
+    needed = settings.test_days + horizon + 1
+    if label_days > 0:
+        stages.append(Stage("labels_job", "churn labels", first, label_last))
+    else:
+        notes.append(f"no label-complete day yet: labels need {horizon} days after a day")
+    trains = label_days >= needed and not data_only
+    if trains:
+        stages.append(Stage("training_job", "training set and candidate models", label_last, label_last))
+        stages.append(Stage("promotion_job", "promotion"))
+    elif 0 < label_days < needed:
+        notes.append(f"{label_days} label days: training needs {needed} (test window, gap, one training day)")
+    if not data_only and (trains or has_production):
+        stages.append(Stage("predictions_job", "predictions", last, last))
+        stages.append(Stage("drift_job", "drift report", last, last))
+    return Plan(first, last, stages, notes)

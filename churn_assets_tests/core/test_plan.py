@@ -1,0 +1,78 @@
+"""The stages `churn-assets run` plans from its settings alone, before anything runs."""
+
+from datetime import date
+
+import pytest
+
+from churn_assets.plan import RangeError, Stage, plan_run
+from churn_assets.settings import Settings
+
+D = date.fromisoformat
+DEMO = Settings()  # 2,000 users, 2026-01-01 ... 2026-04-30
+
+
+def jobs(plan) -> list[tuple[str, str]]:
+    return [(s.job, s.span.strip()) for s in plan.stages]
+
+
+def test_the_demo_runs_every_stage_once_over_its_whole_range():
+    plan = plan_run(DEMO, D("2026-04-30"), has_production=False)
+    assert jobs(plan) == [
+        ("users_job", ""),
+        ("daily_data_job", "2026-01-01..2026-04-30"),
+        ("labels_job", "2026-01-01..2026-03-31"),  # the days whose 30-day horizon is inside the range
+        ("training_job", "2026-03-31"),
+        ("promotion_job", ""),
+        ("predictions_job", "2026-04-30"),
+        ("drift_job", "2026-04-30"),
+    ]
+    assert plan.notes == []
+
+
+def test_a_large_population_cuts_the_events_into_ranges_of_a_million_user_days():
+    plan = plan_run(Settings(users=100_000), D("2026-04-30"), has_production=False)
+    events = [s for s in plan.stages if s.job == "daily_data_job"]
+    assert len(events) == 12 and (events[0].first, events[0].last) == (D("2026-01-01"), D("2026-01-10"))
+    assert events[-1] == Stage("daily_data_job", "events to features", D("2026-04-21"), D("2026-04-30"))
+    # a file's population, known after the users stage, re-sizes the same plan
+    resized = plan.with_population(2_000)
+    assert jobs(resized)[:3] == [
+        ("users_job", ""),
+        ("daily_data_job", "2026-01-01..2026-04-30"),
+        ("labels_job", "2026-01-01..2026-03-31"),
+    ]
+
+
+def test_a_short_range_labels_what_it_can_and_says_why_it_does_not_train():
+    plan = plan_run(Settings(days=40), D("2026-02-09"), has_production=False)
+    assert jobs(plan) == [
+        ("users_job", ""),
+        ("daily_data_job", "2026-01-01..2026-02-09"),
+        ("labels_job", "2026-01-01..2026-01-10"),
+    ]
+    assert plan.notes == ["10 label days: training needs 45 (test window, gap, one training day)"]
+    # with a model already in production, its last day is still scored and watched
+    scored = plan_run(Settings(days=40), D("2026-02-09"), has_production=True)
+    assert jobs(scored)[-2:] == [("predictions_job", "2026-02-09"), ("drift_job", "2026-02-09")]
+
+
+def test_no_label_day_inside_the_horizon():
+    plan = plan_run(Settings(days=20), D("2026-01-20"), has_production=False)
+    assert [s.job for s in plan.stages] == ["users_job", "daily_data_job"]
+    assert plan.notes == ["no label-complete day yet: labels need 30 days after a day"]
+
+
+def test_the_data_stages_only_for_the_walk_forward():
+    plan = plan_run(DEMO, D("2026-04-30"), has_production=True, data_only=True)
+    assert [s.job for s in plan.stages] == ["users_job", "daily_data_job", "labels_job"]
+
+
+def test_a_range_past_the_last_partition_is_refused_before_anything_runs():
+    with pytest.raises(
+        RangeError, match=r"^the range ends on 2026-04-30, after the last complete UTC day \(2026-04-20\)$"
+    ):
+        plan_run(DEMO, D("2026-04-20"), has_production=False)
+    with pytest.raises(
+        RangeError, match=r"^the range starts on 2026-12-05, after the last complete UTC day \(2026-12-01\)$"
+    ):
+        plan_run(Settings(start_date=D("2026-12-05")), None, has_production=False, today=D("2026-12-02"))
