@@ -70,15 +70,16 @@ def get(path: str) -> bytes:
 def post(path: str, body: dict) -> bytes:
     data = json.dumps(body).encode()
     return (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
-        + data
-    )
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    ).encode() + data
 
 
 def report(name: str, latencies: list[float], errors: int, seconds: float, cpu: float) -> None:
     ms = np.array(latencies) * 1000
     print(
-        f"{name:<44} {len(ms) / seconds:>8,.0f} req/s  p50 {np.percentile(ms, 50):6.1f} ms  p99 {np.percentile(ms, 99):6.1f} ms"
+        f"{name:<44} {len(ms) / seconds:>8,.0f} req/s  p50 {np.percentile(ms, 50):6.1f} ms  "
+        f"p99 {np.percentile(ms, 99):6.1f} ms"
         f"  errors {errors}  server CPU {cpu:.1f}s"
     )
 
@@ -129,7 +130,8 @@ def main() -> None:
         latencies, errors = asyncio.run(load(port, batch, 1, 5.0))
         ms = np.array(latencies) * 1000
         print(
-            f"{'POST /v1/predict, 1,000 rows, one client':<44} median {np.median(ms):.0f} ms, p99 {np.percentile(ms, 99):.0f} ms, errors {errors}"
+            f"{'POST /v1/predict, 1,000 rows, one client':<44} median {np.median(ms):.0f} ms, "
+            f"p99 {np.percentile(ms, 99):.0f} ms, errors {errors}"
         )
         status = Path(f"/proc/{server.pid}/status").read_text()
         peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024

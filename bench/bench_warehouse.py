@@ -106,7 +106,7 @@ def setup_full(folder: Path, users: int) -> dict:
 
     from churn_assets.core.simulate import SimulationConfig, simulate_events, simulate_users
     from churn_assets.core.validation import validate_events, validate_users
-    from churn_assets.io.warehouse import DuckDBEngine
+    from churn_assets.io.duckdb_engine import DuckDBEngine
 
     config = SimulationConfig(users=users, start_date=START, days=DAYS, seed=7)
     clean_users = validate_users(simulate_users(config)).clean
@@ -129,7 +129,8 @@ def setup_full(folder: Path, users: int) -> dict:
 
 
 def run_full(variant: str, path: str) -> dict:
-    from churn_assets.io.warehouse import DuckDBEngine, build_layer
+    from churn_assets.io.duckdb_engine import DuckDBEngine
+    from churn_assets.io.warehouse import build_layer
 
     last = START + timedelta(days=DAYS - 1)
     label_last = last - timedelta(days=HORIZON)
@@ -189,8 +190,8 @@ def setup_newday(folder: Path, users: int, history: int) -> dict:
     """Synthetic history in SQL: user_daily for ``history`` days, user_state of the day before the new day,
     partition_log entries, and the new day's raw events and users."""
     from churn_assets.core.features import DEFAULT_SPEC
-    from churn_assets.core.transforms import PARTITION_LOG, STATE_TYPES, create_table, for_engine, table_types
-    from churn_assets.io.warehouse import DuckDBEngine
+    from churn_assets.core.sql import PARTITION_LOG, STATE_TYPES, create_table, for_engine, table_types
+    from churn_assets.io.duckdb_engine import DuckDBEngine
 
     new_day = START + timedelta(days=history)
     engine = DuckDBEngine(str(folder / f"newday-{history}.duckdb"), "churn")
@@ -239,7 +240,7 @@ def run_newday(path: str, new_day: date) -> dict:
     from churn_assets.core import transforms as sql
     from churn_assets.core.features import DEFAULT_SPEC
     from churn_assets.core.vocabulary import DEFAULT_VOCABULARY
-    from churn_assets.io.warehouse import DuckDBEngine
+    from churn_assets.io.duckdb_engine import DuckDBEngine
 
     engine = DuckDBEngine(path, "churn")
     started, cpu = time.perf_counter(), cpu_seconds()

@@ -35,8 +35,8 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
         return code
     from churn_assets.core.plots import walk_forward_png
     from churn_assets.core.promotion import Bars
+    from churn_assets.core.queries import label_days_select, training_extract_select
     from churn_assets.core.training import training_sample
-    from churn_assets.core.transforms import label_days_select, training_extract_select
     from churn_assets.core.walkforward import Plan, summary, walk_forward
     from churn_assets.deployment import resolved_resource
 

@@ -11,7 +11,9 @@ from churn_assets.core import simulate, sources
 from churn_assets.core.artifacts import ArtifactStore, LocalArtifactStore
 from churn_assets.core.registry import ModelRegistry
 from churn_assets.core.vocabulary import Vocabulary
-from churn_assets.io.warehouse import BigQueryEngine, DuckDBEngine, Engine
+from churn_assets.io.bigquery_engine import BigQueryEngine
+from churn_assets.io.duckdb_engine import DuckDBEngine
+from churn_assets.io.warehouse import Engine
 
 
 class ChurnSource(dg.ConfigurableResource):
@@ -61,7 +63,7 @@ class ChurnSource(dg.ConfigurableResource):
         return sources.LOCAL
 
     def _query(self, sql: str) -> pd.DataFrame:
-        from churn_assets.io.warehouse import BigQueryEngine
+        from churn_assets.io.bigquery_engine import BigQueryEngine
 
         return BigQueryEngine(self.bq_project, "", self.bq_location, self.credentials_b64).query(sql)
 

@@ -15,7 +15,8 @@ import dagster as dg
 
 from churn_assets.core.days import require_days
 from churn_assets.core.features import FeatureSpec
-from churn_assets.core.transforms import PARTITION_COLUMNS, preview_select, table_types
+from churn_assets.core.queries import preview_select
+from churn_assets.core.sql import PARTITION_COLUMNS, table_types
 from churn_assets.io.warehouse import Engine
 from churn_assets.metadata import ROW_COUNT, markdown
 from churn_assets.partitions import FEATURES

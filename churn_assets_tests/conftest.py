@@ -31,6 +31,23 @@ from churn_assets.deployment import build_resources  # noqa: E402
 from churn_assets.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any CHURN_* setting or DAGSTER_HOME, plus ``extra``: what a subprocess
+    under test starts from."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    return env | extra
+
+
+def root_error(result: dg.ExecuteInProcessResult):
+    """The innermost error of a run's first failed step: the one that names the problem."""
+    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    return error
+
+
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 ALL_ASSETS = list(defs.assets)

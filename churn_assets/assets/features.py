@@ -9,7 +9,8 @@ from churn_assets.assets.activity import SQL_KINDS
 from churn_assets.checks import CheckDef, check_result, check_specs
 from churn_assets.core.days import day_range
 from churn_assets.core.quality import feature_table_outcome
-from churn_assets.core.transforms import feature_summary_select, user_features_selects
+from churn_assets.core.queries import feature_summary_select
+from churn_assets.core.transforms import user_features_selects
 from churn_assets.partitions import FEATURES, START_DATE, daily_partitions, feature_window, partition_days
 from churn_assets.resources import Warehouse
 from churn_assets.tables import require, sql_table, write_days

@@ -8,7 +8,8 @@ import dagster as dg
 from churn_assets.assets.activity import SQL_KINDS
 from churn_assets.checks import CheckDef, check_result, check_specs
 from churn_assets.core.quality import label_rate_outcome
-from churn_assets.core.transforms import churn_labels_select, label_summary_select
+from churn_assets.core.queries import label_summary_select
+from churn_assets.core.transforms import churn_labels_select
 from churn_assets.partitions import FEATURES, LABEL_HORIZON_DAYS, daily_partitions, label_horizon, partition_days
 from churn_assets.resources import Warehouse
 from churn_assets.tables import require, sql_table, write_days

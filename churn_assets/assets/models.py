@@ -14,8 +14,8 @@ from churn_assets.assets.activity import SQL_KINDS
 from churn_assets.checks import CheckDef, check_result, check_specs
 from churn_assets.core.days import day_range
 from churn_assets.core.promotion import Bars, promote_if_better
+from churn_assets.core.queries import label_days_select, training_extract_select, training_summary_select
 from churn_assets.core.training import CANDIDATES, TARGET, chosen_candidates, trainable_outcome, training_sample
-from churn_assets.core.transforms import label_days_select, training_extract_select, training_summary_select
 from churn_assets.partitions import (
     FEATURES,
     LABEL_HORIZON_DAYS,

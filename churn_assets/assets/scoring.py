@@ -7,9 +7,9 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.assets.models import production_model
+from churn_assets.core.queries import scored_day_select
 from churn_assets.core.scoring import rank_predictions, score_users
 from churn_assets.core.serving import publish_snapshot
-from churn_assets.core.transforms import scored_day_select
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import by_partition, column_schema
 from churn_assets.partitions import daily_partitions, partition_days

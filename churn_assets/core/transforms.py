@@ -1,148 +1,24 @@
-"""The data layer as SQL that runs inside the warehouse: user_daily, user_state, user_features,
-churn_labels and the training extract.
+"""The data layer as SQL that runs inside the warehouse: user_daily, user_state, user_features and churn_labels.
 
-Every statement is written once, in BigQuery's GoogleSQL, and SQLGlot translates it for DuckDB
-(``for_engine``). GoogleSQL is the stricter of the two (no implicit casts, no ``FILTER`` clauses),
-so what it accepts has a faithful DuckDB translation; the other direction produces functions
-BigQuery lacks. Days are UTC midnights stored as TIMESTAMP.
-
-The builders return SELECT statements for one day (or one range for user_daily); the warehouse
-(``io/warehouse.py``) inserts them into the table's partitions inside one transaction.
+The builders return GoogleSQL SELECT statements for one day (or one range for user_daily); the warehouse
+(``io/warehouse.py``) translates them for its engine (``core/sql.py``) and inserts them into the table's
+partitions inside one transaction.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
-from functools import lru_cache
-
-import sqlglot
 
 from churn_assets.core.days import day_chunks
 from churn_assets.core.features import CATEGORICAL_FEATURES, ENGAGED_MINUTES_PER_DAY, FeatureSpec, is_float_feature
-from churn_assets.core.schema import DAILY_COUNT_COLUMNS, EVENT_COLUMNS, USER_COLUMNS
+from churn_assets.core.schema import DAILY_COUNT_COLUMNS
+from churn_assets.core.sql import (
+    day_of,
+    days_between,
+    plus_days,
+    ts,
+)
 from churn_assets.core.vocabulary import Vocabulary, kinds_where
-
-ENGINES = ("bigquery", "duckdb")
-PARTITION_LOG = "partition_log"
-
-DAILY_TYPES = {
-    "user_id": "STRING",
-    "activity_date": "TIMESTAMP",
-    "events": "INT64",
-    **{c: "INT64" for c in DAILY_COUNT_COLUMNS.values()},
-    "minutes": "FLOAT64",
-    "amount": "FLOAT64",
-    "active": "BOOL",
-}
-STATE_TYPES = {
-    "user_id": "STRING",
-    "as_of_date": "TIMESTAMP",
-    "first_seen_date": "TIMESTAMP",
-    "first_active_date": "TIMESTAMP",
-    "last_active_date": "TIMESTAMP",
-    "prev_active_date": "TIMESTAMP",
-    "active_days": "INT64",
-    "events": "INT64",
-    "minutes": "FLOAT64",
-    "amount": "FLOAT64",
-}
-# The tables the IO managers write from pandas are created with these declared types, never with types inferred
-# from a first load (an empty or all-null first load would otherwise fix an id column as INTEGER forever).
-_EVENT_TEXT = {c: "STRING" for c in EVENT_COLUMNS}
-_USER_TEXT = {c: "STRING" for c in USER_COLUMNS}
-RAW_TYPES = {
-    "raw_users": {"user_id": "STRING", "signup_time": "TIMESTAMP", "plan": "STRING", "country": "STRING",
-                  "channel": "STRING"},
-    "raw_users_quarantine": {**_USER_TEXT, "reason": "STRING"},
-    "raw_events": {"event_id": "STRING", "user_id": "STRING", "event_time": "TIMESTAMP", "event_type": "STRING",
-                   "minutes": "FLOAT64", "amount": "FLOAT64"},
-    "raw_events_quarantine": {**_EVENT_TEXT, "reason": "STRING", "partition_time": "TIMESTAMP"},
-}  # fmt: skip
-LABEL_TYPES = {"user_id": "STRING", "as_of_date": "TIMESTAMP", "churned": "INT64", "horizon_days": "INT64"}
-LOG_TYPES = {"table_name": "STRING", "partition_date": "TIMESTAMP", "row_count": "INT64", "written_at": "TIMESTAMP"}
-# the column each table is partitioned by: one UTC day per partition
-PARTITION_COLUMNS = {
-    "user_daily": "activity_date",
-    "user_state": "as_of_date",
-    "user_features": "as_of_date",
-    "churn_labels": "as_of_date",
-    "training_set": "training_window_end",
-}
-
-
-def feature_types(spec: FeatureSpec) -> dict[str, str]:
-    numeric = {c: "FLOAT64" if is_float_feature(c) else "INT64" for c in spec.numeric}
-    return {"user_id": "STRING", "as_of_date": "TIMESTAMP", **{c: "STRING" for c in CATEGORICAL_FEATURES}, **numeric}
-
-
-def training_types(spec: FeatureSpec) -> dict[str, str]:
-    return {**feature_types(spec), "churned": "INT64", "training_window_end": "TIMESTAMP"}
-
-
-def table_types(table: str, spec: FeatureSpec) -> dict[str, str]:
-    fixed = {"user_daily": DAILY_TYPES, "user_state": STATE_TYPES, "churn_labels": LABEL_TYPES}
-    fixed |= {PARTITION_LOG: LOG_TYPES}
-    if table in fixed:
-        return fixed[table]
-    return {"user_features": feature_types, "training_set": training_types}[table](spec)
-
-
-DAY_LITERAL = re.compile(r"'(\d{4}-\d{2}-\d{2}) 00:00:00\+00'")
-
-
-def for_engine(sql: str, engine: str) -> str:
-    """GoogleSQL as written, or translated for DuckDB.
-
-    Statements that differ only in their days (the state chain, feature chunks) share one translation:
-    the day literals become numbered placeholders, the template is translated once and cached, and the
-    days are put back. SQLGlot keeps a string literal's text as it is."""
-    if engine == "bigquery":
-        return sql
-    if engine != "duckdb":
-        raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
-    days: list[str] = []
-
-    def placeholder(match: re.Match) -> str:
-        days.append(match.group(1))
-        return f"'@day{len(days) - 1}@ 00:00:00+00'"
-
-    out = _translate(DAY_LITERAL.sub(placeholder, sql))
-    return re.sub(r"@day(\d+)@", lambda m: days[int(m.group(1))], out)
-
-
-@lru_cache(maxsize=256)
-def _translate(sql: str) -> str:
-    return ";\n".join(sqlglot.transpile(sql, read="bigquery", write="duckdb"))
-
-
-def epoch_day(expr: str) -> str:
-    """Whole days since 1970-01-01 of a timestamp. Day arithmetic goes through epoch seconds: DuckDB's calendar
-    functions on TIMESTAMPTZ (date_diff, date_trunc, + INTERVAL) go through ICU and cost 50-100x as much."""
-    return f"DIV(UNIX_SECONDS({expr}), 86400)"
-
-
-def days_between(later: str, earlier: str) -> str:
-    return f"({epoch_day(later)} - {epoch_day(earlier)})"
-
-
-def day_of(expr: str) -> str:
-    """The UTC midnight that starts the day of a timestamp."""
-    return f"TIMESTAMP_SECONDS({epoch_day(expr)} * 86400)"
-
-
-def plus_days(expr: str, days: int) -> str:
-    return f"TIMESTAMP_SECONDS(UNIX_SECONDS({expr}) + {days * 86400})"
-
-
-def ts(day: date) -> str:
-    """A day as a UTC-midnight TIMESTAMP literal."""
-    return f"TIMESTAMP '{day.isoformat()} 00:00:00+00'"
-
-
-def create_table(schema: str, table: str, types: dict[str, str]) -> str:
-    columns = ",\n  ".join(f"{name} {kind}" for name, kind in types.items())
-    return f"CREATE TABLE IF NOT EXISTS {schema}.{table} (\n  {columns}\n)"
 
 
 def user_daily_select(schema: str, first: date, last: date, vocabulary: Vocabulary) -> str:
@@ -362,80 +238,3 @@ FROM {schema}.user_features AS f
 JOIN {schema}.user_state AS st
   ON st.user_id = f.user_id AND st.as_of_date = {plus_days("f.as_of_date", horizon)}
 WHERE f.as_of_date >= {ts(first)} AND f.as_of_date <= {ts(last)}"""
-
-
-def training_extract_select(schema: str, first: date, last: date, spec: FeatureSpec, fraction: float) -> str:
-    """user_features joined with churn_labels over first ... last, sampled inside the warehouse.
-
-    Stratified by (day, label): each stratum keeps FLOOR(fraction * its rows) rows, chosen by the MD5 of user
-    id and day (the same rows on every engine and every run), so the sample never exceeds fraction * all rows
-    and every day keeps its churn rate. The rows are ranked on the narrow label table first; only the chosen
-    ones are joined with their features."""
-    feature_columns = ", ".join(f"f.{c}" for c in spec.columns)
-    return f"""WITH ranked AS (
-  SELECT user_id, as_of_date, churned,
-    ROW_NUMBER() OVER (
-      PARTITION BY as_of_date, churned
-      ORDER BY TO_HEX(MD5(CONCAT(user_id, '|', FORMAT_TIMESTAMP('%Y-%m-%d', as_of_date))))
-    ) AS sample_rank,
-    COUNT(*) OVER (PARTITION BY as_of_date, churned) AS stratum_rows
-  FROM {schema}.churn_labels
-  WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
-)
-SELECT {feature_columns}, r.churned AS churned, {ts(last)} AS training_window_end
-FROM ranked AS r
-JOIN {schema}.user_features AS f ON f.user_id = r.user_id AND f.as_of_date = r.as_of_date
-WHERE r.sample_rank <= FLOOR({fraction!r} * r.stratum_rows)"""
-
-
-def feature_summary_select(schema: str, first: date, last: date, spec: FeatureSpec) -> str:
-    """Per day: rows, duplicate (user, day) rows, missing values and negative values where none may be.
-    Trends are differences and may be negative; every other numeric feature is a count, sum or age."""
-    missing = " + ".join(f"IF({c} IS NULL, 1, 0)" for c in spec.numeric)
-    negative = " + ".join(f"IF({c} < 0, 1, 0)" for c in spec.numeric if "_trend_" not in c)
-    return f"""SELECT
-  as_of_date AS day,
-  COUNT(*) AS row_count,
-  COUNT(*) - COUNT(DISTINCT user_id) AS duplicate_rows,
-  SUM({missing}) AS missing_values,
-  SUM({negative}) AS negative_values
-FROM {schema}.user_features
-WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
-GROUP BY as_of_date"""
-
-
-def label_summary_select(schema: str, first: date, last: date) -> str:
-    """Per day: labelled users and churners."""
-    return f"""SELECT as_of_date AS day, COUNT(*) AS labelled, SUM(churned) AS churned
-FROM {schema}.churn_labels
-WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
-GROUP BY as_of_date"""
-
-
-def preview_select(schema: str, table: str, first: date, last: date, rows: int = 5) -> str:
-    """The first ``rows`` rows (by user_id) of each day of first ... last: every partition's own preview."""
-    column = PARTITION_COLUMNS[table]
-    return (
-        f"SELECT * FROM {schema}.{table} WHERE {column} >= {ts(first)} AND {column} <= {ts(last)} "
-        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {column} ORDER BY user_id) <= {rows} ORDER BY {column}, user_id"
-    )
-
-
-def scored_day_select(schema: str, first: date, last: date) -> str:
-    """The user_features rows to score, in a fixed order (chunks of it are read one after another)."""
-    return (
-        f"SELECT * FROM {schema}.user_features WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)} "
-        "ORDER BY as_of_date, user_id"
-    )
-
-
-def label_days_select(schema: str, first: date, last: date) -> str:
-    """Per labelled day in first ... last: rows and churned rows (what a training window would hold)."""
-    return f"""SELECT as_of_date AS day, COUNT(*) AS rows, SUM(churned) AS positives
-FROM {schema}.churn_labels WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
-GROUP BY as_of_date"""
-
-
-def training_summary_select(schema: str, end: date) -> str:
-    return f"""SELECT COUNT(DISTINCT as_of_date) AS label_days, AVG(churned) AS positive_rate
-FROM {schema}.training_set WHERE training_window_end = {ts(end)}"""

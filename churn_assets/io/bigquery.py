@@ -24,8 +24,9 @@ from dagster_gcp_pandas import BigQueryPandasIOManager, BigQueryPandasTypeHandle
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
-from churn_assets.core.transforms import RAW_TYPES
-from churn_assets.io.warehouse import EMULATOR_VAR, bigquery_client, create_partition_log, slice_log_statements
+from churn_assets.core.sql import RAW_TYPES
+from churn_assets.io.bigquery_engine import EMULATOR_VAR, bigquery_client
+from churn_assets.io.warehouse import create_partition_log, slice_log_statements
 
 # The client's default retry keeps trying an unreachable service for 10 minutes; a run should fail
 # within a minute with the connection error instead.
@@ -55,7 +56,7 @@ class EmulatorAwareBigQueryClient(BigQueryClient):
 
 
 def bigquery_schema(frame: pd.DataFrame, table: str = "") -> list[bigquery.SchemaField]:
-    """Column types: declared for the raw tables (core/transforms.RAW_TYPES), else from the frame's dtypes
+    """Column types: declared for the raw tables (core/sql.RAW_TYPES), else from the frame's dtypes
     (upper-case names, as dagster-gcp-pandas writes them)."""
     if table in RAW_TYPES:
         return [bigquery.SchemaField(name.upper(), kind) for name, kind in RAW_TYPES[table].items()]

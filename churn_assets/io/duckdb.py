@@ -24,8 +24,9 @@ from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, Tabl
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
-from churn_assets.core.transforms import RAW_TYPES, create_table, for_engine
-from churn_assets.io.warehouse import WarehouseError, create_partition_log, open_warehouse, slice_log_statements
+from churn_assets.core.sql import RAW_TYPES, create_table, for_engine
+from churn_assets.io.duckdb_engine import open_warehouse
+from churn_assets.io.warehouse import WarehouseError, create_partition_log, slice_log_statements
 
 __all__ = ["WarehouseError", "WarehouseIOManager", "open_warehouse"]
 
@@ -36,7 +37,7 @@ class PandasTableHandler(DuckDBPandasTypeHandler):
         declared = RAW_TYPES.get(table_slice.table)
         connection.register("churn_frame", obj)
         try:
-            if declared:  # the declared types, whatever this frame holds (see core/transforms.RAW_TYPES)
+            if declared:  # the declared types, whatever this frame holds (see core/sql.RAW_TYPES)
                 connection.execute(for_engine(create_table(table_slice.schema, table_slice.table, declared), "duckdb"))
                 names = ", ".join(declared)
                 connection.execute(f"insert into {table} ({names}) select {names} from churn_frame")

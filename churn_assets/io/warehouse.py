@@ -9,50 +9,25 @@ Both engines offer the same few operations, and asset code never knows which one
 * ``query`` / ``iter_frames``: read a bounded result, or a large one chunk by chunk.
 * ``written_days``: the days of a table recorded in ``partition_log``.
 
-No Dagster here: ``resources.Warehouse`` is the thin resource around it.
+The engines: ``io/duckdb_engine.py`` (the embedded default) and ``io/bigquery_engine.py`` (the gcp deployment).
+No Dagster here: ``resources.Warehouse`` is the thin resource around them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import date, timedelta
-from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from churn_assets.core.days import day_range
 from churn_assets.core.features import FeatureSpec
-from churn_assets.core.transforms import LOG_TYPES, PARTITION_LOG, create_table, for_engine, table_types, ts
+from churn_assets.core.sql import LOG_TYPES, PARTITION_LOG, create_table, for_engine, table_types, ts
 from churn_assets.core.vocabulary import DEFAULT_VOCABULARY, Vocabulary
-from churn_assets.io.credentials import service_account_info
-
-LOCK_WAIT_SECONDS = 60
-KEYS_PER_QUERY = 50_000
-EMULATOR_VAR = "BIGQUERY_EMULATOR_HOST"
 
 
 class WarehouseError(RuntimeError):
     """The warehouse cannot be used; the message names it and says why."""
-
-
-def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOCK_WAIT_SECONDS):
-    """Connect to the DuckDB file, waiting only while another process holds its lock."""
-    if not read_only:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + lock_wait
-    while True:
-        try:
-            return duckdb.connect(path, read_only=read_only, config={"custom_user_agent": "churn_assets"})
-        except duckdb.Error as exc:
-            locked = isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
-            if not locked or time.monotonic() >= deadline:
-                raise WarehouseError(f"warehouse {path} cannot be read: {str(exc).splitlines()[0]}") from None
-        time.sleep(0.5)
 
 
 def create_partition_log(schema: str) -> str:
@@ -224,191 +199,3 @@ def build_layer(
     if label_last >= first:
         labels = [sql.churn_labels_select(schema, first, label_last, horizon)]
         engine.replace_partitions("churn_labels", "as_of_date", first, label_last, labels, spec)
-
-
-class DuckDBEngine(Engine):
-    engine = "duckdb"
-
-    def __init__(self, path: str, schema: str, memory_limit: str = "1GB"):
-        self.path, self.schema, self.memory_limit = path, schema, memory_limit
-
-    def describe(self) -> str:
-        return f"duckdb:{self.path} (schema {self.schema})"
-
-    @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        conn = open_warehouse(self.path)
-        try:
-            with contextlib.suppress(duckdb.Error):  # without the ICU extension every timestamp is UTC anyway
-                conn.execute("SET TimeZone = 'UTC'")
-            # DuckDB's default limit is 80% of the machine's memory, and it keeps what it may: a bounded buffer
-            # pool spills to a temporary folder beside the file instead (44,000 users x 120 days: peak 1.86 GB
-            # without a limit, 1.23 GB with 1GB, in the same time).
-            conn.execute(f"SET memory_limit = '{self.memory_limit}'")
-            yield conn
-        except duckdb.IOException as exc:  # opened, but its blocks are cut short or corrupt: say so, name the file
-            raise WarehouseError(f"warehouse {self.path} cannot be read: {str(exc).splitlines()[0]}") from None
-        finally:
-            conn.close()
-
-    def run(self, statement: str) -> None:
-        with self.connect() as conn:
-            conn.execute(self.translate(statement))
-
-    def run_transaction(self, statements: Sequence[str]) -> None:
-        with self.connect() as conn:
-            conn.begin()
-            try:
-                for statement in statements:
-                    conn.execute(self.translate(statement))
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-
-    def query(self, sql: str) -> pd.DataFrame:
-        with self.connect() as conn:
-            return normalize(conn.execute(self.translate(sql)).df())
-
-    def iter_frames(self, sql: str, rows: int) -> Iterator[pd.DataFrame]:
-        with self.connect() as conn:
-            result = conn.execute(self.translate(sql))
-            reader = (
-                result.to_arrow_reader(rows) if hasattr(result, "to_arrow_reader") else result.fetch_record_batch(rows)
-            )
-            for batch in reader:
-                yield normalize(batch.to_pandas())
-
-    def write_table(self, table: str, frame: pd.DataFrame) -> None:
-        with self.connect() as conn:
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-            conn.register("churn_frame", frame)
-            conn.execute(f"CREATE OR REPLACE TABLE {self.schema}.{table} AS SELECT * FROM churn_frame")
-            conn.unregister("churn_frame")
-
-    def keys_elsewhere(self, table: str, key: str, time_column: str, keys: Sequence[str], first: date, last: date):
-        if len(keys) == 0 or not self.table_exists(table):
-            return set()
-        with self.connect() as conn:
-            conn.register("incoming_keys", pd.DataFrame({"k": pd.Series(list(keys), dtype=object)}))
-            rows = conn.execute(
-                self.translate(
-                    f"SELECT DISTINCT t.{key} FROM {self.schema}.{table} AS t JOIN incoming_keys AS i "
-                    f"ON t.{key} = i.k WHERE {self._outside('t.' + time_column, first, last)}"
-                )
-            ).fetchall()
-        return {r[0] for r in rows}
-
-    def columns(self, table: str) -> list[str] | None:
-        if not Path(self.path).exists():
-            return None
-        with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-                "ORDER BY ordinal_position",
-                [self.schema, table],
-            ).fetchall()
-        return [r[0] for r in rows] or None
-
-
-def bigquery_client(project: str | None, location: str | None, credentials_b64: str | None = None):
-    """A BigQuery client: anonymous against the emulator (``BIGQUERY_EMULATOR_HOST``), else the service
-    account given as base64 JSON, else Application Default Credentials."""
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
-    from google.oauth2 import service_account
-
-    emulator = os.environ.get(EMULATOR_VAR)
-    if emulator:
-        return bigquery.Client(
-            project=project,
-            location=location,
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=emulator),
-        )
-    if credentials_b64:
-        info = service_account_info(credentials_b64)
-        credentials = service_account.Credentials.from_service_account_info(info)
-        return bigquery.Client(project=project or info.get("project_id"), location=location, credentials=credentials)
-    return bigquery.Client(project=project, location=location)
-
-
-class BigQueryEngine(Engine):
-    engine = "bigquery"
-    chunk_days = 366
-
-    def __init__(self, project: str | None, dataset: str, location: str | None, credentials_b64: str | None = None):
-        from google.cloud import bigquery
-
-        self.schema, self.location = dataset, location
-        self.client = bigquery_client(project, location, credentials_b64)
-        # The client's default retry keeps trying an unreachable service for 10 minutes; fail within a minute.
-        self.retry = bigquery.DEFAULT_RETRY.with_timeout(45)
-
-    def describe(self) -> str:
-        return f"bigquery:{self.client.project}.{self.schema}"
-
-    def _job(self, sql: str):
-        return self.client.query(sql, retry=self.retry, job_retry=None)
-
-    def run(self, statement: str) -> None:
-        self._job(statement).result(retry=self.retry)
-
-    def run_transaction(self, statements: Sequence[str]) -> None:
-        # one multi-statement script: BigQuery commits all of it or, on any error, none of it
-        body = ";\n".join(statements)
-        self.run(f"BEGIN TRANSACTION;\n{body};\nCOMMIT TRANSACTION;")
-
-    def _to_frames(self, sql: str, rows: int | None) -> Iterator[pd.DataFrame]:
-        result = self._job(sql).result(retry=self.retry, page_size=rows)
-        # the BigQuery Storage read API is faster on the real service; the emulator has only REST
-        use_storage = not os.environ.get(EMULATOR_VAR)
-        if rows is None:
-            yield normalize(result.to_dataframe(create_bqstorage_client=use_storage))
-            return
-        for frame in result.to_dataframe_iterable():
-            yield normalize(frame)
-
-    def query(self, sql: str) -> pd.DataFrame:
-        return next(self._to_frames(sql, None))
-
-    def iter_frames(self, sql: str, rows: int) -> Iterator[pd.DataFrame]:
-        yield from self._to_frames(sql, rows)
-
-    def keys_elsewhere(self, table: str, key: str, time_column: str, keys: Sequence[str], first: date, last: date):
-        from google.cloud import bigquery
-
-        if len(keys) == 0 or not self.table_exists(table):
-            return set()
-        found: set[str] = set()
-        keys = list(keys)
-        for i in range(0, len(keys), KEYS_PER_QUERY):  # a query's parameters are capped at a few MB
-            config = bigquery.QueryJobConfig(
-                query_parameters=[bigquery.ArrayQueryParameter("keys", "STRING", keys[i : i + KEYS_PER_QUERY])]
-            )
-            sql = (
-                f"SELECT DISTINCT {key} AS k FROM {self.schema}.{table} "
-                f"WHERE {key} IN UNNEST(@keys) AND {self._outside(time_column, first, last)}"
-            )
-            rows = self.client.query(sql, job_config=config, retry=self.retry, job_retry=None).result()
-            found |= {r["k"] for r in rows}
-        return found
-
-    def write_table(self, table: str, frame: pd.DataFrame) -> None:
-        from google.cloud import bigquery
-
-        self.run(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-        config = bigquery.LoadJobConfig(write_disposition="WRITE_TRUNCATE")
-        self.client.load_table_from_dataframe(
-            frame, f"{self.client.project}.{self.schema}.{table}", job_config=config
-        ).result()
-
-    def columns(self, table: str) -> list[str] | None:
-        from google.api_core.exceptions import NotFound
-
-        try:
-            found = self.client.get_table(f"{self.client.project}.{self.schema}.{table}", retry=self.retry)
-        except NotFound:
-            return None
-        return [field.name for field in found.schema]

@@ -19,7 +19,8 @@ from churn_assets.automation import (
 from churn_assets.core.days import day_range
 from churn_assets.definitions import defs
 from churn_assets.deployment import build_resources
-from churn_assets.io.warehouse import DuckDBEngine, create_partition_log
+from churn_assets.io.duckdb_engine import DuckDBEngine
+from churn_assets.io.warehouse import create_partition_log
 from churn_assets.partitions import daily_partitions
 from churn_assets.settings import Settings
 

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.automation import DATA_ASSETS as DATA
-from churn_assets_tests.conftest import Warehouse
+from churn_assets_tests.conftest import Warehouse, root_error
 
 USERS = ["raw_users", "raw_users_quarantine"]
 
@@ -184,9 +184,7 @@ def test_a_malformed_file_fails_with_a_message_naming_the_problem(tmp_path, inst
     wh = Warehouse(tmp_path / "data", instance, events_file=str(events), days=1)
     result = wh.materialize(USERS, raise_on_error=False)
     assert not result.success
-    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
-    while error.cause is not None:
-        error = error.cause
+    error = root_error(result)
     assert "events.csv: missing required column(s) ['event_time']" in error.message
     assert events.read_text() == text  # the source file is untouched
 

@@ -5,6 +5,7 @@ import sys
 import dagster as dg
 
 from churn_assets.definitions import defs
+from churn_assets_tests.conftest import clean_env
 
 TABLES = {
     "raw_users",
@@ -115,7 +116,7 @@ def test_dagster_definitions_validate_passes(tmp_path):
 
 
 def test_loading_the_definitions_writes_nothing(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env = clean_env()
     result = subprocess.run(
         [sys.executable, "-c", "import churn_assets.definitions"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
@@ -152,7 +153,7 @@ def test_dg_lists_and_checks_the_definitions_without_writing_a_data_dir():
     assert dg_cli, "dg is installed with the test extra (dagster-dg-cli)"
     root = Path(__file__).resolve().parents[2]
     had_data_dir = (root / ".churn").exists()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env = clean_env()
     run = {"cwd": root, "env": env, "capture_output": True, "text": True, "timeout": 180}
     check = subprocess.run([dg_cli, "check", "defs"], **run)
     assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
@@ -172,7 +173,7 @@ def test_dg_launches_one_asset_of_a_multi_asset_alone(tmp_path):
     import duckdb
 
     root = Path(__file__).resolve().parents[2]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env = clean_env()
     env |= {"CHURN_DATA_DIR": str(tmp_path / "d"), "CHURN_USERS": "50"}
     launched = subprocess.run(
         [shutil.which("dg"), "launch", "--assets", "raw_users"],

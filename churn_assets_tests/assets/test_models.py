@@ -12,7 +12,7 @@ from churn_assets.core.registry import ModelRegistry
 from churn_assets.core.simulate import latent_fields
 from churn_assets.core.training import TARGET, model_input
 from churn_assets.partitions import daily_partitions, training_window
-from churn_assets_tests.conftest import Warehouse, utc
+from churn_assets_tests.conftest import Warehouse, root_error, utc
 
 MODEL_FEATURES = DEFAULT_SPEC.model_features
 T = "2026-04-10"  # the last label day: its horizon ends on the last data day
@@ -177,9 +177,7 @@ def test_predictions_refuse_a_tampered_production_model(built, tmp_path):
         built.registry.store.write_bytes(key, original[:-8] + b"tampered")
         result = built.materialize(["churn_predictions"], LAST, raise_on_error=False)
         assert not result.success
-        error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
-        while error.cause is not None:
-            error = error.cause
+        error = root_error(result)
         assert f"model {version}: sha256 of models/{version}/model.skops" in error.message
     finally:
         built.registry.store.write_bytes(key, original)
@@ -261,9 +259,7 @@ def test_a_retrain_launched_with_its_own_window_and_candidates(built):
 
     wrong = {"ops": {"churn_model": {"config": {"candidates": ["xgboost"]}}}}
     refused = built.materialize(["churn_model"], day, run_config=wrong, raise_on_error=False)
-    error = next(e for e in refused.all_events if e.is_step_failure).step_failure_data.error
-    while error.cause is not None:
-        error = error.cause
+    error = root_error(refused)
     assert (
         "candidates must be a non-empty subset of ['logistic_regression', 'logistic_regression_smote', "
         in error.message

@@ -6,7 +6,7 @@ import pytest
 
 from churn_assets.automation import DATA_ASSETS as DATA
 from churn_assets.core.features import DEFAULT_SPEC
-from churn_assets_tests.conftest import Warehouse, utc
+from churn_assets_tests.conftest import Warehouse, root_error, utc
 
 FIRST, LAST = "2026-01-01", "2026-02-05"
 
@@ -115,10 +115,7 @@ def test_labels_refuse_an_incomplete_horizon_naming_the_missing_days(built):
     # data exists through 2026-02-05: the horizon of 2026-01-10 runs to 2026-02-09
     result = built.materialize(["churn_labels"], "2026-01-10", raise_on_error=False)
     assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    error = failure.step_failure_data.error
-    while error.cause is not None:
-        error = error.cause
+    error = root_error(result)
     assert (
         "Cannot compute churn labels 2026-01-10..2026-01-10 with a 30-day horizon: "
         "user_state is missing 2026-02-09 (1 day)"
@@ -127,9 +124,7 @@ def test_labels_refuse_an_incomplete_horizon_naming_the_missing_days(built):
 
 
 def root_message(result) -> str:
-    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
-    while error.cause is not None:
-        error = error.cause
+    error = root_error(result)
     return error.message
 
 

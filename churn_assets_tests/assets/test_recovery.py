@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.automation import DATA_ASSETS
-from churn_assets_tests.conftest import Warehouse
+from churn_assets_tests.conftest import Warehouse, root_error
 
 DAY = "2026-01-02"
 CHILD = textwrap.dedent(
@@ -103,9 +103,7 @@ def test_a_truncated_warehouse_file_fails_at_once_naming_the_file(seeded):
     started = time.monotonic()
     result = seeded.materialize(["raw_events", "raw_events_quarantine"], DAY, raise_on_error=False)
     assert not result.success and time.monotonic() - started < 20
-    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
-    while error.cause is not None:
-        error = error.cause
+    error = root_error(result)
     assert f"warehouse {path} cannot be read: IO Error:" in error.message
 
 
@@ -115,7 +113,7 @@ SQL_CHILD = textwrap.dedent(
     import dagster as dg
     from churn_assets.definitions import defs
     from churn_assets.deployment import build_resources
-    from churn_assets.io.warehouse import DuckDBEngine
+    from churn_assets.io.duckdb_engine import DuckDBEngine
     from churn_assets.resources import DuckDBWarehouse
     from churn_assets.settings import Settings
 

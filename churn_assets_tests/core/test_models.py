@@ -15,12 +15,13 @@ from churn_assets.core.models import (
     train_candidates,
     validation_rows,
 )
+from churn_assets.core.queries import training_extract_select
 from churn_assets.core.scoring import calibration_report
 from churn_assets.core.simulate import SimulationConfig, simulate_events, simulate_users
 from churn_assets.core.training import model_input, split_frame, time_split
-from churn_assets.core.transforms import training_extract_select
 from churn_assets.core.validation import validate_events, validate_users
-from churn_assets.io.warehouse import DuckDBEngine, build_layer
+from churn_assets.io.duckdb_engine import DuckDBEngine
+from churn_assets.io.warehouse import build_layer
 
 CONFIG = SimulationConfig(users=1200, days=110, seed=11)
 START = CONFIG.start_date
@@ -127,5 +128,11 @@ def test_smote_would_shift_the_base_rate_and_calibration_on_held_out_users_puts_
     assert np.array_equal(np.argsort(raw, kind="stable"), np.argsort(calibrated, kind="stable"))
 
 
-def test_label_days_are_after_the_simulated_signups():
-    assert LABEL_DAYS[0] == date(2026, 3, 2)
+def test_the_frames_hold_the_label_days_split_with_the_horizon_gap(training_frames):
+    train, test = training_frames
+    days = lambda frame: sorted({d.date() for d in frame["as_of_date"]})  # noqa: E731
+    # training 2026-03-02 ... 2026-03-11: its last labels are known by 2026-04-10, before the first of the
+    # 10 test days (2026-04-11 ... 2026-04-20)
+    assert (days(train)[0], days(train)[-1], len(days(train))) == (date(2026, 3, 2), date(2026, 3, 11), 10)
+    assert (days(test)[0], days(test)[-1], len(days(test))) == (date(2026, 4, 11), date(2026, 4, 20), 10)
+    assert (days(test)[0] - days(train)[-1]).days == 31  # more than the 30-day label horizon

@@ -7,11 +7,12 @@ import pytest
 
 from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.promotion import Bars
+from churn_assets.core.queries import training_extract_select
 from churn_assets.core.simulate import SimulationConfig, simulate_events, simulate_users
-from churn_assets.core.transforms import training_extract_select
 from churn_assets.core.validation import validate_events, validate_users
 from churn_assets.core.walkforward import Plan, as_of_dates, summary, walk_forward
-from churn_assets.io.warehouse import DuckDBEngine, build_layer
+from churn_assets.io.duckdb_engine import DuckDBEngine
+from churn_assets.io.warehouse import build_layer
 
 CONFIG = SimulationConfig(users=900, days=150, seed=5)
 START = CONFIG.start_date

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.automation import DATA_ASSETS
-from churn_assets_tests.conftest import free_port, server_up, wait_for
+from churn_assets_tests.conftest import clean_env, free_port, server_up, wait_for
 
 TABLES = [
     "raw_users",
@@ -30,7 +30,7 @@ TABLES = [
 
 
 def cli(*args, **extra_env):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env = clean_env()
     return subprocess.run(
         ["churn-assets", *args],
         capture_output=True,
@@ -130,7 +130,7 @@ def test_a_data_dir_holding_another_simulation_is_refused(first_run):
 
 def test_a_run_whose_process_was_killed_is_marked_failed_on_the_next_start(tmp_path):
     data_dir = tmp_path / "churn"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env = clean_env()
     command = ["churn-assets", "run", "--data-dir", str(data_dir), "--users", "300", "--days", "40"]
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     home = data_dir / "dagster"
@@ -226,7 +226,7 @@ def test_model_list_and_rollback_commands(first_run):
 
 def test_dev_runs_dagster_through_this_interpreter_without_an_activated_environment(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env = clean_env()
     env["PATH"] = "/usr/bin:/bin"  # no dagster on PATH, as outside an activated virtualenv
     env["CHURN_SERVE_URL"] = f"http://127.0.0.1:{free_port()}"  # the API dev starts beside the UI
     command = [shutil.which("churn-assets"), "dev", "--data-dir", str(tmp_path / "churn"), "--port", str(port)]

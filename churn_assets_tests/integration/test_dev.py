@@ -13,7 +13,7 @@ import subprocess
 import dagster as dg
 import httpx
 
-from churn_assets_tests.conftest import ROOT, free_port, server_up, wait_for
+from churn_assets_tests.conftest import ROOT, clean_env, free_port, server_up, wait_for
 
 
 def opens(url: str) -> str:
@@ -38,7 +38,7 @@ def api_up(url: str) -> bool:
 
 def test_dev_starts_the_ui_and_the_api_whose_links_open_in_a_browser(tmp_path):
     api = f"http://127.0.0.1:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env = clean_env()
     env |= {"CHURN_DATA_DIR": str(tmp_path / "d"), "CHURN_USERS": "300", "CHURN_SERVE_URL": api}
     env |= {"CHURN_AUTOMATION": "off"}
     seeded = subprocess.run(["churn-assets", "run"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)

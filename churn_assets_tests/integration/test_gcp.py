@@ -3,7 +3,6 @@
 import base64
 import contextlib
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from dagster_graphql import DagsterGraphQLClient
 
 from churn_assets.automation import DATA_ASSETS
 from churn_assets.settings import ENV_VARS
-from churn_assets_tests.conftest import Warehouse, dagster_services
+from churn_assets_tests.conftest import Warehouse, clean_env, dagster_services
 
 DATA = DATA_ASSETS
 
@@ -63,7 +62,7 @@ def test_data_graph_on_bigquery_equals_the_embedded_default(tmp_path, gcp_settin
 
 
 def test_a_missing_gcp_setting_is_an_error_at_load_naming_the_variable(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env = clean_env()
     env |= {"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "my-project", "CHURN_DATA_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-c", "import churn_assets.definitions"], env=env, capture_output=True, text=True
@@ -110,7 +109,7 @@ def stored_text(dagster_home: Path) -> str:
 
 def test_churn_assets_run_works_unchanged_on_gcp_and_no_secret_reaches_dagster(tmp_path, gcp_settings):
     key, marker = fake_service_account_key()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env = clean_env()
     env |= {ENV_VARS[k]: v for k, v in gcp_settings.items()} | {"CHURN_GCP_CREDENTIALS_B64": key}
     result = subprocess.run(
         ["churn-assets", "run", "--data-dir", str(tmp_path), "--users", "300", "--days", "90"],

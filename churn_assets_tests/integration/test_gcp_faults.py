@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.automation import DATA_ASSETS
-from churn_assets_tests.conftest import Warehouse, free_port, new_gcp_settings, start_bigquery_emulator
+from churn_assets_tests.conftest import Warehouse, free_port, new_gcp_settings, root_error, start_bigquery_emulator
 
 DATA = DATA_ASSETS
 TABLES = ("raw_events", "user_daily", "user_state", "user_features")
@@ -55,10 +55,7 @@ def test_killing_bigquery_mid_run_fails_clearly_and_the_rerun_is_exact(tmp_path,
             thread.join(timeout=300)
             result = outcome["run"]
             assert not result.success
-            failure = next(e for e in result.all_events if e.is_step_failure)
-            error = failure.step_failure_data.error
-            while error.cause is not None:
-                error = error.cause
+            error = root_error(result)
             assert f"127.0.0.1:{port}" in error.message or "Connection refused" in error.message
 
             emulator = start_bigquery_emulator(port, data_dir)

@@ -6,7 +6,6 @@ day's features with the missing day named, and once the file lands the daemon mu
 the day whose 30-day horizon it completed.
 """
 
-import os
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -15,7 +14,7 @@ import pytest
 from dagster_graphql import DagsterGraphQLClient
 
 from churn_assets.core.simulate import SimulationConfig, simulate_events
-from churn_assets_tests.conftest import ROOT, dagster_services, wait_for
+from churn_assets_tests.conftest import ROOT, clean_env, dagster_services, wait_for
 
 FIRST = date(2026, 1, 1)
 LAST = FIRST + timedelta(days=39)  # 2026-02-09: the day that arrives late
@@ -50,7 +49,7 @@ def late_day(tmp_path_factory):
     template = str(base / "export" / "events_{date}.csv")
     for i in range(39):
         export(template, FIRST + timedelta(days=i))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env = clean_env()
     env |= {
         "CHURN_DATA_DIR": str(base / "churn"),
         "DAGSTER_HOME": str(base / "dagster"),

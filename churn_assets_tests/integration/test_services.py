@@ -4,14 +4,13 @@ The fixture seeds a small data directory with `churn-assets run`, starts both se
 workspace.yaml on a free port with a temporary DAGSTER_HOME, and stops every process it started.
 """
 
-import os
 import subprocess
 from datetime import UTC, datetime
 
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from churn_assets_tests.conftest import ROOT, dagster_services, wait_for
+from churn_assets_tests.conftest import ROOT, clean_env, dagster_services, wait_for
 
 AUTOMATION = """
 query {
@@ -66,7 +65,7 @@ query {
 def services(tmp_path_factory):
     base = tmp_path_factory.mktemp("services")
     hour = (datetime.now(UTC).hour + 12) % 24  # no scheduled tick while the test runs
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    env = clean_env()
     env |= {
         "CHURN_DATA_DIR": str(base / "churn"),
         "DAGSTER_HOME": str(base / "dagster"),

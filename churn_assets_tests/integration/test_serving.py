@@ -3,7 +3,6 @@ HTTP client, the data of a real pipeline run; and a drift report link from Dagst
 headless Chromium."""
 
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -21,7 +20,7 @@ from churn_assets.core.artifacts import LocalArtifactStore
 from churn_assets.core.models import calibrate, candidate_pipelines
 from churn_assets.core.registry import ModelRegistry
 from churn_assets.core.training import TARGET, model_input
-from churn_assets_tests.conftest import free_port
+from churn_assets_tests.conftest import clean_env, free_port
 from churn_assets_tests.integration.test_cli import cli
 
 DAY = "2026-04-30"
@@ -30,7 +29,7 @@ DAY = "2026-04-30"
 class Server:
     def __init__(self, data: Path, port: int, host: str = "127.0.0.1", **env: str):
         self.url = f"http://127.0.0.1:{port}"
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+        base = clean_env()
         self.process = subprocess.Popen(
             ["churn-assets", "serve", "--data-dir", str(data), "--host", host, "--port", str(port)]
             + ["--refresh-seconds", "0.2"],

@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 
 from churn_assets.core.features import FeatureSpec
-from churn_assets.core.transforms import training_extract_select
+from churn_assets.core.queries import training_extract_select
 from churn_assets.core.vocabulary import Vocabulary
-from churn_assets.io.warehouse import BigQueryEngine, DuckDBEngine, Engine, WarehouseError, build_layer
+from churn_assets.io.bigquery_engine import BigQueryEngine
+from churn_assets.io.duckdb_engine import DuckDBEngine
+from churn_assets.io.warehouse import Engine, WarehouseError, build_layer
 
 START = date(2026, 1, 1)
 
@@ -311,21 +313,21 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
     for window sets the engine tests do not run, and that its DuckDB translation parses as DuckDB."""
     import sqlglot
 
-    from churn_assets.core import transforms as sql
+    from churn_assets.core import queries, sql, transforms
 
     statements = [
-        sql.user_daily_select("churn", day(0), day(9), Vocabulary.parse("order=purchase,view=ignore")),
-        sql.user_state_select("churn", day(5), day(9), chain_start=False),
-        *sql.user_features_selects("churn", day(0), day(9), spec, 5),
-        sql.churn_labels_select("churn", day(0), day(9), 30),
-        sql.training_extract_select("churn", day(0), day(9), spec, 0.25),
-        sql.feature_summary_select("churn", day(0), day(9), spec),
+        transforms.user_daily_select("churn", day(0), day(9), Vocabulary.parse("order=purchase,view=ignore")),
+        transforms.user_state_select("churn", day(5), day(9), chain_start=False),
+        *transforms.user_features_selects("churn", day(0), day(9), spec, 5),
+        transforms.churn_labels_select("churn", day(0), day(9), 30),
+        queries.training_extract_select("churn", day(0), day(9), spec, 0.25),
+        queries.feature_summary_select("churn", day(0), day(9), spec),
         *(sql.create_table("churn", t, sql.table_types(t, spec)) for t in sql.PARTITION_COLUMNS),
     ]
     for statement in statements:
         assert sqlglot.parse_one(statement, read="bigquery") is not None
         assert sqlglot.parse_one(sql.for_engine(statement, "duckdb"), read="duckdb") is not None
-    assert len(sql.user_features_selects("churn", day(0), day(9), spec, 5)) == 2  # 5-day chunks
+    assert len(transforms.user_features_selects("churn", day(0), day(9), spec, 5)) == 2  # 5-day chunks
 
 
 def test_event_ids_already_stored_on_other_days_are_found(engine):
