@@ -110,7 +110,7 @@ class Settings:
             if not raw:
                 values[f.name] = getattr(defaults, f.name)
                 continue
-            values[f.name] = _parse(var, raw, type(getattr(defaults, f.name)), f.name)
+            values[f.name] = _parse(var, raw, str(f.type), f.name)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -209,47 +209,8 @@ class Settings:
         return out
 
 
-ENV_VARS = {
-    "deployment": "CHURN_DEPLOYMENT",
-    "data_dir": "CHURN_DATA_DIR",
-    "start_date": "CHURN_START_DATE",
-    "days": "CHURN_DAYS",
-    "users": "CHURN_USERS",
-    "seed": "CHURN_SEED",
-    "profile": "CHURN_PROFILE",
-    "events_file": "CHURN_EVENTS_FILE",
-    "users_file": "CHURN_USERS_FILE",
-    "events_query": "CHURN_EVENTS_QUERY",
-    "event_types": "CHURN_EVENT_TYPES",
-    "label_horizon_days": "CHURN_LABEL_HORIZON_DAYS",
-    "feature_windows": "CHURN_FEATURE_WINDOWS",
-    "eligibility_days": "CHURN_ELIGIBILITY_DAYS",
-    "training_max_rows": "CHURN_TRAINING_MAX_ROWS",
-    "duckdb_memory_limit": "CHURN_DUCKDB_MEMORY_LIMIT",
-    "max_reject_share": "CHURN_MAX_REJECT_SHARE",
-    "volume_tolerance": "CHURN_VOLUME_TOLERANCE",
-    "train_days": "CHURN_TRAIN_DAYS",
-    "test_days": "CHURN_TEST_DAYS",
-    "promotion_margin": "CHURN_PROMOTION_MARGIN",
-    "promotion_floor_roc_auc": "CHURN_PROMOTION_FLOOR_ROC_AUC",
-    "baseline_margin": "CHURN_BASELINE_MARGIN",
-    "serve_url": "CHURN_SERVE_URL",
-    "risk_high": "CHURN_RISK_HIGH",
-    "risk_medium": "CHURN_RISK_MEDIUM",
-    "drift_from": "CHURN_DRIFT_FROM",
-    "drift_warn_psi": "CHURN_DRIFT_WARN_PSI",
-    "drift_fail_psi": "CHURN_DRIFT_FAIL_PSI",
-    "drift_top_features": "CHURN_DRIFT_TOP_FEATURES",
-    "schedule_hour": "CHURN_SCHEDULE_HOUR",
-    "automation": "CHURN_AUTOMATION",
-    "sensor_seconds": "CHURN_SENSOR_SECONDS",
-    "gcp_project": "CHURN_GCP_PROJECT",
-    "bq_dataset": "CHURN_BQ_DATASET",
-    "bq_location": "CHURN_BQ_LOCATION",
-    "gcs_bucket": "CHURN_GCS_BUCKET",
-    "gcs_prefix": "CHURN_GCS_PREFIX",
-    "gcp_credentials_var": CREDENTIALS_VAR,
-}
+# each setting's variable: CHURN_ and its name in capitals (the key's variable is named by Google's convention)
+ENV_VARS = {f.name: f"CHURN_{f.name.upper()}" for f in fields(Settings)} | {"gcp_credentials_var": CREDENTIALS_VAR}
 
 
 def _within(name: str, value: float, low: float, high: float) -> None:
@@ -273,28 +234,15 @@ def _credentials_var(raw: str) -> str | None:
     return CREDENTIALS_VAR
 
 
-def _parse(var: str, raw: str, kind: type, name: str):
+def _parse(var: str, raw: str, kind: str, name: str):
+    """A variable's text as the field's type (``kind``: its annotation, e.g. ``int`` or ``date | None``)."""
+    base = kind.split(" | ")[0]
     try:
-        if kind is date:
+        if base == "date":
             return date.fromisoformat(raw)
-        if name in (
-            "events_file",
-            "users_file",
-            "events_query",
-            "gcp_project",
-            "bq_location",
-            "gcs_bucket",
-            "feature_windows",
-            "duckdb_memory_limit",
-            "event_types",
-        ):
+        if base == "str":
             return raw
-        if name == "drift_from":
-            return date.fromisoformat(raw)
-        if issubclass(kind, Path):
-            return Path(raw)
-        return kind(raw)
+        return {"Path": Path, "int": int, "float": float}[base](raw)
     except ValueError as exc:
-        kind = date if name == "drift_from" else kind
-        expected = {date: "a date like 2026-01-01", int: "a whole number", float: "a number"}.get(kind, kind.__name__)
+        expected = {"date": "a date like 2026-01-01", "int": "a whole number", "float": "a number"}.get(base, base)
         raise SettingsError(f"{var}={raw!r} is not {expected}") from exc

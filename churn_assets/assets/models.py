@@ -1,10 +1,7 @@
 """Training set, candidate models, and the promotion of a production model."""
 
-import base64
-import subprocess
 from collections.abc import Iterator
 from datetime import date, timedelta
-from importlib.metadata import version as package_version
 
 import dagster as dg
 import pandas as pd
@@ -13,9 +10,10 @@ from pydantic import Field
 from churn_assets.assets.activity import SQL_KINDS
 from churn_assets.checks import CheckDef, check_result, check_specs
 from churn_assets.core.days import day_range
-from churn_assets.core.promotion import Bars, promote_if_better
+from churn_assets.core.promotion import Bars, NothingToJudge, judge_latest
 from churn_assets.core.queries import label_days_select, training_extract_select, training_summary_select
-from churn_assets.core.training import CANDIDATES, TARGET, chosen_candidates, trainable_outcome, training_sample
+from churn_assets.core.training import CANDIDATES, chosen_candidates, trainable_outcome, training_sample
+from churn_assets.model_metadata import code_version, model_metadata
 from churn_assets.partitions import (
     FEATURES,
     LABEL_HORIZON_DAYS,
@@ -101,19 +99,6 @@ def training_set(
     yield check_result("training_set", TRAINABLE_CHECK.name, outcome)
 
 
-def _image(png: bytes, title: str) -> dg.MetadataValue:
-    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
-
-
-def _metrics_table(result) -> str:
-    columns = ["pr_auc", "roc_auc", "f1", "precision", "recall", "brier", "lift_top_decile", "threshold"]
-    table = pd.DataFrame(result.metrics).T[columns].round(4)
-    table.insert(0, "held_out_pr_auc", pd.Series({n: round(m["pr_auc"], 4) for n, m in result.validation.items()}))
-    table.insert(0, "fit_s", pd.Series(result.fit_seconds))
-    table.index = [f"**{n}** (chosen)" if n == result.best else n for n in table.index]
-    return table.to_markdown()
-
-
 def _training_set_metadata(context: dg.AssetExecutionContext) -> dict:
     """The metadata of this partition's latest training set."""
     records = context.instance.fetch_materializations(
@@ -133,16 +118,6 @@ def _training_window(context: dg.AssetExecutionContext) -> dict:
     """The training set's window as it was launched (its own train_days)."""
     meta = _training_set_metadata(context)
     return {k: meta[k] for k in ("window_first", "train_days") if k in meta}
-
-
-def _code_version() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
-    return f"churn_assets {package_version('churn_assets')} ({commit})"
 
 
 @dg.asset(
@@ -171,41 +146,11 @@ def churn_model(
     window_last = date.fromisoformat(context.partition_key)
     trained = train_model(training_set, window_last, FEATURES, model_policy, LABEL_HORIZON_DAYS, candidates)
     launch = {"window_last": context.partition_key, "candidates": candidates, **_training_window(context)}
-    card = trained.card | {"training_sample": _sampling(context), "code_version": _code_version(), "launch": launch}
+    card = trained.card | {"training_sample": _sampling(context), "code_version": code_version(), "launch": launch}
     version, created = artifacts.registry().register(trained.result.model, card, trained.frames)
     context.log.info(f"model {version} ({card['candidate']}) {'registered' if created else 'already registered'}")
     link = artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")
-    return dg.MaterializeResult(metadata=_model_metadata(version, created, card, trained.result, link))
-
-
-def _model_metadata(version: str, created: bool, card: dict, result, card_link: str) -> dict:
-    from churn_assets.core.plots import calibration_png, pr_curves_png
-
-    y, best = result.y_test, card["metrics"]
-    return {
-        "model_version": version,
-        "newly_registered": created,
-        "chosen_candidate": result.best,
-        "test_pr_auc": round(best["pr_auc"], 4),
-        "test_roc_auc": round(best["roc_auc"], 4),
-        **{
-            f"{name}_{metric}": card["baselines"][name][metric]
-            for name in ("recency", "bg_nbd")
-            for metric in ("pr_auc", "roc_auc")
-        },
-        "baselines": dg.MetadataValue.json(card["baselines"]),
-        "calibration_error": card["calibration"]["ece"],
-        "recently_active": dg.MetadataValue.json(card["segments"]),
-        "tiers_ordered": card["calibration"]["tiers_ordered"],
-        "test_churn_rate_by_tier": dg.MetadataValue.json(
-            {name: t["churn_rate"] for name, t in card["calibration"]["tiers"].items()}
-        ),
-        "candidates": dg.MetadataValue.md(_metrics_table(result)),
-        "windows": dg.MetadataValue.json(card["windows"]),
-        "pr_curve": _image(pr_curves_png(y, result.test_scores), "precision-recall"),
-        "calibration": _image(calibration_png(y, result.test_scores[result.best], result.best), "calibration"),
-        "model_card": dg.MetadataValue.url(card_link),
-    }
+    return dg.MaterializeResult(metadata=model_metadata(version, created, card, trained.result, link))
 
 
 @dg.asset(
@@ -223,46 +168,11 @@ def _model_metadata(version: str, created: bool, card: dict, result, card_link: 
 def production_model(
     context: dg.AssetExecutionContext, model_policy: ModelPolicy, artifacts: ArtifactsResource
 ) -> dg.MaterializeResult:
-    from churn_assets.core.models import evaluate, predict_proba
-
-    registry = artifacts.registry()
-    candidate = registry.latest()
-    if candidate is None:
-        raise dg.Failure("no trained model in the registry: materialize churn_model first")
-    current = registry.production()
-    earlier = registry.decision(candidate)
-    if candidate == current or earlier is not None:
-        reason = "already production" if candidate == current else f"already judged: {earlier['reason']}"
-        return dg.MaterializeResult(
-            metadata={
-                "production_version": current or "",
-                "candidate_version": candidate,
-                "promoted": False,
-                "reason": reason,
-            }
-        )
-    card = registry.card(candidate)
-    test = registry.frame(candidate, "test_set")
-    production_metrics = None
-    if current is not None:
-        scores = predict_proba(registry.load(current), test, registry.card(current)["features"])
-        production_metrics = evaluate(test[TARGET].to_numpy(), scores, registry.card(current)["threshold"])
     bars = Bars(model_policy.promotion_margin, model_policy.promotion_floor_roc_auc, model_policy.baseline_margin)
-    decision = promote_if_better(
-        card["metrics"], production_metrics, bars, card["baselines"]["recency"], card["calibration"]
-    )
-    registry.record_decision(candidate, decision.promote, decision.reason)
-    if decision.promote:
-        registry.promote(candidate, decision.reason)
-    context.log.info(f"{candidate}: {'promoted' if decision.promote else 'not promoted'}: {decision.reason}")
-    metadata = {
-        "production_version": registry.production() or "",
-        "candidate_version": candidate,
-        "previous_version": current or "",
-        "promoted": decision.promote,
-        "reason": decision.reason,
-        "candidate_pr_auc": round(card["metrics"]["pr_auc"], 4),
-    }
-    if production_metrics:
-        metadata["production_pr_auc_same_window"] = round(production_metrics["pr_auc"], 4)
-    return dg.MaterializeResult(metadata=metadata)
+    try:
+        judged = judge_latest(artifacts.registry(), bars)
+    except NothingToJudge as exc:
+        raise dg.Failure(str(exc)) from None
+    verdict = "promoted" if judged["promoted"] else "not promoted"
+    context.log.info(f"{judged['candidate_version']}: {verdict}: {judged['reason']}")
+    return dg.MaterializeResult(metadata=judged)

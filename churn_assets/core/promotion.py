@@ -61,3 +61,52 @@ def promote_if_better(
     if gain > bars.margin:
         return Decision(True, f"{verdict}: +{gain:.4f} beats the margin {bars.margin}")
     return Decision(False, f"{verdict}: {gain:+.4f} does not beat the margin {bars.margin}")
+
+
+class NothingToJudge(LookupError):
+    """The registry holds no trained model."""
+
+
+def judge_latest(registry, bars: Bars) -> dict:
+    """Judge the registry's newest model against production, re-scored on the candidate's test window; record the
+    decision (every version is judged once, so a rollback is not undone by the next run) and promote it when it
+    wins. Returns what was decided, with the figures it was decided on."""
+    from churn_assets.core.models import evaluate, predict_proba
+    from churn_assets.core.training import TARGET
+
+    candidate = registry.latest()
+    if candidate is None:
+        raise NothingToJudge("no trained model in the registry: materialize churn_model first")
+    current = registry.production()
+    earlier = registry.decision(candidate)
+    if candidate == current or earlier is not None:
+        reason = "already production" if candidate == current else f"already judged: {earlier['reason']}"
+        return {
+            "production_version": current or "",
+            "candidate_version": candidate,
+            "promoted": False,
+            "reason": reason,
+        }
+    card = registry.card(candidate)
+    test = registry.frame(candidate, "test_set")
+    production_metrics = None
+    if current is not None:
+        scores = predict_proba(registry.load(current), test, registry.card(current)["features"])
+        production_metrics = evaluate(test[TARGET].to_numpy(), scores, registry.card(current)["threshold"])
+    decision = promote_if_better(
+        card["metrics"], production_metrics, bars, card["baselines"]["recency"], card["calibration"]
+    )
+    registry.record_decision(candidate, decision.promote, decision.reason)
+    if decision.promote:
+        registry.promote(candidate, decision.reason)
+    judged = {
+        "production_version": registry.production() or "",
+        "candidate_version": candidate,
+        "previous_version": current or "",
+        "promoted": decision.promote,
+        "reason": decision.reason,
+        "candidate_pr_auc": round(card["metrics"]["pr_auc"], 4),
+    }
+    if production_metrics:
+        judged["production_pr_auc_same_window"] = round(production_metrics["pr_auc"], 4)
+    return judged
