@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from churn_assets.beta import deliberate
 from churn_assets.core.quality import Outcome
 from churn_assets.internals import target_materialization
 
@@ -39,12 +40,13 @@ def check_specs(
     blocking: bool = True,
 ) -> list[dg.AssetCheckSpec]:
     """The specs of one asset's checks."""
-    return [
-        dg.AssetCheckSpec(
-            c.name, asset=asset, description=c.description, blocking=blocking, partitions_def=partitions_def
-        )
-        for c in checks
-    ]
+    with deliberate():  # preview: partitioned checks
+        return [
+            dg.AssetCheckSpec(
+                c.name, asset=asset, description=c.description, blocking=blocking, partitions_def=partitions_def
+            )
+            for c in checks
+        ]
 
 
 def check_result(asset: str, name: str, outcome: Outcome) -> dg.AssetCheckResult:

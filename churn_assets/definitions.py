@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import dagster as dg
 
-# Single-run backfill policies and partitioned asset checks are used deliberately; Dagster marks them beta and
-# preview and would warn on every load. Silenced while these definitions are built, nowhere else.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.BetaWarning)
-    warnings.simplefilter("ignore", dg.PreviewWarning)
+from churn_assets.beta import deliberate
+
+with deliberate():  # the asset decorators' single-run backfill policies (beta)
     from churn_assets.assets import activity, features, ingestion, labels, models, monitoring, scoring
     from churn_assets.automation import JOBS, SCHEDULES, SENSORS
     from churn_assets.deployment import build_resources

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from churn_assets.beta import deliberate
 from churn_assets.settings import Settings
 
 SETTINGS = Settings.from_env()
@@ -28,22 +29,25 @@ daily_partitions = dg.DailyPartitionsDefinition(
     timezone="UTC",
 )
 
-# user_state for day t continues user_state of t-1 (the first partition starts the chain).
-previous_day = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)
-# user_features for day t reads user_daily of the lookback before t (days before the first partition do not exist).
-feature_window = dg.TimeWindowPartitionMapping(
-    start_offset=-(FEATURES.lookback_days - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
-)
-# churn_labels for day t reads user_state of t+H: the last active day as of the horizon's end. Near the end of
-# the partition range Dagster hands nothing without complaint, so the labels asset checks the horizon itself.
-label_horizon = dg.TimeWindowPartitionMapping(
-    start_offset=LABEL_HORIZON_DAYS, end_offset=LABEL_HORIZON_DAYS, allow_nonexistent_upstream_partitions=True
-)
+with deliberate():  # beta: mappings that allow missing upstream days (the first partitions have none)
+    # user_state for day t continues user_state of t-1 (the first partition starts the chain).
+    previous_day = dg.TimeWindowPartitionMapping(
+        start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+    )
+    # user_features for day t reads user_daily of the lookback before t (none before the first partition).
+    feature_window = dg.TimeWindowPartitionMapping(
+        start_offset=-(FEATURES.lookback_days - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+    )
+    # churn_labels for day t reads user_state of t+H: the last active day as of the horizon's end. Near the end of
+    # the partition range Dagster hands nothing without complaint, so the labels asset checks the horizon itself.
+    label_horizon = dg.TimeWindowPartitionMapping(
+        start_offset=LABEL_HORIZON_DAYS, end_offset=LABEL_HORIZON_DAYS, allow_nonexistent_upstream_partitions=True
+    )
 
-# training_set for day T reads user_features and churn_labels of T-89 ... T (the training window).
-training_window = dg.TimeWindowPartitionMapping(
-    start_offset=-(TRAIN_DAYS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
-)
+    # training_set for day T reads user_features and churn_labels of T-89 ... T (the training window).
+    training_window = dg.TimeWindowPartitionMapping(
+        start_offset=-(TRAIN_DAYS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+    )
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[date]:

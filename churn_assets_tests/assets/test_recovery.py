@@ -135,7 +135,8 @@ SQL_CHILD = textwrap.dedent(
             return StallingEngine(self.database, self.schema_name)
 
     settings = Settings(data_dir=data_dir, users=120)
-    resources = build_resources(settings) | {"warehouse": StallingWarehouse(database=str(settings.warehouse_path))}
+    stalling = StallingWarehouse(database=str(settings.warehouse_path), memory_limit=settings.duckdb_memory_limit)
+    resources = build_resources(settings) | {"warehouse": stalling}
     tags = {"dagster/asset_partition_range_start": sys.argv[4], "dagster/asset_partition_range_end": sys.argv[5]}
     dg.materialize(list(defs.assets), selection=["user_features"], resources=resources, tags=tags,
                    instance=dg.DagsterInstance.ephemeral())
