@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.checks import CheckDef, check_result, check_specs, partition_check_events
+from churn_assets.core.sql import RAW_TYPES
 from churn_assets.core.validation import (
     EVENT_RULES,
     RECENT_DAYS,
@@ -22,6 +23,7 @@ from churn_assets.io.warehouse import Engine
 from churn_assets.metadata import by_partition, table_metadata
 from churn_assets.partitions import daily_partitions, partition_days
 from churn_assets.resources import ChurnSource, QualityPolicy, Warehouse
+from churn_assets.tables import column_schema
 
 GROUP = "ingestion"
 VALID_ROWS_HELP = (
@@ -108,14 +110,17 @@ def recent_accepted_counts(engine: Engine, before: date) -> dict[str, int]:
             group_name=GROUP,
             kinds=TABLE_KINDS,
             is_required=False,  # each can be selected alone
-            metadata={"partition_expr": "event_time"},
+            metadata={"partition_expr": "event_time", "dagster/column_schema": column_schema(RAW_TYPES["raw_events"])},
         ),
         "raw_events_quarantine": dg.AssetOut(
             description="Event rows rejected by validation, as text, with the reason and the partition's day.",
             group_name=GROUP,
             kinds=TABLE_KINDS,
             is_required=False,  # each can be selected alone
-            metadata={"partition_expr": "partition_time"},
+            metadata={
+                "partition_expr": "partition_time",
+                "dagster/column_schema": column_schema(RAW_TYPES["raw_events_quarantine"]),
+            },
         ),
     },
     ins={"raw_users": dg.AssetIn()},
@@ -159,11 +164,9 @@ def raw_events(
     # each day its own counts, preview and breakdowns; what holds for the whole run once
     if "raw_events" in selected:
         by_partition(context, events, "raw_events", extra=_events_by_type)
-        metadata = table_metadata(events, source=source.describe(), dropped_columns=list(run.dropped_columns))
+        metadata = {"source": source.describe(), "dropped_columns": list(run.dropped_columns)}
         yield dg.MaterializeResult(asset_key="raw_events", value=events, metadata=metadata)
     if "raw_events_quarantine" in selected:
         by_partition(context, quarantine, "raw_events_quarantine", extra=_rejected)
-        yield dg.MaterializeResult(
-            asset_key="raw_events_quarantine", value=quarantine, metadata=table_metadata(quarantine)
-        )
+        yield dg.MaterializeResult(asset_key="raw_events_quarantine", value=quarantine)
     yield from partition_check_events(context, "raw_events", run.outcomes)

@@ -176,11 +176,15 @@ def test_partition_slices_are_utc_days_whatever_the_machine_time_zone(tmp_path, 
 def test_the_column_schema_is_on_the_asset_once(built):
     from churn_assets.definitions import defs
 
-    node = defs.resolve_asset_graph().get(dg.AssetKey("user_daily"))
-    columns = [c.name for c in node.metadata["dagster/column_schema"].columns]
-    assert columns[:3] == ["user_id", "activity_date", "events"]
-    mats = built.data_run.asset_materializations_for_node("user_daily")
-    assert not any("dagster/column_schema" in m.metadata for m in mats)
+    for asset, first_columns in (
+        ("user_daily", ["user_id", "activity_date", "events"]),
+        ("raw_events", ["event_id", "user_id", "event_time"]),
+    ):
+        node = defs.resolve_asset_graph().get(dg.AssetKey(asset))
+        assert [c.name for c in node.metadata["dagster/column_schema"].columns][:3] == first_columns
+        mats = [m for m in built.data_run.get_asset_materialization_events() if m.asset_key == dg.AssetKey(asset)]
+        assert len(mats) == 36
+        assert not any("dagster/column_schema" in m.materialization.metadata for m in mats)
 
 
 def test_a_one_day_rerun_has_exactly_the_metadata_its_day_had_in_the_ranged_run(built):
