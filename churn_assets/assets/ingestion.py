@@ -7,17 +7,9 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.checks import CheckDef, check_result, check_specs, partition_check_events
+from churn_assets.core.daily_validation import RECENT_DAYS, VALID_ROWS, VOLUME_CHECK, validate_range
 from churn_assets.core.sql import RAW_TYPES
-from churn_assets.core.validation import (
-    EVENT_RULES,
-    RECENT_DAYS,
-    USER_RULES,
-    VALID_ROWS,
-    VOLUME_CHECK,
-    describe_rules,
-    validate_range,
-    validate_users,
-)
+from churn_assets.core.validation import EVENT_RULES, USER_RULES, describe_rules, validate_users
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.io.warehouse import Engine
 from churn_assets.metadata import by_partition, table_metadata

@@ -68,19 +68,22 @@ def drift_report(
         outcome = drift_outcome(table, drift_policy.warn_psi, drift_policy.fail_psi)
         tables.append(table)
         outcomes[day] = {STABLE_CHECK.name: outcome}
-        summary = {
-            **table_metadata(table.round(4), preview_rows=10, preview_columns=PREVIEW_COLUMNS),
-            **report,
-            "max_psi": round(float(table["psi"].max()), 4),
-            "max_important_psi": round(outcome.metadata["max_important_psi"], 4),
-            "drifted_features": table.loc[table["drifted"], "feature"].tolist(),
-            "drift_detected": bool((table["drifted"] & table["important"]).any()),
-            "drift_rule": DRIFT_RULE,
-        }
         # every day of a ranged run has its own table, figures and report link, as a one-day run has
-        context.add_asset_metadata(summary, partition_key=day)
+        context.add_asset_metadata(_summary(table, outcome, report), partition_key=day)
     yield dg.MaterializeResult(value=pd.concat(tables, ignore_index=True))
     yield from partition_check_events(context, "drift_report", outcomes)
+
+
+def _summary(table: pd.DataFrame, outcome, report: dict) -> dict:
+    return {
+        **table_metadata(table.round(4), preview_rows=10, preview_columns=PREVIEW_COLUMNS),
+        **report,
+        "max_psi": round(float(table["psi"].max()), 4),
+        "max_important_psi": round(outcome.metadata["max_important_psi"], 4),
+        "drifted_features": table.loc[table["drifted"], "feature"].tolist(),
+        "drift_detected": bool((table["drifted"] & table["important"]).any()),
+        "drift_rule": DRIFT_RULE,
+    }
 
 
 def _day_report(

@@ -20,6 +20,14 @@ GROUP = "predictions"
 TOP_USERS = 10
 
 
+def _score(engine, days, registry, version: str, policy: ModelPolicy) -> pd.DataFrame:
+    """The days' users scored by ``version``, read from the warehouse in chunks, ranked within each day."""
+    card, model = registry.card(version), registry.load(version)
+    chunks = engine.iter_frames(scored_day_select(engine.schema, days[0], days[-1]), policy.score_chunk_rows)
+    scored = [score_users(model, chunk, version, card, policy.risk_high, policy.risk_medium) for chunk in chunks]
+    return rank_predictions(pd.concat(scored, ignore_index=True) if scored else pd.DataFrame())
+
+
 TOP_COLUMNS = ["user_id", "as_of_date", "churn_probability", "risk_tier", "reason_1", "reason_2", "reason_3"]
 
 
@@ -63,13 +71,7 @@ def churn_predictions(
     version = registry.production()
     if version is None:
         raise dg.Failure(f"no production model: {registry.why_no_production()}")
-    card = registry.card(version)
-    model = registry.load(version)
-    chunks = engine.iter_frames(scored_day_select(engine.schema, days[0], days[-1]), model_policy.score_chunk_rows)
-    scored = [
-        score_users(model, chunk, version, card, model_policy.risk_high, model_policy.risk_medium) for chunk in chunks
-    ]
-    predictions = rank_predictions(pd.concat(scored, ignore_index=True) if scored else pd.DataFrame())
+    predictions = _score(engine, days, registry, version, model_policy)
     by_partition(context, predictions, extra=_day_summary)
     # the snapshot the HTTP API serves (core/serving.py): written before the warehouse table, and served only
     # once the pointer moves, so the API never reads the warehouse

@@ -89,6 +89,6 @@ def train_model(
 
 
 def _data_version(frame: pd.DataFrame) -> str:
-    from churn_assets.core.registry import sha256
+    from churn_assets.core.model_files import sha256
 
     return sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())

@@ -71,7 +71,8 @@ def judge_latest(registry, bars: Bars) -> dict:
     """Judge the registry's newest model against production, re-scored on the candidate's test window; record the
     decision (every version is judged once, so a rollback is not undone by the next run) and promote it when it
     wins. Returns what was decided, with the figures it was decided on."""
-    from churn_assets.core.models import evaluate, predict_proba
+    from churn_assets.core.metrics import evaluate
+    from churn_assets.core.models import predict_proba
     from churn_assets.core.training import TARGET
 
     candidate = registry.latest()

@@ -9,10 +9,7 @@ Layout under ``models/``::
     production.json             {"version": ..., "history": [earlier production versions]}
     decisions.json              every promotion decision: version, promoted, reason, time
 
-Why skops and not pickle/joblib: unpickling a file runs whatever code the file names, so anyone able to
-replace an artifact could run code in every process that loads the model. A skops file is a zip of JSON and
-numpy arrays; loading it builds only types on an explicit trusted list and calls no ``__reduce__``. A file
-naming any other type is refused before anything is built.
+Why skops and not pickle/joblib, and the trusted types: ``core/model_files.py``.
 
 The version id is ``m-`` + the first 12 hex digits of the artifact's sha256, and loading checks the bytes
 against both the version id and the card: a swapped file under an existing version is refused. What this does
@@ -25,7 +22,6 @@ the pickled model, computed on save, never loaded) finds the existing version, s
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import pickle
@@ -36,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from churn_assets.core.artifacts import ArtifactNotFound, ArtifactStore
+from churn_assets.core.model_files import ModelIntegrityError, dumps, load_verified, sha256
 
 PREFIX = "models"
 POINTER = f"{PREFIX}/production.json"
@@ -43,39 +40,11 @@ DECISIONS = f"{PREFIX}/decisions.json"
 ARTIFACT = "model.skops"
 
 
-def _skops():
-    """skops.io, imported when a model is saved or loaded: importing it loads scikit-learn (1.8 s here), which
-    every process that only loads the definitions (webserver, daemon, data runs) would pay for."""
-    import skops.io
-
-    return skops.io
-
-
 VERSION = re.compile(r"m-[0-9a-f]{12}")
-# Types beyond skops' own defaults (scikit-learn, numpy, builtins) that the candidates are built from.
-TRUSTED_TYPES = frozenset(
-    {
-        "imblearn.pipeline.Pipeline",
-        "imblearn.over_sampling._smote.base.SMOTE",
-        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-        "churn_assets.core.baselines.BGNBDClassifier",  # this project's BG/NBD candidate: four floats
-        # the Platt scaling every candidate is wrapped in (core/models.py: calibrate)
-        "sklearn.calibration._CalibratedClassifier",
-        "sklearn.calibration._SigmoidCalibration",
-    }
-)
-
-
-class ModelIntegrityError(ValueError):
-    """A model artifact that does not match its version id or card, has none, or names untrusted types."""
 
 
 class RegistryError(ValueError):
     """An operation the registry cannot do (unknown version, nothing to roll back to, a corrupt file)."""
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def normalize_version(text: str) -> str:
@@ -108,7 +77,7 @@ class ModelRegistry:
         known = next((c["version"] for c in self.versions() if c.get("fingerprint") == fingerprint), None)
         if known is not None:
             return known, False
-        data = _skops().dumps(model)
+        data = dumps(model)
         digest = sha256(data)
         version = f"m-{digest[:12]}"
         for name, frame in frames.items():
@@ -165,21 +134,7 @@ class ModelRegistry:
             older = self.store.exists(self._key(version, "model.joblib"))
             hint = " (a pickle artifact of an earlier release, which is never loaded: retrain)" if older else ""
             raise ModelIntegrityError(f"model {version}: artifact {key} missing{hint}") from None
-        digest = sha256(data)
-        if not digest.startswith(version[2:]) or digest != card.get("sha256"):
-            raise ModelIntegrityError(
-                f"model {version}: sha256 of {key} is {digest[:16]}…, its version id and card say "
-                f"{version[2:]}… and {str(card.get('sha256'))[:16]}…; refusing to load a modified or foreign file"
-            )
-        try:
-            untrusted = set(_skops().get_untrusted_types(data=data))
-        except Exception as exc:  # not a skops zip at all
-            raise ModelIntegrityError(f"model {version}: {key} is not a skops file ({exc})") from None
-        if untrusted - TRUSTED_TYPES:
-            raise ModelIntegrityError(
-                f"model {version}: {key} names types outside the trusted list: {sorted(untrusted - TRUSTED_TYPES)}"
-            )
-        return _skops().loads(data, trusted=sorted(untrusted))
+        return load_verified(data, version, key, card.get("sha256"))
 
     def frame(self, version: str, name: str) -> pd.DataFrame:
         return pd.read_parquet(io.BytesIO(self.store.read_bytes(self._key(version, f"{name}.parquet"))))

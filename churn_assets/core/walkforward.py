@@ -108,7 +108,7 @@ def evaluate_as_of(
     the day's eligible users with the production model. Returns the table's row, the scored users (user_id,
     churn_probability, churned; empty without a production model) and the production model after the date."""
     from churn_assets.core.card import train_model
-    from churn_assets.core.models import evaluate
+    from churn_assets.core.metrics import evaluate
 
     first, last = plan.label_window(as_of)
     trained = train_model(read(first, last), last, plan.spec, plan, plan.horizon)

@@ -7,7 +7,7 @@ from sklearn.base import clone
 
 from churn_assets.automation import DATA_ASSETS as DATA
 from churn_assets.core.features import DEFAULT_SPEC
-from churn_assets.core.models import evaluate
+from churn_assets.core.metrics import evaluate
 from churn_assets.core.registry import ModelRegistry
 from churn_assets.core.simulate import latent_fields
 from churn_assets.core.training import TARGET, model_input

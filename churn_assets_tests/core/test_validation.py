@@ -3,11 +3,12 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from churn_assets.core.daily_validation import validate_range
 from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.quality import feature_table_outcome, label_rate_outcome, row_count_outcome, rows_outcome
 from churn_assets.core.queries import feature_summary_select, label_summary_select
 from churn_assets.core.sources import SourceFileError
-from churn_assets.core.validation import EVENT_RULES, USER_RULES, validate_events, validate_range, validate_users
+from churn_assets.core.validation import EVENT_RULES, USER_RULES, validate_events, validate_users
 from churn_assets.core.vocabulary import Vocabulary, VocabularyError
 from churn_assets.io.duckdb_engine import DuckDBEngine
 
