@@ -97,4 +97,4 @@ def _materializations(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=partitions), limit=len(partitions)
     ).records
-    return {r.partition_key: target_materialization(r) for r in records if r.run_id == context.run_id}
+    return {r.partition_key: target_materialization(r) for r in records if r.run_id == context.run.run_id}

@@ -7,14 +7,8 @@ import pandas as pd
 import pytest
 
 from churn_assets.core.features import DEFAULT_SPEC
-from churn_assets.core.models import (
-    candidate_pipelines,
-    evaluate,
-    f1_threshold,
-    lift_top_decile,
-    train_candidates,
-    validation_rows,
-)
+from churn_assets.core.metrics import evaluate, f1_threshold, lift_top_decile
+from churn_assets.core.models import candidate_pipelines, train_candidates, validation_rows
 from churn_assets.core.queries import training_extract_select
 from churn_assets.core.scoring import calibration_report
 from churn_assets.core.simulate import SimulationConfig, simulate_events, simulate_users
