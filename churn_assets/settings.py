@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from churn_assets.core.features import FeatureSpec, FeatureSpecError, parse_windows
-from churn_assets.core.simulate import PROFILES
+from churn_assets.core.population import PROFILES
 from churn_assets.core.vocabulary import Vocabulary, VocabularyError
 
 DEPLOYMENTS = ("local", "gcp")

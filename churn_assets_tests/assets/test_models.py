@@ -8,8 +8,8 @@ from sklearn.base import clone
 from churn_assets.automation import DATA_ASSETS as DATA
 from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.metrics import evaluate
+from churn_assets.core.population import latent_fields
 from churn_assets.core.registry import ModelRegistry
-from churn_assets.core.simulate import latent_fields
 from churn_assets.core.training import TARGET, model_input
 from churn_assets.partitions import daily_partitions, training_window
 from churn_assets_tests.conftest import Warehouse, root_error, utc

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from churn_assets.core.population import latent_fields
 from churn_assets.core.simulate import (
     SimulationConfig,
-    latent_fields,
     simulate_events,
     simulate_population,
     simulate_users,

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.core.features import DEFAULT_SPEC, FeatureSpec
-from churn_assets.core.simulate import latent_fields
+from churn_assets.core.population import latent_fields
 from churn_assets.core.training import (
     LeakageError,
     NotTrainableError,
