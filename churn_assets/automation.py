@@ -84,8 +84,12 @@ IN_FLIGHT = {dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.Dag
              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}  # fmt: skip
 
 
-def _last_partition() -> date:
-    return date.fromisoformat(daily_partitions.get_last_partition_key() or SETTINGS.start_date.isoformat())
+NO_PARTITION = f"no partition has ended yet: the first is {SETTINGS.start_date} (UTC)"
+
+
+def _last_partition() -> date | None:
+    key = daily_partitions.get_last_partition_key()
+    return date.fromisoformat(key) if key else None
 
 
 def _earlier_run(instance: dg.DagsterInstance, tag: str, value: str) -> str | None:
@@ -115,6 +119,8 @@ def daily_refresh_sensor(
     context: dg.SensorEvaluationContext, source: ChurnSource, warehouse: Warehouse, artifacts: ArtifactsResource
 ):
     first, last = SETTINGS.start_date, _last_partition()
+    if last is None:
+        return dg.SkipReason(NO_PARTITION)
     done = warehouse.engine().written_days("user_features", first, last)
     plan = next_refresh_day(first, last, done, source.waiting_for)
     if plan.first is None:
@@ -138,6 +144,8 @@ def daily_refresh_sensor(
 )
 def labels_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
     first, last = SETTINGS.start_date, _last_partition()
+    if last is None:
+        return dg.SkipReason(NO_PARTITION)
     engine = warehouse.engine()
     plan = next_label_range(
         first,
@@ -163,7 +171,8 @@ def range_tags(first: date, last: date) -> dict[str, str]:
 
 def latest_label_day(warehouse: Warehouse) -> str | None:
     """The newest churn_labels day the warehouse holds, whichever Dagster instance wrote it."""
-    days = warehouse.engine().written_days("churn_labels", SETTINGS.start_date, _last_partition())
+    last = _last_partition()
+    days = warehouse.engine().written_days("churn_labels", SETTINGS.start_date, last) if last else set()
     return max(days).isoformat() if days else None
 
 

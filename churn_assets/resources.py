@@ -96,9 +96,7 @@ class ChurnSource(dg.ConfigurableResource):
         simulator holds every day of its period."""
         if self.events_query:
             latest = self._query(sources.latest_event_select(self.events_query))["latest"].iloc[0]
-            if pd.isna(latest) or pd.Timestamp(latest) < sources.day_window(day)[0]:
-                return f"{self.events_query} holds no event of {day} or later yet (its last is {latest})"
-            return None
+            return sources.holds_day(self.events_query, latest, day)
         if self.events_file:
             return sources.waiting_for(self.events_file, day, self.files)
         return None if day in self.period_days() else f"{day} is outside the simulated period"

@@ -1,6 +1,7 @@
 """Shared fixtures: a real Dagster instance and a DuckDB warehouse in a temporary directory."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +39,20 @@ def clean_env(**extra: str) -> dict[str, str]:
     under test starts from."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
     return env | extra
+
+
+def browser_dom(url: str) -> str:
+    """The page at ``url`` as headless Chromium renders it (its scripts run), as the DOM's HTML."""
+    browser = shutil.which("chromium")
+    assert browser, "headless Chromium is needed: apt-get install chromium (Debian package)"
+    page = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert page.returncode == 0, page.stderr[-2000:]
+    return page.stdout
 
 
 def root_error(result: dg.ExecuteInProcessResult):

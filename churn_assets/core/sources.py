@@ -171,9 +171,13 @@ def waiting_for(template: str, day: date, files: Files = LOCAL) -> str | None:
         return None if files.version(path) is not None else f"{path} does not exist yet"
     if files.version(template) is None:
         return f"{template} does not exist yet"
-    latest = _events_file(template, files, "file not found")["event_time"].max()
-    if pd.isna(latest) or latest < day_window(day)[0]:
-        return f"{template} holds no event of {day} or later yet (its last is {latest})"
+    return holds_day(template, _events_file(template, files, "file not found")["event_time"].max(), day)
+
+
+def holds_day(source: str, latest, day: date) -> str | None:
+    """None when a source whose newest event is at ``latest`` holds day ``day`` (an event of it or later)."""
+    if pd.isna(latest) or pd.Timestamp(latest) < day_window(day)[0]:
+        return f"{source} holds no event of {day} or later yet (its last is {latest})"
     return None
 
 

@@ -25,7 +25,7 @@ from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
 from churn_assets.core.sql import RAW_TYPES, create_table, for_engine
-from churn_assets.io.duckdb_engine import open_warehouse
+from churn_assets.io.duckdb_engine import open_warehouse, unreadable
 from churn_assets.io.warehouse import WarehouseError, create_partition_log, slice_log_statements
 
 __all__ = ["WarehouseError", "WarehouseIOManager", "open_warehouse"]
@@ -68,8 +68,7 @@ class UtcDuckDbClient(DuckDbClient):
             except BaseException as exc:
                 conn.rollback()
                 if isinstance(exc, duckdb.IOException):  # blocks cut short or corrupt: name the file
-                    path = context.resource_config["database"]
-                    raise WarehouseError(f"warehouse {path} cannot be read: {str(exc).splitlines()[0]}") from None
+                    raise unreadable(context.resource_config["database"], exc) from None
                 raise
             conn.commit()
         finally:

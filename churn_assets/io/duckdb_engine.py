@@ -17,6 +17,11 @@ from churn_assets.io.warehouse import Engine, WarehouseError, normalize
 LOCK_WAIT_SECONDS = 60
 
 
+def unreadable(path: str, exc: Exception) -> WarehouseError:
+    """A DuckDB file that cannot be opened or read (truncated, corrupt): one line naming it."""
+    return WarehouseError(f"warehouse {path} cannot be read: {str(exc).splitlines()[0]}")
+
+
 def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOCK_WAIT_SECONDS):
     """Connect to the DuckDB file, waiting only while another process holds its lock."""
     if not read_only:
@@ -28,7 +33,7 @@ def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOC
         except duckdb.Error as exc:
             locked = isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
             if not locked or time.monotonic() >= deadline:
-                raise WarehouseError(f"warehouse {path} cannot be read: {str(exc).splitlines()[0]}") from None
+                raise unreadable(path, exc) from None
         time.sleep(0.5)
 
 
@@ -53,7 +58,7 @@ class DuckDBEngine(Engine):
             conn.execute(f"SET memory_limit = '{self.memory_limit}'")
             yield conn
         except duckdb.IOException as exc:  # opened, but its blocks are cut short or corrupt: say so, name the file
-            raise WarehouseError(f"warehouse {self.path} cannot be read: {str(exc).splitlines()[0]}") from None
+            raise unreadable(self.path, exc) from None
         finally:
             conn.close()
 

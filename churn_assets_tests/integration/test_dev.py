@@ -6,27 +6,13 @@ and stopping `dev` must stop both.
 """
 
 import os
-import shutil
 import signal
 import subprocess
 
 import dagster as dg
 import httpx
 
-from churn_assets_tests.conftest import ROOT, clean_env, free_port, server_up, wait_for
-
-
-def opens(url: str) -> str:
-    browser = shutil.which("chromium")
-    assert browser, "headless Chromium is needed: apt-get install chromium (Debian package)"
-    page = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert page.returncode == 0, page.stderr[-2000:]
-    return page.stdout
+from churn_assets_tests.conftest import ROOT, browser_dom, clean_env, free_port, server_up, wait_for
 
 
 def api_up(url: str) -> bool:
@@ -62,9 +48,9 @@ def test_dev_starts_the_ui_and_the_api_whose_links_open_in_a_browser(tmp_path):
         version = model.metadata["model_version"].value
         card = model.metadata["model_card"].value
         assert card == f"{api}/v1/models/{version}/card"
-        assert f'"version":"{version}"' in opens(card).replace(" ", "")
+        assert f'"version":"{version}"' in browser_dom(card).replace(" ", "")
         drift = instance.fetch_materializations(dg.AssetKey("drift_report"), limit=1).records[0].asset_materialization
-        assert "Dataset Drift" in opens(drift.metadata["evidently_report"].value)
+        assert "Dataset Drift" in browser_dom(drift.metadata["evidently_report"].value)
     finally:
         os.killpg(dev.pid, signal.SIGINT)  # Ctrl-C in the terminal: the UI, the daemon and the API all stop
         out, _ = dev.communicate(timeout=60)

@@ -3,7 +3,6 @@ HTTP client, the data of a real pipeline run; and a drift report link from Dagst
 headless Chromium."""
 
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -20,7 +19,7 @@ from churn_assets.core.artifacts import LocalArtifactStore
 from churn_assets.core.models import calibrate, candidate_pipelines
 from churn_assets.core.registry import ModelRegistry
 from churn_assets.core.training import TARGET, model_input
-from churn_assets_tests.conftest import clean_env, free_port
+from churn_assets_tests.conftest import browser_dom, clean_env, free_port
 from churn_assets_tests.integration.test_cli import cli
 
 DAY = "2026-04-30"
@@ -235,22 +234,14 @@ def test_off_loopback_the_token_is_required_on_every_route_but_health(run_dir, t
 
 
 def test_the_drift_report_link_in_dagsters_metadata_opens_in_headless_chromium(api, run_dir):
-    browser = shutil.which("chromium")
-    assert browser, "headless Chromium is needed: apt-get install chromium (Debian package)"
     instance = dg.DagsterInstance.from_config(str(run_dir[0] / "dagster"))
     [record] = instance.fetch_materializations(dg.AssetKey("drift_report"), limit=1).records
     link = record.asset_materialization.metadata["evidently_report"].value
     assert link == f"{api.url}/reports/drift/{DAY}"
-    page = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom", link],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert page.returncode == 0, page.stderr[-2000:]
+    page = browser_dom(link)
     # the report's script ran in the browser: its widgets are in the page, which the file alone does not hold
-    assert "MuiTypography-root" in page.stdout and "MuiTypography-root" not in httpx.get(link).text
-    assert "churn_probability" in page.stdout and "Dataset Drift" in page.stdout
+    assert "MuiTypography-root" in page and "MuiTypography-root" not in httpx.get(link).text
+    assert "churn_probability" in page and "Dataset Drift" in page
 
 
 def test_the_gcp_deployment_serves_the_same_from_the_gcs_artifact_store(run_dir, gcs_bucket):
