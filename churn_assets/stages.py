@@ -74,6 +74,8 @@ def run_stage(defs, instance, job_name: str, first: str | None, last: str | None
         if event.step_failure_data.error and event.step_failure_data.error.cls_name == BLOCKED:
             cause = "a blocking check failed (below)"  # Dagster's message lists the check once per day
         print(f"    step {step} failed: {cause}")
+    if not result.success and not failures:
+        print(f"    run failed: {run_failure_cause(result.all_events)}")
     return result.success, metadata, findings, time.perf_counter() - started
 
 
@@ -150,6 +152,13 @@ def _status_mb(field: str) -> float | None:
             if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return None
+
+
+def run_failure_cause(events) -> str:
+    """Why a run failed outside its steps: a resource that could not start, else the run's own failure."""
+    errors = [e.event_specific_data.error for e in events if e.is_resource_init_failure]
+    errors += [e.event_specific_data.error for e in events if e.is_run_failure]
+    return _root_cause(errors[0] if errors else None)
 
 
 def _root_cause(error) -> str:

@@ -30,6 +30,8 @@ TRUSTED_TYPES = frozenset(
         # the Platt scaling every candidate is wrapped in (core/models.py: calibrate)
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
+        # scikit-learn 1.5-1.6 only: a ColumnTransformer's remainder columns, a plain list subclass
+        "sklearn.compose._column_transformer._RemainderColsList",
     }
 )
 

@@ -1,0 +1,113 @@
+"""The version floors in pyproject.toml install a working project: every runtime dependency at exactly its floor,
+in a virtualenv of its own, runs the whole pipeline on DuckDB and on the BigQuery and GCS emulators and serves a
+user's risk over HTTP."""
+
+import json
+import subprocess
+import sys
+import tomllib
+import urllib.request
+
+import duckdb
+import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+from churn_assets.settings import ENV_VARS
+from churn_assets_tests.conftest import ROOT, clean_env, free_port, new_gcp_settings, wait_for
+
+
+def floor_pins(dependencies: list[str]) -> dict[str, str]:
+    """``{name: floor}`` of each requirement: the version of its ``>=``; a requirement without one is an error."""
+    pins = {}
+    for text in dependencies:
+        requirement = Requirement(text)
+        floors = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        if len(floors) != 1:
+            raise ValueError(f"{text!r} has no single '>=' floor: every dependency states the oldest version it needs")
+        pins[requirement.name] = floors[0]
+    return pins
+
+
+def test_floor_pins_take_each_lower_bound_and_refuse_a_dependency_without_one():
+    pins = floor_pins(["dagster>=1.12.13,<1.14", "uvicorn[standard]>=0.30", "pandas>=2.2,<3"])
+    assert pins == {"dagster": "1.12.13", "uvicorn": "0.30", "pandas": "2.2"}
+    with pytest.raises(ValueError, match="'numpy<3' has no single '>=' floor"):
+        floor_pins(["numpy<3"])
+    with pytest.raises(ValueError, match="'scipy' has no single"):
+        floor_pins(["scipy"])
+
+
+PINS = floor_pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+
+
+@pytest.fixture(scope="module")
+def floors(tmp_path_factory):
+    """The bin directory of a virtualenv (no system packages) with this project and each runtime dependency at its
+    floor."""
+    root = tmp_path_factory.mktemp("floors")
+    constraints = root / "constraints.txt"
+    constraints.write_text("".join(f"{name}=={version}\n" for name, version in PINS.items()))
+    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True, timeout=120)
+    python = root / "venv" / "bin" / "python"
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--no-input", "-c", constraints, str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    assert "yanked version" not in install.stdout + install.stderr, install.stderr  # a floor nobody can rely on
+    return python.parent
+
+
+def run_demo(bin_dir, data_dir, **settings: str) -> subprocess.CompletedProcess:
+    """`churn-assets run` of the floors' virtualenv on 300 users and 90 days; it must finish every stage."""
+    env = clean_env() | {ENV_VARS[name]: value for name, value in settings.items()}
+    command = ["run", "--data-dir", str(data_dir), "--users", "300", "--days", "90"]
+    run = subprocess.run([bin_dir / "churn-assets", *command], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "[7/7] drift report 2026-03-31" in run.stdout and "promoted (first model" in run.stdout
+    return run
+
+
+def test_the_floors_install_exactly(floors):
+    script = "import json, sys, importlib.metadata as m; print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+    installed = json.loads(subprocess.check_output([floors / "python", "-c", script, *PINS], text=True))
+    assert {n: Version(v) for n, v in installed.items()} == {n: Version(v) for n, v in PINS.items()}  # 2.2 is 2.2.0
+
+
+def test_the_whole_pipeline_runs_and_serves_on_the_floors(floors, tmp_path):
+    data_dir = tmp_path / "churn"
+    run = run_demo(floors, data_dir)
+    [production] = [line.split()[-1] for line in run.stdout.splitlines() if line.startswith("Production model:")]
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as conn:
+        [(user, probability)] = conn.execute(
+            "select user_id, churn_probability from churn.churn_predictions order by churn_probability desc limit 1"
+        ).fetchall()
+
+    port = free_port()
+    command = ["serve", "--data-dir", str(data_dir), "--port", str(port)]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    server = subprocess.Popen([floors / "churn-assets", *command], env=clean_env(), **quiet)
+    try:
+        wait_for("the API", lambda: _get(port, "/ready") is not None, timeout=60, every=0.5)
+        answer = _get(port, f"/v1/users/{user}/risk")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert answer["user_id"] == user and answer["model_version"] == production
+    assert answer["churn_probability"] == pytest.approx(probability, abs=1e-6)
+
+
+def test_the_gcp_deployment_runs_on_the_floors(floors, tmp_path, bq_emulator, gcs_emulator):
+    run_demo(floors, tmp_path, **new_gcp_settings())
+    assert not (tmp_path / "warehouse.duckdb").exists()  # the tables went to BigQuery
+
+
+def _get(port: int, path: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return json.loads(response.read())
+    except OSError:
+        return None
