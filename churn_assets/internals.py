@@ -19,8 +19,13 @@ Dagster counts a partitioned check as passed or failed only while its evaluation
 materialization. ``AssetCheckResult`` finds that target for a single partition key; for a partition range the
 evaluations are ``AssetCheckEvaluation``s, and the target's type is not exported.
 
-Everything else in the package (but the IO managers, which subclass Dagster's table IO manager) uses public
-Dagster APIs only.
+3. The base types of the warehouse IO managers. ``io/duckdb.py`` and ``io/bigquery.py`` are
+dagster-duckdb-pandas' and dagster-gcp-pandas' IO managers with adjustments (empty tables kept, one transaction
+per write, the days in ``partition_log``). Those libraries build them on Dagster's table IO manager
+(``DbIOManager``, ``DbTypeHandler``, ``TableSlice``) and their own clients, none of which is exported; to adjust
+them is to use these names. dagster-gcp's are imported on first use, as only the gcp deployment needs them.
+
+Everything else in the package uses public Dagster APIs only.
 """
 
 from __future__ import annotations
@@ -33,6 +38,17 @@ import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
+from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
+from dagster_duckdb.io_manager import DuckDbClient
+
+__all__ = [
+    "DbIOManager",
+    "DbTypeHandler",
+    "DuckDbClient",
+    "TableSlice",
+    "execute_in_location",
+    "target_materialization",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = ROOT / "workspace.yaml"
@@ -78,3 +94,12 @@ def target_materialization(record) -> AssetCheckEvaluationTargetMaterializationD
     return AssetCheckEvaluationTargetMaterializationData(
         storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
     )
+
+
+def __getattr__(name: str):
+    """dagster-gcp's BigQuery client and its DELETE of a table slice, imported when the gcp deployment asks."""
+    if name in ("BigQueryClient", "bigquery_cleanup_statement"):
+        from dagster_gcp.bigquery.io_manager import BigQueryClient, _get_cleanup_statement
+
+        return BigQueryClient if name == "BigQueryClient" else _get_cleanup_statement
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

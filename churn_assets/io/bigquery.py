@@ -18,13 +18,12 @@ from contextlib import contextmanager
 
 import pandas as pd
 from dagster import InputContext, OutputContext
-from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
-from dagster_gcp.bigquery.io_manager import BigQueryClient, _get_cleanup_statement
 from dagster_gcp_pandas import BigQueryPandasIOManager, BigQueryPandasTypeHandler
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from churn_assets.core.sql import RAW_TYPES
+from churn_assets.internals import BigQueryClient, DbIOManager, DbTypeHandler, TableSlice, bigquery_cleanup_statement
 from churn_assets.io.bigquery_engine import EMULATOR_VAR, bigquery_client
 from churn_assets.io.warehouse import create_partition_log, slice_log_statements
 
@@ -90,7 +89,7 @@ def replace_slice_statement(
 
 def _delete_statement(table_slice: TableSlice) -> str:
     """The slice's DELETE (DELETE of every row for an unpartitioned table: TRUNCATE is not transactional)."""
-    cleanup = _get_cleanup_statement(table_slice)
+    cleanup = bigquery_cleanup_statement(table_slice)
     if cleanup.upper().startswith("TRUNCATE"):
         return f"DELETE FROM `{table_slice.database}.{table_slice.schema}.{table_slice.table}` WHERE TRUE"
     return cleanup

@@ -20,11 +20,10 @@ from contextlib import contextmanager
 import duckdb
 import pandas as pd
 from dagster import OutputContext
-from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
-from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
 from churn_assets.core.sql import RAW_TYPES, create_table, for_engine
+from churn_assets.internals import DbIOManager, DbTypeHandler, DuckDbClient, TableSlice
 from churn_assets.io.duckdb_engine import open_warehouse, unreadable
 from churn_assets.io.warehouse import WarehouseError, create_partition_log, slice_log_statements
 
