@@ -46,14 +46,15 @@ def demo(data_dir: Path, runs: int) -> None:
 def honest_numbers(data_dir: Path) -> None:
     from churn_assets.core.artifacts import LocalArtifactStore
     from churn_assets.core.registry import ModelRegistry
-    from churn_assets.core.simulate import SimulationConfig, true_churn_probability
+    from churn_assets.core.simulate import true_churn_probability
+    from churn_assets.settings import Settings
 
     registry = ModelRegistry(LocalArtifactStore(data_dir / "artifacts"))
     version = registry.production()
     card = registry.card(version)
     test = registry.frame(version, "test_set")
     oracle = pd.concat(
-        true_churn_probability(SimulationConfig(), day.date(), card["label_horizon_days"]).assign(as_of_date=day)
+        true_churn_probability(Settings().simulation(), day.date(), card["label_horizon_days"]).assign(as_of_date=day)
         for day in pd.to_datetime(sorted(test["as_of_date"].unique()), utc=True)
     )
     scored = test.merge(oracle, on=["user_id", "as_of_date"], how="left")

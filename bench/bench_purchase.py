@@ -38,9 +38,10 @@ STAGE = re.compile(r"^\[(\d+)/\d+\] (.+?) \.\.\.\n\s+done in ([\d.]+)s, peak RSS
 
 
 def write_log(path: Path, users: int, days: int) -> int:
-    from churn_assets.core.simulate import SimulationConfig, as_shop_export, simulate_events
+    from churn_assets.core.simulate import as_shop_export, simulate_events
+    from churn_assets.settings import Settings
 
-    config = SimulationConfig(users=users, start_date=START, days=days, seed=11, profile="purchase")
+    config = Settings(users=users, start_date=START, days=days, seed=11, profile="purchase").simulation()
     rows = 0
     with path.open("w") as out:
         out.write("user_id,event_time,event_type,amount,quantity\n")

@@ -104,11 +104,12 @@ def setup_full(folder: Path, users: int) -> dict:
     """Simulated users and events, validated, in a DuckDB file: the input every variant copies."""
     import pandas as pd
 
-    from churn_assets.core.simulate import SimulationConfig, simulate_events, simulate_users
+    from churn_assets.core.simulate import simulate_events, simulate_users
     from churn_assets.core.validation import validate_events, validate_users
     from churn_assets.io.duckdb_engine import DuckDBEngine
+    from churn_assets.settings import Settings
 
-    config = SimulationConfig(users=users, start_date=START, days=DAYS, seed=7)
+    config = Settings(users=users, start_date=START, days=DAYS, seed=7).simulation()
     clean_users = validate_users(simulate_users(config)).clean
     engine = DuckDBEngine(str(folder / "input.duckdb"), "churn")
     engine.write_table("raw_users", clean_users)

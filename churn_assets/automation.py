@@ -21,9 +21,7 @@ import dagster as dg
 from churn_assets.core.readiness import next_label_range, next_refresh_day
 from churn_assets.partitions import LABEL_HORIZON_DAYS, SETTINGS, daily_partitions
 from churn_assets.resources import ArtifactsResource, ChurnSource, Warehouse
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+from churn_assets.stages import RANGE_END_TAG, RANGE_START_TAG
 
 DATA_ASSETS = ["raw_events", "raw_events_quarantine", "user_daily", "user_state", "user_features"]
 DAILY_ASSETS = [*DATA_ASSETS, "churn_predictions", "drift_report"]

@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from churn_assets.core.features import FeatureSpec, FeatureSpecError, parse_windows
-from churn_assets.core.population import PROFILES
+from churn_assets.core.population import PROFILES, SimulationConfig
 from churn_assets.core.vocabulary import Vocabulary, VocabularyError
 
 DEPLOYMENTS = ("local", "gcp")
@@ -84,6 +84,10 @@ class Settings:
     def feature_spec(self) -> FeatureSpec:
         return FeatureSpec(parse_windows(self.feature_windows), self.eligibility_days)
 
+    def simulation(self) -> SimulationConfig:
+        """The simulator's configuration from these settings."""
+        return SimulationConfig(self.users, self.start_date, self.days, self.seed, self.drift_from, self.profile)
+
     @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
@@ -99,18 +103,14 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        defaults = cls()
-        values = {}
+        values = {}  # a variable that is not set keeps the field's default
         for f in fields(cls):
             var = ENV_VARS[f.name]
             raw = env.get(var, "").strip()
             if f.name == "gcp_credentials_var":
                 values[f.name] = _credentials_var(raw)
-                continue
-            if not raw:
-                values[f.name] = getattr(defaults, f.name)
-                continue
-            values[f.name] = _parse(var, raw, str(f.type), f.name)
+            elif raw:
+                values[f.name] = _parse(var, raw, str(f.type))
         settings = cls(**values)
         settings.validate()
         return settings
@@ -234,7 +234,7 @@ def _credentials_var(raw: str) -> str | None:
     return CREDENTIALS_VAR
 
 
-def _parse(var: str, raw: str, kind: str, name: str):
+def _parse(var: str, raw: str, kind: str):
     """A variable's text as the field's type (``kind``: its annotation, e.g. ``int`` or ``date | None``)."""
     base = kind.split(" | ")[0]
     try:

@@ -23,6 +23,7 @@ from churn_assets.internals import execute_in_location
 from churn_assets.recovery import PROCESS_TAGS, is_disk_full, user_error
 from churn_assets.settings import Settings
 
+# Dagster's run tags for one partition and for a partition range (one run over many days)
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"

@@ -30,6 +30,7 @@ os.environ["CHURN_DAYS"] = "160"
 from churn_assets.definitions import defs  # noqa: E402
 from churn_assets.deployment import build_resources  # noqa: E402
 from churn_assets.settings import Settings  # noqa: E402
+from churn_assets.stages import RANGE_END_TAG, RANGE_START_TAG  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,8 +64,6 @@ def root_error(result: dg.ExecuteInProcessResult):
     return error
 
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 ALL_ASSETS = list(defs.assets)
 
 

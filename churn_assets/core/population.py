@@ -34,12 +34,14 @@ _POPULATION_STREAM = 0x5EED
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    users: int = 2000
-    start_date: date = date(2026, 1, 1)
-    days: int = 120
-    seed: int = 7
-    drift_from: date | None = None  # from this day on, usage shifts (see DRIFT); None: no drift
-    profile: str = "subscription"  # or "purchase": sparse purchases with a value, nothing else (see PROFILES)
+    """What to simulate; no field has a default here: the defaults are the settings' (``Settings.simulation``)."""
+
+    users: int
+    start_date: date
+    days: int
+    seed: int
+    drift_from: date | None  # from this day on, usage shifts (see DRIFT); None: no drift
+    profile: str  # "subscription", or "purchase": sparse purchases with a value, nothing else (see PROFILES)
 
 
 # An injected change of behaviour, e.g. a product change that makes sessions rarer and shorter while

@@ -11,13 +11,14 @@ from churn_assets.core.metrics import evaluate, f1_threshold, lift_top_decile
 from churn_assets.core.models import candidate_pipelines, train_candidates, validation_rows
 from churn_assets.core.queries import training_extract_select
 from churn_assets.core.scoring import calibration_report
-from churn_assets.core.simulate import SimulationConfig, simulate_events, simulate_users
+from churn_assets.core.simulate import simulate_events, simulate_users
 from churn_assets.core.training import model_input, split_frame, time_split
 from churn_assets.core.validation import validate_events, validate_users
 from churn_assets.io.duckdb_engine import DuckDBEngine
 from churn_assets.io.warehouse import build_layer
+from churn_assets.settings import Settings
 
-CONFIG = SimulationConfig(users=1200, days=110, seed=11)
+CONFIG = Settings(users=1200, days=110, seed=11).simulation()
 START = CONFIG.start_date
 LABEL_DAYS = [START + timedelta(days=i) for i in range(60, 110)]  # 50 label days, horizons complete
 FEATURES = list(DEFAULT_SPEC.model_features)

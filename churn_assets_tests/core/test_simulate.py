@@ -6,14 +6,14 @@ from sklearn.metrics import roc_auc_score
 
 from churn_assets.core.population import latent_fields
 from churn_assets.core.simulate import (
-    SimulationConfig,
     simulate_events,
     simulate_population,
     simulate_users,
     true_churn_probability,
 )
+from churn_assets.settings import Settings
 
-CONFIG = SimulationConfig(users=1500, days=120, seed=3)
+CONFIG = Settings(users=1500, days=120, seed=3).simulation()
 
 
 def test_a_day_is_identical_on_every_call_and_depends_on_seed_and_day():
@@ -21,7 +21,7 @@ def test_a_day_is_identical_on_every_call_and_depends_on_seed_and_day():
     a = simulate_events(CONFIG, day)
     simulate_events(CONFIG, day + timedelta(days=1))  # simulating other days first changes nothing
     assert a.equals(simulate_events(CONFIG, day))
-    assert not a.equals(simulate_events(SimulationConfig(users=1500, days=120, seed=4), day))
+    assert not a.equals(simulate_events(Settings(users=1500, days=120, seed=4).simulation(), day))
     assert a["event_id"].is_unique
     assert (a["event_time"].dt.floor("D") == pd.Timestamp(day.isoformat(), tz="UTC")).all()
 
@@ -98,6 +98,6 @@ def test_oracle_is_a_probability_that_ranks_real_outcomes_well():
 def test_no_event_rounds_up_to_the_next_midnight():
     # with 100,000 users one event of 2026-03-16 was drawn 0.4 ms before midnight and rounded to 2026-03-17
     day = date(2026, 3, 16)
-    events = simulate_events(SimulationConfig(users=100_000, seed=7), day)
+    events = simulate_events(Settings(users=100_000, seed=7).simulation(), day)
     assert events["event_time"].max() == pd.Timestamp("2026-03-16 23:59:59.999", tz="UTC")
     assert (events["event_time"].dt.date == day).all()

@@ -8,13 +8,14 @@ import pytest
 from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.promotion import Bars
 from churn_assets.core.queries import training_extract_select
-from churn_assets.core.simulate import SimulationConfig, simulate_events, simulate_users
+from churn_assets.core.simulate import simulate_events, simulate_users
 from churn_assets.core.validation import validate_events, validate_users
 from churn_assets.core.walkforward import Plan, as_of_dates, summary, walk_forward
 from churn_assets.io.duckdb_engine import DuckDBEngine
 from churn_assets.io.warehouse import build_layer
+from churn_assets.settings import Settings
 
-CONFIG = SimulationConfig(users=900, days=150, seed=5)
+CONFIG = Settings(users=900, days=150, seed=5).simulation()
 START = CONFIG.start_date
 AS_OF = START + timedelta(days=105)
 PLAN = Plan(30, 90, 14, START, DEFAULT_SPEC, Bars(0.005, 0.6, 0.01))

@@ -13,12 +13,13 @@ from datetime import date, timedelta
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from churn_assets.core.simulate import SimulationConfig, simulate_events
+from churn_assets.core.simulate import simulate_events
+from churn_assets.settings import Settings
 from churn_assets_tests.conftest import ROOT, clean_env, dagster_services, wait_for
 
 FIRST = date(2026, 1, 1)
 LAST = FIRST + timedelta(days=39)  # 2026-02-09: the day that arrives late
-SIMULATION = SimulationConfig(users=120, start_date=FIRST, days=40, seed=3)
+SIMULATION = Settings(users=120, start_date=FIRST, days=40, seed=3).simulation()
 TICKS = """
 query($name: String!) {
   sensorOrError(sensorSelector: {repositoryName: "__repository__", repositoryLocationName: "churn_assets",

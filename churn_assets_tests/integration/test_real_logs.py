@@ -5,7 +5,8 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from churn_assets.core.simulate import SimulationConfig, as_shop_export, simulate_events
+from churn_assets.core.simulate import as_shop_export, simulate_events
+from churn_assets.settings import Settings
 from churn_assets_tests.integration.test_cli import cli
 
 START = date(2026, 1, 1)
@@ -16,7 +17,7 @@ DAYS = 120
 def orders(tmp_path_factory) -> str:
     """A shop's export: one row per order (its own type name, a quantity column, no event id, no users file),
     from the simulator's purchase profile, with one order of an impossible amount."""
-    config = SimulationConfig(users=2000, start_date=START, days=DAYS, profile="purchase")
+    config = Settings(users=2000, start_date=START, days=DAYS, profile="purchase").simulation()
     events = pd.concat([simulate_events(config, START + timedelta(days=i)) for i in range(DAYS)], ignore_index=True)
     frame = as_shop_export(events)
     frame.loc[frame.index[-40], "amount"] = "1e308"
