@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core import simulate, sources
+from churn_assets.core import query_source, simulate, sources
 from churn_assets.core.artifacts import ArtifactStore, LocalArtifactStore
 from churn_assets.core.registry import ModelRegistry
 from churn_assets.core.vocabulary import Vocabulary
@@ -82,7 +82,7 @@ class ChurnSource(dg.ConfigurableResource):
         if self.users_file:
             return sources.read_users(self.users_file, self.files)
         if self.events_query:
-            return self._query(sources.first_events_select(self.events_query, self.period_days()[-1]))
+            return self._query(query_source.first_events_select(self.events_query, self.period_days()[-1]))
         if self.events_file:
             return sources.users_from_events(self.events_file, self.period_days(), self.files)
         return simulate.simulate_users(self.simulation)
@@ -95,7 +95,7 @@ class ChurnSource(dg.ConfigurableResource):
         """None once the source holds day ``day``'s events, else what is missing (the refresh sensor's test). The
         simulator holds every day of its period."""
         if self.events_query:
-            latest = self._query(sources.latest_event_select(self.events_query))["latest"].iloc[0]
+            latest = self._query(query_source.latest_event_select(self.events_query))["latest"].iloc[0]
             return sources.holds_day(self.events_query, latest, day)
         if self.events_file:
             return sources.waiting_for(self.events_file, day, self.files)
@@ -103,8 +103,8 @@ class ChurnSource(dg.ConfigurableResource):
 
     def read_events(self, day: date) -> pd.DataFrame:
         if self.events_query:
-            frame = self._query(sources.events_query_select(self.events_query, day))
-            return sources.finish_query_events(frame, f"{self.events_query} on {day}")
+            frame = self._query(query_source.events_query_select(self.events_query, day))
+            return query_source.finish_query_events(frame, f"{self.events_query} on {day}")
         if self.events_file:
             return sources.read_events(self.events_file, day, self.files)
         return simulate.simulate_events(self.simulation, day)
