@@ -6,7 +6,8 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.automation import DATA_ASSETS as DATA
-from churn_assets_tests.conftest import Warehouse, root_error
+from churn_assets_tests.conftest import Warehouse
+from churn_assets_tests.helpers import root_error
 
 USERS = ["raw_users", "raw_users_quarantine"]
 

@@ -5,7 +5,7 @@ import sys
 import dagster as dg
 
 from churn_assets.definitions import defs
-from churn_assets_tests.conftest import clean_env
+from churn_assets_tests.helpers import clean_env
 
 TABLES = {
     "raw_users",

@@ -12,7 +12,8 @@ from churn_assets.core.population import latent_fields
 from churn_assets.core.registry import ModelRegistry
 from churn_assets.core.training import TARGET, model_input
 from churn_assets.partitions import daily_partitions, training_window
-from churn_assets_tests.conftest import Warehouse, root_error, utc
+from churn_assets_tests.conftest import Warehouse
+from churn_assets_tests.helpers import root_error, utc
 
 MODEL_FEATURES = DEFAULT_SPEC.model_features
 T = "2026-04-10"  # the last label day: its horizon ends on the last data day

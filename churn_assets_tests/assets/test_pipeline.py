@@ -6,7 +6,8 @@ import pytest
 
 from churn_assets.automation import DATA_ASSETS as DATA
 from churn_assets.core.features import DEFAULT_SPEC
-from churn_assets_tests.conftest import Warehouse, root_error, utc
+from churn_assets_tests.conftest import Warehouse
+from churn_assets_tests.helpers import root_error, utc
 
 FIRST, LAST = "2026-01-01", "2026-02-05"
 

@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from churn_assets.automation import DATA_ASSETS
-from churn_assets_tests.conftest import Warehouse, root_error
+from churn_assets_tests.conftest import Warehouse
+from churn_assets_tests.helpers import root_error
 
 DAY = "2026-01-02"
 CHILD = textwrap.dedent(

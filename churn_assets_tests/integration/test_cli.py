@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.automation import DATA_ASSETS
-from churn_assets_tests.conftest import clean_env, free_port, server_up, wait_for
+from churn_assets_tests.helpers import clean_env, free_port, server_up, wait_for
 
 TABLES = [
     "raw_users",

@@ -12,7 +12,7 @@ import subprocess
 import dagster as dg
 import httpx
 
-from churn_assets_tests.conftest import ROOT, browser_dom, clean_env, free_port, server_up, wait_for
+from churn_assets_tests.helpers import ROOT, browser_dom, clean_env, free_port, server_up, wait_for
 
 
 def api_up(url: str) -> bool:

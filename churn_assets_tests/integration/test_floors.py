@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from churn_assets.settings import ENV_VARS
-from churn_assets_tests.conftest import ROOT, clean_env, free_port, new_gcp_settings, wait_for
+from churn_assets_tests.helpers import ROOT, clean_env, free_port, new_gcp_settings, wait_for
 
 
 def floor_pins(dependencies: list[str]) -> dict[str, str]:

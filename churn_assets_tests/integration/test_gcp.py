@@ -17,7 +17,8 @@ from dagster_graphql import DagsterGraphQLClient
 
 from churn_assets.automation import DATA_ASSETS
 from churn_assets.settings import ENV_VARS
-from churn_assets_tests.conftest import Warehouse, clean_env, dagster_services
+from churn_assets_tests.conftest import Warehouse
+from churn_assets_tests.helpers import clean_env, dagster_services
 
 DATA = DATA_ASSETS
 

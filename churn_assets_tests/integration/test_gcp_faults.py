@@ -7,7 +7,8 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.automation import DATA_ASSETS
-from churn_assets_tests.conftest import Warehouse, free_port, new_gcp_settings, root_error, start_bigquery_emulator
+from churn_assets_tests.conftest import Warehouse
+from churn_assets_tests.helpers import free_port, new_gcp_settings, root_error, start_bigquery_emulator
 
 DATA = DATA_ASSETS
 TABLES = ("raw_events", "user_daily", "user_state", "user_features")

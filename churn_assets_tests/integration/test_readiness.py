@@ -15,7 +15,7 @@ from dagster_graphql import DagsterGraphQLClient
 
 from churn_assets.core.simulate import simulate_events
 from churn_assets.settings import Settings
-from churn_assets_tests.conftest import ROOT, clean_env, dagster_services, wait_for
+from churn_assets_tests.helpers import ROOT, clean_env, dagster_services, wait_for
 
 FIRST = date(2026, 1, 1)
 LAST = FIRST + timedelta(days=39)  # 2026-02-09: the day that arrives late

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from churn_assets_tests.conftest import ROOT, clean_env, dagster_services, wait_for
+from churn_assets_tests.helpers import ROOT, clean_env, dagster_services, wait_for
 
 AUTOMATION = """
 query {

@@ -19,7 +19,7 @@ from churn_assets.core.artifacts import LocalArtifactStore
 from churn_assets.core.models import calibrate, candidate_pipelines
 from churn_assets.core.registry import ModelRegistry
 from churn_assets.core.training import TARGET, model_input
-from churn_assets_tests.conftest import browser_dom, clean_env, free_port
+from churn_assets_tests.helpers import browser_dom, clean_env, free_port
 from churn_assets_tests.integration.test_cli import cli
 
 DAY = "2026-04-30"

@@ -1,0 +1,155 @@
+"""Helpers of the tests: processes, ports, servers, a browser, errors; no fixtures (those are in conftest.py)."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any CHURN_* setting or DAGSTER_HOME, plus ``extra``: what a subprocess
+    under test starts from."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    return env | extra
+
+
+def browser_dom(url: str) -> str:
+    """The page at ``url`` as headless Chromium renders it (its scripts run), as the DOM's HTML."""
+    browser = shutil.which("chromium")
+    assert browser, "headless Chromium is needed: apt-get install chromium (Debian package)"
+    page = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert page.returncode == 0, page.stderr[-2000:]
+    return page.stdout
+
+
+def root_error(result: dg.ExecuteInProcessResult):
+    """The innermost error of a run's first failed step: the one that names the problem."""
+    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    return error
+
+
+def utc(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{what} did not start on port {port}") from None
+            time.sleep(0.2)
+
+
+def start_bigquery_emulator(port: int, data_dir: Path | None = None) -> subprocess.Popen:
+    """The BigQuery emulator through the project's launcher, on a loopback port."""
+    command = [
+        sys.executable,
+        "-m",
+        "churn_assets.emulators",
+        "bigquery",
+        "--port",
+        str(port),
+        "--project",
+        "churn-test",
+    ]
+    if data_dir is not None:
+        command += ["--data-dir", str(data_dir)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port, process, "bqemulator")
+    return process
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def new_gcp_settings() -> dict:
+    """Settings of the gcp deployment against the emulators, with a dataset and bucket of its own."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    bucket = f"churn-{uuid.uuid4().hex[:12]}"
+    storage.Client(project="churn-test", credentials=AnonymousCredentials()).create_bucket(bucket)
+    return {
+        "deployment": "gcp",
+        "gcp_project": "churn-test",
+        "bq_dataset": f"churn_{uuid.uuid4().hex[:8]}",
+        "gcs_bucket": bucket,
+        "gcs_prefix": "churn",
+    }
+
+
+def wait_for(what: str, check, timeout: float, every: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def server_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def dagster_services(env: dict, logs: Path, daemon: bool = True) -> Iterator[int]:
+    """dagster-webserver (and the daemon) from workspace.yaml on a free loopback port; every process is stopped."""
+    port = free_port()
+    logs.mkdir(parents=True, exist_ok=True)
+    workspace = str(ROOT / "workspace.yaml")
+    commands = {"webserver": ["dagster-webserver", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]}
+    if daemon:
+        commands["daemon"] = ["dagster-daemon", "run", "-w", workspace]
+    processes = []
+    try:
+        for name, command in commands.items():
+            out = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+            processes.append(
+                subprocess.Popen(
+                    command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
+        wait_for("the webserver", lambda: server_up(port), timeout=120)
+        yield port
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
