@@ -2,10 +2,14 @@
 
 Helpers that are not fixtures are in helpers.py."""
 
+from __future__ import annotations
+
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import fields
 from datetime import date
 from pathlib import Path
 
@@ -22,8 +26,10 @@ for _name in [n for n in os.environ if n.startswith("CHURN_") or n == "DAGSTER_H
 # and the model fixtures need 40 days beyond the demo's 120 (partitions 2026-01-01 ... 2026-06-09).
 os.environ["CHURN_DAYS"] = "160"
 
+from churn_assets.core.registry import ModelRegistry  # noqa: E402
 from churn_assets.definitions import defs  # noqa: E402
 from churn_assets.deployment import build_resources  # noqa: E402
+from churn_assets.io.bigquery_engine import bigquery_client  # noqa: E402
 from churn_assets.settings import Settings  # noqa: E402
 from churn_assets.stages import RANGE_END_TAG, RANGE_START_TAG  # noqa: E402
 from churn_assets_tests.helpers import free_port, new_gcp_settings, start_bigquery_emulator, wait_for_port  # noqa: E402
@@ -38,7 +44,8 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 class Warehouse:
-    """Runs assets through Dagster against a DuckDB file and reads the tables back."""
+    """Runs assets through Dagster against a warehouse (a DuckDB file, or a BigQuery dataset with a GCS artifact
+    prefix on the emulators) and reads the tables back."""
 
     def __init__(self, data_dir: Path, instance: dg.DagsterInstance, **settings):
         if isinstance(settings.get("drift_from"), str):
@@ -46,6 +53,33 @@ class Warehouse:
         self.settings = Settings(data_dir=data_dir, **settings)
         self.resources = build_resources(self.settings)
         self.instance = instance
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.resources["artifacts"].store())
+
+    def but(self, instance: dg.DagsterInstance | None = None, **changes) -> Warehouse:
+        """The same warehouse with other settings (e.g. a drift from some day), on this instance or ``instance``."""
+        values = {f.name: getattr(self.settings, f.name) for f in fields(Settings)} | changes
+        return Warehouse(values.pop("data_dir"), instance or self.instance, **values)
+
+    def fork(self, data_dir: Path, instance: dg.DagsterInstance) -> Warehouse:
+        """A copy of every table and artifact, for a test that changes them: tests sharing a built warehouse then
+        pass in any order. On gcp the copy is a dataset and an artifact prefix of its own."""
+        if self.settings.deployment == "local":
+            shutil.copytree(self.settings.data_dir, data_dir)
+            return self.but(instance, data_dir=data_dir)
+        suffix = uuid.uuid4().hex[:8]
+        copy = self.but(instance, data_dir=data_dir, bq_dataset=f"churn_{suffix}", gcs_prefix=f"fork-{suffix}")
+        client = bigquery_client(self.settings.gcp_project, None)
+        source, target = (f"{self.settings.gcp_project}.{w.settings.bq_dataset}" for w in (self, copy))
+        client.query(f"CREATE SCHEMA `{target}`").result()
+        for name in (table.table_id for table in client.list_tables(source)):
+            client.query(f"CREATE TABLE `{target}.{name}` AS SELECT * FROM `{source}.{name}`").result()
+        old, new = self.resources["artifacts"].store(), copy.resources["artifacts"].store()
+        for key in old.list(""):
+            new.write_bytes(key, old.read_bytes(key))
+        return copy
 
     def materialize(
         self,
@@ -68,8 +102,6 @@ class Warehouse:
 
     def table(self, name: str, where: str = "") -> pd.DataFrame:
         if self.settings.deployment == "gcp":
-            from churn_assets.io.bigquery import bigquery_client
-
             client = bigquery_client(self.settings.gcp_project, None)
             table = f"`{self.settings.gcp_project}.{self.settings.bq_dataset}.{name}`"
             frame = client.query(f"select * from {table} {where}").to_dataframe(create_bqstorage_client=False)

@@ -5,6 +5,7 @@ import sys
 import dagster as dg
 
 from churn_assets.definitions import defs
+from churn_assets.partitions import daily_partitions, training_window
 from churn_assets_tests.helpers import clean_env
 
 TABLES = {
@@ -184,3 +185,10 @@ def test_dg_launches_one_asset_of_a_multi_asset_alone(tmp_path):
         tables = {row[0] for row in conn.execute("select table_name from information_schema.tables").fetchall()}
         assert conn.execute("select count(*) from churn.raw_users").fetchone()[0] == 50
     assert "raw_users_quarantine" not in tables
+
+
+def test_training_window_reads_only_the_configured_days():
+    keys = training_window.get_upstream_mapped_partitions_result_for_partitions(
+        daily_partitions.empty_subset().with_partition_keys(["2026-04-10"]), daily_partitions, daily_partitions
+    ).partitions_subset.get_partition_keys()
+    assert (keys[0], keys[-1], len(keys)) == ("2026-01-11", "2026-04-10", 90)

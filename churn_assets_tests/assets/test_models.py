@@ -1,4 +1,9 @@
-"""The model layer materialized through Dagster: training, registry, promotion, rollback, predictions."""
+"""The model layer materialized through Dagster: training, registry, promotion, rollback, predictions.
+
+One warehouse is built per deployment for the module; a test that changes it (retraining, promotion, drift, a
+tampered file) works on its own copy (``own``), so the tests pass in any order."""
+
+from collections.abc import Iterator
 
 import dagster as dg
 import numpy as np
@@ -9,9 +14,7 @@ from churn_assets.automation import DATA_ASSETS as DATA
 from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.metrics import evaluate
 from churn_assets.core.population import latent_fields
-from churn_assets.core.registry import ModelRegistry
 from churn_assets.core.training import TARGET, model_input
-from churn_assets.partitions import daily_partitions, training_window
 from churn_assets_tests.conftest import Warehouse
 from churn_assets_tests.helpers import root_error, utc
 
@@ -30,12 +33,8 @@ def report_link(built, day: str, key: str) -> str:
 
 
 def mats(result, asset):
-    return {
-        k: v.value
-        for e in result.get_asset_materialization_events()
-        if e.asset_key == dg.AssetKey(asset)
-        for k, v in e.step_materialization_data.materialization.metadata.items()
-    }
+    """The metadata of ``asset``'s last materialization in the run, as plain values."""
+    return {k: v.value for k, v in result.asset_materializations_for_node(asset)[-1].metadata.items()}
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +47,14 @@ def built(tmp_path_factory, deployment) -> Warehouse:
         wh.train = wh.materialize(["training_set", "churn_model"], T)
         wh.promote = wh.materialize(["production_model"])
         wh.predict = wh.materialize(["churn_predictions"], LAST)
-        wh.registry = ModelRegistry(wh.resources["artifacts"].store())
         yield wh
 
 
-def test_training_window_reads_only_the_configured_days():
-    keys = training_window.get_upstream_mapped_partitions_result_for_partitions(
-        daily_partitions.empty_subset().with_partition_keys(["2026-04-10"]), daily_partitions, daily_partitions
-    ).partitions_subset.get_partition_keys()
-    assert (keys[0], keys[-1], len(keys)) == ("2026-01-11", "2026-04-10", 90)
+@pytest.fixture
+def own(built, tmp_path) -> Iterator[Warehouse]:
+    """A copy of the built warehouse and artifacts for a test that changes them."""
+    with dg.instance_for_test() as instance:
+        yield built.fork(tmp_path / "data", instance)
 
 
 def test_training_set_holds_eligible_labelled_users_of_the_window(built):
@@ -75,19 +73,10 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
     version = model["model_version"]
     card = built.registry.card(version)
     assert card["features"] == list(MODEL_FEATURES) and not latent_fields() & set(card["features"])
-    assert card["windows"] == {
-        "train_first": WINDOW_FIRST,
-        "train_last": "2026-02-25",
-        "test_first": "2026-03-28",
-        "test_last": T,
-        "gap_days": 30,
-    }
-    assert set(card["candidates"]) == {
-        "logistic_regression",
-        "logistic_regression_smote",
-        "gradient_boosting",
-        "bg_nbd",
-    }
+    windows = {"train_first": WINDOW_FIRST, "train_last": "2026-02-25", "test_first": "2026-03-28", "test_last": T}
+    assert card["windows"] == windows | {"gap_days": 30}
+    candidates = {"logistic_regression", "logistic_regression_smote", "gradient_boosting", "bg_nbd"}
+    assert set(card["candidates"]) == candidates
     assert card["selection"]["chosen_by"].startswith("log loss on the held-out users of the training window")
     assert card["selection"]["rows"]["fitted"] + card["selection"]["rows"]["held_out"] == card["training_rows"]
     recent = card["segments"]["active_last_7_days"]
@@ -131,75 +120,69 @@ def test_predictions_score_every_eligible_user_with_the_production_model(built):
     assert "| user_id" in meta["top_risk_users"]
 
 
-def test_retraining_on_the_same_data_promotes_nothing(built):
-    before = built.registry.production()
-    again = built.materialize(["training_set", "churn_model"], T)
+def test_retraining_on_the_same_data_promotes_nothing(own):
+    before = own.registry.production()
+    again = own.materialize(["training_set", "churn_model"], T)
     assert mats(again, "churn_model")["model_version"] == before
     assert mats(again, "churn_model")["newly_registered"] is False
-    promotion = mats(built.materialize(["production_model"]), "production_model")
+    promotion = mats(own.materialize(["production_model"]), "production_model")
     assert (promotion["promoted"], promotion["reason"]) == (False, "already production")
 
 
-def test_promotion_refuses_a_worse_model_and_rollback_restores_the_previous_one(built):
-    good = built.registry.production()
-    test = built.registry.frame(good, "test_set")
+def test_promotion_refuses_a_worse_model_and_rollback_restores_the_previous_one(own):
+    good = own.registry.production()
+    test = own.registry.frame(good, "test_set")
     # a model trained on shuffled labels, honestly scored on the same test window
     rng = np.random.default_rng(1)
-    worse = clone(built.registry.load(good))
+    worse = clone(own.registry.load(good))
     features = list(MODEL_FEATURES)
     worse.fit(model_input(test, features), rng.permutation(test[TARGET].to_numpy()))
     scores = worse.predict_proba(model_input(test, features))[:, 1]
-    card = built.registry.card(good) | {"metrics": evaluate(test[TARGET].to_numpy(), scores, 0.5)}
-    bad, created = built.registry.register(worse, card, {"test_set": test})
-    assert created and built.registry.latest() == bad
+    card = own.registry.card(good) | {"metrics": evaluate(test[TARGET].to_numpy(), scores, 0.5)}
+    bad, created = own.registry.register(worse, card, {"test_set": test})
+    assert created and own.registry.latest() == bad
 
-    promotion = mats(built.materialize(["production_model"]), "production_model")
+    promotion = mats(own.materialize(["production_model"]), "production_model")
     assert promotion["candidate_version"] == bad and promotion["promoted"] is False
     assert "does not beat the margin" in promotion["reason"]
-    assert built.registry.production() == good
+    assert own.registry.production() == good
 
     # an operator forces the bad model in; rollback restores the previous production model
-    built.registry.promote(bad, "forced")
-    built.materialize(["churn_predictions"], LAST)
-    assert set(built.table("churn_predictions")["model_version"]) == {bad}
-    assert built.registry.rollback() == good
-    built.materialize(["churn_predictions"], LAST)
-    assert set(built.table("churn_predictions")["model_version"]) == {good}
+    own.registry.promote(bad, "forced")
+    own.materialize(["churn_predictions"], LAST)
+    assert set(own.table("churn_predictions")["model_version"]) == {bad}
+    assert own.registry.rollback() == good
+    own.materialize(["churn_predictions"], LAST)
+    assert set(own.table("churn_predictions")["model_version"]) == {good}
     # the rejected model is not re-promoted by the next promotion run
-    again = mats(built.materialize(["production_model"]), "production_model")
+    again = mats(own.materialize(["production_model"]), "production_model")
     assert again["promoted"] is False and again["reason"].startswith("already judged")
 
 
-def test_predictions_refuse_a_tampered_production_model(built, tmp_path):
-    version = built.registry.production()
+def test_predictions_refuse_a_tampered_production_model(own):
+    version = own.registry.production()
     key = f"models/{version}/model.skops"
-    original = built.registry.store.read_bytes(key)
-    try:
-        built.registry.store.write_bytes(key, original[:-8] + b"tampered")
-        result = built.materialize(["churn_predictions"], LAST, raise_on_error=False)
-        assert not result.success
-        error = root_error(result)
-        assert f"model {version}: sha256 of models/{version}/model.skops" in error.message
-    finally:
-        built.registry.store.write_bytes(key, original)
+    own.registry.store.write_bytes(key, own.registry.store.read_bytes(key)[:-8] + b"tampered")
+    result = own.materialize(["churn_predictions"], LAST, raise_on_error=False)
+    assert not result.success
+    assert f"model {version}: sha256 of models/{version}/model.skops" in root_error(result).message
 
 
-def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(built):
-    quiet = built.materialize(["drift_report"], LAST)
+def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(own):
+    quiet = own.materialize(["drift_report"], LAST)
     meta = mats(quiet, "drift_report")
-    table = built.table("drift_report")
+    table = own.table("drift_report")
     assert len(table) == len(MODEL_FEATURES) + 1  # every feature and the predicted probability
     assert set(table.columns) >= {"feature", "psi", "important", "drifted", "reference_mean", "current_mean"}
     assert meta["drift_detected"] is False and meta["max_important_psi"] < 0.25, meta["drifted_features"]
-    report = f"reports/drift/{LAST}-{built.registry.production()}.html"
-    assert len(built.registry.store.read_bytes(report)) > 100_000
-    assert meta["evidently_report"] == report_link(built, LAST, report)
-    [check] = [e for e in built.check_evaluations(quiet) if e.check_name == "important_features_stable"]
+    report = f"reports/drift/{LAST}-{own.registry.production()}.html"
+    assert len(own.registry.store.read_bytes(report)) > 100_000
+    assert meta["evidently_report"] == report_link(own, LAST, report)
+    [check] = [e for e in own.check_evaluations(quiet) if e.check_name == "important_features_stable"]
     assert check.partition == LAST
 
     # the same users from 2026-04-19 on with shifted behaviour: re-materialize those days and score them
-    deployment = {k: getattr(built.settings, k) for k in ("deployment", "gcp_project", "bq_dataset", "gcs_bucket")}
-    drifted = Warehouse(built.settings.data_dir, built.instance, users=600, drift_from="2026-04-19", **deployment)
+    drifted = own.but(drift_from="2026-04-19")
     drifted.materialize(DATA, "2026-04-19", LAST)
     drifted.materialize(["churn_predictions"], LAST)
     loud = drifted.materialize(["drift_report"], LAST)
@@ -210,12 +193,12 @@ def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(bu
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
 
 
-def test_a_ranged_run_keeps_each_days_own_tiers_and_drift_report(built):
+def test_a_ranged_run_keeps_each_days_own_tiers_and_drift_report(own):
     days = ["2026-05-09", LAST]
-    predict = built.materialize(["churn_predictions"], *days)
-    drift = built.materialize(["drift_report"], *days)
-    predictions = built.table("churn_predictions")
-    version = built.registry.production()
+    predict = own.materialize(["churn_predictions"], *days)
+    drift = own.materialize(["drift_report"], *days)
+    predictions = own.table("churn_predictions")
+    version = own.registry.production()
     tiers = {}
     for m in predict.asset_materializations_for_node("churn_predictions"):
         rows = predictions[predictions["as_of_date"] == utc(m.partition)]
@@ -227,28 +210,28 @@ def test_a_ranged_run_keeps_each_days_own_tiers_and_drift_report(built):
     reports = {m.partition: m.metadata for m in drift.asset_materializations_for_node("drift_report")}
     assert sorted(reports) == days
     for day, meta in reports.items():
-        assert meta["evidently_report"].value == report_link(built, day, f"reports/drift/{day}-{version}.html")
+        assert meta["evidently_report"].value == report_link(own, day, f"reports/drift/{day}-{version}.html")
         assert meta["dagster/row_count"].value == len(MODEL_FEATURES) + 1
     # the last day alone reports exactly what it reported inside the range (but Dagster's "Query" of the slice)
     for asset, ranged in (("churn_predictions", predict), ("drift_report", drift)):
-        alone = built.materialize([asset], LAST)
+        alone = own.materialize([asset], LAST)
         [before] = [m.metadata for m in ranged.asset_materializations_for_node(asset) if m.partition == LAST]
         [after] = [m.metadata for m in alone.asset_materializations_for_node(asset)]
         strip = lambda meta: {k: v.value for k, v in meta.items() if k != "Query"}  # noqa: E731
         assert strip(after) == strip(before), asset
 
 
-def test_a_retrain_launched_with_its_own_window_and_candidates(built):
+def test_a_retrain_launched_with_its_own_window_and_candidates(own):
     """The launchpad's config of a retraining run: a shorter window and two candidates, recorded in the card."""
-    day = "2026-04-09"  # a partition of its own: the module's other tests keep theirs
+    day = "2026-04-09"
     config = {
         "ops": {
             "training_set": {"config": {"train_days": 60}},
             "churn_model": {"config": {"candidates": ["bg_nbd", "logistic_regression"]}},
         }
     }
-    result = built.materialize(["training_set", "churn_model"], day, run_config=config)
-    card = built.registry.card(mats(result, "churn_model")["model_version"])
+    result = own.materialize(["training_set", "churn_model"], day, run_config=config)
+    card = own.registry.card(mats(result, "churn_model")["model_version"])
     assert card["launch"] == {
         "window_last": day,
         "candidates": ["logistic_regression", "bg_nbd"],
@@ -259,10 +242,7 @@ def test_a_retrain_launched_with_its_own_window_and_candidates(built):
     assert card["windows"]["train_first"] == "2026-02-09"
 
     wrong = {"ops": {"churn_model": {"config": {"candidates": ["xgboost"]}}}}
-    refused = built.materialize(["churn_model"], day, run_config=wrong, raise_on_error=False)
-    error = root_error(refused)
-    assert (
-        "candidates must be a non-empty subset of ['logistic_regression', 'logistic_regression_smote', "
-        in error.message
-    )
-    assert "got ['xgboost']" in error.message
+    refused = own.materialize(["churn_model"], day, run_config=wrong, raise_on_error=False)
+    error = root_error(refused).message
+    assert "candidates must be a non-empty subset of ['logistic_regression', 'logistic_regression_smote', " in error
+    assert "got ['xgboost']" in error
