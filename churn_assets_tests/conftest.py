@@ -115,6 +115,14 @@ class Warehouse:
 
 
 @pytest.fixture
+def own(built: Warehouse, tmp_path: Path) -> Iterator[Warehouse]:
+    """A copy of the module's ``built`` warehouse, artifacts and all, on an instance of its own, for a test that
+    changes it: the tests sharing a built warehouse then pass in any order."""
+    with dg.instance_for_test() as instance:
+        yield built.fork(tmp_path / "own", instance)
+
+
+@pytest.fixture
 def warehouse(tmp_path: Path, instance: dg.DagsterInstance) -> Warehouse:
     return Warehouse(tmp_path / "data", instance, users=300)
 

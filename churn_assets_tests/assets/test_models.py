@@ -3,8 +3,6 @@
 One warehouse is built per deployment for the module; a test that changes it (retraining, promotion, drift, a
 tampered file) works on its own copy (``own``), so the tests pass in any order."""
 
-from collections.abc import Iterator
-
 import dagster as dg
 import numpy as np
 import pytest
@@ -48,13 +46,6 @@ def built(tmp_path_factory, deployment) -> Warehouse:
         wh.promote = wh.materialize(["production_model"])
         wh.predict = wh.materialize(["churn_predictions"], LAST)
         yield wh
-
-
-@pytest.fixture
-def own(built, tmp_path) -> Iterator[Warehouse]:
-    """A copy of the built warehouse and artifacts for a test that changes them."""
-    with dg.instance_for_test() as instance:
-        yield built.fork(tmp_path / "data", instance)
 
 
 def test_training_set_holds_eligible_labelled_users_of_the_window(built):

@@ -1,4 +1,6 @@
-"""Materialize the data graph in-process through Dagster, against a DuckDB file, on the simulator."""
+"""Materialize the data graph in-process through Dagster, against a DuckDB file, on the simulator.
+
+One warehouse is built per deployment for the module; a test that changes it works on its own copy (``own``)."""
 
 import dagster as dg
 import pandas as pd
@@ -97,31 +99,31 @@ def test_each_partition_of_a_ranged_run_reports_its_own_row_count(built):
     assert mats["2026-01-03"]["positive_rate"].value == round(float(jan3["churned"].mean()), 6)
 
 
-def test_rematerializing_a_partition_gives_identical_rows_and_no_duplicates(built):
+def test_rematerializing_a_partition_gives_identical_rows_and_no_duplicates(own):
     where = "where activity_date = '2026-01-20'"
-    before_daily = built.table("user_daily", where)
-    before_events = built.table("raw_events").sort_values("event_id").reset_index(drop=True)
-    result = built.materialize(DATA, "2026-01-20")
+    before_daily = own.table("user_daily", where)
+    before_events = own.table("raw_events").sort_values("event_id").reset_index(drop=True)
+    result = own.materialize(DATA, "2026-01-20")
     assert result.success
-    after_events = built.table("raw_events").sort_values("event_id").reset_index(drop=True)
+    after_events = own.table("raw_events").sort_values("event_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(before_events, after_events)
-    after_daily = built.table("user_daily", where)
+    after_daily = own.table("user_daily", where)
     pd.testing.assert_frame_equal(
         before_daily.sort_values("user_id").reset_index(drop=True),
         after_daily.sort_values("user_id").reset_index(drop=True),
     )
 
 
-def test_labels_refuse_an_incomplete_horizon_naming_the_missing_days(built):
+def test_labels_refuse_an_incomplete_horizon_naming_the_missing_days(own):
     # data exists through 2026-02-05: the horizon of 2026-01-10 runs to 2026-02-09
-    result = built.materialize(["churn_labels"], "2026-01-10", raise_on_error=False)
+    result = own.materialize(["churn_labels"], "2026-01-10", raise_on_error=False)
     assert not result.success
     error = root_error(result)
     assert (
         "Cannot compute churn labels 2026-01-10..2026-01-10 with a 30-day horizon: "
         "user_state is missing 2026-02-09 (1 day)"
     ) in error.message
-    assert "2026-01-10" not in built.instance.get_materialized_partitions(dg.AssetKey("churn_labels"))
+    assert len(own.table("churn_labels", "where as_of_date = '2026-01-10'")) == 0
 
 
 def root_message(result) -> str:
@@ -129,19 +131,19 @@ def root_message(result) -> str:
     return error.message
 
 
-def test_a_gap_in_the_state_chain_is_an_error_naming_the_missing_day(built):
+def test_a_gap_in_the_state_chain_is_an_error_naming_the_missing_day(own):
     # 2026-02-06 was never materialized: user_state of 2026-02-07 must not restart from zero
-    result = built.materialize(DATA, "2026-02-07", raise_on_error=False)
+    result = own.materialize(DATA, "2026-02-07", raise_on_error=False)
     assert not result.success
     assert "user_state is missing 2026-02-06 (1 day)" in root_message(result)
-    assert "2026-02-07" in built.instance.get_materialized_partitions(dg.AssetKey("user_daily"))
-    assert "2026-02-07" not in built.instance.get_materialized_partitions(dg.AssetKey("user_state"))
-    assert len(built.table("user_state", "where as_of_date = '2026-02-07'")) == 0
+    assert "2026-02-07" in own.instance.get_materialized_partitions(dg.AssetKey("user_daily"))
+    assert "2026-02-07" not in own.instance.get_materialized_partitions(dg.AssetKey("user_state"))
+    assert len(own.table("user_state", "where as_of_date = '2026-02-07'")) == 0
 
 
-def test_features_refuse_a_window_with_missing_daily_days(built):
+def test_features_refuse_a_window_with_missing_daily_days(own):
     # an operator drops a bad day of user_daily to reload it later
-    engine = built.resources["warehouse"].engine()
+    engine = own.resources["warehouse"].engine()
     engine.run_transaction(
         [
             f"DELETE FROM {engine.schema}.user_daily WHERE activity_date = TIMESTAMP '2026-01-15 00:00:00+00'",
@@ -149,15 +151,15 @@ def test_features_refuse_a_window_with_missing_daily_days(built):
             "AND partition_date = TIMESTAMP '2026-01-15 00:00:00+00'",
         ]
     )
-    before = built.table("user_features", "where as_of_date = '2026-01-20'")
-    result = built.materialize(["user_features"], "2026-01-20", raise_on_error=False)
+    before = own.table("user_features", "where as_of_date = '2026-01-20'")
+    result = own.materialize(["user_features"], "2026-01-20", raise_on_error=False)
     assert not result.success
     assert "Cannot compute user_features 2026-01-20..2026-01-20: user_daily is missing 2026-01-15 (1 day)" in (
         root_message(result)
     )
-    assert len(built.table("user_features", "where as_of_date = '2026-01-20'")) == len(before)  # left as it was
-    assert built.materialize(["user_daily"], "2026-01-15").success  # reloading the day restores the window
-    assert built.materialize(["user_features"], "2026-01-20").success
+    assert len(own.table("user_features", "where as_of_date = '2026-01-20'")) == len(before)  # left as it was
+    assert own.materialize(["user_daily"], "2026-01-15").success  # reloading the day restores the window
+    assert own.materialize(["user_features"], "2026-01-20").success
 
 
 def test_partition_slices_are_utc_days_whatever_the_machine_time_zone(tmp_path, instance, monkeypatch):
@@ -188,7 +190,7 @@ def test_the_column_schema_is_on_the_asset_once(built):
         assert not any("dagster/column_schema" in m.materialization.metadata for m in mats)
 
 
-def test_a_one_day_rerun_has_exactly_the_metadata_its_day_had_in_the_ranged_run(built):
+def test_a_one_day_rerun_has_exactly_the_metadata_its_day_had_in_the_ranged_run(built, own):
     """Every figure of a ranged run's partition is its own: the same day alone reports the same, nothing more."""
     day = "2026-01-20"
 
@@ -200,15 +202,19 @@ def test_a_one_day_rerun_has_exactly_the_metadata_its_day_had_in_the_ranged_run(
             if m.partition == day
         }
 
+    where = own.settings.bq_dataset if own.settings.deployment == "gcp" else str(own.settings.data_dir)
     ranged = by_asset(built.data_run)
-    alone = by_asset(built.materialize(DATA, day, day))
+    alone = by_asset(own.materialize(DATA, day, day))
     assert sorted(alone) == sorted(DATA)
     for asset in DATA:
         # but one entry: Dagster's table IO manager records the SELECT of the run's whole slice as "Query"
         query = alone[asset].pop("Query", None)
         assert query is None or "'2026-01-20 00:00:00' AND" in query
         ranged[asset].pop("Query", None)
+        for key in ("dagster/table_name", "warehouse"):  # where the table lives, where it names the copy
+            if alone[asset].get(key) != ranged[asset].get(key):
+                assert where in alone[asset].pop(key) and where not in ranged[asset].pop(key), asset
         assert alone[asset] == ranged[asset], asset
-    daily = built.table("user_daily", f"where activity_date = '{day}'").sort_values("user_id").head(5)
+    daily = own.table("user_daily", f"where activity_date = '{day}'").sort_values("user_id").head(5)
     assert "| user_id" in alone["user_daily"]["preview"] and daily["user_id"].iloc[0] in alone["user_daily"]["preview"]
-    assert alone["user_daily"]["dagster/row_count"] == len(built.table("user_daily", f"where activity_date = '{day}'"))
+    assert alone["user_daily"]["dagster/row_count"] == len(own.table("user_daily", f"where activity_date = '{day}'"))
