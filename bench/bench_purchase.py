@@ -30,7 +30,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_warehouse import REFERENCE_SQL, child_json, cpu_seconds, peak_rss_mb  # noqa: E402
+from bench_warehouse import REFERENCE_SQL  # noqa: E402
+from measure import child_json, cpu_seconds, peak_rss_mb, report  # noqa: E402
 
 START = date(2025, 1, 1)
 HORIZON = 30
@@ -121,13 +122,8 @@ def main() -> None:
             data_dir = folder / "data"
             runs["command"].append(run_command(str(log), str(data_dir), args.days))
             shutil.rmtree(data_dir)
-        for name, measured in runs.items():
-            wall = statistics.median(r["seconds"] for r in measured)
-            cpu = statistics.median(r["cpu"] for r in measured)
-            rss = statistics.median(r["rss_mb"] for r in measured)
-            each = ", ".join(f"{r['seconds']:.1f}" for r in measured)
-            print(f"  {name:<10} wall {wall:7.1f} s  cpu {cpu:7.1f} s  {measured[0]['rows'] / wall:>10,.0f} rows/s  "
-                  f"peak RSS {rss:6,.0f} MB  (runs: {each})")  # fmt: skip
+        reference = report("reference", runs["reference"], None, "rows")
+        report("command", runs["command"], reference, "rows")
         print("  command stages (median wall, median peak RSS of the stage):")
         for i, stage in enumerate(runs["command"][0]["stages"]):
             wall = statistics.median(r["stages"][i]["seconds"] for r in runs["command"])

@@ -1,10 +1,10 @@
 """The warehouse data layer against a plain DuckDB SQL script doing the same work, side by side.
 
-Two measurements, each variant in a fresh child process of this script (so peak RSS is its own), run
+Each variant in a fresh child process of this script (so peak RSS is its own), run
 alternately ``--repeat`` times; the script prints the median wall time, CPU seconds (user + system,
 including DuckDB's threads), rows/s and peak RSS of each variant, and the ratio to the reference.
 
-``full``: full history, events -> user_daily, user_state, user_features (7/14/30 windows) and 30-day
+Full history: events -> user_daily, user_state, user_features (7/14/30 windows) and 30-day
 labels, for ``--users`` simulated users over 120 days (20,000 users: 4.8 M events).
 
 * ``reference``: one plain DuckDB script: the daily grid from the events, the 7/14/30-day windows of
@@ -13,14 +13,9 @@ labels, for ``--users`` simulated users over 120 days (20,000 users: 4.8 M event
 * ``dagster``: the same assets materialized through Dagster (one ranged run per stage, as
   ``churn-assets run`` does).
 
-``newday``: one new day for ``--day-users`` users (1,000,000) on top of ``--history`` days (60 and
-360) of user_daily: that day's user_daily, user_state and user_features, through the layer's statements
-(labels of a day are one join of two O(users) tables, measured in ``full``). History is synthetic
-(generated in SQL: each user
-active on about one day in five), so only its length differs between the runs.
+One new day on a long history is bench_newday.py.
 
-    python bench/bench_warehouse.py full [--users 20000] [--repeat 3]
-    python bench/bench_warehouse.py newday [--day-users 1000000] [--history 60 360] [--repeat 3]
+    python bench/bench_warehouse.py [--users 20000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -28,15 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from measure import child_json, cpu_seconds, peak_rss_mb, report  # noqa: E402
 
 START = date(2026, 1, 1)
 DAYS = 120
@@ -80,23 +75,6 @@ FROM ref.features f WHERE f.t <= DATE '{label_last}';
 """
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set. Linux keeps ru_maxrss across fork and exec, so a child started by a
-    parent that has used 5 GB reports 5 GB; VmHWM belongs to the child's own address space."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 # ---------------------------------------------------------------- full history
 
 
@@ -107,6 +85,7 @@ def setup_full(folder: Path, users: int) -> dict:
     from churn_assets.core.simulate import simulate_events, simulate_users
     from churn_assets.core.validation import validate_events, validate_users
     from churn_assets.io.duckdb_engine import DuckDBEngine
+    from churn_assets.io.warehouse import create_partition_log, partition_log_statements
     from churn_assets.settings import Settings
 
     config = Settings(users=users, start_date=START, days=DAYS, seed=7).simulation()
@@ -125,6 +104,11 @@ def setup_full(folder: Path, users: int) -> dict:
             conn.unregister("frame")
             events += len(frame)
             del frame
+    # the days the events hold, recorded as the raw_events asset records them: user_daily refuses days without
+    engine.run(create_partition_log("churn"))
+    engine.run_transaction(
+        partition_log_statements("churn", "raw_events", "event_time", START, START + timedelta(DAYS - 1))
+    )
     del pd
     return {"users": users, "events": events}
 
@@ -184,177 +168,40 @@ def run_through_dagster(path: str, last: date, label_last: date) -> int:
     )
 
 
-# ---------------------------------------------------------------- one new day
-
-
-def setup_newday(folder: Path, users: int, history: int) -> dict:
-    """Synthetic history in SQL: user_daily for ``history`` days, user_state of the day before the new day,
-    partition_log entries, and the new day's raw events and users."""
-    from churn_assets.core.features import DEFAULT_SPEC
-    from churn_assets.core.sql import PARTITION_LOG, STATE_TYPES, create_table, for_engine, table_types
-    from churn_assets.io.duckdb_engine import DuckDBEngine
-
-    new_day = START + timedelta(days=history)
-    engine = DuckDBEngine(str(folder / f"newday-{history}.duckdb"), "churn")
-    engine.ensure_table("user_daily", table_types("user_daily", DEFAULT_SPEC))
-    engine.ensure_table("user_state", STATE_TYPES)
-    engine.ensure_table(PARTITION_LOG, table_types(PARTITION_LOG, DEFAULT_SPEC))
-    del create_table, for_engine
-    with engine.connect() as conn:
-        conn.execute(f"""
-            INSERT INTO churn.user_daily
-            SELECT 'u' || u, (TIMESTAMPTZ '{START} 00:00:00+00' + to_days(CAST(d AS INTEGER))),
-              3, 2, 1, 0, 0, 0, 12.5, 0.0, true
-            FROM range({history}) AS days(d), range({users}) AS us(u)
-            WHERE hash(u * 7919 + d) % 5 = 0
-            ORDER BY d""")
-        conn.execute(f"""
-            INSERT INTO churn.user_state
-            SELECT user_id, TIMESTAMPTZ '{new_day - timedelta(days=1)} 00:00:00+00',
-              min(activity_date), min(activity_date),
-              max(activity_date), count(*), sum(events), sum(minutes), sum(amount)
-            FROM churn.user_daily GROUP BY user_id""")
-        conn.execute(f"""
-            INSERT INTO churn.{PARTITION_LOG}
-            SELECT 'user_daily', TIMESTAMPTZ '{START} 00:00:00+00' + to_days(CAST(d AS INTEGER)), 0, now()
-            FROM range({history}) AS t(d)
-            UNION ALL SELECT 'user_state', TIMESTAMPTZ '{new_day - timedelta(days=1)} 00:00:00+00', 0, now()""")
-        conn.execute(f"""
-            CREATE TABLE churn.raw_events AS
-            SELECT 'e' || u || '-' || k AS event_id, 'u' || u AS user_id,
-              TIMESTAMPTZ '{new_day} 00:00:00+00' + to_seconds(CAST(hash(u + k) % 86400 AS BIGINT)) AS event_time,
-              CASE k WHEN 0 THEN 'session' WHEN 1 THEN 'feature_use' ELSE 'payment' END AS event_type,
-              CASE k WHEN 0 THEN 10.0 ELSE 0.0 END AS minutes, CASE k WHEN 2 THEN 9.5 ELSE 0.0 END AS amount
-            FROM range({users}) AS us(u), range(3) AS ks(k) WHERE hash(u * 31 + {history}) % 4 = 0""")
-        conn.execute(f"""
-            CREATE TABLE churn.raw_users AS
-            SELECT 'u' || u AS user_id, TIMESTAMPTZ '{START} 00:00:00+00' AS signup_time,
-              'pro' AS plan, 'DE' AS country, 'organic' AS channel FROM range({users}) AS us(u)""")
-        sizes = {
-            t: conn.execute(f"SELECT count(*) FROM churn.{t}").fetchone()[0]
-            for t in ("user_daily", "user_state", "raw_events")
-        }
-    return {"new_day": new_day.isoformat(), **sizes}
-
-
-def run_newday(path: str, new_day: date) -> dict:
-    from churn_assets.core import transforms as sql
-    from churn_assets.core.features import DEFAULT_SPEC
-    from churn_assets.core.vocabulary import DEFAULT_VOCABULARY
-    from churn_assets.io.duckdb_engine import DuckDBEngine
-
-    engine = DuckDBEngine(path, "churn")
-    started, cpu = time.perf_counter(), cpu_seconds()
-    counts = engine.replace_partitions(
-        "user_daily",
-        "activity_date",
-        new_day,
-        new_day,
-        [sql.user_daily_select("churn", new_day, new_day, DEFAULT_VOCABULARY)],
-        DEFAULT_SPEC,
-    )
-    counts |= engine.replace_partitions(
-        "user_state",
-        "as_of_date",
-        new_day,
-        new_day,
-        [sql.user_state_select("churn", new_day, new_day, False)],
-        DEFAULT_SPEC,
-    )
-    features = engine.replace_partitions(
-        "user_features",
-        "as_of_date",
-        new_day,
-        new_day,
-        [sql.user_features_select("churn", new_day, new_day, DEFAULT_SPEC)],
-        DEFAULT_SPEC,
-    )
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "cpu": cpu_seconds() - cpu, "rows": features.get(new_day, 0), "rss_mb": peak_rss_mb()}
-
-
 # ---------------------------------------------------------------- driver
-
-
-def child_json(argv: list[str]) -> dict:
-    """Run a Python script in a fresh process; its last stdout line is the JSON result."""
-    out = subprocess.run([sys.executable, *argv], capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def child(args: list[str]) -> dict:
     return child_json([__file__, "_child", *args])
 
 
-def report(name: str, runs: list[dict], reference: float | None, work: str) -> float:
-    wall = statistics.median(r["seconds"] for r in runs)
-    cpu = statistics.median(r["cpu"] for r in runs)
-    rss = statistics.median(r["rss_mb"] for r in runs)
-    rows = runs[0]["rows"]
-    ratio = f"  {wall / reference:4.2f}x reference" if reference else ""
-    each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
-    print(
-        f"  {name:<10} wall {wall:7.2f} s  cpu {cpu:7.2f} s  {rows / wall:>12,.0f} {work}/s  "
-        f"peak RSS {rss:7.0f} MB{ratio}  (runs: {each})"
-    )
-    return wall
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="what", required=True)
-    full = sub.add_parser("full")
-    full.add_argument("--users", type=int, default=20_000)
-    full.add_argument("--repeat", type=int, default=3)
-    newday = sub.add_parser("newday")
-    newday.add_argument("--day-users", type=int, default=1_000_000)
-    newday.add_argument("--history", type=int, nargs="+", default=[60, 360])
-    newday.add_argument("--repeat", type=int, default=3)
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
-        kind, *rest = sys.argv[2:]
-        result = run_full(rest[0], rest[1]) if kind == "full" else run_newday(rest[0], date.fromisoformat(rest[1]))
-        print(json.dumps(result))
+        print(json.dumps(run_full(sys.argv[2], sys.argv[3])))
         return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
     print(f"host: {os.cpu_count()} cpus, python {sys.version.split()[0]}, OMP_NUM_THREADS={threads}")
     with tempfile.TemporaryDirectory(prefix="churn-bench-") as tmp:
         folder = Path(tmp)
-        if args.what == "full":
-            started = time.perf_counter()
-            info = setup_full(folder, args.users)
-            print(f"full history: {info['users']:,} users x {DAYS} days, {info['events']:,} events "
-                  f"(input built in {time.perf_counter() - started:.0f} s)")  # fmt: skip
-            runs: dict[str, list[dict]] = {"reference": [], "layer": [], "dagster": []}
-            for _ in range(args.repeat):
-                for variant in runs:
-                    work = folder / variant / "warehouse.duckdb"
-                    work.parent.mkdir(exist_ok=True)
-                    shutil.copy(folder / "input.duckdb", work)
-                    runs[variant].append(child(["full", variant, str(work)]))
-                    shutil.rmtree(work.parent)
-            reference = report("reference", runs["reference"], None, "rows")
-            report("layer", runs["layer"], reference, "rows")
-            report("dagster", runs["dagster"], reference, "rows")
-        else:
-            for history in args.history:
-                started = time.perf_counter()
-                info = setup_newday(folder, args.day_users, history)
-                print(f"one new day ({info['new_day']}) for {args.day_users:,} users after {history} days of history: "
-                      f"{info['user_daily']:,} user_daily rows, {info['user_state']:,} users in state, "
-                      f"{info['raw_events']:,} events that day "
-                      f"(set up in {time.perf_counter() - started:.0f} s)")  # fmt: skip
-                source = folder / f"newday-{history}.duckdb"
-                results = []
-                for _ in range(args.repeat):
-                    work = folder / "work.duckdb"
-                    shutil.copy(source, work)
-                    results.append(child(["newday", str(work), info["new_day"]]))
-                    work.unlink()
-                report("new day", results, None, "feature rows")
-                source.unlink()
+        started = time.perf_counter()
+        info = setup_full(folder, args.users)
+        print(f"full history: {info['users']:,} users x {DAYS} days, {info['events']:,} events "
+              f"(input built in {time.perf_counter() - started:.0f} s)")  # fmt: skip
+        runs: dict[str, list[dict]] = {"reference": [], "layer": [], "dagster": []}
+        for _ in range(args.repeat):
+            for variant in runs:
+                work = folder / variant / "warehouse.duckdb"
+                work.parent.mkdir(exist_ok=True)
+                shutil.copy(folder / "input.duckdb", work)
+                runs[variant].append(child_json([__file__, "_child", variant, str(work)]))
+                shutil.rmtree(work.parent)
+        reference = report("reference", runs["reference"], None, "rows")
+        report("layer", runs["layer"], reference, "rows")
+        report("dagster", runs["dagster"], reference, "rows")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,3 +154,40 @@ def dagster_services(env: dict, logs: Path, daemon: bool = True) -> Iterator[int
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+def cli(*args, **extra_env) -> subprocess.CompletedProcess:
+    """The `churn-assets` command as a user runs it, in a clean environment plus ``extra_env``."""
+    return subprocess.run(
+        ["churn-assets", *args], capture_output=True, text=True, env=clean_env() | extra_env, timeout=300
+    )
+
+
+class Server:
+    """`churn-assets serve` on ``port`` of loopback (or ``host``), ready to answer; ``stop`` returns its output."""
+
+    def __init__(self, data: Path, port: int, host: str = "127.0.0.1", **env: str):
+        self.url = f"http://127.0.0.1:{port}"
+        base = clean_env()
+        self.process = subprocess.Popen(
+            ["churn-assets", "serve", "--data-dir", str(data), "--host", host, "--port", str(port)]
+            + ["--refresh-seconds", "0.2"],
+            env=base | env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"the API did not start: {self.process.stdout.read()}")
+
+    def stop(self) -> str:
+        self.process.terminate()
+        out, _ = self.process.communicate(timeout=20)
+        return out

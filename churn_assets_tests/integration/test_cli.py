@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.automation import DATA_ASSETS
-from churn_assets_tests.helpers import clean_env, free_port, server_up, wait_for
+from churn_assets_tests.helpers import clean_env, cli, free_port, server_up, wait_for
 
 TABLES = [
     "raw_users",
@@ -27,17 +27,6 @@ TABLES = [
     "churn_predictions",
     "drift_report",
 ]
-
-
-def cli(*args, **extra_env):
-    env = clean_env()
-    return subprocess.run(
-        ["churn-assets", *args],
-        capture_output=True,
-        text=True,
-        env=env | extra_env,
-        timeout=300,
-    )
 
 
 def run_cli(data_dir, *args):
@@ -197,8 +186,9 @@ def test_model_list_names_a_corrupt_card_and_still_lists_the_others(first_run, t
     assert listing.stderr.startswith(f"warning: {bad.as_uri()} is corrupt: Unterminated string")
 
 
-def test_model_list_and_rollback_commands(first_run):
-    data_dir, _ = first_run
+def test_model_list_and_rollback_commands(first_run, tmp_path):
+    data_dir = tmp_path / "copy"  # rollbacks write the production pointer: a copy, so the module's run stays as it was
+    shutil.copytree(first_run[0] / "artifacts", data_dir / "artifacts")
     listing = cli("model", "--data-dir", str(data_dir), "list")
     assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.splitlines()

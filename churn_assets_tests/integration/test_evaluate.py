@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from churn_assets_tests.integration.test_cli import cli
+from churn_assets_tests.helpers import cli
 
 
 def test_a_walk_forward_writes_a_table_and_a_plot_per_as_of_date(tmp_path):

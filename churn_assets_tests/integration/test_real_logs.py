@@ -7,7 +7,7 @@ import pytest
 
 from churn_assets.core.simulate import as_shop_export, simulate_events
 from churn_assets.settings import Settings
-from churn_assets_tests.integration.test_cli import cli
+from churn_assets_tests.helpers import cli
 
 START = date(2026, 1, 1)
 DAYS = 120

@@ -3,7 +3,7 @@ HTTP client, the data of a real pipeline run; and a drift report link from Dagst
 headless Chromium."""
 
 import json
-import subprocess
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -19,38 +19,9 @@ from churn_assets.core.artifacts import LocalArtifactStore
 from churn_assets.core.models import calibrate, candidate_pipelines
 from churn_assets.core.registry import ModelRegistry
 from churn_assets.core.training import TARGET, model_input
-from churn_assets_tests.helpers import browser_dom, clean_env, free_port
-from churn_assets_tests.integration.test_cli import cli
+from churn_assets_tests.helpers import Server, browser_dom, cli, free_port
 
 DAY = "2026-04-30"
-
-
-class Server:
-    def __init__(self, data: Path, port: int, host: str = "127.0.0.1", **env: str):
-        self.url = f"http://127.0.0.1:{port}"
-        base = clean_env()
-        self.process = subprocess.Popen(
-            ["churn-assets", "serve", "--data-dir", str(data), "--host", host, "--port", str(port)]
-            + ["--refresh-seconds", "0.2"],
-            env=base | env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"the API did not start: {self.process.stdout.read()}")
-
-    def stop(self) -> str:
-        self.process.terminate()
-        out, _ = self.process.communicate(timeout=20)
-        return out
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +146,10 @@ def test_models_cards_reports_metrics_and_openapi(api, run_dir):
     assert {"/v1/users/{user_id}/risk", "/v1/predict", "/v1/models", "/v1/models/{version}/card"} <= set(paths)
 
 
-def test_a_promotion_during_a_stream_of_requests_switches_the_version_without_an_error(api, run_dir):
-    registry = ModelRegistry(LocalArtifactStore(run_dir[0] / "artifacts"))
+def test_a_promotion_during_a_stream_of_requests_switches_the_version_without_an_error(run_dir, tmp_path):
+    # a registry and an API of its own: the promotion leaves the module's run and server as they were
+    shutil.copytree(run_dir[0] / "artifacts", tmp_path / "artifacts")
+    registry = ModelRegistry(LocalArtifactStore(tmp_path / "artifacts"))
     old = registry.production()
     card = registry.card(old)
     test = registry.frame(old, "test_set")
@@ -196,21 +169,22 @@ def test_a_promotion_during_a_stream_of_requests_switches_the_version_without_an
                 response = client.post("/v1/predict", json={"rows": rows})
                 answers.append((response.status_code, response.json().get("model_version")))
 
-    thread = threading.Thread(target=stream)
-    thread.start()
-    time.sleep(1.0)
-    registry.promote(new, "test: promoted during a stream of requests")
-    time.sleep(2.0)
-    stop.set()
-    thread.join(timeout=30)
+    api = Server(tmp_path, free_port())
     try:
-        assert {status for status, _ in answers} == {200}
-        versions = [v for _, v in answers]
-        switch = versions.index(new)
-        assert set(versions[:switch]) == {old} and set(versions[switch:]) == {new}
+        thread = threading.Thread(target=stream)
+        thread.start()
+        time.sleep(1.0)
+        registry.promote(new, "test: promoted during a stream of requests")
+        time.sleep(2.0)
+        stop.set()
+        thread.join(timeout=30)
         assert httpx.get(f"{api.url}/ready").json()["model_version"] == new
     finally:
-        registry.rollback(old)
+        api.stop()
+    assert {status for status, _ in answers} == {200}
+    versions = [v for _, v in answers]
+    switch = versions.index(new)
+    assert set(versions[:switch]) == {old} and set(versions[switch:]) == {new}
 
 
 def test_off_loopback_the_token_is_required_on_every_route_but_health(run_dir, tmp_path):

@@ -1,0 +1,50 @@
+"""What every benchmark here measures and prints: wall time, CPU seconds, rows/s and peak RSS, each variant in a
+fresh child process (so its peak RSS is its own), medians of several runs."""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set. Linux keeps ru_maxrss across fork and exec, so a child started by a
+    parent that has used 5 GB reports 5 GB; VmHWM belongs to the child's own address space."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child_json(argv: list[str]) -> dict:
+    """Run a Python script in a fresh process; its last stdout line is the JSON result."""
+    out = subprocess.run([sys.executable, *argv], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(name: str, runs: list[dict], reference: float | None, work: str) -> float:
+    wall = statistics.median(r["seconds"] for r in runs)
+    cpu = statistics.median(r["cpu"] for r in runs)
+    rss = statistics.median(r["rss_mb"] for r in runs)
+    rows = runs[0]["rows"]
+    ratio = f"  {wall / reference:4.2f}x reference" if reference else ""
+    each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
+    print(
+        f"  {name:<10} wall {wall:7.2f} s  cpu {cpu:7.2f} s  {rows / wall:>12,.0f} {work}/s  "
+        f"peak RSS {rss:7.0f} MB{ratio}  (runs: {each})"
+    )
+    return wall
