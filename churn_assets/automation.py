@@ -19,8 +19,9 @@ from datetime import date
 import dagster as dg
 
 from churn_assets.core.readiness import next_label_range, next_refresh_day
-from churn_assets.partitions import LABEL_HORIZON_DAYS, SETTINGS, daily_partitions
+from churn_assets.partitions import LABEL_HORIZON_DAYS, daily_partitions
 from churn_assets.resources import ArtifactsResource, ChurnSource, Warehouse
+from churn_assets.settings import environment_settings
 from churn_assets.stages import RANGE_END_TAG, RANGE_START_TAG
 
 DATA_ASSETS = ["raw_events", "raw_events_quarantine", "user_daily", "user_state", "user_features"]
@@ -73,7 +74,7 @@ retrain_job = dg.define_asset_job(
     description="Retrain on the window ending on a label-complete day, then judge the model for promotion.",
 )
 
-AUTOMATION_STATUS = SETTINGS.automation == "on"
+AUTOMATION_STATUS = environment_settings().automation == "on"
 SCHEDULE_STATUS = dg.DefaultScheduleStatus.RUNNING if AUTOMATION_STATUS else dg.DefaultScheduleStatus.STOPPED
 SENSOR_STATUS = dg.DefaultSensorStatus.RUNNING if AUTOMATION_STATUS else dg.DefaultSensorStatus.STOPPED
 DAY_TAG = "churn/refresh_day"
@@ -82,7 +83,7 @@ IN_FLIGHT = {dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.Dag
              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}  # fmt: skip
 
 
-NO_PARTITION = f"no partition has ended yet: the first is {SETTINGS.start_date} (UTC)"
+NO_PARTITION = f"no partition has ended yet: the first is {environment_settings().start_date} (UTC)"
 
 
 def _last_partition() -> date | None:
@@ -105,7 +106,7 @@ def _earlier_run(instance: dg.DagsterInstance, tag: str, value: str) -> str | No
 
 @dg.sensor(
     jobs=[daily_job, daily_data_job],
-    minimum_interval_seconds=SETTINGS.sensor_seconds,
+    minimum_interval_seconds=environment_settings().sensor_seconds,
     default_status=SENSOR_STATUS,
     description=(
         "The daily refresh once a day's events have arrived in the source: the earliest day of the partitions "
@@ -116,7 +117,7 @@ def _earlier_run(instance: dg.DagsterInstance, tag: str, value: str) -> str | No
 def daily_refresh_sensor(
     context: dg.SensorEvaluationContext, source: ChurnSource, warehouse: Warehouse, artifacts: ArtifactsResource
 ):
-    first, last = SETTINGS.start_date, _last_partition()
+    first, last = environment_settings().start_date, _last_partition()
     if last is None:
         return dg.SkipReason(NO_PARTITION)
     done = warehouse.engine().written_days("user_features", first, last)
@@ -133,7 +134,7 @@ def daily_refresh_sensor(
 
 @dg.sensor(
     job=labels_job,
-    minimum_interval_seconds=SETTINGS.sensor_seconds,
+    minimum_interval_seconds=environment_settings().sensor_seconds,
     default_status=SENSOR_STATUS,
     description=(
         f"Churn labels of the days whose {LABEL_HORIZON_DAYS}-day horizon is complete in the warehouse (features of "
@@ -141,7 +142,7 @@ def daily_refresh_sensor(
     ),
 )
 def labels_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
-    first, last = SETTINGS.start_date, _last_partition()
+    first, last = environment_settings().start_date, _last_partition()
     if last is None:
         return dg.SkipReason(NO_PARTITION)
     engine = warehouse.engine()
@@ -170,13 +171,13 @@ def range_tags(first: date, last: date) -> dict[str, str]:
 def latest_label_day(warehouse: Warehouse) -> str | None:
     """The newest churn_labels day the warehouse holds, whichever Dagster instance wrote it."""
     last = _last_partition()
-    days = warehouse.engine().written_days("churn_labels", SETTINGS.start_date, last) if last else set()
+    days = warehouse.engine().written_days("churn_labels", environment_settings().start_date, last) if last else set()
     return max(days).isoformat() if days else None
 
 
 @dg.schedule(
     job=retrain_job,
-    cron_schedule=f"0 {SETTINGS.schedule_hour} * * 1",
+    cron_schedule=f"0 {environment_settings().schedule_hour} * * 1",
     execution_timezone="UTC",
     default_status=SCHEDULE_STATUS,
     description="Weekly retraining on the latest label-complete window in the warehouse, then promotion.",
@@ -191,7 +192,7 @@ def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wa
 @dg.asset_sensor(
     asset_key=dg.AssetKey("drift_report"),
     job=retrain_job,
-    minimum_interval_seconds=SETTINGS.sensor_seconds,
+    minimum_interval_seconds=environment_settings().sensor_seconds,
     default_status=SENSOR_STATUS,
     description="Retrains once per drift report whose important features crossed the fail threshold.",
 )

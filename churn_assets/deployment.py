@@ -13,17 +13,16 @@ from typing import Any
 import dagster as dg
 
 from churn_assets.io.duckdb import WarehouseIOManager
-from churn_assets.partitions import SETTINGS
 from churn_assets.resources import (
     BigQueryWarehouse,
     ChurnSource,
     DriftPolicy,
     DuckDBWarehouse,
-    LocalArtifacts,
+    LocalArtifactsResource,
     ModelPolicy,
     QualityPolicy,
 )
-from churn_assets.settings import Settings
+from churn_assets.settings import Settings, environment_settings
 
 WAREHOUSE_SCHEMA = "churn"
 
@@ -83,7 +82,7 @@ def gcp_resources(settings: Settings) -> dict[str, Any]:
     from dagster_gcp import GCSResource
 
     from churn_assets.io.bigquery import BigQueryWarehouseIOManager
-    from churn_assets.io.gcs import GCSArtifacts
+    from churn_assets.io.gcs import GCSArtifactsResource
 
     credentials = dg.EnvVar(settings.gcp_credentials_var) if settings.gcp_credentials_var else None
     return {
@@ -101,7 +100,7 @@ def gcp_resources(settings: Settings) -> dict[str, Any]:
             location=settings.bq_location,
             gcp_credentials=credentials,
         ),
-        "artifacts": GCSArtifacts(
+        "artifacts": GCSArtifactsResource(
             gcs=GCSResource(project=settings.gcp_project),
             bucket=settings.gcs_bucket,
             prefix=settings.gcs_prefix,
@@ -121,7 +120,7 @@ def local_resources(settings: Settings) -> dict[str, Any]:
             memory_limit=settings.duckdb_memory_limit,
         ),
         "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=WAREHOUSE_SCHEMA),
-        "artifacts": LocalArtifacts(root=str(settings.artifacts_dir.resolve()), serve_url=settings.serve_url),
+        "artifacts": LocalArtifactsResource(root=str(settings.artifacts_dir.resolve()), serve_url=settings.serve_url),
     }
 
 
@@ -141,4 +140,4 @@ def storage_kind(settings: Settings) -> str:
     return {"local": "duckdb", "gcp": "bigquery"}[settings.deployment]
 
 
-TABLE_KINDS = {"pandas", storage_kind(SETTINGS)}
+TABLE_KINDS = {"pandas", storage_kind(environment_settings())}

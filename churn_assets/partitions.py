@@ -11,20 +11,20 @@ from datetime import date, timedelta
 import dagster as dg
 
 from churn_assets.beta import deliberate
-from churn_assets.settings import Settings
+from churn_assets.settings import environment_settings
 
-SETTINGS = Settings.from_env()
-LABEL_HORIZON_DAYS = SETTINGS.label_horizon_days
-TRAIN_DAYS = SETTINGS.train_days
-FEATURES = SETTINGS.feature_spec
-START_DATE = SETTINGS.start_date
+_SETTINGS = environment_settings()
+LABEL_HORIZON_DAYS = _SETTINGS.label_horizon_days
+TRAIN_DAYS = _SETTINGS.train_days
+FEATURES = _SETTINGS.feature_spec
+START_DATE = _SETTINGS.start_date
 
 # The partitions end at the data: the source's last day (CHURN_START_DATE + CHURN_DAYS - 1). Dagster never lists a
 # day that has not ended yet either, so for a live source the last partition is yesterday (UTC) at most, and
 # "Latest" or a backfill never targets a day the source cannot have.
-LAST_DAY = SETTINGS.start_date + timedelta(days=SETTINGS.days - 1)
+LAST_DAY = _SETTINGS.start_date + timedelta(days=_SETTINGS.days - 1)
 daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=SETTINGS.start_date.isoformat(),
+    start_date=_SETTINGS.start_date.isoformat(),
     end_date=(LAST_DAY + timedelta(days=1)).isoformat(),  # exclusive
     timezone="UTC",
 )

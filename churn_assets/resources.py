@@ -145,7 +145,7 @@ class ArtifactsResource(dg.ConfigurableResource):
         return self.store().uri(key)
 
 
-class LocalArtifacts(ArtifactsResource):
+class LocalArtifactsResource(ArtifactsResource):
     """Artifacts in a local folder; people open them through the HTTP API (``churn-assets serve``) at
     ``serve_url``."""
 

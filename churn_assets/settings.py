@@ -6,20 +6,19 @@ Asset code never reads the environment itself: it gets resources built from thes
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 from churn_assets.core.features import FeatureSpec, FeatureSpecError, parse_windows
 from churn_assets.core.population import PROFILES, SimulationConfig
 from churn_assets.core.vocabulary import Vocabulary, VocabularyError
+from churn_assets.io.credentials import service_account_info
 
 DEPLOYMENTS = ("local", "gcp")
 CREDENTIALS_VAR = "CHURN_GCP_CREDENTIALS_B64"
@@ -199,14 +198,11 @@ class Settings:
         if ".." in self.gcs_prefix.split("/") or not re.fullmatch(r"[A-Za-z0-9._/-]*", self.gcs_prefix):
             raise SettingsError(f"CHURN_GCS_PREFIX={self.gcs_prefix!r} is not a plain object prefix")
 
-    def as_env(self) -> dict[str, str]:
-        """The environment that reproduces these settings in another process (secrets stay where they are)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is not None and f.name != "gcp_credentials_var":
-                out[ENV_VARS[f.name]] = value.isoformat() if isinstance(value, date) else str(value)
-        return out
+
+@cache
+def environment_settings() -> Settings:
+    """This process's settings, read from its environment once: what the definitions are built from."""
+    return Settings.from_env()
 
 
 # each setting's variable: CHURN_ and its name in capitals (the key's variable is named by Google's convention)
@@ -223,10 +219,10 @@ def _credentials_var(raw: str) -> str | None:
     if not raw:
         return None
     try:
-        info = json.loads(base64.b64decode(raw, validate=True))
-    except (binascii.Error, ValueError):
-        info = None
-    if not isinstance(info, dict) or "private_key" not in info or "client_email" not in info:
+        info = service_account_info(raw)
+    except ValueError:
+        info = {}
+    if "private_key" not in info or "client_email" not in info:
         raise SettingsError(
             f"{CREDENTIALS_VAR} is set but is not a base64-encoded service-account JSON key "
             "(with client_email and private_key); its value is not shown"

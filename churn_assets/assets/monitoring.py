@@ -10,8 +10,9 @@ from churn_assets.checks import CheckDef, check_specs, partition_check_events
 from churn_assets.core.day_drift import compare_day, drift_outcome
 from churn_assets.deployment import TABLE_KINDS
 from churn_assets.metadata import table_metadata
-from churn_assets.partitions import SETTINGS, daily_partitions, partition_days
+from churn_assets.partitions import daily_partitions, partition_days
 from churn_assets.resources import ArtifactsResource, DriftPolicy, Warehouse
+from churn_assets.settings import environment_settings
 from churn_assets.tables import require
 
 GROUP = "monitoring"
@@ -22,11 +23,11 @@ DRIFT_RULE = (
     "tests (K-S, Wasserstein), which flag small shifts in large samples that PSI rates low: read them, the "
     "sensor does not."
 )
+_WARN, _FAIL = environment_settings().drift_warn_psi, environment_settings().drift_fail_psi
 STABLE_CHECK = CheckDef(
     "important_features_stable",
-    f"PSI of the model's important features and of the predictions: WARN from the warn threshold "
-    f"({SETTINGS.drift_warn_psi}, CHURN_DRIFT_WARN_PSI), ERROR from the fail threshold ({SETTINGS.drift_fail_psi}, "
-    "CHURN_DRIFT_FAIL_PSI).",
+    f"PSI of the model's important features and of the predictions: WARN from the warn threshold ({_WARN}, "
+    f"CHURN_DRIFT_WARN_PSI), ERROR from the fail threshold ({_FAIL}, CHURN_DRIFT_FAIL_PSI).",
 )
 
 

@@ -48,7 +48,7 @@ class GCSArtifactStore:
         return f"gs://{self.bucket.name}/{self._name(key)}"
 
 
-class GCSArtifacts(ArtifactsResource):
+class GCSArtifactsResource(ArtifactsResource):
     """Artifacts in ``gs://<bucket>/<prefix>``, through dagster-gcp's GCS client (Application Default
     Credentials), or a service account given as base64 JSON."""
 

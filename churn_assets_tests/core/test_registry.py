@@ -199,9 +199,9 @@ def test_missing_artifacts_and_uris(registry):
 def test_gcs_artifacts_resource_uses_dagster_gcp_client(gcs_bucket):
     from dagster_gcp import GCSResource
 
-    from churn_assets.io.gcs import GCSArtifacts
+    from churn_assets.io.gcs import GCSArtifactsResource
 
-    artifacts = GCSArtifacts(gcs=GCSResource(project="churn-test"), bucket=gcs_bucket, prefix="deploy")
+    artifacts = GCSArtifactsResource(gcs=GCSResource(project="churn-test"), bucket=gcs_bucket, prefix="deploy")
     version, created = artifacts.registry().register(fitted(1.0), CARD, {})
     assert created and artifacts.registry().load(version).predict([[0.0]]).tolist() == [0]
     assert (

@@ -21,11 +21,10 @@ def test_defaults_without_environment():
     assert s.warehouse_path == Path(".churn/warehouse.duckdb")
 
 
-def test_values_are_read_and_round_trip():
+def test_values_are_read():
     env = {"CHURN_USERS": "50", "CHURN_START_DATE": "2026-02-01", "CHURN_EVENTS_FILE": "e.csv"}
     s = Settings.from_env(env)
     assert (s.users, s.start_date, s.events_file) == (50, date(2026, 2, 1), "e.csv")
-    assert Settings.from_env(s.as_env()) == s
 
 
 @pytest.mark.parametrize(
@@ -98,7 +97,7 @@ def test_credentials_are_kept_by_variable_name_only():
     secret = service_account_b64()
     s = Settings.from_env(GCP | {"CHURN_GCP_CREDENTIALS_B64": secret})
     assert s.gcp_credentials_var == "CHURN_GCP_CREDENTIALS_B64"
-    assert secret not in repr(s) and "CHURN_GCP_CREDENTIALS_B64" not in s.as_env()
+    assert secret not in repr(s)
 
 
 @pytest.mark.parametrize("value", ["not base64!", base64.b64encode(b'{"type": "user"}').decode(), "e30="])
@@ -116,7 +115,6 @@ def test_feature_windows_and_eligibility_are_settings():
         60,
         90,
     )
-    assert Settings.from_env(s.as_env()) == s
 
 
 def test_duckdb_memory_limit_reaches_the_warehouse(tmp_path):
