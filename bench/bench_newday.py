@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import child_json, cpu_seconds, peak_rss_mb, report  # noqa: E402
+from measure import child_json, cpu_seconds, host, peak_rss_mb, report  # noqa: E402
 
 START = date(2026, 1, 1)
 
@@ -85,30 +84,13 @@ def run_newday(path: str, new_day: date) -> dict:
 
     engine = DuckDBEngine(path, "churn")
     started, cpu = time.perf_counter(), cpu_seconds()
-    counts = engine.replace_partitions(
-        "user_daily",
-        "activity_date",
-        new_day,
-        new_day,
-        [sql.user_daily_select("churn", new_day, new_day, DEFAULT_VOCABULARY)],
-        DEFAULT_SPEC,
-    )
-    counts |= engine.replace_partitions(
-        "user_state",
-        "as_of_date",
-        new_day,
-        new_day,
-        [sql.user_state_select("churn", new_day, new_day, False)],
-        DEFAULT_SPEC,
-    )
-    features = engine.replace_partitions(
-        "user_features",
-        "as_of_date",
-        new_day,
-        new_day,
-        [sql.user_features_select("churn", new_day, new_day, DEFAULT_SPEC)],
-        DEFAULT_SPEC,
-    )
+    statements = {
+        ("user_daily", "activity_date"): sql.user_daily_select("churn", new_day, new_day, DEFAULT_VOCABULARY),
+        ("user_state", "as_of_date"): sql.user_state_select("churn", new_day, new_day, False),
+        ("user_features", "as_of_date"): sql.user_features_select("churn", new_day, new_day, DEFAULT_SPEC),
+    }
+    for (table, column), select in statements.items():  # in order: each reads the one before
+        features = engine.replace_partitions(table, column, new_day, new_day, [select], DEFAULT_SPEC)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "cpu": cpu_seconds() - cpu, "rows": features.get(new_day, 0), "rss_mb": peak_rss_mb()}
 
@@ -122,8 +104,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, nargs="+", default=[60, 360])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    threads = os.environ.get("OMP_NUM_THREADS", "unset")
-    print(f"host: {os.cpu_count()} cpus, python {sys.version.split()[0]}, OMP_NUM_THREADS={threads}")
+    print(host())
     with tempfile.TemporaryDirectory(prefix="churn-bench-") as tmp:
         folder = Path(tmp)
         for history in args.history:

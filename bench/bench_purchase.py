@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_warehouse import REFERENCE_SQL  # noqa: E402
-from measure import child_json, cpu_seconds, peak_rss_mb, report  # noqa: E402
+from measure import child_json, cpu_seconds, host, peak_rss_mb, report  # noqa: E402
 
 START = date(2025, 1, 1)
 HORIZON = 30
@@ -105,7 +105,7 @@ def main() -> None:
         print(__import__("json").dumps(run_reference(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
         return
     args = parser.parse_args()
-    print(f"host: {os.cpu_count()} cpus, python {sys.version.split()[0]}")
+    print(host())
     with tempfile.TemporaryDirectory(prefix="churn-purchase-") as tmp:
         folder = Path(tmp)
         log = folder / "orders.csv"

@@ -31,7 +31,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import child_json, cpu_seconds, peak_rss_mb, report  # noqa: E402
+from measure import child_json, cpu_seconds, host, peak_rss_mb, report  # noqa: E402
 
 START = date(2026, 1, 1)
 DAYS = 120
@@ -171,10 +171,6 @@ def run_through_dagster(path: str, last: date, label_last: date) -> int:
 # ---------------------------------------------------------------- driver
 
 
-def child(args: list[str]) -> dict:
-    return child_json([__file__, "_child", *args])
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
         print(json.dumps(run_full(sys.argv[2], sys.argv[3])))
@@ -183,8 +179,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    threads = os.environ.get("OMP_NUM_THREADS", "unset")
-    print(f"host: {os.cpu_count()} cpus, python {sys.version.split()[0]}, OMP_NUM_THREADS={threads}")
+    print(host())
     with tempfile.TemporaryDirectory(prefix="churn-bench-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()

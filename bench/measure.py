@@ -4,6 +4,7 @@ fresh child process (so its peak RSS is its own), medians of several runs."""
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -48,3 +49,9 @@ def report(name: str, runs: list[dict], reference: float | None, work: str) -> f
         f"peak RSS {rss:7.0f} MB{ratio}  (runs: {each})"
     )
     return wall
+
+
+def host() -> str:
+    """The line every benchmark starts with: what it ran on."""
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    return f"host: {os.cpu_count()} cpus, python {sys.version.split()[0]}, OMP_NUM_THREADS={threads}"

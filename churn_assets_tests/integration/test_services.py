@@ -61,6 +61,9 @@ query {
 """
 
 
+SEEDED_JOBS = ("daily_data_job", "labels_job")
+
+
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
     base = tmp_path_factory.mktemp("services")
@@ -76,7 +79,11 @@ def services(tmp_path_factory):
     seeded = subprocess.run(["churn-assets", "run"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     with dagster_services(env, base / "logs") as port:
-        yield {"client": DagsterGraphQLClient("127.0.0.1", port_number=port), "env": env, "logs": base / "logs"}
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+        # what the UI shows of the seeding command, read before any test adds runs: the tests pass in any order
+        seeded = {job: client._execute(JOB_RUNS, {"job": job})["pipelineOrError"] for job in SEEDED_JOBS}
+        checks = client._execute(CHECK_PARTITIONS)["assetNodes"]
+        yield {"client": client, "env": env, "logs": base / "logs", "seeded": seeded, "seeded_checks": checks}
 
 
 def wait_for_run(client: DagsterGraphQLClient, run_id: str, timeout: float = 240) -> str:
@@ -102,8 +109,7 @@ def test_schedules_and_drift_sensor_are_loaded_and_running(services):
 
 
 def test_the_clis_ranged_runs_are_the_jobs_runs_and_re_execute_cleanly(services):
-    client = services["client"]
-    job = client._execute(JOB_RUNS, {"job": "daily_data_job"})["pipelineOrError"]
+    client, job = services["client"], services["seeded"]["daily_data_job"]
     [seed] = job["runs"]  # the seeding command's events stage: one ranged run, listed under its job
     tags = {t["key"]: t["value"] for t in seed["tags"]}
     assert (seed["status"], seed["repositoryOrigin"]["repositoryLocationName"]) == ("SUCCESS", "churn_assets")
@@ -115,12 +121,12 @@ def test_the_clis_ranged_runs_are_the_jobs_runs_and_re_execute_cleanly(services)
     assert seed["pipelineSnapshotId"] == job["pipelineSnapshotId"]
     again = client._execute(REEXECUTE, {"parent": seed["runId"]})["launchPipelineReexecution"]
     assert wait_for_run(client, again["run"]["runId"]) == "SUCCESS"
-    [labels] = client._execute(JOB_RUNS, {"job": "labels_job"})["pipelineOrError"]["runs"]
+    [labels] = services["seeded"]["labels_job"]["runs"]
     assert labels["status"] == "SUCCESS"
 
 
 def test_each_days_check_result_is_attached_to_its_partition(services):
-    [node] = services["client"]._execute(CHECK_PARTITIONS)["assetNodes"]
+    [node] = services["seeded_checks"]
     statuses = {c["name"]: c["partitionStatuses"]["ranges"] for c in node["assetChecksOrError"]["checks"]}
     for check in ("valid_rows", "row_count_in_range"):
         assert statuses[check] == [{"startKey": "2026-01-01", "endKey": "2026-03-31", "status": "SUCCEEDED"}]
