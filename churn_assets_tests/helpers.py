@@ -18,6 +18,20 @@ import httpx
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+# every table the assets write to the warehouse
+TABLES = (
+    "raw_users",
+    "raw_users_quarantine",
+    "raw_events",
+    "raw_events_quarantine",
+    "user_daily",
+    "user_state",
+    "user_features",
+    "churn_labels",
+    "training_set",
+    "churn_predictions",
+    "drift_report",
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

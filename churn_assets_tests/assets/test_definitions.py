@@ -6,21 +6,10 @@ import dagster as dg
 
 from churn_assets.definitions import defs
 from churn_assets.partitions import daily_partitions, training_window
+from churn_assets_tests.helpers import TABLES as ALL_TABLES
 from churn_assets_tests.helpers import clean_env
 
-TABLES = {
-    "raw_users",
-    "raw_users_quarantine",
-    "raw_events",
-    "raw_events_quarantine",
-    "user_daily",
-    "user_state",
-    "user_features",
-    "churn_labels",
-    "training_set",
-    "churn_predictions",
-    "drift_report",
-}
+TABLES = set(ALL_TABLES)
 SQL_TABLES = {"user_daily", "user_state", "user_features", "churn_labels", "training_set"}
 ASSETS = TABLES | {"churn_model", "production_model"}
 DAILY = {

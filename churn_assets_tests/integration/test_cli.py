@@ -13,20 +13,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.automation import DATA_ASSETS
-from churn_assets_tests.helpers import clean_env, cli, free_port, server_up, wait_for
-
-TABLES = [
-    "raw_users",
-    "raw_events",
-    "raw_events_quarantine",
-    "user_daily",
-    "user_state",
-    "user_features",
-    "churn_labels",
-    "training_set",
-    "churn_predictions",
-    "drift_report",
-]
+from churn_assets_tests.helpers import TABLES, clean_env, cli, free_port, server_up, wait_for
 
 
 def run_cli(data_dir, *args):
