@@ -19,10 +19,10 @@ from datetime import date
 import dagster as dg
 
 from churn_assets.core.readiness import next_label_range, next_refresh_day
-from churn_assets.partitions import LABEL_HORIZON_DAYS, daily_partitions
+from churn_assets.partitions import LABEL_HORIZON_DAYS, START_DATE, daily_partitions
 from churn_assets.resources import ArtifactsResource, ChurnSource, Warehouse
 from churn_assets.settings import environment_settings
-from churn_assets.stages import RANGE_END_TAG, RANGE_START_TAG
+from churn_assets.stages import range_tags
 
 DATA_ASSETS = ["raw_events", "raw_events_quarantine", "user_daily", "user_state", "user_features"]
 DAILY_ASSETS = [*DATA_ASSETS, "churn_predictions", "drift_report"]
@@ -75,6 +75,7 @@ retrain_job = dg.define_asset_job(
 )
 
 AUTOMATION_STATUS = environment_settings().automation == "on"
+SENSOR_SECONDS = environment_settings().sensor_seconds
 SCHEDULE_STATUS = dg.DefaultScheduleStatus.RUNNING if AUTOMATION_STATUS else dg.DefaultScheduleStatus.STOPPED
 SENSOR_STATUS = dg.DefaultSensorStatus.RUNNING if AUTOMATION_STATUS else dg.DefaultSensorStatus.STOPPED
 DAY_TAG = "churn/refresh_day"
@@ -83,7 +84,7 @@ IN_FLIGHT = {dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.Dag
              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}  # fmt: skip
 
 
-NO_PARTITION = f"no partition has ended yet: the first is {environment_settings().start_date} (UTC)"
+NO_PARTITION = f"no partition has ended yet: the first is {START_DATE} (UTC)"
 
 
 def _last_partition() -> date | None:
@@ -106,7 +107,7 @@ def _earlier_run(instance: dg.DagsterInstance, tag: str, value: str) -> str | No
 
 @dg.sensor(
     jobs=[daily_job, daily_data_job],
-    minimum_interval_seconds=environment_settings().sensor_seconds,
+    minimum_interval_seconds=SENSOR_SECONDS,
     default_status=SENSOR_STATUS,
     description=(
         "The daily refresh once a day's events have arrived in the source: the earliest day of the partitions "
@@ -117,7 +118,7 @@ def _earlier_run(instance: dg.DagsterInstance, tag: str, value: str) -> str | No
 def daily_refresh_sensor(
     context: dg.SensorEvaluationContext, source: ChurnSource, warehouse: Warehouse, artifacts: ArtifactsResource
 ):
-    first, last = environment_settings().start_date, _last_partition()
+    first, last = START_DATE, _last_partition()
     if last is None:
         return dg.SkipReason(NO_PARTITION)
     done = warehouse.engine().written_days("user_features", first, last)
@@ -134,7 +135,7 @@ def daily_refresh_sensor(
 
 @dg.sensor(
     job=labels_job,
-    minimum_interval_seconds=environment_settings().sensor_seconds,
+    minimum_interval_seconds=SENSOR_SECONDS,
     default_status=SENSOR_STATUS,
     description=(
         f"Churn labels of the days whose {LABEL_HORIZON_DAYS}-day horizon is complete in the warehouse (features of "
@@ -142,7 +143,7 @@ def daily_refresh_sensor(
     ),
 )
 def labels_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
-    first, last = environment_settings().start_date, _last_partition()
+    first, last = START_DATE, _last_partition()
     if last is None:
         return dg.SkipReason(NO_PARTITION)
     engine = warehouse.engine()
@@ -160,18 +161,13 @@ def labels_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
     busy = _earlier_run(context.instance, LABELS_TAG, span)
     if busy:
         return dg.SkipReason(f"labels {span} wait: {busy}")
-    return dg.RunRequest(tags={**range_tags(plan.first, plan.last), LABELS_TAG: span})
-
-
-def range_tags(first: date, last: date) -> dict[str, str]:
-    """A run over the partitions first ... last (one run: the assets' single-run backfill policy)."""
-    return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
+    return dg.RunRequest(tags={**range_tags(plan.first.isoformat(), plan.last.isoformat()), LABELS_TAG: span})
 
 
 def latest_label_day(warehouse: Warehouse) -> str | None:
     """The newest churn_labels day the warehouse holds, whichever Dagster instance wrote it."""
     last = _last_partition()
-    days = warehouse.engine().written_days("churn_labels", environment_settings().start_date, last) if last else set()
+    days = warehouse.engine().written_days("churn_labels", START_DATE, last) if last else set()
     return max(days).isoformat() if days else None
 
 
@@ -192,7 +188,7 @@ def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wa
 @dg.asset_sensor(
     asset_key=dg.AssetKey("drift_report"),
     job=retrain_job,
-    minimum_interval_seconds=environment_settings().sensor_seconds,
+    minimum_interval_seconds=SENSOR_SECONDS,
     default_status=SENSOR_STATUS,
     description="Retrains once per drift report whose important features crossed the fail threshold.",
 )

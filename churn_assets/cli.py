@@ -25,12 +25,12 @@ from churn_assets.stages import (
     run_stage,
 )
 
+DEFAULTS = Settings()  # the help quotes the settings' own defaults
+DATA_DIR_HELP = f"data directory (CHURN_DATA_DIR, default ./{DEFAULTS.data_dir})"
 # A single-run backfill records one "materialization planned" event per asset for the whole range instead of one
 # per partition (Dagster's own switch; Postgres storage does it by default). On the SQLite instance that saves about
 # 570 event-log writes in the demo. Dagster's trade-off: if such a run fails, its partitions are not marked failed
 # (the run itself is, and `churn-assets run` stops and names the failed step).
-DEFAULTS = Settings()  # the help quotes the settings' own defaults
-DATA_DIR_HELP = f"data directory (CHURN_DATA_DIR, default ./{DEFAULTS.data_dir})"
 RANGE_PLANNED_EVENTS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
 
 

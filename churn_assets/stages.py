@@ -33,13 +33,18 @@ UNMAPPED = "unmapped_event_types"
 BLOCKED = "DagsterAssetCheckFailedError"
 
 
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """The tags of one run over the partitions ``first`` ... ``last`` (the assets' single-run backfill policy)."""
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
+
+
 def run_stage(defs, instance, job_name: str, first: str | None, last: str | None) -> tuple[bool, dict, list, float]:
     """Run one job of the code location in this process (over a partition range when given); return success,
     metadata by asset, check findings, seconds. An asset's metadata is that of its last partition in the run,
     with the rows and unmapped event types of all its partitions."""
     from churn_assets.metadata import ROW_COUNT
 
-    tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if first and first != last else {}
+    tags = range_tags(first, last) if first and first != last else {}
     tags |= PROCESS_TAGS
     started = time.perf_counter()
     # Dagster writes storage errors straight to stderr before raising them; when the error is one we explain

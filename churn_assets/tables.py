@@ -56,10 +56,9 @@ def write_days(
 ) -> dg.MaterializeResult:
     """Replace ``days`` of ``table`` with ``selects`` in one transaction; each partition its own row count and
     preview, so a day of a ranged run carries exactly what a one-day run of it would."""
-    first, last = min(days), max(days)
-    counts = engine.replace_partitions(table, PARTITION_COLUMNS[table], first, last, selects, spec)
+    first, last, column = min(days), max(days), PARTITION_COLUMNS[table]
+    counts = engine.replace_partitions(table, column, first, last, selects, spec)
     preview = engine.query(preview_select(engine.schema, table, first, last))
-    column = PARTITION_COLUMNS[table]
     groups = (
         {d.date(): rows.drop(columns=[column]) for d, rows in preview.groupby(preview[column])} if len(preview) else {}
     )

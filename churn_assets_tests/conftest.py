@@ -31,7 +31,7 @@ from churn_assets.definitions import defs  # noqa: E402
 from churn_assets.deployment import build_resources  # noqa: E402
 from churn_assets.io.bigquery_engine import bigquery_client  # noqa: E402
 from churn_assets.settings import Settings  # noqa: E402
-from churn_assets.stages import RANGE_END_TAG, RANGE_START_TAG  # noqa: E402
+from churn_assets.stages import range_tags  # noqa: E402
 from churn_assets_tests.helpers import free_port, new_gcp_settings, start_bigquery_emulator, wait_for_port  # noqa: E402
 
 ALL_ASSETS = list(defs.assets)
@@ -89,7 +89,7 @@ class Warehouse:
         raise_on_error: bool = True,
         run_config: dict | None = None,
     ) -> dg.ExecuteInProcessResult:
-        tags = {RANGE_START_TAG: first, RANGE_END_TAG: last or first} if first else {}
+        tags = range_tags(first, last or first) if first else {}
         return dg.materialize(
             ALL_ASSETS,
             selection=selection,

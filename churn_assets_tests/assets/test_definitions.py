@@ -12,18 +12,7 @@ from churn_assets_tests.helpers import clean_env
 TABLES = set(ALL_TABLES)
 SQL_TABLES = {"user_daily", "user_state", "user_features", "churn_labels", "training_set"}
 ASSETS = TABLES | {"churn_model", "production_model"}
-DAILY = {
-    "raw_events",
-    "raw_events_quarantine",
-    "user_daily",
-    "user_state",
-    "user_features",
-    "churn_labels",
-    "training_set",
-    "churn_model",
-    "churn_predictions",
-    "drift_report",
-}
+DAILY = TABLES - {"raw_users", "raw_users_quarantine"} | {"churn_model"}
 GROUPS = {"ingestion", "activity", "features", "labels", "models", "predictions", "monitoring"}
 SINGLE_RUN = DAILY - {"training_set", "churn_model"}  # training runs for one day at a time
 
