@@ -178,13 +178,14 @@ def cli(*args, **extra_env) -> subprocess.CompletedProcess:
 
 
 class Server:
-    """`churn-assets serve` on ``port`` of loopback (or ``host``), ready to answer; ``stop`` returns its output."""
+    """`churn-assets serve` (or ``command``'s) on ``port`` of loopback (or ``host``), ready to answer; ``stop``
+    returns its output."""
 
-    def __init__(self, data: Path, port: int, host: str = "127.0.0.1", **env: str):
+    def __init__(self, data: Path, port: int, host: str = "127.0.0.1", command: str = "churn-assets", **env: str):
         self.url = f"http://127.0.0.1:{port}"
         base = clean_env()
         self.process = subprocess.Popen(
-            ["churn-assets", "serve", "--data-dir", str(data), "--host", host, "--port", str(port)]
+            [command, "serve", "--data-dir", str(data), "--host", host, "--port", str(port)]
             + ["--refresh-seconds", "0.2"],
             env=base | env,
             stdout=subprocess.PIPE,

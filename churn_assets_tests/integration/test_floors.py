@@ -6,15 +6,15 @@ import json
 import subprocess
 import sys
 import tomllib
-import urllib.request
 
 import duckdb
+import httpx
 import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
 from churn_assets.settings import ENV_VARS
-from churn_assets_tests.helpers import ROOT, clean_env, free_port, new_gcp_settings, wait_for
+from churn_assets_tests.helpers import ROOT, Server, clean_env, free_port, new_gcp_settings
 
 
 def floor_pins(dependencies: list[str]) -> dict[str, str]:
@@ -86,16 +86,12 @@ def test_the_whole_pipeline_runs_and_serves_on_the_floors(floors, tmp_path):
             "select user_id, churn_probability from churn.churn_predictions order by churn_probability desc limit 1"
         ).fetchall()
 
-    port = free_port()
-    command = ["serve", "--data-dir", str(data_dir), "--port", str(port)]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    server = subprocess.Popen([floors / "churn-assets", *command], env=clean_env(), **quiet)
+    server = Server(data_dir, free_port(), command=str(floors / "churn-assets"))
     try:
-        wait_for("the API", lambda: _get(port, "/ready") is not None, timeout=60, every=0.5)
-        answer = _get(port, f"/v1/users/{user}/risk")
+        assert httpx.get(f"{server.url}/ready").json()["ready"] is True
+        answer = httpx.get(f"{server.url}/v1/users/{user}/risk").json()
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop()
     assert answer["user_id"] == user and answer["model_version"] == production
     assert answer["churn_probability"] == pytest.approx(probability, abs=1e-6)
 
@@ -103,11 +99,3 @@ def test_the_whole_pipeline_runs_and_serves_on_the_floors(floors, tmp_path):
 def test_the_gcp_deployment_runs_on_the_floors(floors, tmp_path, bq_emulator, gcs_emulator):
     run_demo(floors, tmp_path, **new_gcp_settings())
     assert not (tmp_path / "warehouse.duckdb").exists()  # the tables went to BigQuery
-
-
-def _get(port: int, path: str) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return json.loads(response.read())
-    except OSError:
-        return None
