@@ -44,9 +44,9 @@ def demo(data_dir: Path, runs: int) -> None:
 
 
 def honest_numbers(data_dir: Path) -> None:
-    from churn_assets.core.artifacts import LocalArtifactStore
-    from churn_assets.core.registry import ModelRegistry
-    from churn_assets.core.simulate import true_churn_probability
+    from churn_assets.core.registry.artifacts import LocalArtifactStore
+    from churn_assets.core.registry.model_registry import ModelRegistry
+    from churn_assets.core.simulation.simulate import true_churn_probability
     from churn_assets.settings import Settings
 
     registry = ModelRegistry(LocalArtifactStore(data_dir / "artifacts"))
@@ -75,7 +75,7 @@ def honest_numbers(data_dir: Path) -> None:
     )
     recent = scored["days_since_last_activity"] < 7
     model = registry.load(version)
-    from churn_assets.core.models import predict_proba
+    from churn_assets.core.modeling.candidates import predict_proba
 
     p = predict_proba(model, scored.loc[recent], card["features"])
     print(
@@ -89,8 +89,8 @@ def training(data_dir: Path, repeats: int = 5) -> None:
     """The churn_model asset's training on the demo's training set: the four candidates fitted and judged."""
     import duckdb
 
-    from churn_assets.core.models import train_candidates
-    from churn_assets.core.training import split_frame, time_split
+    from churn_assets.core.modeling.candidates import train_candidates
+    from churn_assets.core.modeling.training import split_frame, time_split
     from churn_assets.settings import Settings
 
     defaults = Settings()  # the demo runs on the defaults
@@ -119,10 +119,10 @@ def training(data_dir: Path, repeats: int = 5) -> None:
 def scoring(data_dir: Path, rows: int) -> None:
     import duckdb
 
-    from churn_assets.core.artifacts import LocalArtifactStore
-    from churn_assets.core.registry import ModelRegistry
-    from churn_assets.core.scoring import rank_predictions, score_users
-    from churn_assets.core.training import model_input
+    from churn_assets.core.modeling.scoring import rank_predictions, score_users
+    from churn_assets.core.modeling.training import model_input
+    from churn_assets.core.registry.artifacts import LocalArtifactStore
+    from churn_assets.core.registry.model_registry import ModelRegistry
 
     registry = ModelRegistry(LocalArtifactStore(data_dir / "artifacts"))
     version = registry.production()

@@ -29,8 +29,8 @@ START = date(2026, 1, 1)
 def setup_newday(folder: Path, users: int, history: int) -> dict:
     """Synthetic history in SQL: user_daily for ``history`` days, user_state of the day before the new day,
     partition_log entries, and the new day's raw events and users."""
-    from churn_assets.core.features import DEFAULT_SPEC
-    from churn_assets.core.sql import PARTITION_LOG, STATE_TYPES, table_types
+    from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
+    from churn_assets.core.warehouse.sql import PARTITION_LOG, STATE_TYPES, table_types
     from churn_assets.io.duckdb_engine import DuckDBEngine
 
     new_day = START + timedelta(days=history)
@@ -77,9 +77,9 @@ def setup_newday(folder: Path, users: int, history: int) -> dict:
 
 
 def run_newday(path: str, new_day: date) -> dict:
-    from churn_assets.core import transforms as sql
-    from churn_assets.core.features import DEFAULT_SPEC
-    from churn_assets.core.vocabulary import DEFAULT_VOCABULARY
+    from churn_assets.core.intake.vocabulary import DEFAULT_VOCABULARY
+    from churn_assets.core.warehouse import transforms as sql
+    from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
     from churn_assets.io.duckdb_engine import DuckDBEngine
 
     engine = DuckDBEngine(path, "churn")

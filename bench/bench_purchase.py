@@ -39,7 +39,7 @@ STAGE = re.compile(r"^\[(\d+)/\d+\] (.+?) \.\.\.\n\s+done in ([\d.]+)s, peak RSS
 
 
 def write_log(path: Path, users: int, days: int) -> int:
-    from churn_assets.core.simulate import as_shop_export, simulate_events
+    from churn_assets.core.simulation.simulate import as_shop_export, simulate_events
     from churn_assets.settings import Settings
 
     config = Settings(users=users, start_date=START, days=days, seed=11, profile="purchase").simulation()

@@ -82,8 +82,8 @@ def setup_full(folder: Path, users: int) -> dict:
     """Simulated users and events, validated, in a DuckDB file: the input every variant copies."""
     import pandas as pd
 
-    from churn_assets.core.simulate import simulate_events, simulate_users
-    from churn_assets.core.validation import validate_events, validate_users
+    from churn_assets.core.intake.rules import validate_events, validate_users
+    from churn_assets.core.simulation.simulate import simulate_events, simulate_users
     from churn_assets.io.duckdb_engine import DuckDBEngine
     from churn_assets.io.warehouse import create_partition_log, partition_log_statements
     from churn_assets.settings import Settings
@@ -129,7 +129,7 @@ def run_full(variant: str, path: str) -> dict:
             rows = conn.execute("SELECT (SELECT count(*) FROM ref.features) + (SELECT count(*) FROM ref.labels)")
             rows = rows.fetchone()[0]
     elif variant == "layer":
-        from churn_assets.core.features import DEFAULT_SPEC
+        from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
 
         engine = DuckDBEngine(path, "churn")
         build_layer(engine, START, last, DEFAULT_SPEC, HORIZON, START)
@@ -145,7 +145,7 @@ def run_through_dagster(path: str, last: date, label_last: date) -> int:
     import dagster as dg
 
     from churn_assets.definitions import defs
-    from churn_assets.deployment import build_resources
+    from churn_assets.defs.deployment import build_resources
     from churn_assets.settings import Settings
 
     settings = Settings(data_dir=Path(path).parent)

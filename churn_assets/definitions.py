@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from churn_assets.beta import deliberate
+from churn_assets.wiring.beta import deliberate
 
 with deliberate():  # the asset decorators' single-run backfill policies (beta)
-    from churn_assets.assets import activity, features, ingestion, labels, models, monitoring, scoring
-    from churn_assets.automation import JOBS, SCHEDULES, SENSORS
-    from churn_assets.deployment import build_resources
+    from churn_assets.defs.assets import activity, features, ingestion, labels, models, monitoring, scoring
+    from churn_assets.defs.automation import JOBS, SCHEDULES, SENSORS
+    from churn_assets.defs.deployment import build_resources
     from churn_assets.settings import environment_settings
 
 defs = dg.Definitions(

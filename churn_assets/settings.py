@@ -1,7 +1,7 @@
 """Every setting of the platform, read from the environment in one place.
 
 Asset code never reads the environment itself: it gets resources built from these settings
-(see ``deployment.py``), so the same assets run on the embedded default and in the cloud.
+(see ``defs/deployment.py``), so the same assets run on the embedded default and in the cloud.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
-from churn_assets.core.features import FeatureSpec, FeatureSpecError, parse_windows
-from churn_assets.core.population import PROFILES, SimulationConfig
-from churn_assets.core.vocabulary import Vocabulary, VocabularyError
-from churn_assets.io.credentials import service_account_info
+from churn_assets.core.credentials import service_account_info
+from churn_assets.core.intake.vocabulary import Vocabulary, VocabularyError
+from churn_assets.core.simulation.population import PROFILES, SimulationConfig
+from churn_assets.core.warehouse.feature_spec import FeatureSpec, FeatureSpecError, parse_windows
 
 DEPLOYMENTS = ("local", "gcp")
 CREDENTIALS_VAR = "CHURN_GCP_CREDENTIALS_B64"
@@ -76,7 +76,7 @@ class Settings:
     gcs_bucket: str | None = None
     gcs_prefix: str = "churn"
     # The *name* of the variable holding the service-account key, when it is set: the key itself never enters
-    # Settings, resource config or Dagster's records (see deployment.py, dg.EnvVar).
+    # Settings, resource config or Dagster's records (see defs/deployment.py, dg.EnvVar).
     gcp_credentials_var: str | None = None
 
     @property

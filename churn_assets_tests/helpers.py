@@ -84,7 +84,7 @@ def start_bigquery_emulator(port: int, data_dir: Path | None = None) -> subproce
     command = [
         sys.executable,
         "-m",
-        "churn_assets.emulators",
+        "churn_assets.io.emulators",
         "bigquery",
         "--port",
         str(port),

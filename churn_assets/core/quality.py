@@ -1,6 +1,6 @@
 """Check verdicts as plain data: each function judges a frame or a count and returns an Outcome.
 
-The Dagster wiring (``churn_assets/checks.py``) turns an Outcome into an asset check evaluation.
+The Dagster wiring (``churn_assets/wiring/checks.py``) turns an Outcome into an asset check evaluation.
 """
 
 from __future__ import annotations

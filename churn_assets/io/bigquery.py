@@ -22,10 +22,16 @@ from dagster_gcp_pandas import BigQueryPandasIOManager, BigQueryPandasTypeHandle
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
-from churn_assets.core.sql import RAW_TYPES
-from churn_assets.internals import BigQueryClient, DbIOManager, DbTypeHandler, TableSlice, bigquery_cleanup_statement
+from churn_assets.core.warehouse.sql import RAW_TYPES
 from churn_assets.io.bigquery_engine import EMULATOR_VAR, bigquery_client
 from churn_assets.io.warehouse import create_partition_log, slice_log_statements
+from churn_assets.wiring.internals import (
+    BigQueryClient,
+    DbIOManager,
+    DbTypeHandler,
+    TableSlice,
+    bigquery_cleanup_statement,
+)
 
 # The client's default retry keeps trying an unreachable service for 10 minutes; a run should fail
 # within a minute with the connection error instead.

@@ -8,7 +8,7 @@ from datetime import date
 
 import pandas as pd
 
-from churn_assets.io.credentials import service_account_info
+from churn_assets.core.credentials import service_account_info
 from churn_assets.io.warehouse import Engine, normalize
 
 KEYS_PER_QUERY = 50_000

@@ -22,10 +22,10 @@ import pandas as pd
 from dagster import OutputContext
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
-from churn_assets.core.sql import RAW_TYPES, create_table, for_engine
-from churn_assets.internals import DbIOManager, DbTypeHandler, DuckDbClient, TableSlice
+from churn_assets.core.warehouse.sql import RAW_TYPES, create_table, for_engine
 from churn_assets.io.duckdb_engine import open_warehouse, unreadable
 from churn_assets.io.warehouse import WarehouseError, create_partition_log, slice_log_statements
+from churn_assets.wiring.internals import DbIOManager, DbTypeHandler, DuckDbClient, TableSlice
 
 __all__ = ["WarehouseError", "WarehouseIOManager", "open_warehouse"]
 

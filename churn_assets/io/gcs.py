@@ -10,9 +10,9 @@ from dagster_gcp import GCSResource
 from google.api_core.exceptions import NotFound
 from google.cloud import storage
 
-from churn_assets.core.artifacts import ArtifactNotFound, ArtifactStore
+from churn_assets.core.registry.artifacts import ArtifactNotFound, ArtifactStore
+from churn_assets.defs.resources import ArtifactsResource
 from churn_assets.io.objects import client_from_service_account
-from churn_assets.resources import ArtifactsResource
 
 
 class GCSArtifactStore:

@@ -1,4 +1,4 @@
-"""Source files in GCS (``gs://bucket/path``) for ``core/sources.py``: the same parsing as local files.
+"""Source files in GCS (``gs://bucket/path``) for ``core/intake/sources.py``: the same parsing as local files.
 
 google-cloud-storage honours ``STORAGE_EMULATOR_HOST``, so tests read from a local emulator. Credentials: the
 service-account key when one is given (``CHURN_GCP_CREDENTIALS_B64``), else Application Default Credentials.
@@ -14,7 +14,7 @@ from functools import lru_cache
 from google.cloud import storage
 from google.oauth2 import service_account
 
-from churn_assets.io.credentials import service_account_info
+from churn_assets.core.credentials import service_account_info
 
 GCS_SCHEME = "gs://"
 

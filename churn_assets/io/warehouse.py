@@ -21,9 +21,9 @@ from datetime import date, timedelta
 import pandas as pd
 
 from churn_assets.core.days import day_range
-from churn_assets.core.features import FeatureSpec
-from churn_assets.core.sql import LOG_TYPES, PARTITION_LOG, create_table, for_engine, table_types, ts
-from churn_assets.core.vocabulary import DEFAULT_VOCABULARY, Vocabulary
+from churn_assets.core.intake.vocabulary import DEFAULT_VOCABULARY, Vocabulary
+from churn_assets.core.warehouse.feature_spec import FeatureSpec
+from churn_assets.core.warehouse.sql import LOG_TYPES, PARTITION_LOG, create_table, for_engine, table_types, ts
 
 
 class WarehouseError(RuntimeError):
@@ -185,7 +185,7 @@ def build_layer(
     """user_daily, user_state and user_features for first ... last, and churn_labels for the days whose horizon
     ends by ``last``: the statements the assets run, without Dagster (benchmarks and tests). ``start`` is the
     first day of the state chain."""
-    from churn_assets.core import transforms as sql
+    from churn_assets.core.warehouse import transforms as sql
 
     schema = engine.schema
     engine.replace_partitions(

@@ -9,19 +9,19 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from churn_assets.automation import (
+from churn_assets.core.days import day_range
+from churn_assets.definitions import defs
+from churn_assets.defs.automation import (
     DAILY_ASSETS,
     daily_refresh_sensor,
     drift_sensor,
     labels_sensor,
     weekly_retrain_schedule,
 )
-from churn_assets.core.days import day_range
-from churn_assets.definitions import defs
-from churn_assets.deployment import build_resources
+from churn_assets.defs.deployment import build_resources
+from churn_assets.defs.partitions import daily_partitions
 from churn_assets.io.duckdb_engine import DuckDBEngine
 from churn_assets.io.warehouse import create_partition_log
-from churn_assets.partitions import daily_partitions
 from churn_assets.settings import Settings
 
 D = date.fromisoformat

@@ -5,7 +5,7 @@ import sys
 import dagster as dg
 
 from churn_assets.definitions import defs
-from churn_assets.partitions import daily_partitions, training_window
+from churn_assets.defs.partitions import daily_partitions, training_window
 from churn_assets_tests.helpers import TABLES as ALL_TABLES
 from churn_assets_tests.helpers import clean_env
 

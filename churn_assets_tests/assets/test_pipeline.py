@@ -6,8 +6,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from churn_assets.automation import DATA_ASSETS as DATA
-from churn_assets.core.features import DEFAULT_SPEC
+from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
+from churn_assets.defs.automation import DATA_ASSETS as DATA
 from churn_assets_tests.conftest import Warehouse
 from churn_assets_tests.helpers import root_error, utc
 

@@ -16,7 +16,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from churn_assets.automation import DATA_ASSETS
+from churn_assets.defs.automation import DATA_ASSETS
 from churn_assets_tests.conftest import Warehouse
 from churn_assets_tests.helpers import root_error
 
@@ -26,7 +26,7 @@ CHILD = textwrap.dedent(
     import pathlib, sys, time
     import dagster as dg
     from churn_assets.definitions import defs
-    from churn_assets.deployment import build_resources
+    from churn_assets.defs.deployment import build_resources
     from churn_assets.io.duckdb import PandasTableHandler, WarehouseIOManager
     from churn_assets.settings import Settings
 
@@ -113,9 +113,9 @@ SQL_CHILD = textwrap.dedent(
     import pathlib, sys, time
     import dagster as dg
     from churn_assets.definitions import defs
-    from churn_assets.deployment import build_resources
+    from churn_assets.defs.deployment import build_resources
     from churn_assets.io.duckdb_engine import DuckDBEngine
-    from churn_assets.resources import DuckDBWarehouse
+    from churn_assets.defs.resources import DuckDBWarehouse
     from churn_assets.settings import Settings
 
     data_dir, ready, moment = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]

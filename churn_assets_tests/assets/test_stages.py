@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from churn_assets.stages import run_failure_cause
+from churn_assets.cli.stages import run_failure_cause
 
 
 class Bucket(dg.ConfigurableResource):

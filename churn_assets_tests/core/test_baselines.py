@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core.baselines import BGNBD, baseline_scores, judge_baselines, log_likelihood, rfm, segment_report
+from churn_assets.core.modeling.baselines import (
+    BGNBD,
+    baseline_scores,
+    judge_baselines,
+    log_likelihood,
+    rfm,
+    segment_report,
+)
 
 
 def simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, seed: int = 1):

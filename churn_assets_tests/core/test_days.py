@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 
 from churn_assets.core.days import MissingDaysError, day_range, describe_days, require_days
-from churn_assets.core.features import FeatureSpec, FeatureSpecError, parse_windows
+from churn_assets.core.warehouse.feature_spec import FeatureSpec, FeatureSpecError, parse_windows
 
 
 def test_describe_days_compacts_runs():

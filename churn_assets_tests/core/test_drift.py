@@ -2,7 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core.drift import EPSILON, drift_table, population_stability_index, quantile_edges, watched_features
+from churn_assets.core.monitoring.drift import (
+    EPSILON,
+    drift_table,
+    population_stability_index,
+    quantile_edges,
+    watched_features,
+)
 
 
 def test_psi_exact_value_with_a_value_outside_the_reference_range():

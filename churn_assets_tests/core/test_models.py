@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core.features import DEFAULT_SPEC
-from churn_assets.core.metrics import evaluate, f1_threshold, lift_top_decile
-from churn_assets.core.models import candidate_pipelines, train_candidates, validation_rows
-from churn_assets.core.queries import training_extract_select
-from churn_assets.core.scoring import calibration_report
-from churn_assets.core.simulate import simulate_events, simulate_users
-from churn_assets.core.training import model_input, split_frame, time_split
-from churn_assets.core.validation import validate_events, validate_users
+from churn_assets.core.intake.rules import validate_events, validate_users
+from churn_assets.core.modeling.candidates import candidate_pipelines, train_candidates, validation_rows
+from churn_assets.core.modeling.metrics import evaluate, f1_threshold, lift_top_decile
+from churn_assets.core.modeling.scoring import calibration_report
+from churn_assets.core.modeling.training import model_input, split_frame, time_split
+from churn_assets.core.simulation.simulate import simulate_events, simulate_users
+from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
+from churn_assets.core.warehouse.queries import training_extract_select
 from churn_assets.io.duckdb_engine import DuckDBEngine
 from churn_assets.io.warehouse import build_layer
 from churn_assets.settings import Settings

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from churn_assets.plan import RangeError, Stage, plan_run
+from churn_assets.cli.plan import RangeError, Stage, plan_run
 from churn_assets.settings import Settings
 
 D = date.fromisoformat

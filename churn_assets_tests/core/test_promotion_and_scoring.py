@@ -3,9 +3,8 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from churn_assets.core.features import DEFAULT_SPEC
-from churn_assets.core.promotion import Bars, promote_if_better
-from churn_assets.core.scoring import (
+from churn_assets.core.modeling.promotion import Bars, promote_if_better
+from churn_assets.core.modeling.scoring import (
     PREDICTION_COLUMNS,
     calibration_report,
     rank_predictions,
@@ -13,6 +12,7 @@ from churn_assets.core.scoring import (
     risk_tier,
     score_users,
 )
+from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
 
 NUMERIC_FEATURES = DEFAULT_SPEC.numeric
 MODEL_FEATURES = DEFAULT_SPEC.model_features

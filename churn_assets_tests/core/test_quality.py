@@ -3,9 +3,9 @@ and grows, and the derived tables' checks (computed by their SQL on a DuckDB fil
 
 import pandas as pd
 
-from churn_assets.core.features import DEFAULT_SPEC
 from churn_assets.core.quality import feature_table_outcome, label_rate_outcome, row_count_outcome, rows_outcome
-from churn_assets.core.queries import feature_summary_select, label_summary_select
+from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
+from churn_assets.core.warehouse.queries import feature_summary_select, label_summary_select
 from churn_assets.io.duckdb_engine import DuckDBEngine
 
 

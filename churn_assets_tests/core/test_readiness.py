@@ -3,7 +3,7 @@
 from datetime import date
 
 from churn_assets.core.days import day_range
-from churn_assets.core.readiness import next_label_range, next_refresh_day
+from churn_assets.core.monitoring.readiness import next_label_range, next_refresh_day
 
 D = date.fromisoformat
 FIRST, LAST = D("2026-01-01"), D("2026-03-31")

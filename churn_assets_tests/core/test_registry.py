@@ -8,8 +8,8 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from churn_assets.core.artifacts import ArtifactNotFound, LocalArtifactStore
-from churn_assets.core.registry import ModelIntegrityError, ModelRegistry, RegistryError, sha256
+from churn_assets.core.registry.artifacts import ArtifactNotFound, LocalArtifactStore
+from churn_assets.core.registry.model_registry import ModelIntegrityError, ModelRegistry, RegistryError, sha256
 
 CARD = {"metrics": {"pr_auc": 0.5, "roc_auc": 0.8}, "threshold": 0.3, "windows": {}}
 

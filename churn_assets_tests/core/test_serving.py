@@ -5,8 +5,16 @@ import json
 import pandas as pd
 import pytest
 
-from churn_assets.core.artifacts import LocalArtifactStore
-from churn_assets.core.serving import LATEST, RowError, Snapshot, check_rows, publish_snapshot, read_latest, rows_frame
+from churn_assets.core.registry.artifacts import LocalArtifactStore
+from churn_assets.core.serving.snapshot import (
+    LATEST,
+    RowError,
+    Snapshot,
+    check_rows,
+    publish_snapshot,
+    read_latest,
+    rows_frame,
+)
 
 
 def predictions(day: str, users: list[str], version: str = "m-aaaaaaaaaaaa") -> pd.DataFrame:

@@ -118,7 +118,7 @@ def test_feature_windows_and_eligibility_are_settings():
 
 
 def test_duckdb_memory_limit_reaches_the_warehouse(tmp_path):
-    from churn_assets.deployment import build_resources
+    from churn_assets.defs.deployment import build_resources
 
     settings = Settings.from_env({"CHURN_DATA_DIR": str(tmp_path), "CHURN_DUCKDB_MEMORY_LIMIT": "512MB"})
     engine = build_resources(settings)["warehouse"].engine()

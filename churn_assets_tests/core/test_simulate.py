@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from churn_assets.core.population import latent_fields
-from churn_assets.core.simulate import (
+from churn_assets.core.simulation.population import latent_fields
+from churn_assets.core.simulation.simulate import (
     simulate_events,
     simulate_population,
     simulate_users,

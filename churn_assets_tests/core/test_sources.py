@@ -3,7 +3,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from churn_assets.core.sources import SourceFileError, read_events, read_users, users_from_events
+from churn_assets.core.intake.sources import SourceFileError, read_events, read_users, users_from_events
 
 
 def write_csv(path, text):

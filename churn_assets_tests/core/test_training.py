@@ -3,9 +3,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from churn_assets.core.features import DEFAULT_SPEC, FeatureSpec
-from churn_assets.core.population import latent_fields
-from churn_assets.core.training import (
+from churn_assets.core.modeling.training import (
     LeakageError,
     NotTrainableError,
     TimeSplit,
@@ -16,6 +14,8 @@ from churn_assets.core.training import (
     trainable_outcome,
     training_sample,
 )
+from churn_assets.core.simulation.population import latent_fields
+from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC, FeatureSpec
 
 MODEL_FEATURES = DEFAULT_SPEC.model_features
 

@@ -6,10 +6,10 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from churn_assets.core.daily_validation import validate_range
-from churn_assets.core.sources import SourceFileError
-from churn_assets.core.validation import EVENT_RULES, USER_RULES, validate_events, validate_users
-from churn_assets.core.vocabulary import Vocabulary, VocabularyError
+from churn_assets.core.intake.rules import EVENT_RULES, USER_RULES, validate_events, validate_users
+from churn_assets.core.intake.run_checks import validate_range
+from churn_assets.core.intake.sources import SourceFileError
+from churn_assets.core.intake.vocabulary import Vocabulary, VocabularyError
 
 DAY = date(2026, 1, 10)
 SIGNUPS = ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-10T12:00:00Z"]

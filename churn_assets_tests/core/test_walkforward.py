@@ -5,12 +5,12 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from churn_assets.core.features import DEFAULT_SPEC
-from churn_assets.core.promotion import Bars
-from churn_assets.core.queries import training_extract_select
-from churn_assets.core.simulate import simulate_events, simulate_users
-from churn_assets.core.validation import validate_events, validate_users
-from churn_assets.core.walkforward import Plan, as_of_dates, summary, walk_forward
+from churn_assets.core.intake.rules import validate_events, validate_users
+from churn_assets.core.modeling.promotion import Bars
+from churn_assets.core.modeling.walkforward import Plan, as_of_dates, summary, walk_forward
+from churn_assets.core.simulation.simulate import simulate_events, simulate_users
+from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
+from churn_assets.core.warehouse.queries import training_extract_select
 from churn_assets.io.duckdb_engine import DuckDBEngine
 from churn_assets.io.warehouse import build_layer
 from churn_assets.settings import Settings

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from churn_assets.core.simulate import simulate_events
+from churn_assets.core.simulation.simulate import simulate_events
 from churn_assets.settings import Settings
 from churn_assets_tests.helpers import ROOT, clean_env, dagster_services, wait_for
 

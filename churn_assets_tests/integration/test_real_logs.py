@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from churn_assets.core.simulate import as_shop_export, simulate_events
+from churn_assets.core.simulation.simulate import as_shop_export, simulate_events
 from churn_assets.settings import Settings
 from churn_assets_tests.helpers import cli
 

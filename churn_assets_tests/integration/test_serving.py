@@ -15,10 +15,10 @@ import httpx
 import pandas as pd
 import pytest
 
-from churn_assets.core.artifacts import LocalArtifactStore
-from churn_assets.core.models import calibrate, candidate_pipelines
-from churn_assets.core.registry import ModelRegistry
-from churn_assets.core.training import TARGET, model_input
+from churn_assets.core.modeling.candidates import calibrate, candidate_pipelines
+from churn_assets.core.modeling.training import TARGET, model_input
+from churn_assets.core.registry.artifacts import LocalArtifactStore
+from churn_assets.core.registry.model_registry import ModelRegistry
 from churn_assets_tests.helpers import Server, browser_dom, cli, free_port
 
 DAY = "2026-04-30"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from churn_assets.core.features import FeatureSpec
-from churn_assets.core.vocabulary import Vocabulary
+from churn_assets.core.intake.vocabulary import Vocabulary
+from churn_assets.core.warehouse.feature_spec import FeatureSpec
 from churn_assets.io.warehouse import build_layer
 from churn_assets_tests.warehouse.layer import START, day, load, table
 

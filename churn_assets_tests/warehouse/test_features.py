@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from churn_assets.core.features import FeatureSpec
+from churn_assets.core.warehouse.feature_spec import FeatureSpec
 from churn_assets.io.duckdb_engine import DuckDBEngine
 from churn_assets.io.warehouse import WarehouseError, build_layer
 from churn_assets_tests.warehouse.layer import START, day, features_on, load, table

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from churn_assets.core.features import FeatureSpec
-from churn_assets.core.queries import training_extract_select
-from churn_assets.core.vocabulary import Vocabulary
+from churn_assets.core.intake.vocabulary import Vocabulary
+from churn_assets.core.warehouse.feature_spec import FeatureSpec
+from churn_assets.core.warehouse.queries import training_extract_select
 from churn_assets.io.warehouse import build_layer
 from churn_assets_tests.warehouse.layer import START, day, load, table
 
@@ -56,7 +56,7 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
     for window sets the engine tests do not run, and that its DuckDB translation parses as DuckDB."""
     import sqlglot
 
-    from churn_assets.core import queries, sql, transforms
+    from churn_assets.core.warehouse import queries, sql, transforms
 
     statements = [
         transforms.user_daily_select("churn", day(0), day(9), Vocabulary.parse("order=purchase,view=ignore")),

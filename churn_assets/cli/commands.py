@@ -1,0 +1,187 @@
+"""The ``churn-assets`` commands besides ``run``: ``model``, ``serve`` and ``dev``, and the options they share."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from churn_assets.settings import ENV_VARS, Settings
+
+# Local SQLite storage in DAGSTER_HOME; no usage statistics; the daemon marks runs whose worker died as failed.
+INSTANCE_CONFIG = """telemetry:
+  enabled: false
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  poll_interval_seconds: 60
+"""
+WORKSPACE = """load_from:
+  - python_module:
+      module_name: churn_assets.definitions
+      location_name: churn_assets
+"""
+
+
+def apply_options(args: argparse.Namespace) -> Settings:
+    """Options override the environment for this process (and the Dagster runs it launches)."""
+    overrides = {
+        "data_dir": args.data_dir,
+        "users": getattr(args, "users", None),
+        "start_date": getattr(args, "start", None),
+        "days": getattr(args, "days", None),
+        "seed": getattr(args, "seed", None),
+        "events_file": getattr(args, "events_file", None),
+        "users_file": getattr(args, "users_file", None),
+        "drift_from": getattr(args, "drift_from", None),
+        "profile": getattr(args, "profile", None),
+        "event_types": getattr(args, "event_types", None),
+    }
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[ENV_VARS[name]] = str(value)
+    settings = Settings.from_env()
+    home = os.environ.get("DAGSTER_HOME") or str(settings.dagster_home.resolve())
+    Path(home).mkdir(parents=True, exist_ok=True)
+    config = Path(home) / "dagster.yaml"
+    if not config.exists():
+        config.write_text(INSTANCE_CONFIG)
+    os.environ["DAGSTER_HOME"] = home
+    return settings
+
+
+def artifacts_of(settings: Settings):
+    from churn_assets.defs.deployment import resolved_resource
+
+    return resolved_resource(settings, "artifacts")
+
+
+def _registry(settings: Settings):
+    return artifacts_of(settings).registry()
+
+
+def _lift(card: dict, baseline: str) -> str:
+    found = card.get("baselines", {}).get(baseline)
+    return f"{found['model_lift']['pr_auc']:+.4f}" if found else "-"
+
+
+def model_command(args: argparse.Namespace) -> int:
+    settings = apply_options(args)
+    from churn_assets.core.registry.model_registry import RegistryError
+
+    registry = _registry(settings)
+    if args.action == "list":
+        cards = registry.versions()
+        for problem in registry.unreadable:
+            print(f"warning: {problem}", file=sys.stderr)
+        production = registry.production()
+        if not cards:
+            print("no model versions yet: run churn-assets run")
+            return 0
+        print(
+            f"{'':2}{'version':<16}{'created':<27}{'candidate':<28}{'test window':<24}{'PR-AUC':>8}{'ROC-AUC':>9}"
+            f"{'vs recency':>12}{'vs BG/NBD':>11}"
+        )
+        for card in cards:
+            w = card["windows"]
+            mark = "* " if card["version"] == production else "  "
+            lifts = [_lift(card, name) for name in ("recency", "bg_nbd")]
+            print(
+                f"{mark}{card['version']:<16}{card['created']:<27}{card['candidate']:<28}"
+                f"{w['test_first'] + '..' + w['test_last']:<24}{card['metrics']['pr_auc']:>8.4f}"
+                f"{card['metrics']['roc_auc']:>9.4f}{lifts[0]:>12}{lifts[1]:>11}"
+            )
+        print("* = production; vs recency / BG/NBD: the model's PR-AUC minus the baseline's on the same test rows")
+        return 0
+    try:
+        version = registry.rollback(args.version)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"production is now {version}")
+    return 0
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    settings = apply_options(args)
+    token = os.environ.get("CHURN_API_TOKEN") or None  # a secret: read here, never stored or printed
+    from churn_assets.api.app import is_loopback, serve
+
+    if not is_loopback(args.host) and not token:
+        print(
+            f"error: serving on {args.host} (not loopback) needs CHURN_API_TOKEN: every route but /health then "
+            "requires 'Authorization: Bearer <token>'",
+            file=sys.stderr,
+        )
+        return 2
+    return serve(settings, args.host, args.port, args.refresh_seconds, token, artifacts_of(settings).store())
+
+
+def dev(args: argparse.Namespace) -> int:
+    """The Dagster UI and daemon on this data directory, with the HTTP API beside them so report links open."""
+    settings = apply_options(args)
+    home = Path(os.environ["DAGSTER_HOME"])
+    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
+    if not workspace.exists():  # an installed copy: the same code location, named as in the repository's file
+        workspace = home / "workspace.yaml"
+        workspace.write_text(WORKSPACE)
+    # through this interpreter, not a `dagster` looked up on PATH: works without an activated virtualenv
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "-w",
+        str(workspace),
+    ]
+    api = _start_api(settings)
+    print(f"Dagster UI on http://{args.host}:{args.port} (instance {home}, data {settings.data_dir})", flush=True)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if api is not None:
+            api.terminate()
+            api.wait(timeout=20)
+
+
+def _start_api(settings: Settings) -> subprocess.Popen | None:
+    """``churn-assets serve`` on CHURN_SERVE_URL's loopback port, where the metadata's report and card links point;
+    None when that URL is not this machine's loopback or something already answers there."""
+    from urllib.parse import urlsplit
+
+    from churn_assets.api.app import is_loopback
+
+    url = urlsplit(settings.serve_url)
+    if not is_loopback(url.hostname or "") or _answers(settings.serve_url):
+        print(f"  report links point at {settings.serve_url} (not started here)")
+        return None
+    command = [
+        sys.executable,
+        "-m",
+        "churn_assets.cli.main",
+        "serve",
+        "--host",
+        url.hostname,
+        "--port",
+        str(url.port or 80),
+    ]
+    print(f"  HTTP API for the report and model card links on {settings.serve_url}", flush=True)
+    return subprocess.Popen(command)
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=1):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,78 @@
+"""``churn-assets evaluate``: the data stages through Dagster, then a walk-forward of training and scoring
+(``core/modeling/walkforward.py``) over the warehouse, written to the artifact store as a table and a plot."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, timedelta
+
+from churn_assets.settings import Settings
+
+
+def _dates(args: argparse.Namespace, settings: Settings) -> list[date]:
+    from churn_assets.core.modeling.walkforward import as_of_dates
+
+    first, last = date.fromisoformat(args.first), date.fromisoformat(args.last)
+    dates = as_of_dates(first, last, args.every)
+    data_last = settings.start_date + timedelta(days=settings.days - 1)
+    outcomes = dates[-1] + timedelta(days=settings.label_horizon_days)
+    if outcomes > data_last:
+        raise ValueError(
+            f"the as-of date {dates[-1]} is judged on the {settings.label_horizon_days} days after it, through "
+            f"{outcomes}; the data ends {data_last} (--start {settings.start_date}, --days {settings.days})"
+        )
+    return dates
+
+
+def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
+    """``settings``: the command's, options applied; ``run``: the command's ``run`` (the data stages, with
+    ``args.data_only``)."""
+    dates = _dates(args, settings)  # refused before any stage runs
+    args.data_only = True
+    code = run(args)
+    if code:
+        return code
+    from churn_assets.core.modeling.plots import walk_forward_png
+    from churn_assets.core.modeling.promotion import Bars
+    from churn_assets.core.modeling.training import training_sample
+    from churn_assets.core.modeling.walkforward import Plan, summary, walk_forward
+    from churn_assets.core.warehouse.queries import label_days_select, training_extract_select
+    from churn_assets.defs.deployment import resolved_resource
+
+    engine = resolved_resource(settings, "warehouse").engine()
+    spec = settings.feature_spec
+
+    def read(first: date, last: date):
+        """A day's rows whole (to score); a training window sampled to the cap, as training_set does."""
+        fraction = 1.0
+        if first != last:
+            rows = int(engine.query(label_days_select(engine.schema, first, last))["rows"].sum())
+            fraction = training_sample(rows, settings.training_max_rows)["fraction"]
+        return engine.query(training_extract_select(engine.schema, first, last, spec, fraction))
+
+    plan = Plan(
+        horizon=settings.label_horizon_days,
+        train_days=settings.train_days,
+        test_days=settings.test_days,
+        start=settings.start_date,
+        spec=spec,
+        bars=Bars(settings.promotion_margin, settings.promotion_floor_roc_auc, settings.baseline_margin),
+        risk=(settings.risk_high, settings.risk_medium),
+    )
+    print(f"Walk-forward: {len(dates)} as-of date(s) {dates[0]}..{dates[-1]} every {args.every}")
+    table, _ = walk_forward(dates, plan, read)
+    store = resolved_resource(settings, "artifacts").store()
+    key = f"reports/evaluate/walk_forward_{dates[0]}_{dates[-1]}_{args.every}"
+    store.write_bytes(f"{key}.csv", table.to_csv(index=False).encode())
+    store.write_bytes(f"{key}.png", walk_forward_png(table))
+    print(table.drop(columns=["trained_on"]).to_markdown(index=False))
+    means = summary(table)
+    print(
+        f"Mean ROC-AUC: model {means['mean_model_roc_auc']}, recency {means['mean_recency_roc_auc']}, BG/NBD "
+        f"{means['mean_bg_nbd_roc_auc']}; the model beat recency on {means['model_beats_recency']} and BG/NBD on "
+        f"{means['model_beats_bg_nbd']} of {means['dates']} dates"
+    )
+    print(f"Table: {store.uri(key + '.csv')}\nPlot:  {store.uri(key + '.png')}")
+    sys.stdout.flush()
+    return 0

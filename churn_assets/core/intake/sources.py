@@ -1,0 +1,207 @@
+"""Reading events and users from files (CSV or Parquet), on local disk or in GCS (``gs://bucket/path``).
+
+Files are reached through a ``Files`` object (``LOCAL`` here; ``io/objects.GCSFiles`` for ``gs://``), so
+the parsing below is the same wherever the bytes come from. Two layouts of events are understood:
+
+* one file holding every day, e.g. ``events.parquet``: a day's partition is the rows whose
+  ``event_time`` falls on that UTC day;
+* one file per day, a path with a ``{date}`` placeholder, e.g. ``exports/events-{date}.csv``:
+  the day's partition is that file, and rows whose ``event_time`` lies on another day are
+  quarantined by validation instead of being moved silently.
+
+Structural problems (a missing file or column, a timestamp that cannot be read) raise
+:class:`SourceFileError` naming the file, the column and the rows. Problems of single rows are
+left to validation, which quarantines them with a reason.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+import pandas as pd
+
+from churn_assets.core.intake.schema import REQUIRED_EVENT_COLUMNS, REQUIRED_USER_COLUMNS
+from churn_assets.core.intake.vocabulary import UNTYPED_KIND
+
+DATE_PLACEHOLDER = "{date}"
+_SHOWN_ROWS = 5
+
+
+class SourceFileError(ValueError):
+    """A source file cannot be used as a whole; the message names the file and the problem."""
+
+
+class Files(Protocol):
+    """Where source files live: ``version`` is None for a missing file, else a value that changes when the
+    file does (a modification time, an object generation); ``open`` gives something pandas reads."""
+
+    def version(self, path: str) -> int | None: ...
+
+    def open(self, path: str) -> str | io.BytesIO: ...
+
+
+class LocalFiles:
+    def version(self, path: str) -> int | None:
+        p = Path(path)
+        return p.stat().st_mtime_ns if p.is_file() else None
+
+    def open(self, path: str) -> str:
+        return path
+
+
+LOCAL = LocalFiles()
+
+
+def read_table(path: str | Path, files: Files = LOCAL) -> pd.DataFrame:
+    """Read a CSV or Parquet file with every column as it is; CSV cells stay strings."""
+    path = str(path)
+    if files.version(path) is None:
+        raise SourceFileError(f"{path}: file not found")
+    suffix = PurePosixPath(path).suffix.lower()
+    if suffix not in (".parquet", ".csv", ".txt"):
+        raise SourceFileError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(files.open(path))
+        return pd.read_csv(files.open(path), dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, OSError) as exc:  # not chained: the file's name must be the innermost message
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceFileError(f"{path}: cannot be read as {suffix[1:]}: {reason}") from None
+
+
+def require_columns(frame: pd.DataFrame, required: tuple[str, ...], where: str) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise SourceFileError(f"{where}: missing required column(s) {missing}; found columns {list(frame.columns)}")
+
+
+# 08/01/2026 is 1 August in the US and 8 January in most other places: such dates are refused, not guessed
+AMBIGUOUS_DATE = re.compile(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")
+
+
+def refuse_ambiguous_dates(values: pd.Series, column: str, where: str, line_offset: int = 2) -> None:
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return
+    ambiguous = values.astype(str).str.match(AMBIGUOUS_DATE)
+    if ambiguous.any():
+        p = int(ambiguous.to_numpy().nonzero()[0][0])
+        raise SourceFileError(
+            f"{where}: column {column!r} has {int(ambiguous.sum())} date(s) like {values.iloc[p]!r} (line "
+            f"{p + line_offset}) that read as day/month or as month/day; write them as ISO 8601, e.g. 2026-08-01 "
+            "or 2026-08-01T14:30:00Z"
+        )
+
+
+def parse_times(values: pd.Series, column: str, where: str, line_offset: int = 2) -> pd.Series:
+    """Parse timestamps to UTC; naive values are taken as UTC. Unreadable or ambiguous values raise.
+
+    ``line_offset`` turns a row position into the line number a person sees in a CSV file
+    (header on line 1).
+    """
+    refuse_ambiguous_dates(values, column, where, line_offset)
+    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
+    bad = parsed.isna()
+    if bad.any():
+        positions = [int(i) for i in bad.to_numpy().nonzero()[0][:_SHOWN_ROWS]]
+        shown = ", ".join(f"line {p + line_offset} ({values.iloc[p]!r})" for p in positions)
+        raise SourceFileError(
+            f"{where}: column {column!r} has {int(bad.sum())} value(s) that are not timestamps: {shown}"
+        )
+    return parsed
+
+
+def day_window(day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The half-open UTC range [midnight, next midnight) of a day."""
+    start = pd.Timestamp(datetime(day.year, day.month, day.day, tzinfo=UTC))
+    return start, start + timedelta(days=1)
+
+
+def events_path_for(template: str, day: date) -> str:
+    return template.replace(DATE_PLACEHOLDER, day.isoformat())
+
+
+def typed_events(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """A copy with the required columns checked and ``event_type`` present: a plain log of activity (no type
+    column) is a log of purchases (core/intake/vocabulary.py)."""
+    require_columns(frame, REQUIRED_EVENT_COLUMNS, where)
+    frame = frame.copy()
+    if "event_type" not in frame.columns:
+        frame["event_type"] = UNTYPED_KIND
+    return frame
+
+
+@lru_cache(maxsize=4)
+def _read_events_file(path: str, version: int, files: Files) -> pd.DataFrame:
+    frame = typed_events(read_table(path, files), path)
+    if "event_id" not in frame.columns:
+        # Files without ids get a stable one: the file name and the row's line.
+        name = PurePosixPath(path).name
+        frame.insert(0, "event_id", [f"{name}:{i + 2}" for i in range(len(frame))])
+    frame["event_time"] = parse_times(frame["event_time"], "event_time", path)
+    return frame
+
+
+def _events_file(path: str, files: Files, missing: str) -> pd.DataFrame:
+    version = files.version(path)
+    if version is None:
+        raise SourceFileError(f"{path}: {missing}")
+    return _read_events_file(path, version, files)
+
+
+def read_events(template: str, day: date, files: Files = LOCAL) -> pd.DataFrame:
+    """The raw events of one UTC day from a single file or a per-day file template."""
+    if DATE_PLACEHOLDER in template:
+        path = events_path_for(template, day)
+        return _events_file(path, files, f"no events file for {day.isoformat()}").reset_index(drop=True)
+    frame = _events_file(template, files, "file not found")
+    start, end = day_window(day)
+    return frame[(frame["event_time"] >= start) & (frame["event_time"] < end)].reset_index(drop=True)
+
+
+def waiting_for(template: str, day: date, files: Files = LOCAL) -> str | None:
+    """None once a file source holds the UTC day ``day`` (its day file exists; a single file holds an event of the
+    day or later), else what the refresh waits for. The day itself has ended: Dagster lists no later partition."""
+    if DATE_PLACEHOLDER in template:
+        path = events_path_for(template, day)
+        return None if files.version(path) is not None else f"{path} does not exist yet"
+    if files.version(template) is None:
+        return f"{template} does not exist yet"
+    return holds_day(template, _events_file(template, files, "file not found")["event_time"].max(), day)
+
+
+def holds_day(source: str, latest, day: date) -> str | None:
+    """None when a source whose newest event is at ``latest`` holds day ``day`` (an event of it or later)."""
+    if pd.isna(latest) or pd.Timestamp(latest) < day_window(day)[0]:
+        return f"{source} holds no event of {day} or later yet (its last is {latest})"
+    return None
+
+
+def read_users(path: str, files: Files = LOCAL) -> pd.DataFrame:
+    frame = read_table(path, files)
+    require_columns(frame, REQUIRED_USER_COLUMNS, path)
+    refuse_ambiguous_dates(frame["signup_time"], "signup_time", path)
+    return frame
+
+
+def users_from_events(template: str, days: list[date] | None = None, files: Files = LOCAL) -> pd.DataFrame:
+    """Derive users from their first event when no users file is given.
+
+    With a per-day template the days to read must be given; a single file is read whole.
+    """
+    if DATE_PLACEHOLDER in template:
+        paths = [events_path_for(template, d) for d in days or []]
+        frames = [_events_file(p, files, "") for p in paths if files.version(p) is not None]
+        if not frames:
+            raise SourceFileError(f"{template}: no per-day events file found to derive users from")
+        events = pd.concat(frames, ignore_index=True)
+    else:
+        events = _events_file(template, files, "file not found")
+    keyed = events.dropna(subset=["user_id"])
+    keyed = keyed[keyed["user_id"].astype(str).str.strip() != ""]
+    first = keyed.groupby("user_id", sort=True)["event_time"].min()
+    return pd.DataFrame({"user_id": first.index.astype(str), "signup_time": first.to_numpy()})

@@ -1,0 +1,113 @@
+"""When a newly trained model may replace production.
+
+Every rule compares numbers of the same test window (the candidate's), and every refusal says which rule
+refused and with which numbers:
+
+1. the risk tiers must mean what they say: the observed churn rate rises from ``low`` to ``medium`` to ``high``;
+2. a first model must clear an absolute ROC-AUC floor (a guard), and beat recency alone (days since the last
+   active day, the classic baseline) by a ROC-AUC margin: a model that does not is not worth its complexity;
+3. a later model must beat the production model, re-scored on the same rows, by a PR-AUC margin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Bars:
+    """The margins a candidate must clear (``ModelPolicy``'s settings)."""
+
+    margin: float  # PR-AUC over production
+    floor_roc_auc: float
+    baseline_margin: float  # ROC-AUC over recency alone, for a first model
+
+
+def promote_if_better(
+    candidate: dict[str, float],
+    production: dict[str, float] | None,
+    bars: Bars,
+    recency: dict[str, float],
+    calibration: dict,
+) -> Decision:
+    """``candidate``: its test metrics; ``production``: the production model's metrics re-scored on the
+    candidate's test window (``None`` when nothing is in production); ``recency``: recency alone on the same
+    rows; ``calibration``: the candidate's ``calibration_report`` on its test window."""
+    if not calibration["tiers_ordered"]:
+        rates = ", ".join(f"{name} {t['churn_rate']:.1%}" for name, t in calibration["tiers"].items())
+        return Decision(False, f"risk tiers not ordered on the test window (observed churn: {rates})")
+    roc = candidate["roc_auc"]
+    if production is None:
+        if roc < bars.floor_roc_auc:
+            return Decision(False, f"first model: ROC-AUC {roc:.4f} is below the floor {bars.floor_roc_auc}")
+        lift = roc - recency["roc_auc"]
+        versus = f"ROC-AUC {roc:.4f} vs recency alone {recency['roc_auc']:.4f} on the same test rows"
+        if lift < bars.baseline_margin:
+            return Decision(
+                False, f"first model: {versus}: {lift:+.4f} does not beat the margin {bars.baseline_margin}"
+            )
+        return Decision(
+            True,
+            f"first model: {versus}: {lift:+.4f} beats the margin {bars.baseline_margin}; floor {bars.floor_roc_auc}",
+        )
+    gain = candidate["pr_auc"] - production["pr_auc"]
+    verdict = f"PR-AUC {candidate['pr_auc']:.4f} vs production {production['pr_auc']:.4f} on the same test window"
+    if gain > bars.margin:
+        return Decision(True, f"{verdict}: +{gain:.4f} beats the margin {bars.margin}")
+    return Decision(False, f"{verdict}: {gain:+.4f} does not beat the margin {bars.margin}")
+
+
+class NothingToJudge(LookupError):
+    """The registry holds no trained model."""
+
+
+def judge_latest(registry, bars: Bars) -> dict:
+    """Judge the registry's newest model against production, re-scored on the candidate's test window; record the
+    decision (every version is judged once, so a rollback is not undone by the next run) and promote it when it
+    wins. Returns what was decided, with the figures it was decided on."""
+    from churn_assets.core.modeling.candidates import predict_proba
+    from churn_assets.core.modeling.metrics import evaluate
+    from churn_assets.core.modeling.training import TARGET
+
+    candidate = registry.latest()
+    if candidate is None:
+        raise NothingToJudge("no trained model in the registry: materialize churn_model first")
+    current = registry.production()
+    earlier = registry.decision(candidate)
+    if candidate == current or earlier is not None:
+        reason = "already production" if candidate == current else f"already judged: {earlier['reason']}"
+        return {
+            "production_version": current or "",
+            "candidate_version": candidate,
+            "promoted": False,
+            "reason": reason,
+        }
+    card = registry.card(candidate)
+    test = registry.frame(candidate, "test_set")
+    production_metrics = None
+    if current is not None:
+        scores = predict_proba(registry.load(current), test, registry.card(current)["features"])
+        production_metrics = evaluate(test[TARGET].to_numpy(), scores, registry.card(current)["threshold"])
+    decision = promote_if_better(
+        card["metrics"], production_metrics, bars, card["baselines"]["recency"], card["calibration"]
+    )
+    registry.record_decision(candidate, decision.promote, decision.reason)
+    if decision.promote:
+        registry.promote(candidate, decision.reason)
+    judged = {
+        "production_version": registry.production() or "",
+        "candidate_version": candidate,
+        "previous_version": current or "",
+        "promoted": decision.promote,
+        "reason": decision.reason,
+        "candidate_pr_auc": round(card["metrics"]["pr_auc"], 4),
+    }
+    if production_metrics:
+        judged["production_pr_auc_same_window"] = round(production_metrics["pr_auc"], 4)
+    return judged

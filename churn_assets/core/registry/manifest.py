@@ -1,0 +1,75 @@
+"""Which source a data directory (warehouse and artifact store) holds, so two sources are never mixed.
+
+The first run records the source's identity in the artifact store (``source.json``); a later run with a
+different identity is refused with the settings that differ. Without this, ``--days 14`` on a data directory
+that holds a 90-day simulation silently overwrote 14 days of one simulation with another and kept the rest.
+Injected drift (``--drift-from``) is not part of the identity: it deliberately rewrites the days it shifts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from churn_assets.core.registry.artifacts import ArtifactNotFound
+
+MANIFEST = "source.json"
+
+
+class SourceMismatch(ValueError):
+    """The data directory holds another source; the message lists the settings that differ."""
+
+
+class _Store(Protocol):
+    def read_bytes(self, key: str) -> bytes: ...
+
+    def write_bytes(self, key: str, data: bytes) -> None: ...
+
+    def uri(self, key: str) -> str: ...
+
+
+def source_identity(settings: Any) -> dict[str, str]:
+    """The settings that decide what the source produces, by environment variable name."""
+    if settings.events_query:
+        return {"CHURN_EVENTS_QUERY": settings.events_query, "CHURN_USERS_FILE": settings.users_file or ""}
+    if settings.events_file:
+        return {"CHURN_EVENTS_FILE": settings.events_file, "CHURN_USERS_FILE": settings.users_file or ""}
+    profile = {"CHURN_PROFILE": settings.profile} if settings.profile != "subscription" else {}
+    return {
+        **profile,
+        "CHURN_SEED": str(settings.seed),
+        "CHURN_USERS": str(settings.users),
+        "CHURN_START_DATE": settings.start_date.isoformat(),
+        "CHURN_DAYS": str(settings.days),
+    }
+
+
+def check_source(store: _Store, settings: Any) -> None:
+    """Record the source on first use; refuse a different one afterwards.
+
+    Raises
+    ------
+    SourceMismatch
+        naming every setting whose value differs from the recorded one, or the manifest if it is corrupt.
+    """
+    current = source_identity(settings)
+    try:
+        raw = store.read_bytes(MANIFEST)
+    except ArtifactNotFound:
+        store.write_bytes(MANIFEST, json.dumps(current, indent=2, sort_keys=True).encode())
+        return
+    try:
+        recorded = json.loads(raw)
+    except ValueError:
+        raise SourceMismatch(f"{store.uri(MANIFEST)} is corrupt; restore it or remove it") from None
+    differ = sorted(set(current) | set(recorded))
+    diffs = [
+        f"{k}={recorded.get(k, '(unset)')!s} there, {current.get(k, '(unset)')!s} now"
+        for k in differ
+        if recorded.get(k) != current.get(k)
+    ]
+    if diffs:
+        raise SourceMismatch(
+            f"{settings.data_dir} holds data of another source ({'; '.join(diffs)}). "
+            "Use another --data-dir, or the settings it was made with."
+        )

@@ -1,0 +1,68 @@
+"""Model files that load without running code from them: skops, a trusted-type list, and the bytes' sha256.
+
+Why skops and not pickle/joblib: unpickling a file runs whatever code the file names, so anyone able to replace an
+artifact could run code in every process that loads the model. A skops file is a zip of JSON and numpy arrays;
+loading it builds only types on an explicit trusted list and calls no ``__reduce__``. A file naming any other
+type is refused before anything is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+
+def _skops():
+    """skops.io, imported when a model is saved or loaded: importing it loads scikit-learn (1.8 s here), which
+    every process that only loads the definitions (webserver, daemon, data runs) would pay for."""
+    import skops.io
+
+    return skops.io
+
+
+# Types beyond skops' own defaults (scikit-learn, numpy, builtins) that the candidates are built from.
+TRUSTED_TYPES = frozenset(
+    {
+        "imblearn.pipeline.Pipeline",
+        "imblearn.over_sampling._smote.base.SMOTE",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "churn_assets.core.modeling.baselines.BGNBDClassifier",  # this project's BG/NBD candidate: four floats
+        # the Platt scaling every candidate is wrapped in (core/modeling/candidates.py: calibrate)
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        # scikit-learn 1.5-1.6 only: a ColumnTransformer's remainder columns, a plain list subclass
+        "sklearn.compose._column_transformer._RemainderColsList",
+    }
+)
+
+
+class ModelIntegrityError(ValueError):
+    """A model artifact that does not match its version id or card, has none, or names untrusted types."""
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def dumps(model: Any) -> bytes:
+    return _skops().dumps(model)
+
+
+def load_verified(data: bytes, version: str, key: str, card_sha256: str | None) -> Any:
+    """Model ``version`` from the bytes of ``key``, once their sha256 starts with the version id's digits and
+    equals the card's, and they name only trusted types; else a ModelIntegrityError saying which."""
+    digest = sha256(data)
+    if not digest.startswith(version[2:]) or digest != card_sha256:
+        raise ModelIntegrityError(
+            f"model {version}: sha256 of {key} is {digest[:16]}…, its version id and card say "
+            f"{version[2:]}… and {str(card_sha256)[:16]}…; refusing to load a modified or foreign file"
+        )
+    try:
+        untrusted = set(_skops().get_untrusted_types(data=data))
+    except Exception as exc:  # not a skops zip at all
+        raise ModelIntegrityError(f"model {version}: {key} is not a skops file ({exc})") from None
+    if untrusted - TRUSTED_TYPES:
+        raise ModelIntegrityError(
+            f"model {version}: {key} names types outside the trusted list: {sorted(untrusted - TRUSTED_TYPES)}"
+        )
+    return _skops().loads(data, trusted=sorted(untrusted))

@@ -1,0 +1,141 @@
+"""Which features exist, given the feature windows: the names every stage agrees on.
+
+The formulas themselves are SQL (``core/warehouse/transforms.py``) and run inside the warehouse. With windows
+``w1 < ... < wn`` (``CHURN_FEATURE_WINDOWS``, default 7,14,30), short = w1 and long = wn:
+
+* per window w: ``active_days_w``, ``events_w``, ``minutes_w`` (days t-w+1 ... t)
+* over the long window: one count per event type, ``amount_long``; over the short one, ``sessions_short``
+* trends, the short window against the short window before it: ``events_trend_s``, ``minutes_trend_s``,
+  ``active_days_trend_s``
+* lifetime, from ``user_state`` (not capped by any window): ``tenure_days`` (from signup),
+  ``days_since_first_activity``, ``days_since_last_activity``, ``lifetime_active_days``,
+  ``lifetime_events``, ``lifetime_amount``, ``mean_active_gap_days``
+* ``engagement_score`` (0-100)::
+
+      100 * (0.5 * active_days_s / s + 0.3 * active_days_l / l + 0.2 * min(1, minutes_s / (30 * s)))
+
+* rates of the customer's life (RFM), stable as the calendar moves: ``last_active_gap_days`` (between the last
+  two active days), ``active_gap_trend`` (last gap / mean gap: above 1, slowing down), ``recency_in_gaps``
+  (days since the last active day / mean gap: how many usual gaps overdue), ``active_day_rate`` (active days /
+  days since the first one, inclusive), ``amount_per_active_day``
+
+``mean_active_gap_days`` is (last active day - first active day) / (active days - 1); with a single
+active day the gap is not known yet and it is the days since that day (a lower bound); so is the last gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from churn_assets.core.intake.schema import DAILY_COUNT_COLUMNS
+
+CATEGORICAL_FEATURES = ("plan", "channel")
+ENGAGED_MINUTES_PER_DAY = 30.0
+LIFETIME_FEATURES = (
+    "tenure_days",
+    "days_since_first_activity",
+    "days_since_last_activity",
+    "lifetime_active_days",
+    "lifetime_events",
+    "lifetime_amount",
+    "mean_active_gap_days",
+    "last_active_gap_days",
+    "active_gap_trend",
+    "recency_in_gaps",
+    "active_day_rate",
+    "amount_per_active_day",
+)
+# features that grow with the calendar for every user, whatever the behaviour (see the drift report)
+GROWS_WITH_AGE = (
+    "tenure_days",
+    "days_since_first_activity",
+    "lifetime_active_days",
+    "lifetime_events",
+    "lifetime_amount",
+)
+# model inputs that are fractional; every other numeric feature is a whole number
+FLOAT_PREFIXES = (
+    "minutes",
+    "amount",
+    "lifetime_amount",
+    "mean_active_gap",
+    "active_gap_trend",
+    "recency_in_gaps",
+    "active_day_rate",
+    "engagement",
+)
+
+
+class FeatureSpecError(ValueError):
+    """Feature windows or eligibility that cannot work."""
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    windows: tuple[int, ...] = (7, 14, 30)
+    eligibility_days: int = 30
+
+    def __post_init__(self) -> None:
+        if not self.windows or list(self.windows) != sorted(set(self.windows)) or self.windows[0] < 1:
+            raise FeatureSpecError(f"feature windows must be distinct positive days, rising, got {self.windows}")
+        if self.eligibility_days < 1:
+            raise FeatureSpecError(f"the eligibility window must be at least 1 day, got {self.eligibility_days}")
+
+    @property
+    def short(self) -> int:
+        return self.windows[0]
+
+    @property
+    def long(self) -> int:
+        return self.windows[-1]
+
+    @property
+    def lookback_days(self) -> int:
+        """Days of user_daily one feature row reads: the long window, or twice the short one for trends."""
+        return max(self.long, 2 * self.short)
+
+    @property
+    def type_counts(self) -> tuple[str, ...]:
+        """Per-event-type counts over the long window (sessions over the short one too)."""
+        return tuple(f"{c}_{self.long}" for c in DAILY_COUNT_COLUMNS.values() if c != "payments")
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        s = self.short
+        per_window = [f"{kind}_{w}" for w in self.windows for kind in ("active_days", "events", "minutes")]
+        trends = [f"events_trend_{s}", f"minutes_trend_{s}", f"active_days_trend_{s}"]
+        return (
+            *per_window,
+            f"sessions_{s}",
+            *self.type_counts,
+            f"amount_{self.long}",
+            *trends,
+            *LIFETIME_FEATURES,
+            "engagement_score",
+        )
+
+    @property
+    def model_features(self) -> tuple[str, ...]:
+        return (*self.numeric, *CATEGORICAL_FEATURES)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("user_id", "as_of_date", *CATEGORICAL_FEATURES, *self.numeric)
+
+
+def is_float_feature(name: str) -> bool:
+    return name.startswith(FLOAT_PREFIXES)
+
+
+def parse_windows(text: str) -> tuple[int, ...]:
+    """``"7,30,90"`` -> (7, 30, 90); sorted, duplicates refused."""
+    try:
+        days = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise FeatureSpecError(f"feature windows must be whole days separated by commas, got {text!r}") from None
+    if len(set(days)) != len(days):
+        raise FeatureSpecError(f"feature windows repeat a day: {text!r}")
+    return tuple(sorted(days))
+
+
+DEFAULT_SPEC = FeatureSpec()

@@ -1,0 +1,88 @@
+"""Reads of the warehouse's tables: the training extract, the checks' summaries, previews and scoring reads."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from churn_assets.core.warehouse.feature_spec import FeatureSpec
+from churn_assets.core.warehouse.sql import (
+    PARTITION_COLUMNS,
+    ts,
+)
+
+
+def training_extract_select(schema: str, first: date, last: date, spec: FeatureSpec, fraction: float) -> str:
+    """user_features joined with churn_labels over first ... last, sampled inside the warehouse.
+
+    Stratified by (day, label): each stratum keeps FLOOR(fraction * its rows) rows, chosen by the MD5 of user
+    id and day (the same rows on every engine and every run), so the sample never exceeds fraction * all rows
+    and every day keeps its churn rate. The rows are ranked on the narrow label table first; only the chosen
+    ones are joined with their features."""
+    feature_columns = ", ".join(f"f.{c}" for c in spec.columns)
+    return f"""WITH ranked AS (
+  SELECT user_id, as_of_date, churned,
+    ROW_NUMBER() OVER (
+      PARTITION BY as_of_date, churned
+      ORDER BY TO_HEX(MD5(CONCAT(user_id, '|', FORMAT_TIMESTAMP('%Y-%m-%d', as_of_date))))
+    ) AS sample_rank,
+    COUNT(*) OVER (PARTITION BY as_of_date, churned) AS stratum_rows
+  FROM {schema}.churn_labels
+  WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
+)
+SELECT {feature_columns}, r.churned AS churned, {ts(last)} AS training_window_end
+FROM ranked AS r
+JOIN {schema}.user_features AS f ON f.user_id = r.user_id AND f.as_of_date = r.as_of_date
+WHERE r.sample_rank <= FLOOR({fraction!r} * r.stratum_rows)"""
+
+
+def feature_summary_select(schema: str, first: date, last: date, spec: FeatureSpec) -> str:
+    """Per day: rows, duplicate (user, day) rows, missing values and negative values where none may be.
+    Trends are differences and may be negative; every other numeric feature is a count, sum or age."""
+    missing = " + ".join(f"IF({c} IS NULL, 1, 0)" for c in spec.numeric)
+    negative = " + ".join(f"IF({c} < 0, 1, 0)" for c in spec.numeric if "_trend_" not in c)
+    return f"""SELECT
+  as_of_date AS day,
+  COUNT(*) AS row_count,
+  COUNT(*) - COUNT(DISTINCT user_id) AS duplicate_rows,
+  SUM({missing}) AS missing_values,
+  SUM({negative}) AS negative_values
+FROM {schema}.user_features
+WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
+GROUP BY as_of_date"""
+
+
+def label_summary_select(schema: str, first: date, last: date) -> str:
+    """Per day: labelled users and churners."""
+    return f"""SELECT as_of_date AS day, COUNT(*) AS labelled, SUM(churned) AS churned
+FROM {schema}.churn_labels
+WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
+GROUP BY as_of_date"""
+
+
+def preview_select(schema: str, table: str, first: date, last: date, rows: int = 5) -> str:
+    """The first ``rows`` rows (by user_id) of each day of first ... last: every partition's own preview."""
+    column = PARTITION_COLUMNS[table]
+    return (
+        f"SELECT * FROM {schema}.{table} WHERE {column} >= {ts(first)} AND {column} <= {ts(last)} "
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {column} ORDER BY user_id) <= {rows} ORDER BY {column}, user_id"
+    )
+
+
+def scored_day_select(schema: str, first: date, last: date) -> str:
+    """The user_features rows to score, in a fixed order (chunks of it are read one after another)."""
+    return (
+        f"SELECT * FROM {schema}.user_features WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)} "
+        "ORDER BY as_of_date, user_id"
+    )
+
+
+def label_days_select(schema: str, first: date, last: date) -> str:
+    """Per labelled day in first ... last: rows and churned rows (what a training window would hold)."""
+    return f"""SELECT as_of_date AS day, COUNT(*) AS rows, SUM(churned) AS positives
+FROM {schema}.churn_labels WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
+GROUP BY as_of_date"""
+
+
+def training_summary_select(schema: str, end: date) -> str:
+    return f"""SELECT COUNT(DISTINCT as_of_date) AS label_days, AVG(churned) AS positive_rate
+FROM {schema}.training_set WHERE training_window_end = {ts(end)}"""

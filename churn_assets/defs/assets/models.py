@@ -1,0 +1,178 @@
+"""Training set, candidate models, and the promotion of a production model."""
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from churn_assets.core.days import day_range
+from churn_assets.core.modeling.promotion import Bars, NothingToJudge, judge_latest
+from churn_assets.core.modeling.training import CANDIDATES, chosen_candidates, trainable_outcome, training_sample
+from churn_assets.core.warehouse.queries import label_days_select, training_extract_select, training_summary_select
+from churn_assets.defs.assets.activity import SQL_KINDS
+from churn_assets.defs.partitions import (
+    FEATURES,
+    LABEL_HORIZON_DAYS,
+    START_DATE,
+    TRAIN_DAYS,
+    daily_partitions,
+    training_window,
+)
+from churn_assets.defs.resources import ArtifactsResource, ModelPolicy, Warehouse
+from churn_assets.defs.tables import require, sql_table, write_days
+from churn_assets.wiring.checks import CheckDef, check_result, check_specs
+from churn_assets.wiring.model_metadata import code_version, model_metadata
+
+GROUP = "models"
+
+
+class TrainingSetConfig(dg.Config):
+    """Launchpad parameters of a training set; the window ends on the partition day."""
+
+    train_days: int = Field(
+        default=TRAIN_DAYS,
+        ge=1,
+        description=f"Label days in the training window, ending on the partition day (CHURN_TRAIN_DAYS, {TRAIN_DAYS}).",
+    )
+
+
+class ModelConfig(dg.Config):
+    """Launchpad parameters of a training run: which candidates compete (all by default)."""
+
+    candidates: list[str] = Field(
+        default_factory=lambda: list(CANDIDATES),
+        description=f"Candidate models to train and choose from; any non-empty subset of {list(CANDIDATES)}.",
+    )
+
+
+TRAINABLE_CHECK = CheckDef(
+    "trainable",
+    "The label-complete days of the window hold a training and a test window (with the label-horizon gap "
+    "between them), each with at least 20 churned and 20 retained rows. Blocks training otherwise.",
+)
+
+
+@dg.asset(
+    description=(
+        f"user_features joined with churn_labels over the {TRAIN_DAYS} label days up to T (the partition; a run's "
+        "train_days in the launchpad changes it), sampled "
+        "inside the warehouse to at most CHURN_TRAINING_MAX_ROWS rows, stratified by day and label (the same rows "
+        "on every run and engine). `training_window_end` = T."
+    ),
+    group_name=GROUP,
+    kinds=SQL_KINDS,
+    partitions_def=daily_partitions,
+    metadata=sql_table("training_set"),
+    deps=[
+        dg.AssetDep("user_features", partition_mapping=training_window),
+        dg.AssetDep("churn_labels", partition_mapping=training_window),
+    ],
+    check_specs=check_specs("training_set", [TRAINABLE_CHECK]),
+)
+def training_set(
+    context: dg.AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse, model_policy: ModelPolicy
+) -> Iterator:
+    end = date.fromisoformat(context.partition_key)
+    window = day_range(max(START_DATE, end - timedelta(days=config.train_days - 1)), end)
+    engine = warehouse.engine()
+    require(engine, f"the training set ending {end}", "churn_labels", window)
+    label_days = engine.query(label_days_select(engine.schema, window[0], end))
+    labelled = int(label_days["rows"].sum())
+    sample = training_sample(labelled, model_policy.training_max_rows)
+    select = training_extract_select(engine.schema, window[0], end, FEATURES, sample["fraction"])
+    write_days(context, engine, "training_set", [end], [select], FEATURES)
+    summary = engine.query(training_summary_select(engine.schema, end))
+    yield dg.MaterializeResult(
+        metadata={
+            "window_first": window[0].isoformat(),
+            "window_last": end.isoformat(),
+            "train_days": config.train_days,
+            "label_days": int(summary["label_days"].iloc[0]),
+            "positive_rate": round(float(summary["positive_rate"].iloc[0] or 0.0), 6),
+            "sampling": dg.MetadataValue.json(sample),
+        }
+    )
+    # too short or too thin to train and test is said here, with the numbers, and blocks the model's step
+    outcome = trainable_outcome(label_days, end, model_policy.test_days, LABEL_HORIZON_DAYS)
+    yield check_result("training_set", TRAINABLE_CHECK.name, outcome)
+
+
+def _training_set_metadata(context: dg.AssetExecutionContext) -> dict:
+    """The metadata of this partition's latest training set."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("training_set"), asset_partitions=[context.partition_key]),
+        limit=1,
+    ).records
+    mat = records[0].asset_materialization if records else None
+    return {k: v.value for k, v in mat.metadata.items()} if mat else {}
+
+
+def _sampling(context: dg.AssetExecutionContext) -> dict:
+    """How the training set of this partition was sampled."""
+    return dict(_training_set_metadata(context).get("sampling") or {})
+
+
+def _training_window(context: dg.AssetExecutionContext) -> dict:
+    """The training set's window as it was launched (its own train_days)."""
+    meta = _training_set_metadata(context)
+    return {k: meta[k] for k in ("window_first", "train_days") if k in meta}
+
+
+@dg.asset(
+    description=(
+        "Trains the candidates (logistic regression with and without SMOTE, gradient boosting, BG/NBD) on the "
+        "training window's users but a held-out quarter; the held-out users calibrate each and choose the best "
+        "(log loss). Judged on the latest label-complete days beside recency alone and BG/NBD; the test window "
+        "ends the label horizon after training and chooses nothing."
+    ),
+    group_name=GROUP,
+    kinds={"scikitlearn", "python"},
+    partitions_def=daily_partitions,
+)
+def churn_model(
+    context: dg.AssetExecutionContext,
+    config: ModelConfig,
+    training_set: pd.DataFrame,
+    model_policy: ModelPolicy,
+    artifacts: ArtifactsResource,
+) -> dg.MaterializeResult:
+    # imported here: scikit-learn, imbalanced-learn and matplotlib take seconds to import, and every
+    # process that loads the definitions (webserver, daemon, each run) would pay for it
+    from churn_assets.core.modeling.card import train_model
+
+    candidates = chosen_candidates(config.candidates)  # an unknown name fails here, before any fit
+    window_last = date.fromisoformat(context.partition_key)
+    trained = train_model(training_set, window_last, FEATURES, model_policy, LABEL_HORIZON_DAYS, candidates)
+    launch = {"window_last": context.partition_key, "candidates": candidates, **_training_window(context)}
+    card = trained.card | {"training_sample": _sampling(context), "code_version": code_version(), "launch": launch}
+    version, created = artifacts.registry().register(trained.result.model, card, trained.frames)
+    context.log.info(f"model {version} ({card['candidate']}) {'registered' if created else 'already registered'}")
+    link = artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")
+    return dg.MaterializeResult(metadata=model_metadata(version, created, card, trained.result, link))
+
+
+@dg.asset(
+    description=(
+        "The production model pointer. The newest registered model replaces production only if its risk tiers are "
+        "ordered on its test window and it beats the current production model, re-scored on the same test window, "
+        "by the PR-AUC margin; the first model must beat recency alone by the ROC-AUC baseline margin and clear the "
+        "ROC-AUC floor. Every version is judged once and the decision recorded in the registry, so a "
+        "rollback is not undone by the next run."
+    ),
+    group_name=GROUP,
+    kinds={"python"},
+    deps=[churn_model],
+)
+def production_model(
+    context: dg.AssetExecutionContext, model_policy: ModelPolicy, artifacts: ArtifactsResource
+) -> dg.MaterializeResult:
+    bars = Bars(model_policy.promotion_margin, model_policy.promotion_floor_roc_auc, model_policy.baseline_margin)
+    try:
+        judged = judge_latest(artifacts.registry(), bars)
+    except NothingToJudge as exc:
+        raise dg.Failure(str(exc)) from None
+    verdict = "promoted" if judged["promoted"] else "not promoted"
+    context.log.info(f"{judged['candidate_version']}: {verdict}: {judged['reason']}")
+    return dg.MaterializeResult(metadata=judged)

@@ -1,0 +1,86 @@
+"""Daily churn predictions with the production model at run time."""
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dagster as dg
+import pandas as pd
+
+from churn_assets.core.modeling.scoring import rank_predictions, score_users
+from churn_assets.core.serving.snapshot import publish_snapshot
+from churn_assets.core.warehouse.queries import scored_day_select
+from churn_assets.defs.assets.models import production_model
+from churn_assets.defs.deployment import TABLE_KINDS
+from churn_assets.defs.partitions import daily_partitions, partition_days
+from churn_assets.defs.resources import ArtifactsResource, ModelPolicy, Warehouse
+from churn_assets.defs.tables import require
+from churn_assets.wiring.metadata import by_partition, column_schema
+
+GROUP = "predictions"
+TOP_USERS = 10
+
+
+def _score(engine, days, registry, version: str, policy: ModelPolicy) -> pd.DataFrame:
+    """The days' users scored by ``version``, read from the warehouse in chunks, ranked within each day."""
+    card, model = registry.card(version), registry.load(version)
+    chunks = engine.iter_frames(scored_day_select(engine.schema, days[0], days[-1]), policy.score_chunk_rows)
+    scored = [score_users(model, chunk, version, card, policy.risk_high, policy.risk_medium) for chunk in chunks]
+    return rank_predictions(pd.concat(scored, ignore_index=True) if scored else pd.DataFrame())
+
+
+TOP_COLUMNS = ["user_id", "as_of_date", "churn_probability", "risk_tier", "reason_1", "reason_2", "reason_3"]
+
+
+def _day_summary(predictions: pd.DataFrame) -> dict:
+    """A day's tier counts and its riskiest users (the rows of that day only)."""
+    tiers = predictions["risk_tier"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
+    top = predictions.nsmallest(TOP_USERS, ["rank"])[TOP_COLUMNS].round({"churn_probability": 4})
+    return {
+        **{f"tier_{tier}": int(n) for tier, n in tiers.items()},
+        "top_risk_users": dg.MetadataValue.md(top.to_markdown(index=False) if len(top) else "_no eligible users_"),
+    }
+
+
+@dg.asset(
+    description=(
+        "Every user of user_features (the eligible ones) scored as of day t with the production model at run "
+        "time: churn_probability, risk_tier (high/medium/low), rank, model_version and the three features pushing "
+        "the user's risk up most. The day is read from the warehouse in chunks; each day is also published to the "
+        "artifact store as the snapshot the HTTP API (churn-assets serve) answers from. Refuses a day whose "
+        "user_features are not computed."
+    ),
+    group_name=GROUP,
+    kinds=TABLE_KINDS,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    metadata={"partition_expr": "as_of_date"},
+    deps=["user_features", production_model],
+    # a daily table: stale when a day passes without a new partition
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)),
+)
+def churn_predictions(
+    context: dg.AssetExecutionContext,
+    model_policy: ModelPolicy,
+    artifacts: ArtifactsResource,
+    warehouse: Warehouse,
+) -> Iterator:
+    engine = warehouse.engine()
+    days = partition_days(context)
+    require(engine, f"churn_predictions {days[0]}..{days[-1]}", "user_features", days)
+    registry = artifacts.registry()
+    version = registry.production()
+    if version is None:
+        raise dg.Failure(f"no production model: {registry.why_no_production()}")
+    predictions = _score(engine, days, registry, version, model_policy)
+    by_partition(context, predictions, extra=_day_summary)
+    # the snapshot the HTTP API serves (core/serving/snapshot.py): written before the warehouse table, and served only
+    # once the pointer moves, so the API never reads the warehouse
+    served = publish_snapshot(artifacts.store(), predictions) if len(predictions) else None
+    yield dg.MaterializeResult(
+        value=predictions,
+        metadata={
+            "dagster/column_schema": column_schema(predictions),
+            "model_version": version,
+            "served_day": served or "",
+        },
+    )

@@ -1,0 +1,198 @@
+"""Resources that asset code asks for by key; ``defs/deployment.py`` decides which ones are bound."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from churn_assets.core.intake import query_source, sources
+from churn_assets.core.intake.vocabulary import Vocabulary
+from churn_assets.core.registry.artifacts import ArtifactStore, LocalArtifactStore
+from churn_assets.core.registry.model_registry import ModelRegistry
+from churn_assets.core.simulation import simulate
+from churn_assets.io.bigquery_engine import BigQueryEngine
+from churn_assets.io.duckdb_engine import DuckDBEngine
+from churn_assets.io.warehouse import Engine
+
+
+class ChurnSource(dg.ConfigurableResource):
+    """Where raw users and events come from: the built-in simulator, or files when given.
+
+    ``events_file`` is a CSV/Parquet path, or a per-day template with ``{date}``; ``users_file``
+    is optional (users are then derived from their first event).
+    """
+
+    # every value comes from Settings (deployment.source_from): no default is repeated here
+    users: int
+    start_date: str
+    days: int
+    seed: int
+    profile: str
+    events_file: str | None
+    users_file: str | None
+    events_query: str | None  # gcp: a BigQuery table or query holding the events
+    bq_project: str | None
+    bq_location: str | None
+    credentials_b64: str | None = None  # dg.EnvVar in the gcp deployment: gs:// files and the BigQuery source
+    drift_from: str | None
+    event_types: str  # CHURN_EVENT_TYPES: source type -> kind (core/intake/vocabulary.py)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary.parse(self.event_types)
+
+    @property
+    def simulation(self) -> simulate.SimulationConfig:
+        return simulate.SimulationConfig(
+            users=self.users,
+            start_date=date.fromisoformat(self.start_date),
+            days=self.days,
+            seed=self.seed,
+            drift_from=date.fromisoformat(self.drift_from) if self.drift_from else None,
+            profile=self.profile,
+        )
+
+    @property
+    def files(self) -> sources.Files:
+        paths = (self.events_file or "", self.users_file or "")
+        if any(p.startswith("gs://") for p in paths):
+            from churn_assets.io.objects import GCSFiles
+
+            return GCSFiles(self.credentials_b64)
+        return sources.LOCAL
+
+    def _query(self, sql: str) -> pd.DataFrame:
+        from churn_assets.io.bigquery_engine import BigQueryEngine
+
+        return BigQueryEngine(self.bq_project, "", self.bq_location, self.credentials_b64).query(sql)
+
+    def describe(self) -> str:
+        if self.events_query:
+            return f"bigquery(events={self.events_query}, users={self.users_file or 'derived from events'})"
+        if self.events_file:
+            return f"files(events={self.events_file}, users={self.users_file or 'derived from events'})"
+        drift = f", drift from {self.drift_from}" if self.drift_from else ""
+        return (
+            f"simulator({self.profile}, seed={self.seed}, users={self.users}, start={self.start_date}, "
+            f"days={self.days}{drift})"
+        )
+
+    def read_users(self) -> pd.DataFrame:
+        if self.users_file:
+            return sources.read_users(self.users_file, self.files)
+        if self.events_query:
+            return self._query(query_source.first_events_select(self.events_query, self.period_days()[-1]))
+        if self.events_file:
+            return sources.users_from_events(self.events_file, self.period_days(), self.files)
+        return simulate.simulate_users(self.simulation)
+
+    def period_days(self) -> list[date]:
+        start = date.fromisoformat(self.start_date)
+        return [start + timedelta(days=i) for i in range(self.days)]
+
+    def waiting_for(self, day: date) -> str | None:
+        """None once the source holds day ``day``'s events, else what is missing (the refresh sensor's test). The
+        simulator holds every day of its period."""
+        if self.events_query:
+            latest = self._query(query_source.latest_event_select(self.events_query))["latest"].iloc[0]
+            return sources.holds_day(self.events_query, latest, day)
+        if self.events_file:
+            return sources.waiting_for(self.events_file, day, self.files)
+        return None if day in self.period_days() else f"{day} is outside the simulated period"
+
+    def read_events(self, day: date) -> pd.DataFrame:
+        if self.events_query:
+            frame = self._query(query_source.events_query_select(self.events_query, day))
+            return query_source.finish_query_events(frame, f"{self.events_query} on {day}")
+        if self.events_file:
+            return sources.read_events(self.events_file, day, self.files)
+        return simulate.simulate_events(self.simulation, day)
+
+
+class QualityPolicy(dg.ConfigurableResource):
+    """How strict validation is: the share of rejected rows that blocks, the row-count tolerance."""
+
+    max_reject_share: float
+    volume_tolerance: float
+
+
+class ModelPolicy(dg.ConfigurableResource):
+    """How models are judged and used: the test window, promotion rule and risk tiers."""
+
+    test_days: int
+    promotion_margin: float
+    promotion_floor_roc_auc: float
+    baseline_margin: float
+    risk_high: float
+    risk_medium: float
+    random_state: int = 0
+    training_max_rows: int
+    score_chunk_rows: int = 100_000
+
+
+class ArtifactsResource(dg.ConfigurableResource):
+    """Where artifacts (models, model cards, reports) live; each deployment binds a subclass."""
+
+    def store(self) -> ArtifactStore:
+        raise NotImplementedError
+
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.store())
+
+    def link(self, key: str, served_path: str) -> str:
+        """Where a person opens the artifact ``key``: a browser refuses ``file://`` links from the UI."""
+        return self.store().uri(key)
+
+
+class LocalArtifactsResource(ArtifactsResource):
+    """Artifacts in a local folder; people open them through the HTTP API (``churn-assets serve``) at
+    ``serve_url``."""
+
+    root: str
+    serve_url: str
+
+    def store(self) -> ArtifactStore:
+        return LocalArtifactStore(self.root)
+
+    def link(self, key: str, served_path: str) -> str:
+        return f"{self.serve_url.rstrip('/')}{served_path}"
+
+
+class DriftPolicy(dg.ConfigurableResource):
+    """When feature drift warns, fails, and which features count as important."""
+
+    warn_psi: float
+    fail_psi: float
+    top_features: int
+
+
+class Warehouse(dg.ConfigurableResource):
+    """Where the data layer's SQL runs; each deployment binds a subclass (``io/warehouse.py`` does the work)."""
+
+    def engine(self) -> Engine:
+        raise NotImplementedError
+
+
+class DuckDBWarehouse(Warehouse):
+    """The embedded warehouse: a DuckDB file, tables in ``schema``."""
+
+    database: str
+    schema_name: str = "churn"
+    memory_limit: str
+
+    def engine(self) -> Engine:
+        return DuckDBEngine(self.database, self.schema_name, self.memory_limit)
+
+
+class BigQueryWarehouse(Warehouse):
+    """A BigQuery dataset; the service-account key arrives as ``dg.EnvVar`` (or Application Default Credentials)."""
+
+    project: str
+    dataset: str
+    location: str | None = None
+    credentials_b64: str | None = None
+
+    def engine(self) -> Engine:
+        return BigQueryEngine(self.project, self.dataset, self.location, self.credentials_b64)

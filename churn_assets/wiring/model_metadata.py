@@ -1,0 +1,63 @@
+"""What churn_model records in Dagster about a trained model: its figures, curves and links."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from importlib.metadata import version as package_version
+
+import dagster as dg
+import pandas as pd
+
+
+def _image(png: bytes, title: str) -> dg.MetadataValue:
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def _metrics_table(result) -> str:
+    columns = ["pr_auc", "roc_auc", "f1", "precision", "recall", "brier", "lift_top_decile", "threshold"]
+    table = pd.DataFrame(result.metrics).T[columns].round(4)
+    table.insert(0, "held_out_pr_auc", pd.Series({n: round(m["pr_auc"], 4) for n, m in result.validation.items()}))
+    table.insert(0, "fit_s", pd.Series(result.fit_seconds))
+    table.index = [f"**{n}** (chosen)" if n == result.best else n for n in table.index]
+    return table.to_markdown()
+
+
+def code_version() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return f"churn_assets {package_version('churn_assets')} ({commit})"
+
+
+def model_metadata(version: str, created: bool, card: dict, result, card_link: str) -> dict:
+    from churn_assets.core.modeling.plots import calibration_png, pr_curves_png
+
+    y, best = result.y_test, card["metrics"]
+    return {
+        "model_version": version,
+        "newly_registered": created,
+        "chosen_candidate": result.best,
+        "test_pr_auc": round(best["pr_auc"], 4),
+        "test_roc_auc": round(best["roc_auc"], 4),
+        **{
+            f"{name}_{metric}": card["baselines"][name][metric]
+            for name in ("recency", "bg_nbd")
+            for metric in ("pr_auc", "roc_auc")
+        },
+        "baselines": dg.MetadataValue.json(card["baselines"]),
+        "calibration_error": card["calibration"]["ece"],
+        "recently_active": dg.MetadataValue.json(card["segments"]),
+        "tiers_ordered": card["calibration"]["tiers_ordered"],
+        "test_churn_rate_by_tier": dg.MetadataValue.json(
+            {name: t["churn_rate"] for name, t in card["calibration"]["tiers"].items()}
+        ),
+        "candidates": dg.MetadataValue.md(_metrics_table(result)),
+        "windows": dg.MetadataValue.json(card["windows"]),
+        "pr_curve": _image(pr_curves_png(y, result.test_scores), "precision-recall"),
+        "calibration": _image(calibration_png(y, result.test_scores[result.best], result.best), "calibration"),
+        "model_card": dg.MetadataValue.url(card_link),
+    }
