@@ -78,21 +78,21 @@ def setup_newday(folder: Path, users: int, history: int) -> dict:
 
 def run_newday(path: str, new_day: date) -> dict:
     from churn_assets.core.intake.vocabulary import DEFAULT_VOCABULARY
-    from churn_assets.core.warehouse import transforms as sql
+    from churn_assets.core.warehouse import daily, features, state
     from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
     from churn_assets.io.duckdb_engine import DuckDBEngine
 
     engine = DuckDBEngine(path, "churn")
     started, cpu = time.perf_counter(), cpu_seconds()
     statements = {
-        ("user_daily", "activity_date"): sql.user_daily_select("churn", new_day, new_day, DEFAULT_VOCABULARY),
-        ("user_state", "as_of_date"): sql.user_state_select("churn", new_day, new_day, False),
-        ("user_features", "as_of_date"): sql.user_features_select("churn", new_day, new_day, DEFAULT_SPEC),
+        ("user_daily", "activity_date"): daily.user_daily_select("churn", new_day, new_day, DEFAULT_VOCABULARY),
+        ("user_state", "as_of_date"): state.user_state_select("churn", new_day, new_day, False),
+        ("user_features", "as_of_date"): features.user_features_select("churn", new_day, new_day, DEFAULT_SPEC),
     }
     for (table, column), select in statements.items():  # in order: each reads the one before
-        features = engine.replace_partitions(table, column, new_day, new_day, [select], DEFAULT_SPEC)
+        written = engine.replace_partitions(table, column, new_day, new_day, [select], DEFAULT_SPEC)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "cpu": cpu_seconds() - cpu, "rows": features.get(new_day, 0), "rss_mb": peak_rss_mb()}
+    return {"seconds": seconds, "cpu": cpu_seconds() - cpu, "rows": written.get(new_day, 0), "rss_mb": peak_rss_mb()}
 
 
 def main() -> None:

@@ -11,11 +11,12 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 
 from churn_assets.core.credentials import service_account_info
+from churn_assets.core.days import LabelCalendar
 from churn_assets.core.intake.vocabulary import Vocabulary, VocabularyError
 from churn_assets.core.simulation.population import PROFILES, SimulationConfig
 from churn_assets.core.warehouse.feature_spec import FeatureSpec, FeatureSpecError, parse_windows
@@ -82,6 +83,16 @@ class Settings:
     @property
     def feature_spec(self) -> FeatureSpec:
         return FeatureSpec(parse_windows(self.feature_windows), self.eligibility_days)
+
+    @property
+    def calendar(self) -> LabelCalendar:
+        """The label horizon's date arithmetic for these settings."""
+        return LabelCalendar(self.label_horizon_days, self.train_days, self.test_days)
+
+    @property
+    def last_day(self) -> date:
+        """The source's last day: the last partition."""
+        return self.start_date + timedelta(days=self.days - 1)
 
     def simulation(self) -> SimulationConfig:
         """The simulator's configuration from these settings."""
@@ -157,7 +168,7 @@ class Settings:
             raise SettingsError(str(exc)) from None
         if windows[-1] > 366:
             raise SettingsError(f"CHURN_FEATURE_WINDOWS: the longest window is at most 366 days, got {windows[-1]}")
-        needed = self.test_days + self.label_horizon_days + 1
+        needed = self.calendar.min_label_days
         if self.train_days < needed:
             raise SettingsError(
                 f"CHURN_TRAIN_DAYS must be at least CHURN_TEST_DAYS + CHURN_LABEL_HORIZON_DAYS + 1 = {needed} "

@@ -26,12 +26,12 @@ for _name in [n for n in os.environ if n.startswith("CHURN_") or n == "DAGSTER_H
 # and the model fixtures need 40 days beyond the demo's 120 (partitions 2026-01-01 ... 2026-06-09).
 os.environ["CHURN_DAYS"] = "160"
 
-from churn_assets.cli.stages import range_tags  # noqa: E402
 from churn_assets.core.registry.model_registry import ModelRegistry  # noqa: E402
 from churn_assets.definitions import defs  # noqa: E402
 from churn_assets.defs.deployment import build_resources  # noqa: E402
 from churn_assets.io.bigquery_engine import bigquery_client  # noqa: E402
 from churn_assets.settings import Settings  # noqa: E402
+from churn_assets.wiring.runs import range_tags  # noqa: E402
 from churn_assets_tests.helpers import free_port, new_gcp_settings, start_bigquery_emulator, wait_for_port  # noqa: E402
 
 ALL_ASSETS = list(defs.assets)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, timedelta
+from datetime import date
 
 from churn_assets.settings import Settings
 
@@ -15,8 +15,8 @@ def _dates(args: argparse.Namespace, settings: Settings) -> list[date]:
 
     first, last = date.fromisoformat(args.first), date.fromisoformat(args.last)
     dates = as_of_dates(first, last, args.every)
-    data_last = settings.start_date + timedelta(days=settings.days - 1)
-    outcomes = dates[-1] + timedelta(days=settings.label_horizon_days)
+    data_last = settings.last_day
+    outcomes = settings.calendar.horizon_end(dates[-1])
     if outcomes > data_last:
         raise ValueError(
             f"the as-of date {dates[-1]} is judged on the {settings.label_horizon_days} days after it, through "

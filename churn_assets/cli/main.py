@@ -192,4 +192,3 @@ def console() -> int:
     code = main()
     gc.freeze()
     return code
-

@@ -75,14 +75,14 @@ def plan_run(
         raise RangeError(f"the range {edge}, after the last complete UTC day ({complete})")
     stages = [Stage("users_job", "raw users"), *event_stages(first, last, settings.users)]
     notes = []
-    horizon = settings.label_horizon_days
-    label_last = last - timedelta(days=horizon)
+    calendar = settings.calendar
+    label_last = calendar.last_labelled(last)
     label_days = (label_last - first).days + 1
-    needed = settings.test_days + horizon + 1
+    needed = calendar.min_label_days
     if label_days > 0:
         stages.append(Stage("labels_job", "churn labels", first, label_last))
     else:
-        notes.append(f"no label-complete day yet: labels need {horizon} days after a day")
+        notes.append(f"no label-complete day yet: labels need {calendar.horizon_days} days after a day")
     trains = label_days >= needed and not data_only
     if trains:
         stages.append(Stage("training_job", "training set and candidate models", label_last, label_last))

@@ -22,20 +22,12 @@ from churn_assets.cli.recovery import PROCESS_TAGS, is_disk_full, user_error
 from churn_assets.core.intake.findings import CheckFinding, summarize_findings
 from churn_assets.settings import Settings
 from churn_assets.wiring.internals import execute_in_location
+from churn_assets.wiring.runs import PARTITION_TAG, range_tags
 
-# Dagster's run tags for one partition and for a partition range (one run over many days)
-PARTITION_TAG = "dagster/partition"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 CHECK_EVENT = "ASSET_CHECK_EVALUATION"
 UNMAPPED = "unmapped_event_types"
 BLOCKED = "DagsterAssetCheckFailedError"
-
-
-def range_tags(first: str, last: str) -> dict[str, str]:
-    """The tags of one run over the partitions ``first`` ... ``last`` (the assets' single-run backfill policy)."""
-    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
 
 
 def run_stage(defs, instance, job_name: str, first: str | None, last: str | None) -> tuple[bool, dict, list, float]:

@@ -1,8 +1,10 @@
-"""Days and the days a computation needs: a missing one is an error that names it, never a silent gap."""
+"""Days and the days a computation needs (a missing one is an error that names it, never a silent gap), and the
+label calendar: the horizon's date arithmetic, shared by the warehouse, training, the automation and the CLI."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 
@@ -43,3 +45,46 @@ def require_days(what: str, table: str, needed: Iterable[date], available: Colle
         raise MissingDaysError(
             f"Cannot compute {what}: {table} is missing {describe_days(missing)}. Materialize those days first."
         )
+
+
+@dataclass(frozen=True)
+class LabelCalendar:
+    """The label horizon's date arithmetic, in one place: which day decides a label, which days are labelled by
+    a given day, which days a training window holds, and how many label days a model needs.
+
+    The label of day t says whether the user is active in t+1 ... t+H (``horizon_days`` = H); it is read from
+    user_state of t+H, so day t can be labelled once the data reaches t+H. A model is tested on its window's last
+    ``test_days`` and trained on days that end H days before them (``core/modeling/training.py``).
+    """
+
+    horizon_days: int
+    train_days: int = 0  # 0 where only the horizon matters (the warehouse, the label sensor)
+    test_days: int = 0
+
+    def horizon_end(self, day: date) -> date:
+        """The day whose user_state decides the label of ``day``: t+H."""
+        return day + timedelta(days=self.horizon_days)
+
+    def last_labelled(self, data_last: date) -> date:
+        """The newest day that can be labelled when the data ends on ``data_last``: its horizon ends there."""
+        return data_last - timedelta(days=self.horizon_days)
+
+    def training_window(self, last: date, *, first_day: date, train_days: int | None = None) -> tuple[date, date]:
+        """The label days of a training window ending on ``last``: ``train_days`` (the setting by default), never
+        before ``first_day`` (the first partition)."""
+        days = self.train_days if train_days is None else train_days
+        return max(first_day, last - timedelta(days=days - 1)), last
+
+    def known_on(self, as_of: date, *, first_day: date) -> tuple[date, date]:
+        """The training window known on ``as_of``: label days whose horizon has ended by then."""
+        return self.training_window(self.last_labelled(as_of), first_day=first_day)
+
+    @property
+    def min_label_days(self) -> int:
+        """Label days a model needs: its test days, a gap of the horizon, and one training day."""
+        return self.test_days + self.horizon_days + 1
+
+    def split_days(self, window_last: date) -> tuple[date, date]:
+        """The first test day and the last training day of a window ending on ``window_last``."""
+        test_first = window_last - timedelta(days=self.test_days - 1)
+        return test_first, test_first - timedelta(days=self.horizon_days + 1)

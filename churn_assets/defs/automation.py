@@ -18,11 +18,12 @@ from datetime import date
 
 import dagster as dg
 
-from churn_assets.cli.stages import range_tags
 from churn_assets.core.monitoring.readiness import next_label_range, next_refresh_day
 from churn_assets.defs.partitions import LABEL_HORIZON_DAYS, START_DATE, daily_partitions
-from churn_assets.defs.resources import ArtifactsResource, ChurnSource, Warehouse
+from churn_assets.defs.resources import ChurnSource, Warehouse
+from churn_assets.io.artifacts import ArtifactsResource
 from churn_assets.settings import environment_settings
+from churn_assets.wiring.runs import range_tags
 
 DATA_ASSETS = ["raw_events", "raw_events_quarantine", "user_daily", "user_state", "user_features"]
 DAILY_ASSETS = [*DATA_ASSETS, "churn_predictions", "drift_report"]

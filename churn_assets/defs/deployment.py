@@ -17,10 +17,10 @@ from churn_assets.defs.resources import (
     ChurnSource,
     DriftPolicy,
     DuckDBWarehouse,
-    LocalArtifactsResource,
     ModelPolicy,
     QualityPolicy,
 )
+from churn_assets.io.artifacts import LocalArtifactsResource
 from churn_assets.io.duckdb import WarehouseIOManager
 from churn_assets.settings import Settings, environment_settings
 

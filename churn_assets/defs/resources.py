@@ -1,4 +1,7 @@
-"""Resources that asset code asks for by key; ``defs/deployment.py`` decides which ones are bound."""
+"""Resources that asset code asks for by key; ``defs/deployment.py`` decides which ones are bound.
+
+The artifact stores' resources live with the stores, in ``io/artifacts.py`` and ``io/gcs.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,6 @@ import pandas as pd
 
 from churn_assets.core.intake import query_source, sources
 from churn_assets.core.intake.vocabulary import Vocabulary
-from churn_assets.core.registry.artifacts import ArtifactStore, LocalArtifactStore
-from churn_assets.core.registry.model_registry import ModelRegistry
 from churn_assets.core.simulation import simulate
 from churn_assets.io.bigquery_engine import BigQueryEngine
 from churn_assets.io.duckdb_engine import DuckDBEngine
@@ -130,34 +131,6 @@ class ModelPolicy(dg.ConfigurableResource):
     random_state: int = 0
     training_max_rows: int
     score_chunk_rows: int = 100_000
-
-
-class ArtifactsResource(dg.ConfigurableResource):
-    """Where artifacts (models, model cards, reports) live; each deployment binds a subclass."""
-
-    def store(self) -> ArtifactStore:
-        raise NotImplementedError
-
-    def registry(self) -> ModelRegistry:
-        return ModelRegistry(self.store())
-
-    def link(self, key: str, served_path: str) -> str:
-        """Where a person opens the artifact ``key``: a browser refuses ``file://`` links from the UI."""
-        return self.store().uri(key)
-
-
-class LocalArtifactsResource(ArtifactsResource):
-    """Artifacts in a local folder; people open them through the HTTP API (``churn-assets serve``) at
-    ``serve_url``."""
-
-    root: str
-    serve_url: str
-
-    def store(self) -> ArtifactStore:
-        return LocalArtifactStore(self.root)
-
-    def link(self, key: str, served_path: str) -> str:
-        return f"{self.serve_url.rstrip('/')}{served_path}"
 
 
 class DriftPolicy(dg.ConfigurableResource):

@@ -1,6 +1,6 @@
 """Dagster wiring for the tables the warehouse computes itself: write a run's days, describe them.
 
-An asset built from SQL (``core/warehouse/transforms.py``) returns no DataFrame: its rows never leave the
+An asset built from SQL (``core/warehouse/``) returns no DataFrame: its rows never leave the
 warehouse. This module replaces the run's days in one transaction and gives the materialization the
 metadata a DataFrame asset has (row counts per partition, column schema, a preview).
 """

@@ -11,7 +11,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import storage
 
 from churn_assets.core.registry.artifacts import ArtifactNotFound, ArtifactStore
-from churn_assets.defs.resources import ArtifactsResource
+from churn_assets.io.artifacts import ArtifactsResource
 from churn_assets.io.objects import client_from_service_account
 
 

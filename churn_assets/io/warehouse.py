@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from churn_assets.core.days import day_range
+from churn_assets.core.days import LabelCalendar, day_range
 from churn_assets.core.intake.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 from churn_assets.core.warehouse.sql import LOG_TYPES, PARTITION_LOG, create_table, for_engine, table_types, ts
@@ -84,7 +84,7 @@ class Engine:
 
     engine = ""
     schema = ""
-    chunk_days = 5  # days of user_state and user_features per statement (see transforms.user_features_selects)
+    chunk_days = 5  # days of user_state and user_features per statement (see core/warehouse/features.py)
 
     def translate(self, sql: str) -> str:
         """A GoogleSQL statement in this engine's dialect."""
@@ -185,17 +185,17 @@ def build_layer(
     """user_daily, user_state and user_features for first ... last, and churn_labels for the days whose horizon
     ends by ``last``: the statements the assets run, without Dagster (benchmarks and tests). ``start`` is the
     first day of the state chain."""
-    from churn_assets.core.warehouse import transforms as sql
+    from churn_assets.core.warehouse import daily, features, labels, state
 
     schema = engine.schema
     engine.replace_partitions(
-        "user_daily", "activity_date", first, last, [sql.user_daily_select(schema, first, last, vocabulary)], spec
+        "user_daily", "activity_date", first, last, [daily.user_daily_select(schema, first, last, vocabulary)], spec
     )
-    states = sql.user_state_selects(schema, first, last, first == start, engine.chunk_days)
+    states = state.user_state_selects(schema, first, last, first == start, engine.chunk_days)
     engine.replace_partitions("user_state", "as_of_date", first, last, states, spec)
-    features = sql.user_features_selects(schema, first, last, spec, engine.chunk_days)
+    features = features.user_features_selects(schema, first, last, spec, engine.chunk_days)
     engine.replace_partitions("user_features", "as_of_date", first, last, features, spec)
-    label_last = last - timedelta(days=horizon)
+    label_last = LabelCalendar(horizon).last_labelled(last)
     if label_last >= first:
-        labels = [sql.churn_labels_select(schema, first, label_last, horizon)]
+        labels = [labels.churn_labels_select(schema, first, label_last, horizon)]
         engine.replace_partitions("churn_labels", "as_of_date", first, label_last, labels, spec)

@@ -56,13 +56,13 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
     for window sets the engine tests do not run, and that its DuckDB translation parses as DuckDB."""
     import sqlglot
 
-    from churn_assets.core.warehouse import queries, sql, transforms
+    from churn_assets.core.warehouse import daily, features, labels, queries, sql, state
 
     statements = [
-        transforms.user_daily_select("churn", day(0), day(9), Vocabulary.parse("order=purchase,view=ignore")),
-        transforms.user_state_select("churn", day(5), day(9), chain_start=False),
-        *transforms.user_features_selects("churn", day(0), day(9), spec, 5),
-        transforms.churn_labels_select("churn", day(0), day(9), 30),
+        daily.user_daily_select("churn", day(0), day(9), Vocabulary.parse("order=purchase,view=ignore")),
+        state.user_state_select("churn", day(5), day(9), chain_start=False),
+        *features.user_features_selects("churn", day(0), day(9), spec, 5),
+        labels.churn_labels_select("churn", day(0), day(9), 30),
         queries.training_extract_select("churn", day(0), day(9), spec, 0.25),
         queries.feature_summary_select("churn", day(0), day(9), spec),
         *(sql.create_table("churn", t, sql.table_types(t, spec)) for t in sql.PARTITION_COLUMNS),
@@ -70,4 +70,4 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
     for statement in statements:
         assert sqlglot.parse_one(statement, read="bigquery") is not None
         assert sqlglot.parse_one(sql.for_engine(statement, "duckdb"), read="duckdb") is not None
-    assert len(transforms.user_features_selects("churn", day(0), day(9), spec, 5)) == 2  # 5-day chunks
+    assert len(features.user_features_selects("churn", day(0), day(9), spec, 5)) == 2  # 5-day chunks

@@ -1,4 +1,4 @@
-"""Column contracts of the tables, shared by sources, validation and transforms."""
+"""Column contracts of the tables, shared by sources, validation and the warehouse SQL."""
 
 from __future__ import annotations
 

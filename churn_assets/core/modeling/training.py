@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
+from churn_assets.core.days import LabelCalendar
 from churn_assets.core.quality import Outcome
 from churn_assets.core.warehouse.feature_spec import CATEGORICAL_FEATURES
 
@@ -87,8 +88,7 @@ def check_split(split: TimeSplit, horizon_days: int) -> None:
 
 def time_split(window_first: date, window_last: date, test_days: int, horizon_days: int) -> TimeSplit:
     """Test on the last ``test_days`` of the window, train on what ends ``horizon_days`` before it."""
-    test_first = window_last - timedelta(days=test_days - 1)
-    train_last = test_first - timedelta(days=horizon_days + 1)
+    test_first, train_last = LabelCalendar(horizon_days, test_days=test_days).split_days(window_last)
     if train_last < window_first:
         raise ValueError(
             f"the training window {window_first}..{window_last} is too short: it needs {test_days} test days, "

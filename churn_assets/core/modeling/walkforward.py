@@ -22,6 +22,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from churn_assets.core.days import LabelCalendar
 from churn_assets.core.modeling.baselines import baseline_scores, ranking_metrics
 from churn_assets.core.modeling.promotion import Bars, promote_if_better
 from churn_assets.core.modeling.training import TARGET, model_input
@@ -82,8 +83,7 @@ class Plan:
 
     def label_window(self, as_of: date) -> tuple[date, date]:
         """The label days known on ``as_of``: their horizon has ended by then."""
-        last = as_of - timedelta(days=self.horizon)
-        return max(self.start, last - timedelta(days=self.train_days - 1)), last
+        return LabelCalendar(self.horizon, self.train_days).known_on(as_of, first_day=self.start)
 
 
 def _metrics(y: np.ndarray, score: np.ndarray | None) -> dict:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from churn_assets.core.days import day_range
+from churn_assets.core.days import LabelCalendar, day_range
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,11 @@ def next_label_range(
 ) -> Next:  # fmt: skip
     """The earliest run of consecutive label days whose features and whole horizon (user_state of t+H) exist and
     whose labels do not."""
+    calendar = LabelCalendar(horizon_days)
     ready = [
         d
-        for d in day_range(first, last - timedelta(days=horizon_days))
-        if d not in labels and d in features and d + timedelta(days=horizon_days) in states
+        for d in day_range(first, calendar.last_labelled(last))
+        if d not in labels and d in features and calendar.horizon_end(d) in states
     ]
     if not ready:
         waiting = min((d for d in day_range(first, last) if d not in labels), default=None)
@@ -54,7 +55,7 @@ def next_label_range(
         return Next(
             None, None,
             f"no label day is ready: {waiting} waits for the features of its day and user_state of "
-            f"{waiting + timedelta(days=horizon_days)} (its {horizon_days}-day horizon)",
+            f"{calendar.horizon_end(waiting)} (its {horizon_days}-day horizon)",
         )  # fmt: skip
     end = ready[0]
     while end + timedelta(days=1) in ready:

@@ -1,6 +1,6 @@
 """Which features exist, given the feature windows: the names every stage agrees on.
 
-The formulas themselves are SQL (``core/warehouse/transforms.py``) and run inside the warehouse. With windows
+The formulas themselves are SQL (``core/warehouse/features.py``) and run inside the warehouse. With windows
 ``w1 < ... < wn`` (``CHURN_FEATURE_WINDOWS``, default 7,14,30), short = w1 and long = wn:
 
 * per window w: ``active_days_w``, ``events_w``, ``minutes_w`` (days t-w+1 ... t)

@@ -4,7 +4,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from churn_assets.core.warehouse.transforms import user_daily_select, user_state_selects
+from churn_assets.core.warehouse.daily import user_daily_select
+from churn_assets.core.warehouse.state import user_state_selects
 from churn_assets.defs.deployment import TABLE_KINDS
 from churn_assets.defs.partitions import FEATURES, START_DATE, daily_partitions, partition_days, previous_day
 from churn_assets.defs.resources import ChurnSource, Warehouse

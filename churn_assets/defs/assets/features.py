@@ -7,8 +7,8 @@ import dagster as dg
 
 from churn_assets.core.days import day_range
 from churn_assets.core.quality import feature_table_outcome
+from churn_assets.core.warehouse.features import user_features_selects
 from churn_assets.core.warehouse.queries import feature_summary_select
-from churn_assets.core.warehouse.transforms import user_features_selects
 from churn_assets.defs.assets.activity import SQL_KINDS
 from churn_assets.defs.partitions import FEATURES, START_DATE, daily_partitions, feature_window, partition_days
 from churn_assets.defs.resources import Warehouse

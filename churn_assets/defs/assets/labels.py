@@ -6,8 +6,8 @@ from datetime import timedelta
 import dagster as dg
 
 from churn_assets.core.quality import label_rate_outcome
+from churn_assets.core.warehouse.labels import churn_labels_select
 from churn_assets.core.warehouse.queries import label_summary_select
-from churn_assets.core.warehouse.transforms import churn_labels_select
 from churn_assets.defs.assets.activity import SQL_KINDS
 from churn_assets.defs.partitions import FEATURES, LABEL_HORIZON_DAYS, daily_partitions, label_horizon, partition_days
 from churn_assets.defs.resources import Warehouse

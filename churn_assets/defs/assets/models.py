@@ -20,8 +20,9 @@ from churn_assets.defs.partitions import (
     daily_partitions,
     training_window,
 )
-from churn_assets.defs.resources import ArtifactsResource, ModelPolicy, Warehouse
+from churn_assets.defs.resources import ModelPolicy, Warehouse
 from churn_assets.defs.tables import require, sql_table, write_days
+from churn_assets.io.artifacts import ArtifactsResource
 from churn_assets.wiring.checks import CheckDef, check_result, check_specs
 from churn_assets.wiring.model_metadata import code_version, model_metadata
 

@@ -9,8 +9,9 @@ from churn_assets.core.monitoring.day_drift import compare_day, drift_outcome
 from churn_assets.defs.assets.scoring import churn_predictions
 from churn_assets.defs.deployment import TABLE_KINDS
 from churn_assets.defs.partitions import daily_partitions, partition_days
-from churn_assets.defs.resources import ArtifactsResource, DriftPolicy, Warehouse
+from churn_assets.defs.resources import DriftPolicy, Warehouse
 from churn_assets.defs.tables import require
+from churn_assets.io.artifacts import ArtifactsResource
 from churn_assets.settings import environment_settings
 from churn_assets.wiring.checks import CheckDef, check_specs, partition_check_events
 from churn_assets.wiring.metadata import table_metadata

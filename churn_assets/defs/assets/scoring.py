@@ -12,8 +12,9 @@ from churn_assets.core.warehouse.queries import scored_day_select
 from churn_assets.defs.assets.models import production_model
 from churn_assets.defs.deployment import TABLE_KINDS
 from churn_assets.defs.partitions import daily_partitions, partition_days
-from churn_assets.defs.resources import ArtifactsResource, ModelPolicy, Warehouse
+from churn_assets.defs.resources import ModelPolicy, Warehouse
 from churn_assets.defs.tables import require
+from churn_assets.io.artifacts import ArtifactsResource
 from churn_assets.wiring.metadata import by_partition, column_schema
 
 GROUP = "predictions"

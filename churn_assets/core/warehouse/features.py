@@ -1,0 +1,127 @@
+"""user_features: window sums from user_daily and lifetime figures from user_state, for the eligible users.
+
+Which features exist is ``core/warehouse/feature_spec.py``; this module is the SQL that computes them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from churn_assets.core.days import day_chunks
+from churn_assets.core.warehouse.feature_spec import (
+    CATEGORICAL_FEATURES,
+    ENGAGED_MINUTES_PER_DAY,
+    FeatureSpec,
+    is_float_feature,
+)
+from churn_assets.core.warehouse.sql import days_between, plus_days, ts
+
+
+def _window_sum(column: str, newest_age: int, oldest_age: int) -> str:
+    """Sum of ``column`` over the days aged newest_age ... oldest_age (age 0 = the feature day)."""
+    value = "IF(active, 1, 0)" if column == "active" else column
+    total = f"SUM(IF(age BETWEEN {newest_age} AND {oldest_age}, {value}, 0))"
+    # a parallel sum of doubles may differ in its last bits from run to run: rounded, the same rows give the
+    # same features, hence the same training set and the same model
+    return f"ROUND({total}, 6)" if column in ("minutes", "amount") else total
+
+
+def _mean_gap(t: str) -> str:
+    """Mean days between active days; with one active day, the days since it (a lower bound)."""
+    return (
+        "IF(st.active_days > 1, "
+        f"{days_between('st.last_active_date', 'st.first_active_date')} / (st.active_days - 1), "
+        f"CAST({days_between(t, 'st.first_active_date')} AS FLOAT64))"
+    )
+
+
+def user_features_select(schema: str, first: date, last: date, spec: FeatureSpec) -> str:
+    """Features as of the end of each day t in first ... last for the users active within the eligibility window
+    before t: windows from user_daily (the ``spec.lookback_days`` days up to t only), lifetime figures from
+    user_state of t. Each (user, t) reads its own days; one statement serves a whole range."""
+    s, long = spec.short, spec.long
+    sums: dict[str, str] = {}
+    for w in spec.windows:
+        sums[f"active_days_{w}"] = _window_sum("active", 0, w - 1)
+        sums[f"events_{w}"] = _window_sum("events", 0, w - 1)
+        sums[f"minutes_{w}"] = _window_sum("minutes", 0, w - 1)
+    sums[f"sessions_{s}"] = _window_sum("sessions", 0, s - 1)
+    for name in spec.type_counts:
+        sums[name] = _window_sum(name.rsplit("_", 1)[0], 0, long - 1)
+    sums[f"amount_{long}"] = _window_sum("amount", 0, long - 1)
+    for kind in ("events", "minutes", "active_days"):
+        source = "active" if kind == "active_days" else kind
+        sums[f"{kind}_prev_{s}"] = _window_sum(source, s, 2 * s - 1)
+    window = ",\n    ".join(f"{expr} AS {name}" for name, expr in sums.items())
+    floats = {name for name in sums if is_float_feature(name) or name.startswith("minutes_prev")}
+
+    def filled(name: str) -> str:
+        return f"COALESCE(w.{name}, {'0.0' if name in floats else '0'})"
+
+    selected = {name: filled(name) for name in sums if "_prev_" not in name}
+    for kind in ("events", "minutes", "active_days"):
+        difference = f"{filled(f'{kind}_{s}')} - {filled(f'{kind}_prev_{s}')}"
+        selected[f"{kind}_trend_{s}"] = f"ROUND({difference}, 6)" if kind == "minutes" else difference
+    t = "st.as_of_date"
+    selected |= {
+        "tenure_days": days_between(t, "COALESCE(u.signup_time, st.first_seen_date)"),
+        "days_since_first_activity": days_between(t, "st.first_active_date"),
+        "days_since_last_activity": days_between(t, "st.last_active_date"),
+        "lifetime_active_days": "st.active_days",
+        "lifetime_events": "st.events",
+        "lifetime_amount": "st.amount",
+        "mean_active_gap_days": _mean_gap(t),
+        "last_active_gap_days": (
+            f"IF(st.prev_active_date IS NULL, {days_between(t, 'st.first_active_date')}, "
+            f"{days_between('st.last_active_date', 'st.prev_active_date')})"
+        ),
+        "active_gap_trend": (
+            f"ROUND(IF(st.prev_active_date IS NULL, 1.0, "
+            f"{days_between('st.last_active_date', 'st.prev_active_date')} / {_mean_gap(t)}), 6)"
+        ),
+        "recency_in_gaps": f"ROUND({days_between(t, 'st.last_active_date')} / GREATEST({_mean_gap(t)}, 1.0), 6)",
+        "active_day_rate": f"ROUND(st.active_days / ({days_between(t, 'st.first_active_date')} + 1.0), 6)",
+        "amount_per_active_day": "ROUND(st.amount / GREATEST(st.active_days, 1), 6)",
+        "engagement_score": (
+            f"ROUND(100 * (0.5 * {filled(f'active_days_{s}')} / {s} + 0.3 * {filled(f'active_days_{long}')} / {long}"
+            f" + 0.2 * LEAST(1.0, {filled(f'minutes_{s}')} / {ENGAGED_MINUTES_PER_DAY * s})), 4)"
+        ),
+    }
+    columns = ",\n  ".join(f"{selected[name]} AS {name}" for name in spec.numeric)
+    categories = ",\n  ".join(f"COALESCE(u.{c}, 'unknown') AS {c}" for c in CATEGORICAL_FEATURES)
+    return f"""WITH st AS (
+  SELECT * FROM {schema}.user_state
+  WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
+    AND {days_between("as_of_date", "last_active_date")} < {spec.eligibility_days}
+),
+recent AS (
+  SELECT d.*, st.as_of_date, {days_between("st.as_of_date", "d.activity_date")} AS age
+  FROM {schema}.user_daily AS d
+  JOIN st ON st.user_id = d.user_id
+    AND d.activity_date <= st.as_of_date AND d.activity_date > {plus_days("st.as_of_date", -spec.lookback_days)}
+  WHERE d.activity_date > {ts(first - timedelta(days=spec.lookback_days))} AND d.activity_date <= {ts(last)}
+),
+w AS (
+  SELECT
+    user_id,
+    as_of_date,
+    {window}
+  FROM recent
+  GROUP BY user_id, as_of_date
+)
+SELECT
+  st.user_id AS user_id,
+  st.as_of_date AS as_of_date,
+  {categories},
+  {columns}
+FROM st
+LEFT JOIN w ON w.user_id = st.user_id AND w.as_of_date = st.as_of_date
+LEFT JOIN {schema}.raw_users AS u ON u.user_id = st.user_id"""
+
+
+def user_features_selects(schema: str, first: date, last: date, spec: FeatureSpec, chunk_days: int) -> list[str]:
+    """``user_features_select`` over first ... last in chunks of ``chunk_days`` days. On DuckDB one statement per
+    5 days bounds the join this process holds at once: featurizing 20 days of 100,000 users peaked at 1.5 GB in
+    chunks of 15 days and at 0.8 GB in chunks of 5, in the same 6.7 s. BigQuery runs a range in one statement
+    (its memory is not ours, and every statement is a job)."""
+    return [user_features_select(schema, a, b, spec) for a, b in day_chunks(first, last, chunk_days)]

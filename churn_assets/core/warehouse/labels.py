@@ -1,0 +1,21 @@
+"""The label rule: churn_labels of the eligible users, from user_state at the end of the horizon."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from churn_assets.core.warehouse.sql import plus_days, ts
+
+
+def churn_labels_select(schema: str, first: date, last: date, horizon: int) -> str:
+    """Labels for the users of user_features as of first ... last (the eligible ones): churned when the user's
+    last active day as of t+H, from user_state, is still on or before t (no active day in t+1 ... t+H)."""
+    return f"""SELECT
+  f.user_id AS user_id,
+  f.as_of_date AS as_of_date,
+  IF(st.last_active_date <= f.as_of_date, 1, 0) AS churned,
+  {horizon} AS horizon_days
+FROM {schema}.user_features AS f
+JOIN {schema}.user_state AS st
+  ON st.user_id = f.user_id AND st.as_of_date = {plus_days("f.as_of_date", horizon)}
+WHERE f.as_of_date >= {ts(first)} AND f.as_of_date <= {ts(last)}"""
