@@ -144,13 +144,13 @@ def run_full(variant: str, path: str) -> dict:
 def run_through_dagster(path: str, last: date, label_last: date) -> int:
     import dagster as dg
 
-    from churn_assets.definitions import defs
+    from churn_assets.definitions import build_definitions
     from churn_assets.defs.deployment import build_resources
     from churn_assets.settings import Settings
 
     settings = Settings(data_dir=Path(path).parent)
     resources = build_resources(settings)
-    assets = list(defs.assets)
+    assets = list(build_definitions(settings).assets)
     os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = "true"  # as churn-assets run does
     with dg.instance_for_test() as instance:
         for selection, lo, hi in (

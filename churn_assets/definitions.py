@@ -1,23 +1,66 @@
-"""The code location: every asset, check and job, with the resources of the configured deployment."""
+"""The code location: every asset, check, job, schedule and sensor, with the resources of the deployment.
+
+The settings are resolved once, here, from the environment of the process that loads the code location (the
+webserver, the daemon, a run, ``churn-assets``), and passed down: the asset and automation factories under
+``defs/`` take the graph they shape, and no module reads the environment when it is imported. What a module
+under ``defs/`` defines at module level (the jobs, and whatever ``dg scaffold defs`` adds there) is loaded from
+the folder the way ``dg`` expects.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
+import churn_assets.defs
+from churn_assets.settings import Settings, environment_settings
 from churn_assets.wiring.beta import deliberate
 
-with deliberate():  # the asset decorators' single-run backfill policies (beta)
-    from churn_assets.defs.assets import activity, features, ingestion, labels, models, monitoring, scoring
-    from churn_assets.defs.automation import JOBS, SCHEDULES, SENSORS
-    from churn_assets.defs.deployment import build_resources
-    from churn_assets.settings import environment_settings
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, activity, features, labels, models, scoring, monitoring]),
-    jobs=JOBS,
-    schedules=SCHEDULES,
-    sensors=SENSORS,
-    resources=build_resources(environment_settings()),
-    # one process per run: the warehouse does the parallel work, and a DuckDB file has a single writer
-    executor=dg.in_process_executor,
-)
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Everything the code location holds, for ``settings``."""
+    from churn_assets.defs.assets import activity, features, ingestion, labels, models, monitoring, scoring
+    from churn_assets.defs.automation import automation
+    from churn_assets.defs.deployment import build_resources
+    from churn_assets.defs.partitions import DailyGraph
+
+    graph = DailyGraph.from_settings(settings)
+    with deliberate():  # the asset decorators' single-run backfill policies (beta)
+        assets = [
+            *ingestion.ingestion_assets(graph),
+            *activity.activity_assets(graph),
+            *features.feature_assets(graph),
+            *labels.label_assets(graph),
+            *models.model_assets(graph),
+            *scoring.scoring_assets(graph),
+            *monitoring.monitoring_assets(graph, warn_psi=settings.drift_warn_psi, fail_psi=settings.drift_fail_psi),
+        ]
+    schedules, sensors = automation(
+        graph,
+        running=settings.automation == "on",
+        sensor_seconds=settings.sensor_seconds,
+        schedule_hour=settings.schedule_hour,
+    )
+    built = dg.Definitions(
+        assets=assets,
+        schedules=schedules,
+        sensors=sensors,
+        resources=build_resources(settings),
+        # one process per run: the warehouse does the parallel work, and a DuckDB file has a single writer
+        executor=dg.in_process_executor,
+    )
+    return dg.Definitions.merge(built, _defs_folder())
+
+
+def _defs_folder() -> dg.Definitions:
+    """What the modules under ``defs/`` define at module level (the jobs; anything ``dg scaffold defs`` adds)."""
+    with deliberate():  # the folder loader is a preview API
+        return dg.ComponentTree.from_module(defs_module=churn_assets.defs, project_root=PROJECT_ROOT).build_defs()
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(environment_settings())

@@ -18,23 +18,26 @@ import duckdb
 import pandas as pd
 import pytest
 
-# The suite tests the defaults: a developer's own CHURN_* settings (or DAGSTER_HOME) must not change what the
-# definitions load with, so they are cleared before the package reads the environment.
+from churn_assets.core.registry.model_registry import ModelRegistry
+from churn_assets.definitions import build_definitions
+from churn_assets.defs.deployment import build_resources
+from churn_assets.defs.partitions import DailyGraph
+from churn_assets.io.bigquery_engine import bigquery_client
+from churn_assets.settings import Settings
+from churn_assets.wiring.runs import range_tags
+from churn_assets_tests.helpers import free_port, new_gcp_settings, start_bigquery_emulator, wait_for_port
+
+# The suite tests the defaults: a developer's own CHURN_* settings (or DAGSTER_HOME) must not reach a process under
+# test (subprocesses start from helpers.clean_env) or a command that reads this process's environment.
 for _name in [n for n in os.environ if n.startswith("CHURN_") or n == "DAGSTER_HOME"]:
     del os.environ[_name]
-# ...but one: the in-process definitions' partitions end at the source's last day (CHURN_START_DATE + CHURN_DAYS),
-# and the model fixtures need 40 days beyond the demo's 120 (partitions 2026-01-01 ... 2026-06-09).
-os.environ["CHURN_DAYS"] = "160"
 
-from churn_assets.core.registry.model_registry import ModelRegistry  # noqa: E402
-from churn_assets.definitions import defs  # noqa: E402
-from churn_assets.defs.deployment import build_resources  # noqa: E402
-from churn_assets.io.bigquery_engine import bigquery_client  # noqa: E402
-from churn_assets.settings import Settings  # noqa: E402
-from churn_assets.wiring.runs import range_tags  # noqa: E402
-from churn_assets_tests.helpers import free_port, new_gcp_settings, start_bigquery_emulator, wait_for_port  # noqa: E402
-
-ALL_ASSETS = list(defs.assets)
+# The in-process definitions: the defaults but one. The partitions end at the source's last day (CHURN_START_DATE +
+# CHURN_DAYS), and the model fixtures need 40 days beyond the demo's 120 (partitions 2026-01-01 ... 2026-06-09).
+SUITE_SETTINGS = Settings(days=160)
+DEFS = build_definitions(SUITE_SETTINGS)
+GRAPH = DailyGraph.from_settings(SUITE_SETTINGS)
+ALL_ASSETS = list(DEFS.assets)
 
 
 @pytest.fixture

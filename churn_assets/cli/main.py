@@ -7,7 +7,6 @@ import gc
 import os
 import sys
 import time
-from datetime import date
 
 from churn_assets.cli.commands import apply_options, artifacts_of, dev, model_command, serve_command
 from churn_assets.cli.evaluation import evaluate_command
@@ -41,16 +40,15 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update(RANGE_PLANNED_EVENTS)
     import dagster as dg
 
-    from churn_assets.definitions import defs
-    from churn_assets.defs.partitions import daily_partitions
+    from churn_assets.definitions import build_definitions
+    from churn_assets.defs.partitions import DailyGraph
     from churn_assets.wiring.metadata import ROW_COUNT
 
-    last_key = daily_partitions.get_last_partition_key()  # the source's last day, or yesterday (UTC)
+    defs = build_definitions(settings)
+    last_partition = DailyGraph.from_settings(settings).last_partition()  # the source's last day, or yesterday (UTC)
     artifacts = artifacts_of(settings)
     try:
-        plan = plan_run(
-            settings, last_key and date.fromisoformat(last_key), bool(artifacts.registry().production()), data_only
-        )
+        plan = plan_run(settings, last_partition, bool(artifacts.registry().production()), data_only)
     except RangeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ from churn_assets.defs.resources import (
 )
 from churn_assets.io.artifacts import LocalArtifactsResource
 from churn_assets.io.duckdb import WarehouseIOManager
-from churn_assets.settings import Settings, environment_settings
+from churn_assets.settings import Settings
 
 WAREHOUSE_SCHEMA = "churn"
 
@@ -134,10 +134,3 @@ def resolved_resource(settings: Settings, name: str) -> Any:
     for the commands that work outside a run (``model``, ``serve``, ``evaluate``)."""
     with dg.build_resources({name: build_resources(settings)[name]}) as resources:
         return getattr(resources, name)
-
-
-def storage_kind(settings: Settings) -> str:
-    return {"local": "duckdb", "gcp": "bigquery"}[settings.deployment]
-
-
-TABLE_KINDS = {"pandas", storage_kind(environment_settings())}

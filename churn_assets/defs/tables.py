@@ -17,7 +17,6 @@ from churn_assets.core.days import require_days
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 from churn_assets.core.warehouse.queries import preview_select
 from churn_assets.core.warehouse.sql import PARTITION_COLUMNS, table_types
-from churn_assets.defs.partitions import FEATURES
 from churn_assets.io.warehouse import Engine
 from churn_assets.wiring.metadata import ROW_COUNT, markdown
 
@@ -36,12 +35,12 @@ def require(engine: Engine, what: str, table: str, needed: Sequence[date]) -> No
         require_days(what, table, needed, engine.written_days(table, min(needed), max(needed)))
 
 
-def sql_table(table: str) -> dict[str, Any]:
+def sql_table(table: str, spec: FeatureSpec) -> dict[str, Any]:
     """Definition metadata of a table the warehouse computes: its partition column and its column schema (fixed by
     the code and the feature windows, so it is said once, on the asset, not on each of its materializations)."""
     return {
         "partition_expr": PARTITION_COLUMNS[table],
-        "dagster/column_schema": column_schema(table_types(table, FEATURES)),
+        "dagster/column_schema": column_schema(table_types(table, spec)),
     }
 
 

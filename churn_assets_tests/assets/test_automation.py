@@ -10,22 +10,20 @@ import pandas as pd
 import pytest
 
 from churn_assets.core.days import day_range
-from churn_assets.definitions import defs
-from churn_assets.defs.automation import (
-    DAILY_ASSETS,
-    daily_refresh_sensor,
-    drift_sensor,
-    labels_sensor,
-    weekly_retrain_schedule,
-)
 from churn_assets.defs.deployment import build_resources
-from churn_assets.defs.partitions import daily_partitions
+from churn_assets.defs.jobs import DAILY_ASSETS
 from churn_assets.io.duckdb_engine import DuckDBEngine
 from churn_assets.io.warehouse import create_partition_log
 from churn_assets.settings import Settings
+from churn_assets_tests.conftest import DEFS, GRAPH
 
 D = date.fromisoformat
-REPOSITORY = defs.get_repository_def()
+REPOSITORY = DEFS.get_repository_def()
+daily_refresh_sensor = DEFS.get_sensor_def("daily_refresh_sensor")
+labels_sensor = DEFS.get_sensor_def("labels_sensor")
+drift_sensor = DEFS.get_sensor_def("drift_sensor")
+weekly_retrain_schedule = DEFS.get_schedule_def("weekly_retrain_schedule")
+daily_partitions = GRAPH.partitions
 
 
 def mark(settings: Settings, table: str, first: str, last: str) -> None:
@@ -49,7 +47,7 @@ def env(tmp_path):
 
 
 def sensor_tick(sensor, instance, resources, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=DEFS)
     return sensor.evaluate_tick(context)
 
 
@@ -132,7 +130,7 @@ def test_labels_run_once_the_warehouse_holds_their_horizon(env, instance):
 
 
 def test_daily_job_selects_the_refresh_assets():
-    job = defs.resolve_job_def("daily_job")
+    job = DEFS.resolve_job_def("daily_job")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == set(DAILY_ASSETS)
     assert daily_refresh_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from churn_assets.defs.automation import DATA_ASSETS as DATA
+from churn_assets.defs.jobs import DATA_ASSETS as DATA
 from churn_assets_tests.conftest import Warehouse
 from churn_assets_tests.helpers import root_error
 

@@ -4,8 +4,7 @@ import sys
 
 import dagster as dg
 
-from churn_assets.definitions import defs
-from churn_assets.defs.partitions import daily_partitions, training_window
+from churn_assets_tests.conftest import DEFS, GRAPH
 from churn_assets_tests.helpers import TABLES as ALL_TABLES
 from churn_assets_tests.helpers import clean_env
 
@@ -18,7 +17,7 @@ SINGLE_RUN = DAILY - {"training_set", "churn_model"}  # training runs for one da
 
 
 def test_definitions_load_with_the_expected_assets_and_lineage():
-    graph = defs.resolve_asset_graph()
+    graph = DEFS.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
     parents = {
         k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()
@@ -36,7 +35,7 @@ def test_definitions_load_with_the_expected_assets_and_lineage():
 
 
 def test_every_asset_has_description_group_kinds_and_daily_partitions_where_expected():
-    graph = defs.resolve_asset_graph()
+    graph = DEFS.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         name = key.to_user_string()
@@ -57,7 +56,7 @@ def test_every_asset_has_description_group_kinds_and_daily_partitions_where_expe
 
 
 def test_checks_are_defined_blocking_and_partitioned_where_a_day_can_be_bad_on_its_own():
-    graph = defs.resolve_asset_graph()
+    graph = DEFS.resolve_asset_graph()
     checks = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k) for k in graph.asset_check_keys}
     assert set(checks) == {
         ("raw_users", "valid_rows"),
@@ -75,9 +74,9 @@ def test_checks_are_defined_blocking_and_partitioned_where_a_day_can_be_bad_on_i
 
 
 def test_automation_is_defined_and_predictions_have_a_daily_freshness_policy():
-    assert {s.name for s in defs.schedules} == {"weekly_retrain_schedule"}
-    assert {s.name for s in defs.sensors} == {"daily_refresh_sensor", "labels_sensor", "drift_sensor"}
-    policy = defs.resolve_asset_graph().get(dg.AssetKey("churn_predictions")).freshness_policy
+    assert {s.name for s in DEFS.schedules} == {"weekly_retrain_schedule"}
+    assert {s.name for s in DEFS.sensors} == {"daily_refresh_sensor", "labels_sensor", "drift_sensor"}
+    policy = DEFS.resolve_asset_graph().get(dg.AssetKey("churn_predictions")).freshness_policy
     assert policy.fail_window.to_timedelta().total_seconds() == 30 * 3600
 
 
@@ -114,7 +113,8 @@ def test_dagster_cloud_yaml_names_the_module_and_the_gcp_environment_without_val
     config = yaml.safe_load((Path(__file__).resolve().parents[2] / "dagster_cloud.yaml").read_text())
     [location] = config["locations"]
     assert location["code_source"] == {"module_name": "churn_assets.definitions"}
-    assert importlib.import_module("churn_assets.definitions").defs is defs
+    loaded = importlib.import_module("churn_assets.definitions").defs()  # the @dg.definitions entry point
+    assert {s.name for s in loaded.sensors} == {s.name for s in DEFS.sensors}
     k8s = location["container_context"]["k8s"]
     assert "CHURN_DEPLOYMENT=gcp" in k8s["env_vars"]
     by_name = [v for v in k8s["env_vars"] if "=" not in v]
@@ -166,7 +166,7 @@ def test_dg_launches_one_asset_of_a_multi_asset_alone(tmp_path):
 
 
 def test_training_window_reads_only_the_configured_days():
-    keys = training_window.get_upstream_mapped_partitions_result_for_partitions(
-        daily_partitions.empty_subset().with_partition_keys(["2026-04-10"]), daily_partitions, daily_partitions
+    keys = GRAPH.training_window.get_upstream_mapped_partitions_result_for_partitions(
+        GRAPH.partitions.empty_subset().with_partition_keys(["2026-04-10"]), GRAPH.partitions, GRAPH.partitions
     ).partitions_subset.get_partition_keys()
     assert (keys[0], keys[-1], len(keys)) == ("2026-01-11", "2026-04-10", 90)

@@ -12,7 +12,7 @@ from churn_assets.core.modeling.metrics import evaluate
 from churn_assets.core.modeling.training import TARGET, model_input
 from churn_assets.core.simulation.population import latent_fields
 from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
-from churn_assets.defs.automation import DATA_ASSETS as DATA
+from churn_assets.defs.jobs import DATA_ASSETS as DATA
 from churn_assets_tests.conftest import Warehouse
 from churn_assets_tests.helpers import root_error, utc
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
-from churn_assets.defs.automation import DATA_ASSETS as DATA
+from churn_assets.defs.jobs import DATA_ASSETS as DATA
 from churn_assets_tests.conftest import Warehouse
 from churn_assets_tests.helpers import root_error, utc
 
@@ -177,7 +177,7 @@ def test_partition_slices_are_utc_days_whatever_the_machine_time_zone(tmp_path, 
 
 
 def test_the_column_schema_is_on_the_asset_once(built):
-    from churn_assets.definitions import defs
+    from churn_assets_tests.conftest import DEFS as defs
 
     for asset, first_columns in (
         ("user_daily", ["user_id", "activity_date", "events"]),

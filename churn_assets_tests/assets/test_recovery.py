@@ -16,7 +16,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from churn_assets.defs.automation import DATA_ASSETS
+from churn_assets.defs.jobs import DATA_ASSETS
 from churn_assets_tests.conftest import Warehouse
 from churn_assets_tests.helpers import root_error
 
@@ -25,7 +25,7 @@ CHILD = textwrap.dedent(
     """
     import pathlib, sys, time
     import dagster as dg
-    from churn_assets.definitions import defs
+    from churn_assets_tests.conftest import DEFS as defs
     from churn_assets.defs.deployment import build_resources
     from churn_assets.io.duckdb import PandasTableHandler, WarehouseIOManager
     from churn_assets.settings import Settings
@@ -112,7 +112,7 @@ SQL_CHILD = textwrap.dedent(
     """
     import pathlib, sys, time
     import dagster as dg
-    from churn_assets.definitions import defs
+    from churn_assets_tests.conftest import DEFS as defs
     from churn_assets.defs.deployment import build_resources
     from churn_assets.io.duckdb_engine import DuckDBEngine
     from churn_assets.defs.resources import DuckDBWarehouse

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from churn_assets.defs.automation import DATA_ASSETS
+from churn_assets.defs.jobs import DATA_ASSETS
 from churn_assets_tests.helpers import TABLES, clean_env, cli, free_port, server_up, wait_for
 
 

@@ -9,7 +9,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from churn_assets.core.intake.sources import SourceFileError, read_events
-from churn_assets.defs.automation import DATA_ASSETS as DATA
+from churn_assets.defs.jobs import DATA_ASSETS as DATA
 from churn_assets.io.bigquery_engine import BigQueryEngine
 from churn_assets.io.objects import GCSFiles
 from churn_assets_tests.conftest import Warehouse

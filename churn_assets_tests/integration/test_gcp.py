@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from churn_assets.defs.automation import DATA_ASSETS
+from churn_assets.defs.jobs import DATA_ASSETS
 from churn_assets.settings import ENV_VARS
 from churn_assets_tests.conftest import Warehouse
 from churn_assets_tests.helpers import clean_env, dagster_services

@@ -6,7 +6,7 @@ import time
 import dagster as dg
 import pandas as pd
 
-from churn_assets.defs.automation import DATA_ASSETS
+from churn_assets.defs.jobs import DATA_ASSETS
 from churn_assets_tests.conftest import Warehouse
 from churn_assets_tests.helpers import free_port, new_gcp_settings, root_error, start_bigquery_emulator
 

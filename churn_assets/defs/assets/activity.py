@@ -6,55 +6,59 @@ import dagster as dg
 
 from churn_assets.core.warehouse.daily import user_daily_select
 from churn_assets.core.warehouse.state import user_state_selects
-from churn_assets.defs.deployment import TABLE_KINDS
-from churn_assets.defs.partitions import FEATURES, START_DATE, daily_partitions, partition_days, previous_day
+from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import ChurnSource, Warehouse
 from churn_assets.defs.tables import require, sql_table, write_days
 
 GROUP = "activity"
-SQL_KINDS = {"sql", *TABLE_KINDS} - {"pandas"}
 
 
-@dg.asset(
-    description=(
-        "Sparse per-user aggregates of one UTC day (users with any counted event that day): counts by event kind "
-        "(the source's types mapped by CHURN_EVENT_TYPES), sums of minutes and of the value of purchases and "
-        "payments, and `active` (a session, feature use, support ticket or purchase). Refuses a day whose raw_events "
-        "are not loaded. SQL in the warehouse."
-    ),
-    group_name=GROUP,
-    kinds=SQL_KINDS,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata=sql_table("user_daily"),
-    deps=["raw_events"],
-)
-def user_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, source: ChurnSource) -> dg.MaterializeResult:
-    days = partition_days(context)
-    engine = warehouse.engine()
-    require(engine, f"user_daily {days[0]}..{days[-1]}", "raw_events", days)
-    select = user_daily_select(engine.schema, days[0], days[-1], source.vocabulary)
-    return write_days(context, engine, "user_daily", days, [select], FEATURES)
+def activity_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
+    """user_daily and user_state over the graph's partitions."""
 
+    @dg.asset(
+        description=(
+            "Sparse per-user aggregates of one UTC day (users with any counted event that day): counts by event kind "
+            "(the source's types mapped by CHURN_EVENT_TYPES), sums of minutes and of the value of purchases and "
+            "payments, and `active` (a session, feature use, support ticket or purchase). Refuses a day whose "
+            "raw_events are not loaded. SQL in the warehouse."
+        ),
+        group_name=GROUP,
+        kinds=graph.sql_kinds,
+        partitions_def=graph.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata=sql_table("user_daily", graph.features),
+        deps=["raw_events"],
+    )
+    def user_daily(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, source: ChurnSource
+    ) -> dg.MaterializeResult:
+        days = partition_days(context)
+        engine = warehouse.engine()
+        require(engine, f"user_daily {days[0]}..{days[-1]}", "raw_events", days)
+        select = user_daily_select(engine.schema, days[0], days[-1], source.vocabulary)
+        return write_days(context, engine, "user_daily", days, [select], graph.features)
 
-@dg.asset(
-    description=(
-        "Each user's lifetime aggregates as of the end of day t (first seen, first and last active day, active "
-        "days, events, minutes, amount): user_state of t-1 plus user_daily of t, so a day costs O(users) whatever "
-        "the length of history. A missing day t-1 is an error naming it; only the first partition starts empty."
-    ),
-    group_name=GROUP,
-    kinds=SQL_KINDS,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata=sql_table("user_state"),
-    deps=["user_daily", dg.AssetDep("user_state", partition_mapping=previous_day)],
-)
-def user_state(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    days = partition_days(context)
-    engine = warehouse.engine()
-    require(engine, f"user_state {days[0]}..{days[-1]}", "user_daily", days)
-    before = [days[0] - timedelta(days=1)] if days[0] > START_DATE else []
-    require(engine, f"user_state {days[0]} (it continues the day before)", "user_state", before)
-    selects = user_state_selects(engine.schema, days[0], days[-1], days[0] == START_DATE, engine.chunk_days)
-    return write_days(context, engine, "user_state", days, selects, FEATURES)
+    @dg.asset(
+        description=(
+            "Each user's lifetime aggregates as of the end of day t (first seen, first and last active day, active "
+            "days, events, minutes, amount): user_state of t-1 plus user_daily of t, so a day costs O(users) whatever "
+            "the length of history. A missing day t-1 is an error naming it; only the first partition starts empty."
+        ),
+        group_name=GROUP,
+        kinds=graph.sql_kinds,
+        partitions_def=graph.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata=sql_table("user_state", graph.features),
+        deps=["user_daily", dg.AssetDep("user_state", partition_mapping=graph.previous_day)],
+    )
+    def user_state(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        days = partition_days(context)
+        engine = warehouse.engine()
+        require(engine, f"user_state {days[0]}..{days[-1]}", "user_daily", days)
+        before = [days[0] - timedelta(days=1)] if days[0] > graph.start else []
+        require(engine, f"user_state {days[0]} (it continues the day before)", "user_state", before)
+        selects = user_state_selects(engine.schema, days[0], days[-1], days[0] == graph.start, engine.chunk_days)
+        return write_days(context, engine, "user_state", days, selects, graph.features)
+
+    return [user_daily, user_state]

@@ -9,8 +9,7 @@ import pandas as pd
 from churn_assets.core.intake.rules import EVENT_RULES, USER_RULES, describe_rules, validate_users
 from churn_assets.core.intake.run_checks import RECENT_DAYS, VALID_ROWS, VOLUME_CHECK, validate_range
 from churn_assets.core.warehouse.sql import RAW_TYPES
-from churn_assets.defs.deployment import TABLE_KINDS
-from churn_assets.defs.partitions import daily_partitions, partition_days
+from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import ChurnSource, QualityPolicy, Warehouse
 from churn_assets.defs.tables import column_schema
 from churn_assets.io.warehouse import Engine
@@ -22,46 +21,6 @@ VALID_ROWS_HELP = (
     "Every row passes the validation rules; failing rows are kept in the quarantine table with their reason. "
     "WARN while the rejected share is tolerable, ERROR (blocking) above it. Rules: "
 )
-
-
-@dg.multi_asset(
-    outs={
-        "raw_users": dg.AssetOut(
-            description="One row per user: user_id, signup_time (UTC), plan, country, acquisition channel.",
-            group_name=GROUP,
-            kinds=TABLE_KINDS,
-            is_required=False,  # each can be selected alone
-        ),
-        "raw_users_quarantine": dg.AssetOut(
-            description="User rows rejected by validation, as text, with the reason.",
-            group_name=GROUP,
-            kinds=TABLE_KINDS,
-            is_required=False,  # each can be selected alone
-        ),
-    },
-    check_specs=check_specs("raw_users", [CheckDef(VALID_ROWS, VALID_ROWS_HELP + describe_rules(USER_RULES))]),
-    can_subset=True,
-)
-def raw_users(context: dg.AssetExecutionContext, source: ChurnSource, quality: QualityPolicy) -> Iterator:
-    validated = validate_users(source.read_users())
-    context.log.info(f"{validated.total} users from {source.describe()}, {len(validated.rejected)} rejected")
-    selected = _selected(context, "raw_users", len(validated.rejected))
-    if "raw_users" in selected:
-        yield dg.MaterializeResult(
-            asset_key="raw_users",
-            value=validated.clean,
-            metadata=table_metadata(
-                validated.clean, source=source.describe(), dropped_columns=list(validated.dropped_columns)
-            ),
-        )
-    if "raw_users_quarantine" in selected:
-        yield dg.MaterializeResult(
-            asset_key="raw_users_quarantine",
-            value=validated.rejected,
-            metadata=table_metadata(validated.rejected, rejected_by_reason=validated.rejected_by_reason),
-        )
-    if dg.AssetCheckKey(dg.AssetKey("raw_users"), VALID_ROWS) in context.selected_asset_check_keys:
-        yield check_result("raw_users", VALID_ROWS, validated.outcome(quality.max_reject_share))
 
 
 def _selected(context: dg.AssetExecutionContext, table: str, rejected: int) -> set[str]:
@@ -95,70 +54,117 @@ def recent_accepted_counts(engine: Engine, before: date) -> dict[str, int]:
     return {day.isoformat(): n for day, n in counts.items()}
 
 
-@dg.multi_asset(
-    outs={
-        "raw_events": dg.AssetOut(
-            description="Activity events of a UTC day: event_id, user_id, event_time, event_type, minutes, amount.",
-            group_name=GROUP,
-            kinds=TABLE_KINDS,
-            is_required=False,  # each can be selected alone
-            metadata={"partition_expr": "event_time", "dagster/column_schema": column_schema(RAW_TYPES["raw_events"])},
-        ),
-        "raw_events_quarantine": dg.AssetOut(
-            description="Event rows rejected by validation, as text, with the reason and the partition's day.",
-            group_name=GROUP,
-            kinds=TABLE_KINDS,
-            is_required=False,  # each can be selected alone
-            metadata={
-                "partition_expr": "partition_time",
-                "dagster/column_schema": column_schema(RAW_TYPES["raw_events_quarantine"]),
-            },
-        ),
-    },
-    ins={"raw_users": dg.AssetIn()},
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=check_specs(
-        "raw_events",
-        [
-            CheckDef(VALID_ROWS, VALID_ROWS_HELP + describe_rules(EVENT_RULES)),
-            CheckDef(
-                VOLUME_CHECK,
-                "The day's accepted rows against the median of the 7 days before: WARN outside a factor of it "
-                "(CHURN_VOLUME_TOLERANCE); ERROR (blocking) only on a collapse under a tenth of it.",
+def ingestion_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
+    """raw_users and raw_events (with their quarantines) over the graph's partitions."""
+
+    @dg.multi_asset(
+        outs={
+            "raw_users": dg.AssetOut(
+                description="One row per user: user_id, signup_time (UTC), plan, country, acquisition channel.",
+                group_name=GROUP,
+                kinds=graph.table_kinds,
+                is_required=False,  # each can be selected alone
             ),
-        ],
-        partitions_def=daily_partitions,
-    ),
-    can_subset=True,
-)
-def raw_events(
-    context: dg.AssetExecutionContext,
-    source: ChurnSource,
-    quality: QualityPolicy,
-    warehouse: Warehouse,
-    raw_users: pd.DataFrame,
-) -> Iterator:
-    days = partition_days(context)
-    raw = {day: source.read_events(day) for day in days}
-    # ids the warehouse already holds on other days are duplicates (a re-exported or overlapping file)
-    ids = pd.concat([frame["event_id"].astype(str) for frame in raw.values()]).unique()
-    stored = warehouse.engine().keys_elsewhere("raw_events", "event_id", "event_time", ids, days[0], days[-1])
-    before = recent_accepted_counts(warehouse.engine(), days[0])
-    run = validate_range(
-        raw, raw_users, source.vocabulary, stored, before, quality.max_reject_share, quality.volume_tolerance
+            "raw_users_quarantine": dg.AssetOut(
+                description="User rows rejected by validation, as text, with the reason.",
+                group_name=GROUP,
+                kinds=graph.table_kinds,
+                is_required=False,  # each can be selected alone
+            ),
+        },
+        check_specs=check_specs("raw_users", [CheckDef(VALID_ROWS, VALID_ROWS_HELP + describe_rules(USER_RULES))]),
+        can_subset=True,
     )
-    events, quarantine = run.events, run.quarantine
-    context.log.info(f"{len(events)} events accepted, {len(quarantine)} quarantined over {len(days)} day(s)")
-    if run.unmapped:  # once per run, whatever the number of days
-        context.log.warning(source.vocabulary.hint(run.unmapped))
-    selected = _selected(context, "raw_events", len(quarantine))
-    # each day its own counts, preview and breakdowns; what holds for the whole run once
-    if "raw_events" in selected:
-        by_partition(context, events, "raw_events", extra=_events_by_type)
-        metadata = {"source": source.describe(), "dropped_columns": list(run.dropped_columns)}
-        yield dg.MaterializeResult(asset_key="raw_events", value=events, metadata=metadata)
-    if "raw_events_quarantine" in selected:
-        by_partition(context, quarantine, "raw_events_quarantine", extra=_rejected)
-        yield dg.MaterializeResult(asset_key="raw_events_quarantine", value=quarantine)
-    yield from partition_check_events(context, "raw_events", run.outcomes)
+    def raw_users(context: dg.AssetExecutionContext, source: ChurnSource, quality: QualityPolicy) -> Iterator:
+        validated = validate_users(source.read_users())
+        context.log.info(f"{validated.total} users from {source.describe()}, {len(validated.rejected)} rejected")
+        selected = _selected(context, "raw_users", len(validated.rejected))
+        if "raw_users" in selected:
+            yield dg.MaterializeResult(
+                asset_key="raw_users",
+                value=validated.clean,
+                metadata=table_metadata(
+                    validated.clean, source=source.describe(), dropped_columns=list(validated.dropped_columns)
+                ),
+            )
+        if "raw_users_quarantine" in selected:
+            yield dg.MaterializeResult(
+                asset_key="raw_users_quarantine",
+                value=validated.rejected,
+                metadata=table_metadata(validated.rejected, rejected_by_reason=validated.rejected_by_reason),
+            )
+        if dg.AssetCheckKey(dg.AssetKey("raw_users"), VALID_ROWS) in context.selected_asset_check_keys:
+            yield check_result("raw_users", VALID_ROWS, validated.outcome(quality.max_reject_share))
+
+    @dg.multi_asset(
+        outs={
+            "raw_events": dg.AssetOut(
+                description="Activity events of a UTC day: event_id, user_id, event_time, event_type, minutes, amount.",
+                group_name=GROUP,
+                kinds=graph.table_kinds,
+                is_required=False,  # each can be selected alone
+                metadata={
+                    "partition_expr": "event_time",
+                    "dagster/column_schema": column_schema(RAW_TYPES["raw_events"]),
+                },
+            ),
+            "raw_events_quarantine": dg.AssetOut(
+                description="Event rows rejected by validation, as text, with the reason and the partition's day.",
+                group_name=GROUP,
+                kinds=graph.table_kinds,
+                is_required=False,  # each can be selected alone
+                metadata={
+                    "partition_expr": "partition_time",
+                    "dagster/column_schema": column_schema(RAW_TYPES["raw_events_quarantine"]),
+                },
+            ),
+        },
+        ins={"raw_users": dg.AssetIn()},
+        partitions_def=graph.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=check_specs(
+            "raw_events",
+            [
+                CheckDef(VALID_ROWS, VALID_ROWS_HELP + describe_rules(EVENT_RULES)),
+                CheckDef(
+                    VOLUME_CHECK,
+                    "The day's accepted rows against the median of the 7 days before: WARN outside a factor of it "
+                    "(CHURN_VOLUME_TOLERANCE); ERROR (blocking) only on a collapse under a tenth of it.",
+                ),
+            ],
+            partitions_def=graph.partitions,
+        ),
+        can_subset=True,
+    )
+    def raw_events(
+        context: dg.AssetExecutionContext,
+        source: ChurnSource,
+        quality: QualityPolicy,
+        warehouse: Warehouse,
+        raw_users: pd.DataFrame,
+    ) -> Iterator:
+        days = partition_days(context)
+        raw = {day: source.read_events(day) for day in days}
+        # ids the warehouse already holds on other days are duplicates (a re-exported or overlapping file)
+        ids = pd.concat([frame["event_id"].astype(str) for frame in raw.values()]).unique()
+        stored = warehouse.engine().keys_elsewhere("raw_events", "event_id", "event_time", ids, days[0], days[-1])
+        before = recent_accepted_counts(warehouse.engine(), days[0])
+        run = validate_range(
+            raw, raw_users, source.vocabulary, stored, before, quality.max_reject_share, quality.volume_tolerance
+        )
+        events, quarantine = run.events, run.quarantine
+        context.log.info(f"{len(events)} events accepted, {len(quarantine)} quarantined over {len(days)} day(s)")
+        if run.unmapped:  # once per run, whatever the number of days
+            context.log.warning(source.vocabulary.hint(run.unmapped))
+        selected = _selected(context, "raw_events", len(quarantine))
+        # each day its own counts, preview and breakdowns; what holds for the whole run once
+        if "raw_events" in selected:
+            by_partition(context, events, "raw_events", extra=_events_by_type)
+            metadata = {"source": source.describe(), "dropped_columns": list(run.dropped_columns)}
+            yield dg.MaterializeResult(asset_key="raw_events", value=events, metadata=metadata)
+        if "raw_events_quarantine" in selected:
+            by_partition(context, quarantine, "raw_events_quarantine", extra=_rejected)
+            yield dg.MaterializeResult(asset_key="raw_events_quarantine", value=quarantine)
+        yield from partition_check_events(context, "raw_events", run.outcomes)
+
+    return [raw_users, raw_events]

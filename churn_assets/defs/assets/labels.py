@@ -1,15 +1,13 @@
 """Forward churn labels for eligible users, computed in the warehouse, refused while the horizon is incomplete."""
 
 from collections.abc import Iterator
-from datetime import timedelta
 
 import dagster as dg
 
 from churn_assets.core.quality import label_rate_outcome
 from churn_assets.core.warehouse.labels import churn_labels_select
 from churn_assets.core.warehouse.queries import label_summary_select
-from churn_assets.defs.assets.activity import SQL_KINDS
-from churn_assets.defs.partitions import FEATURES, LABEL_HORIZON_DAYS, daily_partitions, label_horizon, partition_days
+from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import Warehouse
 from churn_assets.defs.tables import require, sql_table, write_days
 from churn_assets.wiring.checks import CheckDef, check_result, check_specs
@@ -21,35 +19,41 @@ RATE_CHECK = CheckDef(
 )
 
 
-@dg.asset(
-    description=(
-        f"As of day t, for the users of user_features (active in the {FEATURES.eligibility_days} days up to t): "
-        f"churned = no active day in t+1 ... t+{LABEL_HORIZON_DAYS}, read as the user's last active day in "
-        f"user_state of t+{LABEL_HORIZON_DAYS}. Refuses to run while any day of the horizon is not materialized."
-    ),
-    group_name=GROUP,
-    kinds=SQL_KINDS,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata=sql_table("churn_labels"),
-    deps=["user_features", dg.AssetDep("user_state", partition_mapping=label_horizon)],
-    check_specs=check_specs("churn_labels", [RATE_CHECK]),
-)
-def churn_labels(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator:
-    days = partition_days(context)
-    engine = warehouse.engine()
-    what = f"churn labels {days[0]}..{days[-1]} with a {LABEL_HORIZON_DAYS}-day horizon"
-    require(engine, what, "user_features", days)
-    require(engine, what, "user_state", [d + timedelta(days=LABEL_HORIZON_DAYS) for d in days])
-    select = churn_labels_select(engine.schema, days[0], days[-1], LABEL_HORIZON_DAYS)
-    result = write_days(context, engine, "churn_labels", days, [select], FEATURES, horizon_days=LABEL_HORIZON_DAYS)
-    summary = engine.query(label_summary_select(engine.schema, days[0], days[-1]))
-    for row in summary.itertuples():  # each day its own rate, in ranged runs as in one-day runs
-        day = row.day.date().isoformat()
-        context.add_asset_metadata({"positive_rate": _rate(row.churned, row.labelled)}, partition_key=day)
-    yield result
-    yield check_result("churn_labels", RATE_CHECK.name, label_rate_outcome(summary))
-
-
 def _rate(churned: int, labelled: int) -> float:
     return round(float(churned) / float(labelled), 6) if labelled else 0.0
+
+
+def label_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
+    """churn_labels over the graph's partitions and label horizon."""
+    horizon, eligible = graph.calendar.horizon_days, graph.features.eligibility_days
+
+    @dg.asset(
+        description=(
+            f"As of day t, for the users of user_features (active in the {eligible} days up to t): "
+            f"churned = no active day in t+1 ... t+{horizon}, read as the user's last active day in "
+            f"user_state of t+{horizon}. Refuses to run while any day of the horizon is not materialized."
+        ),
+        group_name=GROUP,
+        kinds=graph.sql_kinds,
+        partitions_def=graph.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata=sql_table("churn_labels", graph.features),
+        deps=["user_features", dg.AssetDep("user_state", partition_mapping=graph.label_horizon)],
+        check_specs=check_specs("churn_labels", [RATE_CHECK]),
+    )
+    def churn_labels(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator:
+        days = partition_days(context)
+        engine = warehouse.engine()
+        what = f"churn labels {days[0]}..{days[-1]} with a {horizon}-day horizon"
+        require(engine, what, "user_features", days)
+        require(engine, what, "user_state", [graph.calendar.horizon_end(d) for d in days])
+        select = churn_labels_select(engine.schema, days[0], days[-1], horizon)
+        result = write_days(context, engine, "churn_labels", days, [select], graph.features, horizon_days=horizon)
+        summary = engine.query(label_summary_select(engine.schema, days[0], days[-1]))
+        for row in summary.itertuples():  # each day its own rate, in ranged runs as in one-day runs
+            day = row.day.date().isoformat()
+            context.add_asset_metadata({"positive_rate": _rate(row.churned, row.labelled)}, partition_key=day)
+        yield result
+        yield check_result("churn_labels", RATE_CHECK.name, label_rate_outcome(summary))
+
+    return [churn_labels]

@@ -1,7 +1,7 @@
 """Training set, candidate models, and the promotion of a production model."""
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 import pandas as pd
@@ -11,15 +11,7 @@ from churn_assets.core.days import day_range
 from churn_assets.core.modeling.promotion import Bars, NothingToJudge, judge_latest
 from churn_assets.core.modeling.training import CANDIDATES, chosen_candidates, trainable_outcome, training_sample
 from churn_assets.core.warehouse.queries import label_days_select, training_extract_select, training_summary_select
-from churn_assets.defs.assets.activity import SQL_KINDS
-from churn_assets.defs.partitions import (
-    FEATURES,
-    LABEL_HORIZON_DAYS,
-    START_DATE,
-    TRAIN_DAYS,
-    daily_partitions,
-    training_window,
-)
+from churn_assets.defs.partitions import DailyGraph
 from churn_assets.defs.resources import ModelPolicy, Warehouse
 from churn_assets.defs.tables import require, sql_table, write_days
 from churn_assets.io.artifacts import ArtifactsResource
@@ -27,16 +19,6 @@ from churn_assets.wiring.checks import CheckDef, check_result, check_specs
 from churn_assets.wiring.model_metadata import code_version, model_metadata
 
 GROUP = "models"
-
-
-class TrainingSetConfig(dg.Config):
-    """Launchpad parameters of a training set; the window ends on the partition day."""
-
-    train_days: int = Field(
-        default=TRAIN_DAYS,
-        ge=1,
-        description=f"Label days in the training window, ending on the partition day (CHURN_TRAIN_DAYS, {TRAIN_DAYS}).",
-    )
 
 
 class ModelConfig(dg.Config):
@@ -55,49 +37,21 @@ TRAINABLE_CHECK = CheckDef(
 )
 
 
-@dg.asset(
-    description=(
-        f"user_features joined with churn_labels over the {TRAIN_DAYS} label days up to T (the partition; a run's "
-        "train_days in the launchpad changes it), sampled "
-        "inside the warehouse to at most CHURN_TRAINING_MAX_ROWS rows, stratified by day and label (the same rows "
-        "on every run and engine). `training_window_end` = T."
-    ),
-    group_name=GROUP,
-    kinds=SQL_KINDS,
-    partitions_def=daily_partitions,
-    metadata=sql_table("training_set"),
-    deps=[
-        dg.AssetDep("user_features", partition_mapping=training_window),
-        dg.AssetDep("churn_labels", partition_mapping=training_window),
-    ],
-    check_specs=check_specs("training_set", [TRAINABLE_CHECK]),
-)
-def training_set(
-    context: dg.AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse, model_policy: ModelPolicy
-) -> Iterator:
-    end = date.fromisoformat(context.partition_key)
-    window = day_range(max(START_DATE, end - timedelta(days=config.train_days - 1)), end)
-    engine = warehouse.engine()
-    require(engine, f"the training set ending {end}", "churn_labels", window)
-    label_days = engine.query(label_days_select(engine.schema, window[0], end))
-    labelled = int(label_days["rows"].sum())
-    sample = training_sample(labelled, model_policy.training_max_rows)
-    select = training_extract_select(engine.schema, window[0], end, FEATURES, sample["fraction"])
-    write_days(context, engine, "training_set", [end], [select], FEATURES)
-    summary = engine.query(training_summary_select(engine.schema, end))
-    yield dg.MaterializeResult(
-        metadata={
-            "window_first": window[0].isoformat(),
-            "window_last": end.isoformat(),
-            "train_days": config.train_days,
-            "label_days": int(summary["label_days"].iloc[0]),
-            "positive_rate": round(float(summary["positive_rate"].iloc[0] or 0.0), 6),
-            "sampling": dg.MetadataValue.json(sample),
-        }
-    )
-    # too short or too thin to train and test is said here, with the numbers, and blocks the model's step
-    outcome = trainable_outcome(label_days, end, model_policy.test_days, LABEL_HORIZON_DAYS)
-    yield check_result("training_set", TRAINABLE_CHECK.name, outcome)
+def training_set_config(default_days: int) -> type[dg.Config]:
+    """The training set's Launchpad parameters, defaulting to the setting (``CHURN_TRAIN_DAYS``)."""
+
+    class TrainingSetConfig(dg.Config):
+        """Launchpad parameters of a training set; the window ends on the partition day."""
+
+        train_days: int = Field(
+            default=default_days,
+            ge=1,
+            description=(
+                f"Label days in the training window, ending on the partition day (CHURN_TRAIN_DAYS, {default_days})."
+            ),
+        )
+
+    return TrainingSetConfig
 
 
 def _training_set_metadata(context: dg.AssetExecutionContext) -> dict:
@@ -121,59 +75,109 @@ def _training_window(context: dg.AssetExecutionContext) -> dict:
     return {k: meta[k] for k in ("window_first", "train_days") if k in meta}
 
 
-@dg.asset(
-    description=(
-        "Trains the candidates (logistic regression with and without SMOTE, gradient boosting, BG/NBD) on the "
-        "training window's users but a held-out quarter; the held-out users calibrate each and choose the best "
-        "(log loss). Judged on the latest label-complete days beside recency alone and BG/NBD; the test window "
-        "ends the label horizon after training and chooses nothing."
-    ),
-    group_name=GROUP,
-    kinds={"scikitlearn", "python"},
-    partitions_def=daily_partitions,
-)
-def churn_model(
-    context: dg.AssetExecutionContext,
-    config: ModelConfig,
-    training_set: pd.DataFrame,
-    model_policy: ModelPolicy,
-    artifacts: ArtifactsResource,
-) -> dg.MaterializeResult:
-    # imported here: scikit-learn, imbalanced-learn and matplotlib take seconds to import, and every
-    # process that loads the definitions (webserver, daemon, each run) would pay for it
-    from churn_assets.core.modeling.card import train_model
+def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
+    """training_set, churn_model and production_model over the graph's partitions and training window."""
+    TrainingSetConfig = training_set_config(graph.calendar.train_days)
+    horizon = graph.calendar.horizon_days
 
-    candidates = chosen_candidates(config.candidates)  # an unknown name fails here, before any fit
-    window_last = date.fromisoformat(context.partition_key)
-    trained = train_model(training_set, window_last, FEATURES, model_policy, LABEL_HORIZON_DAYS, candidates)
-    launch = {"window_last": context.partition_key, "candidates": candidates, **_training_window(context)}
-    card = trained.card | {"training_sample": _sampling(context), "code_version": code_version(), "launch": launch}
-    version, created = artifacts.registry().register(trained.result.model, card, trained.frames)
-    context.log.info(f"model {version} ({card['candidate']}) {'registered' if created else 'already registered'}")
-    link = artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")
-    return dg.MaterializeResult(metadata=model_metadata(version, created, card, trained.result, link))
+    @dg.asset(
+        description=(
+            f"user_features joined with churn_labels over the {graph.calendar.train_days} label days up to T (the "
+            "partition; a run's train_days in the launchpad changes it), sampled "
+            "inside the warehouse to at most CHURN_TRAINING_MAX_ROWS rows, stratified by day and label (the same rows "
+            "on every run and engine). `training_window_end` = T."
+        ),
+        group_name=GROUP,
+        kinds=graph.sql_kinds,
+        partitions_def=graph.partitions,
+        metadata=sql_table("training_set", graph.features),
+        deps=[
+            dg.AssetDep("user_features", partition_mapping=graph.training_window),
+            dg.AssetDep("churn_labels", partition_mapping=graph.training_window),
+        ],
+        check_specs=check_specs("training_set", [TRAINABLE_CHECK]),
+    )
+    def training_set(
+        context: dg.AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse, model_policy: ModelPolicy
+    ) -> Iterator:
+        end = date.fromisoformat(context.partition_key)
+        window = day_range(*graph.calendar.training_window(end, first_day=graph.start, train_days=config.train_days))
+        engine = warehouse.engine()
+        require(engine, f"the training set ending {end}", "churn_labels", window)
+        label_days = engine.query(label_days_select(engine.schema, window[0], end))
+        labelled = int(label_days["rows"].sum())
+        sample = training_sample(labelled, model_policy.training_max_rows)
+        select = training_extract_select(engine.schema, window[0], end, graph.features, sample["fraction"])
+        write_days(context, engine, "training_set", [end], [select], graph.features)
+        summary = engine.query(training_summary_select(engine.schema, end))
+        yield dg.MaterializeResult(
+            metadata={
+                "window_first": window[0].isoformat(),
+                "window_last": end.isoformat(),
+                "train_days": config.train_days,
+                "label_days": int(summary["label_days"].iloc[0]),
+                "positive_rate": round(float(summary["positive_rate"].iloc[0] or 0.0), 6),
+                "sampling": dg.MetadataValue.json(sample),
+            }
+        )
+        # too short or too thin to train and test is said here, with the numbers, and blocks the model's step
+        outcome = trainable_outcome(label_days, end, model_policy.test_days, horizon)
+        yield check_result("training_set", TRAINABLE_CHECK.name, outcome)
 
+    @dg.asset(
+        description=(
+            "Trains the candidates (logistic regression with and without SMOTE, gradient boosting, BG/NBD) on the "
+            "training window's users but a held-out quarter; the held-out users calibrate each and choose the best "
+            "(log loss). Judged on the latest label-complete days beside recency alone and BG/NBD; the test window "
+            "ends the label horizon after training and chooses nothing."
+        ),
+        group_name=GROUP,
+        kinds={"scikitlearn", "python"},
+        partitions_def=graph.partitions,
+    )
+    def churn_model(
+        context: dg.AssetExecutionContext,
+        config: ModelConfig,
+        training_set: pd.DataFrame,
+        model_policy: ModelPolicy,
+        artifacts: ArtifactsResource,
+    ) -> dg.MaterializeResult:
+        # imported here: scikit-learn, imbalanced-learn and matplotlib take seconds to import, and every
+        # process that loads the definitions (webserver, daemon, each run) would pay for it
+        from churn_assets.core.modeling.card import train_model
 
-@dg.asset(
-    description=(
-        "The production model pointer. The newest registered model replaces production only if its risk tiers are "
-        "ordered on its test window and it beats the current production model, re-scored on the same test window, "
-        "by the PR-AUC margin; the first model must beat recency alone by the ROC-AUC baseline margin and clear the "
-        "ROC-AUC floor. Every version is judged once and the decision recorded in the registry, so a "
-        "rollback is not undone by the next run."
-    ),
-    group_name=GROUP,
-    kinds={"python"},
-    deps=[churn_model],
-)
-def production_model(
-    context: dg.AssetExecutionContext, model_policy: ModelPolicy, artifacts: ArtifactsResource
-) -> dg.MaterializeResult:
-    bars = Bars(model_policy.promotion_margin, model_policy.promotion_floor_roc_auc, model_policy.baseline_margin)
-    try:
-        judged = judge_latest(artifacts.registry(), bars)
-    except NothingToJudge as exc:
-        raise dg.Failure(str(exc)) from None
-    verdict = "promoted" if judged["promoted"] else "not promoted"
-    context.log.info(f"{judged['candidate_version']}: {verdict}: {judged['reason']}")
-    return dg.MaterializeResult(metadata=judged)
+        candidates = chosen_candidates(config.candidates)  # an unknown name fails here, before any fit
+        window_last = date.fromisoformat(context.partition_key)
+        trained = train_model(training_set, window_last, graph.features, model_policy, horizon, candidates)
+        launch = {"window_last": context.partition_key, "candidates": candidates, **_training_window(context)}
+        card = trained.card | {"training_sample": _sampling(context), "code_version": code_version(), "launch": launch}
+        version, created = artifacts.registry().register(trained.result.model, card, trained.frames)
+        context.log.info(f"model {version} ({card['candidate']}) {'registered' if created else 'already registered'}")
+        link = artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")
+        return dg.MaterializeResult(metadata=model_metadata(version, created, card, trained.result, link))
+
+    @dg.asset(
+        description=(
+            "The production model pointer. The newest registered model replaces production only if its risk tiers "
+            "are ordered on its test window and it beats the current production model, re-scored on the same test "
+            "window, by the PR-AUC margin; the first model must beat recency alone by the ROC-AUC baseline margin and "
+            "clear the ROC-AUC floor. Every version is judged once and the decision recorded in the registry, so a "
+            "rollback is not undone by the next run."
+        ),
+        group_name=GROUP,
+        kinds={"python"},
+        deps=[churn_model],
+    )
+    def production_model(
+        context: dg.AssetExecutionContext, model_policy: ModelPolicy, artifacts: ArtifactsResource
+    ) -> dg.MaterializeResult:
+        bars = Bars(model_policy.promotion_margin, model_policy.promotion_floor_roc_auc, model_policy.baseline_margin)
+        try:
+            judged = judge_latest(artifacts.registry(), bars)
+        except NothingToJudge as exc:
+            raise dg.Failure(str(exc)) from None
+        verdict = "promoted" if judged["promoted"] else "not promoted"
+        context.log.info(f"{judged['candidate_version']}: {verdict}: {judged['reason']}")
+        return dg.MaterializeResult(metadata=judged)
+
+    return [training_set, churn_model, production_model]

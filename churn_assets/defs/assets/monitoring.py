@@ -6,13 +6,10 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.core.monitoring.day_drift import compare_day, drift_outcome
-from churn_assets.defs.assets.scoring import churn_predictions
-from churn_assets.defs.deployment import TABLE_KINDS
-from churn_assets.defs.partitions import daily_partitions, partition_days
+from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import DriftPolicy, Warehouse
 from churn_assets.defs.tables import require
 from churn_assets.io.artifacts import ArtifactsResource
-from churn_assets.settings import environment_settings
 from churn_assets.wiring.checks import CheckDef, check_specs, partition_check_events
 from churn_assets.wiring.metadata import table_metadata
 
@@ -24,56 +21,15 @@ DRIFT_RULE = (
     "tests (K-S, Wasserstein), which flag small shifts in large samples that PSI rates low: read them, the "
     "sensor does not."
 )
-_WARN, _FAIL = environment_settings().drift_warn_psi, environment_settings().drift_fail_psi
-STABLE_CHECK = CheckDef(
-    "important_features_stable",
-    f"PSI of the model's important features and of the predictions: WARN from the warn threshold ({_WARN}, "
-    f"CHURN_DRIFT_WARN_PSI), ERROR from the fail threshold ({_FAIL}, CHURN_DRIFT_FAIL_PSI).",
-)
+STABLE_CHECK = "important_features_stable"
 
 
-@dg.asset(
-    description=(
-        "Compares day t's eligible users' features and predicted churn probabilities with the reference (a sample of "
-        "the test window) "
-        "of the model that scored them: population stability index per feature (this table), and an Evidently "
-        "data-drift report (HTML in the artifact store, linked from the materialization)."
-    ),
-    group_name=GROUP,
-    kinds={"pandas", "evidently", *TABLE_KINDS},
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={"partition_expr": "as_of_date"},
-    ins={"user_features": dg.AssetIn(), "churn_predictions": dg.AssetIn(key=churn_predictions.key)},
-    check_specs=check_specs("drift_report", [STABLE_CHECK], partitions_def=daily_partitions, blocking=False),
-)
-def drift_report(
-    context: dg.AssetExecutionContext,
-    user_features: pd.DataFrame,
-    churn_predictions: pd.DataFrame,
-    artifacts: ArtifactsResource,
-    drift_policy: DriftPolicy,
-    warehouse: Warehouse,
-) -> Iterator:
-    days = partition_days(context)
-    require(warehouse.engine(), f"drift_report {days[0]}..{days[-1]}", "churn_predictions", days)
-    tables, outcomes = [], {}
-    for day in context.partition_keys:
-        stamp = pd.Timestamp(day, tz="UTC")
-        table, report = _day_report(
-            day,
-            user_features[user_features["as_of_date"] == stamp],
-            churn_predictions[churn_predictions["as_of_date"] == stamp],
-            artifacts,
-            drift_policy,
-        )
-        outcome = drift_outcome(table, drift_policy.warn_psi, drift_policy.fail_psi)
-        tables.append(table)
-        outcomes[day] = {STABLE_CHECK.name: outcome}
-        # every day of a ranged run has its own table, figures and report link, as a one-day run has
-        context.add_asset_metadata(_summary(table, outcome, report), partition_key=day)
-    yield dg.MaterializeResult(value=pd.concat(tables, ignore_index=True))
-    yield from partition_check_events(context, "drift_report", outcomes)
+def stable_check(warn_psi: float, fail_psi: float) -> CheckDef:
+    return CheckDef(
+        STABLE_CHECK,
+        f"PSI of the model's important features and of the predictions: WARN from the warn threshold ({warn_psi}, "
+        f"CHURN_DRIFT_WARN_PSI), ERROR from the fail threshold ({fail_psi}, CHURN_DRIFT_FAIL_PSI).",
+    )
 
 
 def _summary(table: pd.DataFrame, outcome, report: dict) -> dict:
@@ -106,3 +62,53 @@ def _day_report(
         "evidently_drift_share": day_drift.evidently_share,
         "evidently_drifted_columns": day_drift.evidently_drifted,
     }
+
+
+def monitoring_assets(graph: DailyGraph, *, warn_psi: float, fail_psi: float) -> list[dg.AssetsDefinition]:
+    """drift_report over the graph's partitions; ``warn_psi``/``fail_psi`` are quoted in its check."""
+
+    @dg.asset(
+        description=(
+            "Compares day t's eligible users' features and predicted churn probabilities with the reference (a "
+            "sample of the test window) of the model that scored them: population stability index per feature (this "
+            "table), and an Evidently data-drift report (HTML in the artifact store, linked from the materialization)."
+        ),
+        group_name=GROUP,
+        kinds={"pandas", "evidently", *graph.table_kinds},
+        partitions_def=graph.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata={"partition_expr": "as_of_date"},
+        ins={"user_features": dg.AssetIn(), "churn_predictions": dg.AssetIn(key="churn_predictions")},
+        check_specs=check_specs(
+            "drift_report", [stable_check(warn_psi, fail_psi)], partitions_def=graph.partitions, blocking=False
+        ),
+    )
+    def drift_report(
+        context: dg.AssetExecutionContext,
+        user_features: pd.DataFrame,
+        churn_predictions: pd.DataFrame,
+        artifacts: ArtifactsResource,
+        drift_policy: DriftPolicy,
+        warehouse: Warehouse,
+    ) -> Iterator:
+        days = partition_days(context)
+        require(warehouse.engine(), f"drift_report {days[0]}..{days[-1]}", "churn_predictions", days)
+        tables, outcomes = [], {}
+        for day in context.partition_keys:
+            stamp = pd.Timestamp(day, tz="UTC")
+            table, report = _day_report(
+                day,
+                user_features[user_features["as_of_date"] == stamp],
+                churn_predictions[churn_predictions["as_of_date"] == stamp],
+                artifacts,
+                drift_policy,
+            )
+            outcome = drift_outcome(table, drift_policy.warn_psi, drift_policy.fail_psi)
+            tables.append(table)
+            outcomes[day] = {STABLE_CHECK: outcome}
+            # every day of a ranged run has its own table, figures and report link, as a one-day run has
+            context.add_asset_metadata(_summary(table, outcome, report), partition_key=day)
+        yield dg.MaterializeResult(value=pd.concat(tables, ignore_index=True))
+        yield from partition_check_events(context, "drift_report", outcomes)
+
+    return [drift_report]

@@ -9,9 +9,7 @@ import pandas as pd
 from churn_assets.core.modeling.scoring import rank_predictions, score_users
 from churn_assets.core.serving.snapshot import publish_snapshot
 from churn_assets.core.warehouse.queries import scored_day_select
-from churn_assets.defs.assets.models import production_model
-from churn_assets.defs.deployment import TABLE_KINDS
-from churn_assets.defs.partitions import daily_partitions, partition_days
+from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import ModelPolicy, Warehouse
 from churn_assets.defs.tables import require
 from churn_assets.io.artifacts import ArtifactsResource
@@ -42,46 +40,53 @@ def _day_summary(predictions: pd.DataFrame) -> dict:
     }
 
 
-@dg.asset(
-    description=(
-        "Every user of user_features (the eligible ones) scored as of day t with the production model at run "
-        "time: churn_probability, risk_tier (high/medium/low), rank, model_version and the three features pushing "
-        "the user's risk up most. The day is read from the warehouse in chunks; each day is also published to the "
-        "artifact store as the snapshot the HTTP API (churn-assets serve) answers from. Refuses a day whose "
-        "user_features are not computed."
-    ),
-    group_name=GROUP,
-    kinds=TABLE_KINDS,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={"partition_expr": "as_of_date"},
-    deps=["user_features", production_model],
-    # a daily table: stale when a day passes without a new partition
-    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)),
-)
-def churn_predictions(
-    context: dg.AssetExecutionContext,
-    model_policy: ModelPolicy,
-    artifacts: ArtifactsResource,
-    warehouse: Warehouse,
-) -> Iterator:
-    engine = warehouse.engine()
-    days = partition_days(context)
-    require(engine, f"churn_predictions {days[0]}..{days[-1]}", "user_features", days)
-    registry = artifacts.registry()
-    version = registry.production()
-    if version is None:
-        raise dg.Failure(f"no production model: {registry.why_no_production()}")
-    predictions = _score(engine, days, registry, version, model_policy)
-    by_partition(context, predictions, extra=_day_summary)
-    # the snapshot the HTTP API serves (core/serving/snapshot.py): written before the warehouse table, and served only
-    # once the pointer moves, so the API never reads the warehouse
-    served = publish_snapshot(artifacts.store(), predictions) if len(predictions) else None
-    yield dg.MaterializeResult(
-        value=predictions,
-        metadata={
-            "dagster/column_schema": column_schema(predictions),
-            "model_version": version,
-            "served_day": served or "",
-        },
+def scoring_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
+    """churn_predictions over the graph's partitions."""
+
+    @dg.asset(
+        description=(
+            "Every user of user_features (the eligible ones) scored as of day t with the production model at run "
+            "time: churn_probability, risk_tier (high/medium/low), rank, model_version and the three features pushing "
+            "the user's risk up most. The day is read from the warehouse in chunks; each day is also published to the "
+            "artifact store as the snapshot the HTTP API (churn-assets serve) answers from. Refuses a day whose "
+            "user_features are not computed."
+        ),
+        group_name=GROUP,
+        kinds=graph.table_kinds,
+        partitions_def=graph.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata={"partition_expr": "as_of_date"},
+        deps=["user_features", "production_model"],
+        # a daily table: stale when a day passes without a new partition
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)
+        ),
     )
+    def churn_predictions(
+        context: dg.AssetExecutionContext,
+        model_policy: ModelPolicy,
+        artifacts: ArtifactsResource,
+        warehouse: Warehouse,
+    ) -> Iterator:
+        engine = warehouse.engine()
+        days = partition_days(context)
+        require(engine, f"churn_predictions {days[0]}..{days[-1]}", "user_features", days)
+        registry = artifacts.registry()
+        version = registry.production()
+        if version is None:
+            raise dg.Failure(f"no production model: {registry.why_no_production()}")
+        predictions = _score(engine, days, registry, version, model_policy)
+        by_partition(context, predictions, extra=_day_summary)
+        # the snapshot the HTTP API serves (core/serving/snapshot.py): written before the warehouse table, and served
+        # only once the pointer moves, so the API never reads the warehouse
+        served = publish_snapshot(artifacts.store(), predictions) if len(predictions) else None
+        yield dg.MaterializeResult(
+            value=predictions,
+            metadata={
+                "dagster/column_schema": column_schema(predictions),
+                "model_version": version,
+                "served_day": served or "",
+            },
+        )
+
+    return [churn_predictions]
