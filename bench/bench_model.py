@@ -54,20 +54,20 @@ def honest_numbers(data_dir: Path) -> None:
     card = registry.card(version)
     test = registry.frame(version, "test_set")
     oracle = pd.concat(
-        true_churn_probability(Settings().simulation(), day.date(), card["label_horizon_days"]).assign(as_of_date=day)
+        true_churn_probability(Settings().simulation(), day.date(), card.label_horizon_days).assign(as_of_date=day)
         for day in pd.to_datetime(sorted(test["as_of_date"].unique()), utc=True)
     )
     scored = test.merge(oracle, on=["user_id", "as_of_date"], how="left")
     assert scored["churn_probability"].notna().all()
     y = scored["churned"].to_numpy()
-    w = card["windows"]
+    w = card.windows
     print(
         f"test window {w['test_first']}..{w['test_last']} ({len(test):,} user-days, {y.mean():.1%} churned), "
         f"trained on {w['train_first']}..{w['train_last']} ({card['training_rows']:,} rows), gap {w['gap_days']} days"
     )
     print(f"  {'':<28}{'ROC-AUC':>9}{'PR-AUC':>9}")
-    for name, m in card["candidates"].items():
-        mark = " (production)" if name == card["candidate"] else ""
+    for name, m in card.candidates.items():
+        mark = " (production)" if name == card.candidate else ""
         print(f"  {name + mark:<28}{m['roc_auc']:>9.4f}{m['pr_auc']:>9.4f}")
     print(
         f"  {'oracle (simulator truth)':<28}{roc_auc_score(y, scored['churn_probability']):>9.4f}"
@@ -77,7 +77,7 @@ def honest_numbers(data_dir: Path) -> None:
     model = registry.load(version)
     from churn_assets.core.modeling.candidates import predict_proba
 
-    p = predict_proba(model, scored.loc[recent], card["features"])
+    p = predict_proba(model, scored.loc[recent], card.features)
     print(
         f"  users active in the last 7 days only ({recent.mean():.0%} of rows, {y[recent].mean():.1%} churned): "
         f"model PR-AUC {average_precision_score(y[recent], p):.4f}, "
@@ -134,7 +134,7 @@ def scoring(data_dir: Path, rows: int) -> None:
     features = pool.iloc[rng.integers(0, len(pool), rows)].reset_index(drop=True)
     features["user_id"] = [f"b{i:08d}" for i in range(rows)]
     started = time.perf_counter()
-    X = model_input(features, card["features"])
+    X = model_input(features, card.features)
     prepared = time.perf_counter() - started
     calls = []
     for _ in range(4):  # the first call pays for allocating the arrays; report the median of the rest

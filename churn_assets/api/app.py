@@ -158,7 +158,7 @@ def create_app(store: ArtifactStore, risk: tuple[float, float], token: str | Non
     async def predict(rows: list[Any] = Body(..., embed=True)) -> Response:  # noqa: B008 (FastAPI's idiom)
         served = model_or_503()
         try:
-            check_rows(rows, served.card["features"])
+            check_rows(rows, served.card.features)
         except RowError as exc:
             raise HTTPException(422, {"message": str(exc), "problems": exc.problems}) from None
         version, answers = await batcher.score(rows)
@@ -167,11 +167,16 @@ def create_app(store: ArtifactStore, risk: tuple[float, float], token: str | Non
     @app.get(f"/{API_VERSION}/models", summary="Registered model versions, their test metrics, production")
     def models() -> dict:
         cards = state.registry.versions()
-        keep = ("version", "created", "candidate", "windows")
         return {
             "production": state.registry.production(),
             "versions": [
-                {**{k: c.get(k) for k in keep}, "metrics": {m: c["metrics"].get(m) for m in ("roc_auc", "pr_auc")}}
+                {
+                    "version": c.version,
+                    "created": c.created,
+                    "candidate": c.candidate,
+                    "windows": c.windows,
+                    "metrics": {m: c.metrics.get(m) for m in ("roc_auc", "pr_auc")},
+                }
                 for c in cards
             ],
         }
@@ -179,7 +184,7 @@ def create_app(store: ArtifactStore, risk: tuple[float, float], token: str | Non
     @app.get(f"/{API_VERSION}/models/{{version}}/card", summary="A model version's card")
     def card(version: str) -> dict:
         try:
-            return state.registry.card(normalize_version(version))
+            return state.registry.card(normalize_version(version)).to_dict()
         except (RegistryError, ArtifactNotFound, KeyError) as exc:
             raise HTTPException(404, f"no model card for {version!r}: {exc}") from None
 

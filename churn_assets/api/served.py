@@ -107,7 +107,7 @@ class Batcher:
 def _score(served: Served, batches: list[list[dict]], risk: tuple[float, float]) -> list[list[dict]]:
     from churn_assets.core.modeling.scoring import probability_and_reasons, risk_tier
 
-    names = served.card["features"]
+    names = served.card.features
     frame = pd.DataFrame.from_records([row for rows in batches for row in rows], columns=names)
     # the rows were checked (finite numbers, strings): scikit-learn's own checks of every step are skipped
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):

@@ -62,8 +62,8 @@ def _registry(settings: Settings):
     return artifacts_of(settings).registry()
 
 
-def _lift(card: dict, baseline: str) -> str:
-    found = card.get("baselines", {}).get(baseline)
+def _lift(card, baseline: str) -> str:
+    found = card.baselines.get(baseline)
     return f"{found['model_lift']['pr_auc']:+.4f}" if found else "-"
 
 
@@ -85,13 +85,12 @@ def model_command(args: argparse.Namespace) -> int:
             f"{'vs recency':>12}{'vs BG/NBD':>11}"
         )
         for card in cards:
-            w = card["windows"]
-            mark = "* " if card["version"] == production else "  "
+            mark = "* " if card.version == production else "  "
             lifts = [_lift(card, name) for name in ("recency", "bg_nbd")]
             print(
-                f"{mark}{card['version']:<16}{card['created']:<27}{card['candidate']:<28}"
-                f"{w['test_first'] + '..' + w['test_last']:<24}{card['metrics']['pr_auc']:>8.4f}"
-                f"{card['metrics']['roc_auc']:>9.4f}{lifts[0]:>12}{lifts[1]:>11}"
+                f"{mark}{card.version:<16}{card.created:<27}{card.candidate:<28}"
+                f"{card.test_window:<24}{card.metrics['pr_auc']:>8.4f}"
+                f"{card.metrics['roc_auc']:>9.4f}{lifts[0]:>12}{lifts[1]:>11}"
             )
         print("* = production; vs recency / BG/NBD: the model's PR-AUC minus the baseline's on the same test rows")
         return 0

@@ -20,6 +20,7 @@ from churn_assets.cli.stages import (
     reset_peak_rss,
     run_stage,
 )
+from churn_assets.cli.summary import RunSummary
 from churn_assets.core.intake.findings import CheckFinding
 from churn_assets.core.registry.manifest import SourceMismatch, check_source
 from churn_assets.settings import Settings, SettingsError
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update(RANGE_PLANNED_EVENTS)
     import dagster as dg
 
+    from churn_assets.core.modeling.promotion import Judgement
     from churn_assets.definitions import build_definitions
     from churn_assets.defs.partitions import DailyGraph
     from churn_assets.wiring.metadata import ROW_COUNT
@@ -88,39 +90,15 @@ def run(args: argparse.Namespace) -> int:
             # a file's population is known now: size the events runs by it, as the simulator's is
             stages = plan.with_population(int(outputs.get("raw_users", {}).get(ROW_COUNT, settings.users))).stages
         if stage.job == "promotion_job" and not artifacts.registry().production():
-            reason = outputs.get("production_model", {}).get("reason", "")
+            reason = (
+                Judgement.from_metadata(outputs["production_model"]).reason if "production_model" in outputs else ""
+            )
             print(f"  no production model ({reason}): predictions and the drift report need one; skipped")
             break
     print_findings(findings, notes, settings)
 
-    print("Summary (rows written):")
-    for table, meta in outputs.items():
-        if ROW_COUNT in meta:
-            print(f"  {table:<24} {int(meta[ROW_COUNT]):>10,}")
-    if "churn_model" in outputs:
-        model = outputs["churn_model"]
-        print(
-            f"Model {model['model_version']} ({model['chosen_candidate']}): test PR-AUC {model['test_pr_auc']}, "
-            f"ROC-AUC {model['test_roc_auc']}; on the same rows recency alone {model['recency_pr_auc']} / "
-            f"{model['recency_roc_auc']}, BG/NBD {model['bg_nbd_pr_auc']} / {model['bg_nbd_roc_auc']}"
-        )
-    if "production_model" in outputs:
-        prod = outputs["production_model"]
-        verdict = "promoted" if prod["promoted"] else "not promoted"
-        print(f"Promotion: {prod['candidate_version']} {verdict} ({prod['reason']})")
-        print(f"Production model: {prod['production_version'] or 'none'}")
-    if "churn_predictions" in outputs:
-        pred = outputs["churn_predictions"]
-        print(
-            f"Predictions {plan.last}: {pred['tier_high']} high, {pred['tier_medium']} medium, "
-            f"{pred['tier_low']} low risk"
-        )
-    if "drift_report" in outputs:
-        drift = outputs["drift_report"]
-        drifted = ", ".join(drift["drifted_features"]) or "none"
-        print(f"Drift {plan.last}: max important PSI {drift['max_important_psi']}, drifted features: {drifted}")
-        if drift["drift_detected"]:
-            print("  drift detected: the drift sensor requests a retraining run (churn-assets dev runs the daemon)")
+    for line in RunSummary.from_outputs(outputs).lines(plan.last):
+        print(line)
     print(f"Finished in {time.perf_counter() - started:.1f}s. Browse it with: churn-assets dev")
     return 0
 

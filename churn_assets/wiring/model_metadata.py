@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import base64
 import subprocess
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from importlib.metadata import version as package_version
+from typing import Any
 
 import dagster as dg
 import pandas as pd
+
+from churn_assets.core.registry.card import ModelCard
 
 
 def _image(png: bytes, title: str) -> dg.MetadataValue:
@@ -33,30 +38,56 @@ def code_version() -> str:
     return f"churn_assets {package_version('churn_assets')} ({commit})"
 
 
-def model_metadata(version: str, created: bool, card: dict, result, card_link: str) -> dict:
+@dataclass(frozen=True)
+class ModelFigures:
+    """The headline figures churn_model records, which ``churn-assets run`` reads back for its summary."""
+
+    model_version: str
+    chosen_candidate: str
+    test_pr_auc: float
+    test_roc_auc: float
+    recency_pr_auc: float | None
+    recency_roc_auc: float | None
+    bg_nbd_pr_auc: float | None
+    bg_nbd_roc_auc: float | None
+
+    @classmethod
+    def of(cls, version: str, card: ModelCard) -> ModelFigures:
+        def baseline(name: str, metric: str) -> float | None:
+            return card.baselines.get(name, {}).get(metric)
+
+        return cls(
+            version,
+            card.candidate,
+            round(card.metrics["pr_auc"], 4),
+            round(card.metrics["roc_auc"], 4),
+            *(baseline(name, metric) for name in ("recency", "bg_nbd") for metric in ("pr_auc", "roc_auc")),
+        )
+
+    def as_metadata(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> ModelFigures:
+        return cls(**{f.name: metadata.get(f.name) for f in fields(cls)})
+
+
+def model_metadata(version: str, created: bool, card: ModelCard, result, card_link: str) -> dict:
     from churn_assets.core.modeling.plots import calibration_png, pr_curves_png
 
-    y, best = result.y_test, card["metrics"]
+    y = result.y_test
     return {
-        "model_version": version,
+        **ModelFigures.of(version, card).as_metadata(),
         "newly_registered": created,
-        "chosen_candidate": result.best,
-        "test_pr_auc": round(best["pr_auc"], 4),
-        "test_roc_auc": round(best["roc_auc"], 4),
-        **{
-            f"{name}_{metric}": card["baselines"][name][metric]
-            for name in ("recency", "bg_nbd")
-            for metric in ("pr_auc", "roc_auc")
-        },
-        "baselines": dg.MetadataValue.json(card["baselines"]),
-        "calibration_error": card["calibration"]["ece"],
-        "recently_active": dg.MetadataValue.json(card["segments"]),
-        "tiers_ordered": card["calibration"]["tiers_ordered"],
+        "baselines": dg.MetadataValue.json(card.baselines),
+        "calibration_error": card.calibration["ece"],
+        "recently_active": dg.MetadataValue.json(card.segments),
+        "tiers_ordered": card.calibration["tiers_ordered"],
         "test_churn_rate_by_tier": dg.MetadataValue.json(
-            {name: t["churn_rate"] for name, t in card["calibration"]["tiers"].items()}
+            {name: t["churn_rate"] for name, t in card.calibration["tiers"].items()}
         ),
         "candidates": dg.MetadataValue.md(_metrics_table(result)),
-        "windows": dg.MetadataValue.json(card["windows"]),
+        "windows": dg.MetadataValue.json(card.windows),
         "pr_curve": _image(pr_curves_png(y, result.test_scores), "precision-recall"),
         "calibration": _image(calibration_png(y, result.test_scores[result.best], result.best), "calibration"),
         "model_card": dg.MetadataValue.url(card_link),

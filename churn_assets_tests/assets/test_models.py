@@ -3,6 +3,8 @@
 One warehouse is built per deployment for the module; a test that changes it (retraining, promotion, drift, a
 tampered file) works on its own copy (``own``), so the tests pass in any order."""
 
+from dataclasses import replace
+
 import dagster as dg
 import numpy as np
 import pytest
@@ -63,32 +65,32 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
     model = mats(built.train, "churn_model")
     version = model["model_version"]
     card = built.registry.card(version)
-    assert card["features"] == list(MODEL_FEATURES) and not latent_fields() & set(card["features"])
+    assert card.features == list(MODEL_FEATURES) and not latent_fields() & set(card.features)
     windows = {"train_first": WINDOW_FIRST, "train_last": "2026-02-25", "test_first": "2026-03-28", "test_last": T}
-    assert card["windows"] == windows | {"gap_days": 30}
+    assert card.windows == windows | {"gap_days": 30}
     candidates = {"logistic_regression", "logistic_regression_smote", "gradient_boosting", "bg_nbd"}
-    assert set(card["candidates"]) == candidates
-    assert card["selection"]["chosen_by"].startswith("log loss on the held-out users of the training window")
-    assert card["selection"]["rows"]["fitted"] + card["selection"]["rows"]["held_out"] == card["training_rows"]
-    recent = card["segments"]["active_last_7_days"]
-    assert model["recently_active"]["active_last_7_days"] == recent and 0 < recent["rows"] < card["test_rows"]
-    assert {"pr_auc", "roc_auc", "f1", "brier", "lift_top_decile"} <= set(card["metrics"])
-    assert card["metrics"]["roc_auc"] > 0.8
+    assert set(card.candidates) == candidates
+    assert card.selection["chosen_by"].startswith("log loss on the held-out users of the training window")
+    assert card.selection["rows"]["fitted"] + card.selection["rows"]["held_out"] == card.training_rows
+    recent = card.segments["active_last_7_days"]
+    assert model["recently_active"]["active_last_7_days"] == recent and 0 < recent["rows"] < card.test_rows
+    assert {"pr_auc", "roc_auc", "f1", "brier", "lift_top_decile"} <= set(card.metrics)
+    assert card.metrics["roc_auc"] > 0.8
     for key in ("version", "created", "threshold", "sha256", "code_version", "data_version", "training_rows"):
-        assert card[key], key
+        assert getattr(card, key), key
     assert "data:image/png;base64," in model["pr_curve"] and "data:image/png;base64," in model["calibration"]
     # the baselines on the same test rows, in the card and in the materialization, with the model's lift
     for name in ("recency", "bg_nbd"):
-        judged = card["baselines"][name]
+        judged = card.baselines[name]
         assert (model[f"{name}_pr_auc"], model[f"{name}_roc_auc"]) == (judged["pr_auc"], judged["roc_auc"])
-        assert judged["model_lift"]["pr_auc"] == round(card["metrics"]["pr_auc"] - judged["pr_auc"], 4)
-        assert 0.5 < judged["roc_auc"] < card["metrics"]["roc_auc"]
+        assert judged["model_lift"]["pr_auc"] == round(card.metrics["pr_auc"] - judged["pr_auc"], 4)
+        assert 0.5 < judged["roc_auc"] < card.metrics["roc_auc"]
     # calibration on the test rows, and risk tiers whose observed churn rises with the tier
-    calibration = card["calibration"]
+    calibration = card.calibration
     assert model["calibration_error"] == calibration["ece"] and 0 < calibration["ece"] < 0.1
     assert model["tiers_ordered"] is True and calibration["tiers_ordered"] is True
     rates = model["test_churn_rate_by_tier"]
-    assert rates["low"] < rates["high"] and sum(t["rows"] for t in calibration["tiers"].values()) == card["test_rows"]
+    assert rates["low"] < rates["high"] and sum(t["rows"] for t in calibration["tiers"].values()) == card.test_rows
     promotion = mats(built.promote, "production_model")
     assert promotion["promoted"] is True and promotion["reason"].startswith("first model: ROC-AUC")
     assert "vs recency alone" in promotion["reason"] and "beats the margin 0.01" in promotion["reason"]
@@ -129,7 +131,7 @@ def test_promotion_refuses_a_worse_model_and_rollback_restores_the_previous_one(
     features = list(MODEL_FEATURES)
     worse.fit(model_input(test, features), rng.permutation(test[TARGET].to_numpy()))
     scores = worse.predict_proba(model_input(test, features))[:, 1]
-    card = own.registry.card(good) | {"metrics": evaluate(test[TARGET].to_numpy(), scores, 0.5)}
+    card = replace(own.registry.card(good), metrics=evaluate(test[TARGET].to_numpy(), scores, 0.5))
     bad, created = own.registry.register(worse, card, {"test_set": test})
     assert created and own.registry.latest() == bad
 
@@ -223,14 +225,14 @@ def test_a_retrain_launched_with_its_own_window_and_candidates(own):
     }
     result = own.materialize(["training_set", "churn_model"], day, run_config=config)
     card = own.registry.card(mats(result, "churn_model")["model_version"])
-    assert card["launch"] == {
+    assert card.launch == {
         "window_last": day,
         "candidates": ["logistic_regression", "bg_nbd"],
         "window_first": "2026-02-09",
         "train_days": 60,
     }
-    assert sorted(card["candidates"]) == ["bg_nbd", "logistic_regression"]
-    assert card["windows"]["train_first"] == "2026-02-09"
+    assert sorted(card.candidates) == ["bg_nbd", "logistic_regression"]
+    assert card.windows["train_first"] == "2026-02-09"
 
     wrong = {"ops": {"churn_model": {"config": {"candidates": ["xgboost"]}}}}
     refused = own.materialize(["churn_model"], day, run_config=wrong, raise_on_error=False)

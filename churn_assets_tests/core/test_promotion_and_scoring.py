@@ -12,6 +12,7 @@ from churn_assets.core.modeling.scoring import (
     risk_tier,
     score_users,
 )
+from churn_assets.core.registry.card import ModelCard
 from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
 
 NUMERIC_FEATURES = DEFAULT_SPEC.numeric
@@ -109,7 +110,7 @@ def test_reason_codes_name_the_features_pushing_risk_up():
 
 
 def card(reference=REFERENCE):
-    return {"features": list(MODEL_FEATURES), "feature_reference": reference}
+    return ModelCard(candidate="linear", metrics={}, features=list(MODEL_FEATURES), feature_reference=reference)
 
 
 def test_score_users_scores_every_row_with_tier_and_version_and_ranks_across_chunks():

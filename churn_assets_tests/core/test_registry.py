@@ -2,6 +2,7 @@ import io
 import json
 import pickle
 import zipfile
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -9,9 +10,12 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from churn_assets.core.registry.artifacts import ArtifactNotFound, LocalArtifactStore
+from churn_assets.core.registry.card import ModelCard
 from churn_assets.core.registry.model_registry import ModelIntegrityError, ModelRegistry, RegistryError, sha256
 
-CARD = {"metrics": {"pr_auc": 0.5, "roc_auc": 0.8}, "threshold": 0.3, "windows": {}}
+CARD = ModelCard(
+    candidate="logistic_regression", metrics={"pr_auc": 0.5, "roc_auc": 0.8}, features=["x"], threshold=0.3
+)
 
 
 def fitted(c: float) -> LogisticRegression:
@@ -37,14 +41,14 @@ def test_register_and_load_round_trip_with_card(registry):
     version, created = registry.register(fitted(1.0), CARD, {"test_set": pd.DataFrame({"x": [1, 2]})})
     assert created and version.startswith("m-")
     card = registry.card(version)
-    assert card["version"] == version and card["metrics"]["roc_auc"] == 0.8
-    assert len(card["sha256"]) == 64 and card["artifact"] == f"models/{version}/model.skops"
-    assert card["sha256"].startswith(version[2:]) and card["format"] == "skops"
+    assert card.version == version and card.metrics["roc_auc"] == 0.8
+    assert len(card.sha256) == 64 and card.artifact == f"models/{version}/model.skops"
+    assert card.sha256.startswith(version[2:]) and card.format == "skops"
     assert registry.load(version).predict([[3.0]]).tolist() == [1]
     assert registry.frame(version, "test_set")["x"].tolist() == [1, 2]
     # the same model again is the same version, not a new one
     assert registry.register(fitted(1.0), CARD, {}) == (version, False)
-    assert [c["version"] for c in registry.versions()] == [version]
+    assert [c.version for c in registry.versions()] == [version]
 
 
 def test_a_tampered_artifact_is_refused(registry):
@@ -69,8 +73,8 @@ class Evil:
 def swap_with_recomputed_card(registry, version: str, data: bytes) -> None:
     """What an attacker with write access to the store does: replace the artifact and fix up its card."""
     registry.store.write_bytes(f"models/{version}/model.skops", data)
-    card = registry.card(version) | {"sha256": sha256(data)}
-    registry.store.write_bytes(f"models/{version}/card.json", json.dumps(card).encode())
+    card = replace(registry.card(version), sha256=sha256(data))
+    registry.store.write_bytes(f"models/{version}/card.json", json.dumps(card.to_dict()).encode())
 
 
 def test_a_swapped_file_with_a_recomputed_card_is_refused_and_never_runs(registry, tmp_path):
@@ -101,8 +105,8 @@ def test_a_skops_file_naming_an_untrusted_type_is_refused_before_anything_is_bui
     # even a forger who also controls the version id (a new version named after the file's digest) is refused
     forged_version = f"m-{sha256(data)[:12]}"
     registry.store.write_bytes(f"models/{forged_version}/model.skops", data)
-    card = registry.card(version) | {"version": forged_version, "sha256": sha256(data)}
-    registry.store.write_bytes(f"models/{forged_version}/card.json", json.dumps(card).encode())
+    card = replace(registry.card(version), version=forged_version, sha256=sha256(data))
+    registry.store.write_bytes(f"models/{forged_version}/card.json", json.dumps(card.to_dict()).encode())
     with pytest.raises(ModelIntegrityError, match=r"names types outside the trusted list: \['os.system'\]"):
         registry.load(forged_version)
 
@@ -114,7 +118,7 @@ def test_a_foreign_file_without_a_card_is_not_a_version(registry, tmp_path):
     with pytest.raises(RegistryError, match="no model version 'm-0123456789ab'"):
         registry.load("m-0123456789ab")
     assert not (tmp_path / "code-ran").exists()
-    assert [c["version"] for c in registry.versions()] == [version]
+    assert [c.version for c in registry.versions()] == [version]
 
 
 @pytest.mark.parametrize("typed", ["{v}/", " {v} ", "{v}//"])
@@ -150,7 +154,7 @@ def test_one_corrupt_card_does_not_hide_the_others(registry):
     first, _ = registry.register(fitted(1.0), CARD, {})
     second, _ = registry.register(fitted(0.01), CARD, {})
     registry.store.write_bytes(f"models/{first}/card.json", b"\x00not json")
-    assert [c["version"] for c in registry.versions()] == [second]
+    assert [c.version for c in registry.versions()] == [second]
     assert registry.unreadable == [
         f"{registry.store.uri(f'models/{first}/card.json')} is corrupt: "
         "Expecting value: line 1 column 1 (char 0); restore it or remove it"

@@ -7,6 +7,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -45,7 +46,7 @@ def feature_rows(data: Path, n: int) -> list[dict]:
     card = registry.card(registry.production())
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
         frame = conn.execute(f"select * from churn.user_features where as_of_date = '{DAY}' limit {n}").df()
-    return json.loads(frame[card["features"]].to_json(orient="records"))
+    return json.loads(frame[card.features].to_json(orient="records"))
 
 
 def test_health_ready_and_a_users_risk(api, run_dir):
@@ -130,7 +131,7 @@ def test_models_cards_reports_metrics_and_openapi(api, run_dir):
     version = registry.production()
     models = httpx.get(f"{api.url}/v1/models").json()
     assert models["production"] == version and [m["version"] for m in models["versions"]] == [version]
-    assert httpx.get(f"{api.url}/v1/models/{version}/card").json() == registry.card(version)
+    assert httpx.get(f"{api.url}/v1/models/{version}/card").json() == registry.card(version).to_dict()
     assert httpx.get(f"{api.url}/v1/models/m-000000000000/card").status_code == 404
     assert httpx.get(f"{api.url}/v1/models/..%2Fsecrets/card").status_code == 404
     report = httpx.get(f"{api.url}/reports/drift/{DAY}")
@@ -154,11 +155,11 @@ def test_a_promotion_during_a_stream_of_requests_switches_the_version_without_an
     card = registry.card(old)
     test = registry.frame(old, "test_set")
     fit, held = test.iloc[::2], test.iloc[1::2]
-    other = candidate_pipelines(card["features"], rows=len(fit))["gradient_boosting"]().fit(
-        model_input(fit, card["features"]), fit[TARGET]
+    other = candidate_pipelines(card.features, rows=len(fit))["gradient_boosting"]().fit(
+        model_input(fit, card.features), fit[TARGET]
     )
-    model = calibrate(other, model_input(held, card["features"]), held[TARGET].to_numpy())
-    new, created = registry.register(model, {**card, "candidate": "gradient_boosting"}, {"test_set": test})
+    model = calibrate(other, model_input(held, card.features), held[TARGET].to_numpy())
+    new, created = registry.register(model, replace(card, candidate="gradient_boosting"), {"test_set": test})
     assert created and new != old
     rows = feature_rows(run_dir[0], 2)
     answers, stop = [], threading.Event()

@@ -11,7 +11,9 @@ refused and with which numbers:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,32 @@ def promote_if_better(
     return Decision(False, f"{verdict}: {gain:+.4f} does not beat the margin {bars.margin}")
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What ``production_model`` decided about the newest model, with the figures it decided on. Its metadata form
+    (``as_metadata``) is what the asset records and ``churn-assets run`` reads back (``from_metadata``)."""
+
+    candidate_version: str
+    production_version: str  # after the decision; "" while nothing is in production
+    promoted: bool
+    reason: str
+    previous_version: str | None = None  # production before the decision (unset when the model was judged before)
+    candidate_pr_auc: float | None = None
+    production_pr_auc_same_window: float | None = None
+
+    def as_metadata(self) -> dict[str, str | bool | float]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> Judgement:
+        return cls(**{f.name: metadata[f.name] for f in fields(cls) if f.name in metadata})
+
+
 class NothingToJudge(LookupError):
     """The registry holds no trained model."""
 
 
-def judge_latest(registry, bars: Bars) -> dict:
+def judge_latest(registry, bars: Bars) -> Judgement:
     """Judge the registry's newest model against production, re-scored on the candidate's test window; record the
     decision (every version is judged once, so a rollback is not undone by the next run) and promote it when it
     wins. Returns what was decided, with the figures it was decided on."""
@@ -82,32 +105,24 @@ def judge_latest(registry, bars: Bars) -> dict:
     earlier = registry.decision(candidate)
     if candidate == current or earlier is not None:
         reason = "already production" if candidate == current else f"already judged: {earlier['reason']}"
-        return {
-            "production_version": current or "",
-            "candidate_version": candidate,
-            "promoted": False,
-            "reason": reason,
-        }
+        return Judgement(candidate, current or "", False, reason)
     card = registry.card(candidate)
     test = registry.frame(candidate, "test_set")
     production_metrics = None
     if current is not None:
-        scores = predict_proba(registry.load(current), test, registry.card(current)["features"])
-        production_metrics = evaluate(test[TARGET].to_numpy(), scores, registry.card(current)["threshold"])
-    decision = promote_if_better(
-        card["metrics"], production_metrics, bars, card["baselines"]["recency"], card["calibration"]
-    )
+        production_card = registry.card(current)
+        scores = predict_proba(registry.load(current), test, production_card.features)
+        production_metrics = evaluate(test[TARGET].to_numpy(), scores, production_card.threshold)
+    decision = promote_if_better(card.metrics, production_metrics, bars, card.baselines["recency"], card.calibration)
     registry.record_decision(candidate, decision.promote, decision.reason)
     if decision.promote:
         registry.promote(candidate, decision.reason)
-    judged = {
-        "production_version": registry.production() or "",
-        "candidate_version": candidate,
-        "previous_version": current or "",
-        "promoted": decision.promote,
-        "reason": decision.reason,
-        "candidate_pr_auc": round(card["metrics"]["pr_auc"], 4),
-    }
-    if production_metrics:
-        judged["production_pr_auc_same_window"] = round(production_metrics["pr_auc"], 4)
-    return judged
+    return Judgement(
+        candidate_version=candidate,
+        production_version=registry.production() or "",
+        promoted=decision.promote,
+        reason=decision.reason,
+        previous_version=current or "",
+        candidate_pr_auc=round(card.metrics["pr_auc"], 4),
+        production_pr_auc_same_window=round(production_metrics["pr_auc"], 4) if production_metrics else None,
+    )

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from churn_assets.core.modeling.training import model_input
+from churn_assets.core.registry.card import ModelCard
 
 PREDICTION_COLUMNS = (
     "user_id",
@@ -110,11 +111,11 @@ def reason_codes(
 
 
 def probability_and_reasons(
-    model: Any, frame: pd.DataFrame, card: dict[str, Any], top: int = 3
+    model: Any, frame: pd.DataFrame, card: ModelCard, top: int = 3
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Each row's churn probability and its reasons, from one model call when the rows are few (an API request)."""
-    names, candidates = card["features"], reason_candidates(card)
-    base, pushes = _probability_and_pushes(model, frame, card["feature_reference"], names, candidates)
+    names, candidates = card.features, reason_candidates(card)
+    base, pushes = _probability_and_pushes(model, frame, card.feature_reference, names, candidates)
     return base, _top_reasons(pushes, candidates, top)
 
 
@@ -157,13 +158,13 @@ def score_users(
 REASON_CANDIDATES = 10
 
 
-def reason_candidates(card: dict[str, Any]) -> list[str]:
+def reason_candidates(card: ModelCard) -> list[str]:
     """The features reasons are chosen from: the model's ``REASON_CANDIDATES`` most important (mean absolute
     push on its reference sample, in the card), or every feature when the card has no importance. Each
     candidate costs a model call per scored user; the others rarely move a prediction."""
-    importance = card.get("feature_importance")
+    importance = card.feature_importance
     if not importance:
-        return list(card["features"])
+        return list(card.features)
     return sorted(importance, key=lambda c: -importance[c])[:REASON_CANDIDATES]
 
 

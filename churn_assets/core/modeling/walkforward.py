@@ -57,7 +57,7 @@ def as_of_dates(first: date, last: date, every: str) -> list[date]:
 @dataclass(frozen=True)
 class Plan:
     """What an as-of date trains on and scores, from the pipeline's settings; it is also the model policy that
-    ``core/card.train_model`` reads."""
+    ``core/modeling/trainer.train_model`` reads."""
 
     horizon: int
     train_days: int
@@ -107,8 +107,8 @@ def evaluate_as_of(
     (against recency alone for a first model, against production re-scored on the same test rows after), score
     the day's eligible users with the production model. Returns the table's row, the scored users (user_id,
     churn_probability, churned; empty without a production model) and the production model after the date."""
-    from churn_assets.core.modeling.card import train_model
     from churn_assets.core.modeling.metrics import evaluate
+    from churn_assets.core.modeling.trainer import train_model
 
     first, last = plan.label_window(as_of)
     trained = train_model(read(first, last), last, plan.spec, plan, plan.horizon)
@@ -118,7 +118,7 @@ def evaluate_as_of(
         scores = production.model.predict_proba(model_input(trained.test, features))[:, 1]
         current = evaluate(result.y_test, scores, 0.5)
     card = trained.card
-    decision = promote_if_better(card["metrics"], current, plan.bars, card["baselines"]["recency"], card["calibration"])
+    decision = promote_if_better(card.metrics, current, plan.bars, card.baselines["recency"], card.calibration)
     if decision.promote:
         production = Production(result.model, as_of)
 

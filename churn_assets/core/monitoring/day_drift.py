@@ -51,10 +51,10 @@ def compare_day(
 
     card = registry.card(version)
     reference = registry.frame(version, "reference")
-    names = card["features"]
+    names = card.features
     reference[PREDICTION] = predict_proba(registry.load(version), reference, names)
     current = features.merge(predictions[["user_id", PREDICTION]], on="user_id")
-    important = [*watched_features(card.get("feature_importance"), names, top), PREDICTION]
+    important = [*watched_features(card.feature_importance, names, top), PREDICTION]
     table = drift_table(reference, current, [*names, PREDICTION], important, fail_psi)
     table.insert(0, "as_of_date", pd.Timestamp(day, tz="UTC"))
     table["model_version"] = version

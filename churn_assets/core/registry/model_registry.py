@@ -26,12 +26,14 @@ import io
 import json
 import pickle
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
 from churn_assets.core.registry.artifacts import ArtifactNotFound, ArtifactStore
+from churn_assets.core.registry.card import ModelCard
 from churn_assets.core.registry.model_files import ModelIntegrityError, dumps, load_verified, sha256
 
 PREFIX = "models"
@@ -71,10 +73,10 @@ class ModelRegistry:
         except ValueError as exc:
             raise RegistryError(f"{self.store.uri(key)} is corrupt: {exc}; restore it or remove it") from None
 
-    def register(self, model: Any, card: dict[str, Any], frames: dict[str, pd.DataFrame]) -> tuple[str, bool]:
+    def register(self, model: Any, card: ModelCard, frames: dict[str, pd.DataFrame]) -> tuple[str, bool]:
         """Save a model with its card and frames. Returns (version, created): an identical model is not saved twice."""
         fingerprint = sha256(pickle.dumps(model, protocol=5))
-        known = next((c["version"] for c in self.versions() if c.get("fingerprint") == fingerprint), None)
+        known = next((c.version for c in self.versions() if c.fingerprint == fingerprint), None)
         if known is not None:
             return known, False
         data = dumps(model)
@@ -83,29 +85,34 @@ class ModelRegistry:
         for name, frame in frames.items():
             self.store.write_bytes(self._key(version, f"{name}.parquet"), _parquet(frame))
         self.store.write_bytes(self._key(version, ARTIFACT), data)
-        card = {
-            **card,
-            "version": version,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "artifact": self._key(version, ARTIFACT),
-            "format": "skops",
-            "sha256": digest,
-            "fingerprint": fingerprint,
-        }
+        card = replace(
+            card,
+            version=version,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            artifact=self._key(version, ARTIFACT),
+            format="skops",
+            sha256=digest,
+            fingerprint=fingerprint,
+        )
         # the card goes last: a version without a card is incomplete and never listed or loaded
-        self.store.write_bytes(self._key(version, "card.json"), json.dumps(card, indent=2, sort_keys=True).encode())
+        card_json = json.dumps(card.to_dict(), indent=2, sort_keys=True).encode()
+        self.store.write_bytes(self._key(version, "card.json"), card_json)
         return version, True
 
-    def card(self, version: str) -> dict[str, Any]:
+    def card(self, version: str) -> ModelCard:
+        key = self._key(version, "card.json")
         try:
-            card = self._json(self._key(version, "card.json"))
+            data = self._json(key)
         except ArtifactNotFound:
             raise RegistryError(f"no model version {version!r} in the registry") from None
-        if not isinstance(card, dict) or card.get("version") != version or "created" not in card:
-            raise RegistryError(f"{self.store.uri(self._key(version, 'card.json'))} is not the card of {version}")
-        return card
+        if not isinstance(data, dict) or data.get("version") != version or "created" not in data:
+            raise RegistryError(f"{self.store.uri(key)} is not the card of {version}")
+        try:
+            return ModelCard.from_dict(data)
+        except KeyError as exc:
+            raise RegistryError(f"{self.store.uri(key)} has no {exc.args[0]!r}: it is not a model card") from None
 
-    def versions(self) -> list[dict[str, Any]]:
+    def versions(self) -> list[ModelCard]:
         """Cards of every registered version, oldest first. A card that cannot be read is left out and its
         error kept in ``unreadable``, so one bad card never hides the others."""
         cards, self.unreadable = [], []
@@ -117,11 +124,11 @@ class ModelRegistry:
                 cards.append(self.card(parts[1]))
             except RegistryError as exc:
                 self.unreadable.append(str(exc))
-        return sorted(cards, key=lambda c: (c["created"], c["version"]))
+        return sorted(cards, key=lambda c: (c.created, c.version))
 
     def latest(self) -> str | None:
         cards = self.versions()
-        return cards[-1]["version"] if cards else None
+        return cards[-1].version if cards else None
 
     def load(self, version: str) -> Any:
         """Load a model after its bytes match its version id and its card, building only trusted types."""
@@ -134,7 +141,7 @@ class ModelRegistry:
             older = self.store.exists(self._key(version, "model.joblib"))
             hint = " (a pickle artifact of an earlier release, which is never loaded: retrain)" if older else ""
             raise ModelIntegrityError(f"model {version}: artifact {key} missing{hint}") from None
-        return load_verified(data, version, key, card.get("sha256"))
+        return load_verified(data, version, key, card.sha256)
 
     def frame(self, version: str, name: str) -> pd.DataFrame:
         return pd.read_parquet(io.BytesIO(self.store.read_bytes(self._key(version, f"{name}.parquet"))))

@@ -1,6 +1,7 @@
 """Training set, candidate models, and the promotion of a production model."""
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 
 import dagster as dg
@@ -144,15 +145,15 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         # imported here: scikit-learn, imbalanced-learn and matplotlib take seconds to import, and every
         # process that loads the definitions (webserver, daemon, each run) would pay for it
-        from churn_assets.core.modeling.card import train_model
+        from churn_assets.core.modeling.trainer import train_model
 
         candidates = chosen_candidates(config.candidates)  # an unknown name fails here, before any fit
         window_last = date.fromisoformat(context.partition_key)
         trained = train_model(training_set, window_last, graph.features, model_policy, horizon, candidates)
         launch = {"window_last": context.partition_key, "candidates": candidates, **_training_window(context)}
-        card = trained.card | {"training_sample": _sampling(context), "code_version": code_version(), "launch": launch}
+        card = replace(trained.card, training_sample=_sampling(context), code_version=code_version(), launch=launch)
         version, created = artifacts.registry().register(trained.result.model, card, trained.frames)
-        context.log.info(f"model {version} ({card['candidate']}) {'registered' if created else 'already registered'}")
+        context.log.info(f"model {version} ({card.candidate}) {'registered' if created else 'already registered'}")
         link = artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")
         return dg.MaterializeResult(metadata=model_metadata(version, created, card, trained.result, link))
 
@@ -176,8 +177,8 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             judged = judge_latest(artifacts.registry(), bars)
         except NothingToJudge as exc:
             raise dg.Failure(str(exc)) from None
-        verdict = "promoted" if judged["promoted"] else "not promoted"
-        context.log.info(f"{judged['candidate_version']}: {verdict}: {judged['reason']}")
-        return dg.MaterializeResult(metadata=judged)
+        verdict = "promoted" if judged.promoted else "not promoted"
+        context.log.info(f"{judged.candidate_version}: {verdict}: {judged.reason}")
+        return dg.MaterializeResult(metadata=judged.as_metadata())
 
     return [training_set, churn_model, production_model]

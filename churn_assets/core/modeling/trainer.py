@@ -1,6 +1,7 @@
-"""Training a model as ``churn_model`` does, and the card that travels with it: the time split, the candidates,
-the baselines on the same test rows, calibration and tiers, the recently active segment, the drift reference.
-Pure (no Dagster): the asset and the walk-forward (``core/modeling/walkforward.py``) train through it alike.
+"""Training a model as ``churn_model`` does, and the card that travels with it (``core/registry/card.py``): the
+time split, the candidates, the baselines on the same test rows, calibration and tiers, the recently active
+segment, the drift reference. Pure (no Dagster): the asset and the walk-forward (``core/modeling/walkforward.py``)
+train through it alike.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from churn_assets.core.modeling.training import CANDIDATES, TARGET, TimeSplit, check_trainable, split_frame
+from churn_assets.core.registry.card import ModelCard
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 
 REFERENCE_ROWS = 5000  # test-window rows kept as the drift reference
@@ -25,7 +27,7 @@ class TrainedModel:
     split: TimeSplit
     train: pd.DataFrame
     test: pd.DataFrame
-    card: dict[str, Any]
+    card: ModelCard
     frames: dict[str, pd.DataFrame]  # kept beside the model in the registry: its test set, the drift reference
 
 
@@ -56,35 +58,35 @@ def train_model(
     # window, where features still have short histories and the population is younger.
     sample = test.sample(min(REFERENCE_ROWS, len(test)), random_state=policy.random_state)
     reference = feature_reference(train, features)
-    card = {
-        "candidate": result.best,
-        "metrics": best,
+    card = ModelCard(
+        candidate=result.best,
+        metrics=best,
         # the classic baselines on the same test rows: recency alone and BG/NBD (core/modeling/baselines.py)
-        "baselines": judge_baselines(test, scores, fit, best),
+        baselines=judge_baselines(test, scores, fit, best),
         # on the test rows: calibration error and the observed churn rate of each risk tier
-        "calibration": calibration_report(result.y_test, chosen, policy.risk_high, policy.risk_medium)
+        calibration=calibration_report(result.y_test, chosen, policy.risk_high, policy.risk_medium)
         | {"method": "Platt scaling on the held-out users of the training window"},
-        "selection": {
+        selection={
             "chosen_by": "log loss on the held-out users of the training window (after calibration)",
             "candidates": list(result.metrics),
             "held_out": result.validation,
             "rows": result.rows,
         },
         # users active in the last short window: recency cannot separate them, a model has to
-        "segments": {f"active_last_{spec.short}_days": segment_report(test, chosen, scores, spec.short)},
-        "candidates": result.metrics,
-        "threshold": best["threshold"],
-        "features": features,
-        "feature_windows": list(spec.windows),
-        "eligibility_days": spec.eligibility_days,
-        "feature_reference": reference,
-        "feature_importance": feature_importance(result.model, sample.head(IMPORTANCE_ROWS), reference, features),
-        "windows": split.as_dict(),
-        "training_rows": len(train),
-        "test_rows": len(test),
-        "label_horizon_days": horizon,
-        "data_version": _data_version(training_set),
-    }
+        segments={f"active_last_{spec.short}_days": segment_report(test, chosen, scores, spec.short)},
+        candidates=result.metrics,
+        threshold=best["threshold"],
+        features=features,
+        feature_windows=list(spec.windows),
+        eligibility_days=spec.eligibility_days,
+        feature_reference=reference,
+        feature_importance=feature_importance(result.model, sample.head(IMPORTANCE_ROWS), reference, features),
+        windows=split.as_dict(),
+        training_rows=len(train),
+        test_rows=len(test),
+        label_horizon_days=horizon,
+        data_version=_data_version(training_set),
+    )
     return TrainedModel(result, split, train, test, card, {"test_set": test, "reference": sample[features]})
 
 
