@@ -99,7 +99,7 @@ def training(data_dir: Path, repeats: int = 5) -> None:
     frame["as_of_date"] = pd.to_datetime(frame["as_of_date"], utc=True)
     frame = frame.sort_values(["as_of_date", "user_id"]).reset_index(drop=True)
     days = frame["as_of_date"].dt.date
-    split = time_split(days.min(), days.max(), defaults.test_days, defaults.label_horizon_days)
+    split = time_split(days.min(), days.max(), test_days=defaults.test_days, horizon_days=defaults.label_horizon_days)
     train, test = split_frame(frame, split)
     runs = []
     for _ in range(repeats):  # the same rows, again: the time must not depend on the run
@@ -143,7 +143,7 @@ def scoring(data_dir: Path, rows: int) -> None:
         calls.append(time.perf_counter() - started)
     cold, call = calls[0], float(np.median(calls[1:]))
     started = time.perf_counter()
-    rank_predictions(score_users(model, features, version, card, 0.8, 0.5))
+    rank_predictions(score_users(model, features, version, card, high=0.8, medium=0.5))
     whole = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"scoring {rows:,} users with {version} ({card['candidate']}):")

@@ -20,6 +20,7 @@ from churn_assets.wiring.beta import deliberate
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+# --8<-- [start:build_definitions]
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything the code location holds, for ``settings``."""
     from churn_assets.defs.assets import activity, features, ingestion, labels, models, monitoring, scoring
@@ -53,6 +54,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         executor=dg.in_process_executor,
     )
     return dg.Definitions.merge(built, _defs_folder())
+
+
+# --8<-- [end:build_definitions]
 
 
 def _defs_folder() -> dg.Definitions:

@@ -47,6 +47,7 @@ def require_days(what: str, table: str, needed: Iterable[date], available: Colle
         )
 
 
+# --8<-- [start:calendar]
 @dataclass(frozen=True)
 class LabelCalendar:
     """The label horizon's date arithmetic, in one place: which day decides a label, which days are labelled by
@@ -88,3 +89,6 @@ class LabelCalendar:
         """The first test day and the last training day of a window ending on ``window_last``."""
         test_first = window_last - timedelta(days=self.test_days - 1)
         return test_first, test_first - timedelta(days=self.horizon_days + 1)
+
+
+# --8<-- [end:calendar]

@@ -97,10 +97,10 @@ def automation(
         plan = next_label_range(
             first,
             last,
-            horizon,
-            engine.written_days("user_features", first, last),
-            engine.written_days("user_state", first, last),
-            engine.written_days("churn_labels", first, last),
+            horizon_days=horizon,
+            features=engine.written_days("user_features", first, last),
+            states=engine.written_days("user_state", first, last),
+            labels=engine.written_days("churn_labels", first, last),
         )
         if plan.first is None:
             return dg.SkipReason(plan.reason)

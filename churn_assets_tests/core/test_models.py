@@ -118,7 +118,7 @@ def test_smote_would_shift_the_base_rate_and_calibration_on_held_out_users_puts_
     calibrated = result.test_scores["logistic_regression_smote"]
     assert raw.mean() > 1.5 * rate  # trained on half churners, it believes in more of them
     assert abs(calibrated.mean() - rate) < 0.25 * rate
-    assert calibration_report(result.y_test, calibrated, 0.8, 0.5)["ece"] < 0.05
+    assert calibration_report(result.y_test, calibrated, high=0.8, medium=0.5)["ece"] < 0.05
     # calibration is monotone: it does not change the ranking
     assert np.array_equal(np.argsort(raw, kind="stable"), np.argsort(calibrated, kind="stable"))
 

@@ -25,19 +25,27 @@ RECENCY = {"roc_auc": 0.55, "pr_auc": 0.3}
 
 
 def test_first_model_needs_the_floor():
-    assert promote_if_better({"roc_auc": 0.6, "pr_auc": 0.1}, None, BARS, RECENCY, ORDERED).promote
-    refused = promote_if_better({"roc_auc": 0.59, "pr_auc": 0.9}, None, BARS, {"roc_auc": 0.4}, ORDERED)
+    assert promote_if_better(
+        {"roc_auc": 0.6, "pr_auc": 0.1}, None, bars=BARS, recency=RECENCY, calibration=ORDERED
+    ).promote
+    refused = promote_if_better(
+        {"roc_auc": 0.59, "pr_auc": 0.9}, None, bars=BARS, recency={"roc_auc": 0.4}, calibration=ORDERED
+    )
     assert not refused.promote and refused.reason == "first model: ROC-AUC 0.5900 is below the floor 0.6"
 
 
 def test_a_first_model_that_does_not_beat_recency_alone_is_refused_with_the_numbers():
-    refused = promote_if_better({"roc_auc": 0.6401, "pr_auc": 0.5}, None, BARS, {"roc_auc": 0.6392}, ORDERED)
+    refused = promote_if_better(
+        {"roc_auc": 0.6401, "pr_auc": 0.5}, None, bars=BARS, recency={"roc_auc": 0.6392}, calibration=ORDERED
+    )
     assert not refused.promote
     assert refused.reason == (
         "first model: ROC-AUC 0.6401 vs recency alone 0.6392 on the same test rows: +0.0009 does not beat the "
         "margin 0.01"
     )
-    taken = promote_if_better({"roc_auc": 0.66, "pr_auc": 0.5}, None, BARS, {"roc_auc": 0.6392}, ORDERED)
+    taken = promote_if_better(
+        {"roc_auc": 0.66, "pr_auc": 0.5}, None, bars=BARS, recency={"roc_auc": 0.6392}, calibration=ORDERED
+    )
     assert taken.promote
     assert taken.reason == (
         "first model: ROC-AUC 0.6600 vs recency alone 0.6392 on the same test rows: +0.0208 beats the margin 0.01; "
@@ -50,25 +58,33 @@ def test_a_model_whose_tiers_are_not_ordered_is_not_promoted_even_when_it_ranks_
         "tiers_ordered": False,
         "tiers": {"low": {"churn_rate": 0.63}, "medium": {"churn_rate": 0.73}, "high": {"churn_rate": 0.5}},
     }
-    refused = promote_if_better({"roc_auc": 0.9, "pr_auc": 0.9}, None, BARS, RECENCY, inverted)
+    refused = promote_if_better({"roc_auc": 0.9, "pr_auc": 0.9}, None, bars=BARS, recency=RECENCY, calibration=inverted)
     assert not refused.promote
     assert (
         refused.reason
         == "risk tiers not ordered on the test window (observed churn: low 63.0%, medium 73.0%, high 50.0%)"
     )
-    assert not promote_if_better({"roc_auc": 0.9, "pr_auc": 0.9}, {"pr_auc": 0.1}, BARS, RECENCY, inverted).promote
+    assert not promote_if_better(
+        {"roc_auc": 0.9, "pr_auc": 0.9}, {"pr_auc": 0.1}, bars=BARS, recency=RECENCY, calibration=inverted
+    ).promote
 
 
 def test_a_new_model_must_beat_production_by_the_margin():
     production = {"pr_auc": 0.50, "roc_auc": 0.8}
-    assert promote_if_better({"pr_auc": 0.52, "roc_auc": 0.8}, production, BARS, RECENCY, ORDERED).promote
-    tie = promote_if_better({"pr_auc": 0.505, "roc_auc": 0.9}, production, BARS, RECENCY, ORDERED)
+    assert promote_if_better(
+        {"pr_auc": 0.52, "roc_auc": 0.8}, production, bars=BARS, recency=RECENCY, calibration=ORDERED
+    ).promote
+    tie = promote_if_better(
+        {"pr_auc": 0.505, "roc_auc": 0.9}, production, bars=BARS, recency=RECENCY, calibration=ORDERED
+    )
     assert not tie.promote
     assert (
         tie.reason
         == "PR-AUC 0.5050 vs production 0.5000 on the same test window: +0.0050 does not beat the margin 0.01"
     )
-    assert not promote_if_better({"pr_auc": 0.4, "roc_auc": 0.9}, production, BARS, RECENCY, ORDERED).promote
+    assert not promote_if_better(
+        {"pr_auc": 0.4, "roc_auc": 0.9}, production, bars=BARS, recency=RECENCY, calibration=ORDERED
+    ).promote
 
 
 def test_risk_tier_boundaries():
@@ -136,7 +152,9 @@ def test_scoring_works_with_a_real_pipeline_on_model_features():
         def predict_proba(self, x):
             return model.predict_proba(x[list(NUMERIC_FEATURES)])
 
-    scored = score_users(OnNumeric(), f, "m-2", card(REFERENCE | {"days_since_last_activity": 0.0}), 0.8, 0.5)
+    scored = score_users(
+        OnNumeric(), f, "m-2", card(REFERENCE | {"days_since_last_activity": 0.0}), high=0.8, medium=0.5
+    )
     out = rank_predictions(scored)
     assert len(out) == 50 and out["rank"].is_unique
     top = out.iloc[0]

@@ -38,15 +38,19 @@ def test_nothing_beyond_the_last_partition():
 def test_label_days_need_their_own_features_and_the_state_at_the_horizons_end():
     features = set(day_range(FIRST, D("2026-03-20"))) - {D("2026-02-03")}  # a day whose features failed
     states = set(day_range(FIRST, D("2026-03-20")))
-    plan = next_label_range(FIRST, LAST, 30, features, states, labels=set(day_range(FIRST, D("2026-01-31"))))
+    plan = next_label_range(
+        FIRST, LAST, horizon_days=30, features=features, states=states, labels=set(day_range(FIRST, D("2026-01-31")))
+    )
     # 2026-02-01 and 02-02 are ready; 02-03 has no features, so the run stops before it
     assert (plan.first, plan.last) == (D("2026-02-01"), D("2026-02-02"))
-    later = next_label_range(FIRST, LAST, 30, features, states, labels=set(day_range(FIRST, D("2026-02-02"))))
+    later = next_label_range(
+        FIRST, LAST, horizon_days=30, features=features, states=states, labels=set(day_range(FIRST, D("2026-02-02")))
+    )
     # 02-03 can never be labelled until its features exist; the next ready run starts after it
     assert (later.first, later.last) == (D("2026-02-04"), D("2026-02-18"))
 
 
 def test_every_label_day_done():
     days = set(day_range(FIRST, LAST))
-    plan = next_label_range(FIRST, LAST, 30, days, days, labels=days)
+    plan = next_label_range(FIRST, LAST, horizon_days=30, features=days, states=days, labels=days)
     assert (plan.first, plan.reason) == (None, "every label day up to 2026-03-31 is labelled")

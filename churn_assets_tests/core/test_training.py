@@ -40,7 +40,7 @@ def test_a_split_without_the_gap_is_rejected():
 def test_a_window_too_short_for_test_gap_and_training_is_refused():
     with pytest.raises(ValueError, match=r"too short: it needs 14 test days, a 30-day gap .* \(45 label days\)"):
         time_split(date(2026, 1, 1), date(2026, 2, 13), test_days=14, horizon_days=30)
-    assert time_split(date(2026, 1, 1), date(2026, 2, 14), 14, 30).train_last == date(2026, 1, 1)
+    assert time_split(date(2026, 1, 1), date(2026, 2, 14), test_days=14, horizon_days=30).train_last == date(2026, 1, 1)
 
 
 def feature_rows(users, day):
@@ -74,11 +74,11 @@ def label_days(first: str, n: int, rows: int, positives: int) -> pd.DataFrame:
 
 def test_trainable_needs_both_classes_in_both_windows_and_says_how_many():
     end = date(2026, 3, 31)  # 90 label days: 46 training, a 30-day gap, 14 test days
-    ok = trainable_outcome(label_days("2026-01-01", 90, 100, 10), end, 14, 30)
+    ok = trainable_outcome(label_days("2026-01-01", 90, 100, 10), end, test_days=14, horizon_days=30)
     assert ok.passed and ok.metadata["split"]["train_last"] == "2026-02-15"
     thin = label_days("2026-01-01", 90, 100, 10)
     thin.loc[thin["day"] >= "2026-03-18", "positives"] = 1  # the test window: 14 churned rows in all
-    outcome = trainable_outcome(thin, end, 14, 30)
+    outcome = trainable_outcome(thin, end, test_days=14, horizon_days=30)
     assert (outcome.passed, outcome.severity) == (False, "ERROR")
     assert outcome.description == (
         "Not trainable: the test window 2026-03-18..2026-03-31 has 1,400 labelled rows, 14 churned and 1,386 "
@@ -86,11 +86,11 @@ def test_trainable_needs_both_classes_in_both_windows_and_says_how_many():
     )
     everyone = label_days("2026-01-01", 90, 30, 30)  # nobody retained
     assert "the training window 2026-01-01..2026-02-15 has 1,380 labelled rows, 1,380 churned and 0 retained" in (
-        trainable_outcome(everyone, end, 14, 30).description
+        trainable_outcome(everyone, end, test_days=14, horizon_days=30).description
     )
 
 
 def test_an_empty_training_set_is_named_not_a_type_error():
     # an empty window used to reach the split as NaN and fail with "'<' not supported between date and float"
     with pytest.raises(NotTrainableError, match="the training set ending 2026-03-31 has no labelled rows"):
-        check_trainable(label_days("2026-01-01", 0, 0, 0), date(2026, 3, 31), 14, 30)
+        check_trainable(label_days("2026-01-01", 0, 0, 0), date(2026, 3, 31), test_days=14, horizon_days=30)

@@ -168,6 +168,7 @@ def train_candidates(
     train: pd.DataFrame,
     test: pd.DataFrame,
     features: Sequence[str],
+    *,
     random_state: int = 0,
     horizon: int = 30,
     candidates: Sequence[str] = CANDIDATES,

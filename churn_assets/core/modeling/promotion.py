@@ -31,16 +31,30 @@ class Bars:
     baseline_margin: float  # ROC-AUC over recency alone, for a first model
 
 
+# --8<-- [start:promotion_rule]
 def promote_if_better(
     candidate: dict[str, float],
     production: dict[str, float] | None,
+    *,
     bars: Bars,
     recency: dict[str, float],
     calibration: dict,
 ) -> Decision:
-    """``candidate``: its test metrics; ``production``: the production model's metrics re-scored on the
-    candidate's test window (``None`` when nothing is in production); ``recency``: recency alone on the same
-    rows; ``calibration``: the candidate's ``calibration_report`` on its test window."""
+    """Whether a candidate may replace production, and why.
+
+    Parameters
+    ----------
+    candidate : the candidate's test metrics (``roc_auc``, ``pr_auc``).
+    production : the production model's metrics re-scored on the candidate's test window; ``None`` when nothing
+        is in production.
+    bars : the margins and the floor to clear.
+    recency : recency alone's metrics on the same test rows.
+    calibration : the candidate's ``calibration_report`` on its test window (``tiers_ordered``, ``tiers``).
+
+    Returns
+    -------
+    Decision : ``promote`` and a ``reason`` that names the rule and its numbers.
+    """
     if not calibration["tiers_ordered"]:
         rates = ", ".join(f"{name} {t['churn_rate']:.1%}" for name, t in calibration["tiers"].items())
         return Decision(False, f"risk tiers not ordered on the test window (observed churn: {rates})")
@@ -63,6 +77,9 @@ def promote_if_better(
     if gain > bars.margin:
         return Decision(True, f"{verdict}: +{gain:.4f} beats the margin {bars.margin}")
     return Decision(False, f"{verdict}: {gain:+.4f} does not beat the margin {bars.margin}")
+
+
+# --8<-- [end:promotion_rule]
 
 
 @dataclass(frozen=True)
@@ -113,7 +130,9 @@ def judge_latest(registry, bars: Bars) -> Judgement:
         production_card = registry.card(current)
         scores = predict_proba(registry.load(current), test, production_card.features)
         production_metrics = evaluate(test[TARGET].to_numpy(), scores, production_card.threshold)
-    decision = promote_if_better(card.metrics, production_metrics, bars, card.baselines["recency"], card.calibration)
+    decision = promote_if_better(
+        card.metrics, production_metrics, bars=bars, recency=card.baselines["recency"], calibration=card.calibration
+    )
     registry.record_decision(candidate, decision.promote, decision.reason)
     if decision.promote:
         registry.promote(candidate, decision.reason)

@@ -132,7 +132,8 @@ def score_users(
     model: Any,
     features: pd.DataFrame,
     version: str,
-    card: dict[str, Any],
+    card: ModelCard,
+    *,
     high: float,
     medium: float,
 ) -> pd.DataFrame:
@@ -178,7 +179,9 @@ def rank_predictions(scored: pd.DataFrame) -> pd.DataFrame:
     return scored.sort_values(["as_of_date", "rank"], kind="stable").reset_index(drop=True)[list(PREDICTION_COLUMNS)]
 
 
-def calibration_report(y_true: np.ndarray, probability: np.ndarray, high: float, medium: float, bins: int = 10) -> dict:
+def calibration_report(
+    y_true: np.ndarray, probability: np.ndarray, *, high: float, medium: float, bins: int = 10
+) -> dict:
     """How far the probabilities are from what happened, on rows the model was not fitted on.
 
     ``ece``: expected calibration error, the row-weighted mean |predicted - observed| over ``bins`` equal-width

@@ -35,6 +35,7 @@ def train_model(
     training_set: pd.DataFrame,
     window_last: date,
     spec: FeatureSpec,
+    *,
     policy: Any,
     horizon: int,
     candidates: Sequence[str] = CANDIDATES,
@@ -48,10 +49,14 @@ def train_model(
     # the warehouse returns rows in no particular order: fix one, so the same rows give the same model
     training_set = training_set.sort_values(["as_of_date", "user_id"], kind="stable").reset_index(drop=True)
     by_day = training_set.groupby("as_of_date")[TARGET].agg(rows="size", positives="sum").reset_index()
-    split = check_trainable(by_day.rename(columns={"as_of_date": "day"}), window_last, policy.test_days, horizon)
+    split = check_trainable(
+        by_day.rename(columns={"as_of_date": "day"}), window_last, test_days=policy.test_days, horizon_days=horizon
+    )
     train, test = split_frame(training_set, split)
     features = list(spec.model_features)
-    result = train_candidates(train, test, features, policy.random_state, horizon, candidates)
+    result = train_candidates(
+        train, test, features, random_state=policy.random_state, horizon=horizon, candidates=candidates
+    )
     best, chosen = result.metrics[result.best], result.test_scores[result.best]
     scores, fit = baseline_scores(train, test, horizon)
     # The drift reference: the model's latest labelled days (its test window), not the start of the training
@@ -64,7 +69,7 @@ def train_model(
         # the classic baselines on the same test rows: recency alone and BG/NBD (core/modeling/baselines.py)
         baselines=judge_baselines(test, scores, fit, best),
         # on the test rows: calibration error and the observed churn rate of each risk tier
-        calibration=calibration_report(result.y_test, chosen, policy.risk_high, policy.risk_medium)
+        calibration=calibration_report(result.y_test, chosen, high=policy.risk_high, medium=policy.risk_medium)
         | {"method": "Platt scaling on the held-out users of the training window"},
         selection={
             "chosen_by": "log loss on the held-out users of the training window (after calibration)",

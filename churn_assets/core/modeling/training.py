@@ -86,7 +86,7 @@ def check_split(split: TimeSplit, horizon_days: int) -> None:
         )
 
 
-def time_split(window_first: date, window_last: date, test_days: int, horizon_days: int) -> TimeSplit:
+def time_split(window_first: date, window_last: date, *, test_days: int, horizon_days: int) -> TimeSplit:
     """Test on the last ``test_days`` of the window, train on what ends ``horizon_days`` before it."""
     test_first, train_last = LabelCalendar(horizon_days, test_days=test_days).split_days(window_last)
     if train_last < window_first:
@@ -126,7 +126,7 @@ def model_input(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def check_trainable(days: pd.DataFrame, window_last: date, test_days: int, horizon_days: int) -> TimeSplit:
+def check_trainable(days: pd.DataFrame, window_last: date, *, test_days: int, horizon_days: int) -> TimeSplit:
     """The split of a training set, refused before any fitting when it cannot train and test a model.
 
     ``days``: one row per labelled day (``day``, ``rows``, ``positives``). Each of the training and test
@@ -139,7 +139,7 @@ def check_trainable(days: pd.DataFrame, window_last: date, test_days: int, horiz
     day = pd.to_datetime(days["day"], utc=True).dt.date
     window_first = min(day)
     try:
-        split = time_split(window_first, window_last, test_days, horizon_days)
+        split = time_split(window_first, window_last, test_days=test_days, horizon_days=horizon_days)
     except ValueError as exc:
         raise NotTrainableError(str(exc)) from None
     for name, first, last in (
@@ -157,12 +157,12 @@ def check_trainable(days: pd.DataFrame, window_last: date, test_days: int, horiz
     return split
 
 
-def trainable_outcome(days: pd.DataFrame, window_last: date, test_days: int, horizon_days: int) -> Outcome:
+def trainable_outcome(days: pd.DataFrame, window_last: date, *, test_days: int, horizon_days: int) -> Outcome:
     """``check_trainable`` as a check verdict: a model can be trained and judged on these labelled days."""
     meta = {"labelled_rows": int(days["rows"].sum()) if len(days) else 0}
     meta["churned_rows"] = int(days["positives"].sum()) if len(days) else 0
     try:
-        split = check_trainable(days, window_last, test_days, horizon_days)
+        split = check_trainable(days, window_last, test_days=test_days, horizon_days=horizon_days)
     except NotTrainableError as exc:
         return Outcome(False, "ERROR", f"Not trainable: {exc}", meta)
     return Outcome(True, "ERROR", f"Trainable: {split.as_dict()}", meta | {"split": split.as_dict()})

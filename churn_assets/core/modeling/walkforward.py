@@ -111,14 +111,16 @@ def evaluate_as_of(
     from churn_assets.core.modeling.trainer import train_model
 
     first, last = plan.label_window(as_of)
-    trained = train_model(read(first, last), last, plan.spec, plan, plan.horizon)
+    trained = train_model(read(first, last), last, plan.spec, policy=plan, horizon=plan.horizon)
     result, features = trained.result, list(plan.spec.model_features)
     current = None
     if production is not None:
         scores = production.model.predict_proba(model_input(trained.test, features))[:, 1]
         current = evaluate(result.y_test, scores, 0.5)
     card = trained.card
-    decision = promote_if_better(card.metrics, current, plan.bars, card.baselines["recency"], card.calibration)
+    decision = promote_if_better(
+        card.metrics, current, bars=plan.bars, recency=card.baselines["recency"], calibration=card.calibration
+    )
     if decision.promote:
         production = Production(result.model, as_of)
 

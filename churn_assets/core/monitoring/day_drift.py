@@ -24,7 +24,9 @@ class DayDrift:
     evidently_drifted: int
 
 
-def drift_outcome(table: pd.DataFrame, warn: float, fail: float) -> Outcome:
+def drift_outcome(table: pd.DataFrame, *, warn: float, fail: float) -> Outcome:
+    """The drift check's verdict on a day's PSI table: WARN at ``warn``, ERROR at ``fail`` (of the important
+    features' largest PSI)."""
     watched = table[table["important"]]
     worst = watched.iloc[0] if len(watched) else None
     meta = {

@@ -37,7 +37,7 @@ def next_refresh_day(
 
 
 def next_label_range(
-    first: date, last: date, horizon_days: int, features: Collection[date], states: Collection[date],
+    first: date, last: date, *, horizon_days: int, features: Collection[date], states: Collection[date],
     labels: Collection[date],
 ) -> Next:  # fmt: skip
     """The earliest run of consecutive label days whose features and whole horizon (user_state of t+H) exist and

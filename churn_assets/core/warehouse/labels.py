@@ -7,6 +7,7 @@ from datetime import date
 from churn_assets.core.warehouse.sql import plus_days, ts
 
 
+# --8<-- [start:label_rule]
 def churn_labels_select(schema: str, first: date, last: date, horizon: int) -> str:
     """Labels for the users of user_features as of first ... last (the eligible ones): churned when the user's
     last active day as of t+H, from user_state, is still on or before t (no active day in t+1 ... t+H)."""
@@ -19,3 +20,6 @@ FROM {schema}.user_features AS f
 JOIN {schema}.user_state AS st
   ON st.user_id = f.user_id AND st.as_of_date = {plus_days("f.as_of_date", horizon)}
 WHERE f.as_of_date >= {ts(first)} AND f.as_of_date <= {ts(last)}"""
+
+
+# --8<-- [end:label_rule]

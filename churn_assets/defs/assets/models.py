@@ -122,7 +122,7 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             }
         )
         # too short or too thin to train and test is said here, with the numbers, and blocks the model's step
-        outcome = trainable_outcome(label_days, end, model_policy.test_days, horizon)
+        outcome = trainable_outcome(label_days, end, test_days=model_policy.test_days, horizon_days=horizon)
         yield check_result("training_set", TRAINABLE_CHECK.name, outcome)
 
     @dg.asset(
@@ -149,7 +149,9 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
 
         candidates = chosen_candidates(config.candidates)  # an unknown name fails here, before any fit
         window_last = date.fromisoformat(context.partition_key)
-        trained = train_model(training_set, window_last, graph.features, model_policy, horizon, candidates)
+        trained = train_model(
+            training_set, window_last, graph.features, policy=model_policy, horizon=horizon, candidates=candidates
+        )
         launch = {"window_last": context.partition_key, "candidates": candidates, **_training_window(context)}
         card = replace(trained.card, training_sample=_sampling(context), code_version=code_version(), launch=launch)
         version, created = artifacts.registry().register(trained.result.model, card, trained.frames)

@@ -103,7 +103,7 @@ def monitoring_assets(graph: DailyGraph, *, warn_psi: float, fail_psi: float) ->
                 artifacts,
                 drift_policy,
             )
-            outcome = drift_outcome(table, drift_policy.warn_psi, drift_policy.fail_psi)
+            outcome = drift_outcome(table, warn=drift_policy.warn_psi, fail=drift_policy.fail_psi)
             tables.append(table)
             outcomes[day] = {STABLE_CHECK: outcome}
             # every day of a ranged run has its own table, figures and report link, as a one-day run has

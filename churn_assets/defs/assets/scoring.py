@@ -23,7 +23,9 @@ def _score(engine, days, registry, version: str, policy: ModelPolicy) -> pd.Data
     """The days' users scored by ``version``, read from the warehouse in chunks, ranked within each day."""
     card, model = registry.card(version), registry.load(version)
     chunks = engine.iter_frames(scored_day_select(engine.schema, days[0], days[-1]), policy.score_chunk_rows)
-    scored = [score_users(model, chunk, version, card, policy.risk_high, policy.risk_medium) for chunk in chunks]
+    scored = [
+        score_users(model, chunk, version, card, high=policy.risk_high, medium=policy.risk_medium) for chunk in chunks
+    ]
     return rank_predictions(pd.concat(scored, ignore_index=True) if scored else pd.DataFrame())
 
 
