@@ -68,7 +68,7 @@ def plan_run(
     range, training and promotion when the label days hold a test window, the gap and a training day, and the
     last day's predictions and drift report when a model is or may be in production."""
     first = settings.start_date
-    last = first + timedelta(days=settings.days - 1)
+    last = settings.last_day
     if last_partition is None or last > last_partition:
         edge = f"ends on {last}" if last_partition else f"starts on {first}"
         complete = last_partition or (today or date.today()) - timedelta(days=1)

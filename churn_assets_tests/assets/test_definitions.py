@@ -170,3 +170,30 @@ def test_training_window_reads_only_the_configured_days():
         GRAPH.partitions.empty_subset().with_partition_keys(["2026-04-10"]), GRAPH.partitions, GRAPH.partitions
     ).partitions_subset.get_partition_keys()
     assert (keys[0], keys[-1], len(keys)) == ("2026-01-11", "2026-04-10", 90)
+
+
+def test_dg_scaffold_defs_adds_to_what_the_code_location_loads(tmp_path):
+    """`dg scaffold defs` writes under churn_assets/defs/; the definitions load what it wrote beside the factories'."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    copy = tmp_path / "project"
+    tracked = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    for name in tracked:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / name, copy / name)
+    env = clean_env(PYTHONPATH=str(copy))
+    run = {"cwd": copy, "env": env, "capture_output": True, "text": True, "timeout": 180}
+    scaffolded = subprocess.run([shutil.which("dg"), "scaffold", "defs", "dagster.asset", "extra_asset.py"], **run)
+    assert scaffolded.returncode == 0, scaffolded.stderr[-2000:]
+    assert (copy / "churn_assets" / "defs" / "extra_asset.py").exists()
+    script = (
+        "from churn_assets.definitions import defs\n"
+        "keys = defs().resolve_asset_graph().get_all_asset_keys()\n"
+        "print(sorted(k.to_user_string() for k in keys))"
+    )
+    loaded = subprocess.run([sys.executable, "-W", "ignore", "-c", script], **run)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert "'extra_asset'" in loaded.stdout and "'churn_predictions'" in loaded.stdout

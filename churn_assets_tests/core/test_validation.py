@@ -112,7 +112,7 @@ def test_the_vocabulary_maps_source_types_and_reports_the_rest():
         "event types not in the vocabulary: 'refund' (2 rows), 'wishlist' (1 rows). Map each to one of "
         "['session', 'feature_use', 'support_ticket', 'purchase', 'payment', 'payment_failed', 'ignore'] with "
         "CHURN_EVENT_TYPES='order=purchase,page_view=ignore,refund=<kind>,wishlist=<kind>' "
-        "(see README, Event vocabulary)"
+        "(see docs/sources.md, Event vocabulary)"
     )
 
 

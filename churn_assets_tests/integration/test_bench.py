@@ -1,5 +1,5 @@
-"""The benchmark scripts behind README's figures still run and print what they promise (wall time, CPU seconds,
-rows/s, peak RSS, the ratio to the plain-SQL reference), here on tiny inputs."""
+"""The benchmark scripts behind the figures in docs/performance.md still run and print what they promise (wall
+time, CPU seconds, rows/s, peak RSS, the ratio to the plain-SQL reference), here on tiny inputs."""
 
 import re
 import subprocess

@@ -93,7 +93,7 @@ class Vocabulary:
         example = ",".join([*(f"{s}={k}" for s, k in self.mapping), *(f"{t}=<kind>" for t in sorted(unmapped))])
         return (
             f"event types not in the vocabulary: {listed}. Map each to one of {[*KINDS, IGNORE]} with "
-            f"{SETTING}='{example}' (see README, Event vocabulary)"
+            f"{SETTING}='{example}' (see docs/sources.md, Event vocabulary)"
         )
 
 

@@ -14,7 +14,7 @@ Why skops and not pickle/joblib, and the trusted types: ``core/registry/model_fi
 The version id is ``m-`` + the first 12 hex digits of the artifact's sha256, and loading checks the bytes
 against both the version id and the card: a swapped file under an existing version is refused. What this does
 not protect against: someone with write access to the store can register a *new* version (new id, new card)
-and point production at it; that access is the trust boundary (see README, "What protects the models").
+and point production at it; that access is the trust boundary (see docs/models.md, "What protects the models").
 
 Retraining on the same data with the same code gives the same fitted model; its ``fingerprint`` (sha256 of
 the pickled model, computed on save, never loaded) finds the existing version, so nothing is registered twice.
