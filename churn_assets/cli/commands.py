@@ -165,7 +165,7 @@ def _start_api(settings: Settings) -> subprocess.Popen | None:
     command = [
         sys.executable,
         "-m",
-        "churn_assets.cli.main",
+        "churn_assets.cli",
         "serve",
         "--host",
         url.hostname,

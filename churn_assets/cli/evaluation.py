@@ -36,7 +36,7 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
     from churn_assets.core.modeling.plots import walk_forward_png
     from churn_assets.core.modeling.promotion import Bars
     from churn_assets.core.modeling.training import training_sample
-    from churn_assets.core.modeling.walkforward import Plan, summary, walk_forward
+    from churn_assets.core.modeling.walkforward import WalkForwardPolicy, summary, walk_forward
     from churn_assets.core.warehouse.queries import label_days_select, training_extract_select
     from churn_assets.defs.deployment import resolved_resource
 
@@ -51,7 +51,7 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
             fraction = training_sample(rows, settings.training_max_rows)["fraction"]
         return engine.query(training_extract_select(engine.schema, first, last, spec, fraction))
 
-    plan = Plan(
+    plan = WalkForwardPolicy(
         horizon=settings.label_horizon_days,
         train_days=settings.train_days,
         test_days=settings.test_days,

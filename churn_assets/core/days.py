@@ -13,6 +13,7 @@ class MissingDaysError(ValueError):
 
 
 def day_range(first: date, last: date) -> list[date]:
+    """Every day from ``first`` to ``last``, both included (empty when ``last`` is before ``first``)."""
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 

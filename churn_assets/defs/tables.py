@@ -18,15 +18,7 @@ from churn_assets.core.warehouse.feature_spec import FeatureSpec
 from churn_assets.core.warehouse.queries import preview_select
 from churn_assets.core.warehouse.sql import PARTITION_COLUMNS, table_types
 from churn_assets.io.warehouse import Engine
-from churn_assets.wiring.metadata import ROW_COUNT, markdown
-
-_TYPE_NAMES = {"STRING": "string", "INT64": "int64", "FLOAT64": "float64", "BOOL": "boolean"}
-
-
-def column_schema(types: dict[str, str]) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name, _TYPE_NAMES.get(kind, "timestamp (UTC)")) for name, kind in types.items()]
-    )
+from churn_assets.wiring.metadata import ROW_COUNT, column_schema, markdown
 
 
 def require(engine: Engine, what: str, table: str, needed: Sequence[date]) -> None:

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 ROW_COUNT = "dagster/row_count"
-_TYPE_NAMES = {"object": "string", "bool": "boolean", "int64": "int64", "float64": "float64"}
+# the names the UI shows, for pandas dtypes and for the warehouse's declared types alike
+_TYPE_NAMES = {"object": "string", "bool": "boolean", "int64": "int64", "float64": "float64"} | {
+    "STRING": "string", "BOOL": "boolean", "INT64": "int64", "FLOAT64": "float64", "TIMESTAMP": "timestamp (UTC)"
+}  # fmt: skip
 
 
-def column_schema(frame: pd.DataFrame) -> dg.TableSchema:
-    def type_name(dtype) -> str:
-        if pd.api.types.is_datetime64_any_dtype(dtype):
-            return "timestamp (UTC)"
-        return _TYPE_NAMES.get(str(dtype), str(dtype))
-
-    return dg.TableSchema(columns=[dg.TableColumn(str(c), type_name(t)) for c, t in frame.dtypes.items()])
+def column_schema(columns: pd.DataFrame | Mapping[str, str]) -> dg.TableSchema:
+    """A table's column schema, from a DataFrame's dtypes or from a warehouse table's declared types."""
+    if isinstance(columns, pd.DataFrame):
+        columns = {
+            str(c): "TIMESTAMP" if pd.api.types.is_datetime64_any_dtype(t) else str(t)
+            for c, t in columns.dtypes.items()
+        }
+    return dg.TableSchema(columns=[dg.TableColumn(name, _TYPE_NAMES.get(kind, kind)) for name, kind in columns.items()])
 
 
 def markdown(rows: pd.DataFrame | None) -> dg.MetadataValue:

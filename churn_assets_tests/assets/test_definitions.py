@@ -96,7 +96,11 @@ def test_dagster_definitions_validate_passes(tmp_path):
 def test_loading_the_definitions_writes_nothing(tmp_path):
     env = clean_env()
     result = subprocess.run(
-        [sys.executable, "-c", "import churn_assets.definitions"], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-c", "from churn_assets.definitions import defs; defs()"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.iterdir()) == []  # no ./.churn, no artifacts folder, no warehouse file

@@ -7,7 +7,7 @@ import pytest
 
 from churn_assets.core.intake.rules import validate_events, validate_users
 from churn_assets.core.modeling.promotion import Bars
-from churn_assets.core.modeling.walkforward import Plan, as_of_dates, summary, walk_forward
+from churn_assets.core.modeling.walkforward import WalkForwardPolicy, as_of_dates, summary, walk_forward
 from churn_assets.core.simulation.simulate import simulate_events, simulate_users
 from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
 from churn_assets.core.warehouse.queries import training_extract_select
@@ -18,7 +18,7 @@ from churn_assets.settings import Settings
 CONFIG = Settings(users=900, days=150, seed=5).simulation()
 START = CONFIG.start_date
 AS_OF = START + timedelta(days=105)
-PLAN = Plan(30, 90, 14, START, DEFAULT_SPEC, Bars(0.005, 0.6, 0.01))
+PLAN = WalkForwardPolicy(30, 90, 14, START, DEFAULT_SPEC, Bars(0.005, 0.6, 0.01))
 
 
 def test_as_of_dates_step_by_days_weeks_and_calendar_months():

@@ -66,8 +66,9 @@ def test_a_missing_gcp_setting_is_an_error_at_load_naming_the_variable(tmp_path)
     env = clean_env()
     env |= {"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "my-project", "CHURN_DATA_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-c", "import churn_assets.definitions"], env=env, capture_output=True, text=True
-    )
+        [sys.executable, "-c", "from churn_assets.definitions import defs; defs()"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
     assert result.returncode != 0
     assert "CHURN_DEPLOYMENT=gcp needs CHURN_GCS_BUCKET (it is not set)" in result.stderr
 

@@ -71,6 +71,7 @@ USER_RULES = (
 
 
 def describe_rules(rules: tuple[Rule, ...]) -> str:
+    """The rules as one line, ``reason: description; ...``, for a check's description."""
     return "; ".join(f"{r.reason}: {r.description}" for r in rules)
 
 

@@ -75,6 +75,7 @@ def read_table(path: str | Path, files: Files = LOCAL) -> pd.DataFrame:
 
 
 def require_columns(frame: pd.DataFrame, required: tuple[str, ...], where: str) -> None:
+    """Raise ``SourceFileError`` naming ``where`` and the missing columns unless ``frame`` has all of ``required``."""
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise SourceFileError(f"{where}: missing required column(s) {missing}; found columns {list(frame.columns)}")
@@ -85,6 +86,8 @@ AMBIGUOUS_DATE = re.compile(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")
 
 
 def refuse_ambiguous_dates(values: pd.Series, column: str, where: str, line_offset: int = 2) -> None:
+    """Raise ``SourceFileError`` naming the file, line and value when ``column`` holds a date like 03/04/2026,
+    which reads as March or April depending on the writer's locale. ``line_offset``: the file line of row 0."""
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return
     ambiguous = values.astype(str).str.match(AMBIGUOUS_DATE)
@@ -122,6 +125,7 @@ def day_window(day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def events_path_for(template: str, day: date) -> str:
+    """The file of day ``day`` in a per-day template (``{date}`` replaced by the ISO day)."""
     return template.replace(DATE_PLACEHOLDER, day.isoformat())
 
 
@@ -182,6 +186,8 @@ def holds_day(source: str, latest, day: date) -> str | None:
 
 
 def read_users(path: str, files: Files = LOCAL) -> pd.DataFrame:
+    """The users file at ``path`` (local or ``gs://``), refused with the file named when a column is missing or a
+    signup date is ambiguous."""
     frame = read_table(path, files)
     require_columns(frame, REQUIRED_USER_COLUMNS, path)
     refuse_ambiguous_dates(frame["signup_time"], "signup_time", path)

@@ -101,6 +101,7 @@ DEFAULT_VOCABULARY = Vocabulary()
 
 
 def kinds_where(*, active: bool | None = None, value: bool | None = None) -> tuple[str, ...]:
+    """The event kinds that are user-initiated (``active``) and/or carry a value (``value``); ``None`` = either."""
     return tuple(
         k
         for k, (_, is_active, is_value) in KINDS.items()

@@ -104,6 +104,7 @@ class BGNBDClassifier(ClassifierMixin, BaseEstimator):
 
 
 def ranking_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """PR-AUC and ROC-AUC of ``scores`` (higher = more likely to churn) against ``y_true``, rounded to 4 places."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     return {

@@ -32,6 +32,8 @@ def lift_top_decile(y_true: np.ndarray, scores: np.ndarray) -> float:
 
 
 def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Every test metric of ``scores`` (probabilities) against ``y_true`` (0/1), flagging churners at
+    ``threshold``: PR-AUC, ROC-AUC, F1, precision, recall, Brier score, log loss and top-decile lift."""
     y_true = np.asarray(y_true).astype(int)
     flagged = (scores >= threshold).astype(int)
     return {

@@ -21,6 +21,7 @@ def _png(fig) -> bytes:
 
 
 def pr_curves_png(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> bytes:
+    """A PNG of each candidate's precision-recall curve (``scores`` by name) over the base rate."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for name, s in scores.items():
         precision, recall, _ = precision_recall_curve(y_true, s)
@@ -32,6 +33,7 @@ def pr_curves_png(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> bytes:
 
 
 def calibration_png(y_true: np.ndarray, probability: np.ndarray, name: str) -> bytes:
+    """A PNG of the calibration curve of ``probability`` against ``y_true`` (10 quantile bins)."""
     fig, ax = plt.subplots(figsize=(4, 3.6))
     observed, predicted = calibration_curve(y_true, probability, n_bins=10, strategy="quantile")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":")

@@ -76,6 +76,8 @@ class TimeSplit:
 
 
 def check_split(split: TimeSplit, horizon_days: int) -> None:
+    """Raise ``LeakageError`` when a window is empty or training ends fewer than ``horizon_days`` before the test
+    window starts (its labels would look into the test period)."""
     if split.train_first > split.train_last or split.test_first > split.test_last:
         raise LeakageError(f"empty window in {split.as_dict()}")
     if split.gap_days < horizon_days:
@@ -105,6 +107,7 @@ def time_split(window_first: date, window_last: date, *, test_days: int, horizon
 
 
 def numeric_features(features: Sequence[str]) -> list[str]:
+    """The numeric ones of ``features`` (all but the categorical)."""
     return [c for c in features if c not in CATEGORICAL_FEATURES]
 
 
@@ -169,6 +172,7 @@ def trainable_outcome(days: pd.DataFrame, window_last: date, *, test_days: int, 
 
 
 def split_frame(training_set: pd.DataFrame, split: TimeSplit) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training and the test rows of ``training_set`` (by ``as_of_date``) for ``split``."""
     day = training_set["as_of_date"].dt.date
     train = training_set[(day >= split.train_first) & (day <= split.train_last)]
     test = training_set[(day >= split.test_first) & (day <= split.test_last)]

@@ -55,7 +55,7 @@ def as_of_dates(first: date, last: date, every: str) -> list[date]:
 
 
 @dataclass(frozen=True)
-class Plan:
+class WalkForwardPolicy:
     """What an as-of date trains on and scores, from the pipeline's settings; it is also the model policy that
     ``core/modeling/trainer.train_model`` reads."""
 
@@ -101,7 +101,7 @@ class Production:
 
 
 def evaluate_as_of(
-    as_of: date, plan: Plan, read: Callable[[date, date], pd.DataFrame], production: Production | None
+    as_of: date, plan: WalkForwardPolicy, read: Callable[[date, date], pd.DataFrame], production: Production | None
 ) -> tuple[dict, pd.DataFrame, Production | None]:
     """One as-of date as the pipeline runs it: train a candidate, decide its promotion by the pipeline's rule
     (against recency alone for a first model, against production re-scored on the same test rows after), score
@@ -154,7 +154,10 @@ def evaluate_as_of(
 
 
 def walk_forward(
-    dates: list[date], plan: Plan, read: Callable[[date, date], pd.DataFrame], say: Callable[[str], None] = print
+    dates: list[date],
+    plan: WalkForwardPolicy,
+    read: Callable[[date, date], pd.DataFrame],
+    say: Callable[[str], None] = print,
 ) -> tuple[pd.DataFrame, dict[date, pd.DataFrame]]:
     """Every as-of date in turn, the production model carried from one to the next: the table (one row per
     date) and each date's scored users."""

@@ -42,6 +42,9 @@ def _shares(counts: np.ndarray) -> np.ndarray:
 
 
 def population_stability_index(reference, current, bins: int = 10) -> float:
+    """PSI of ``current`` against ``reference``: ``bins`` quantile bins of the reference for numbers, the
+    reference's categories (and one bin for the unseen) for strings. 0 = the same distribution; above 0.2 is
+    commonly read as a shift."""
     reference, current = np.asarray(reference), np.asarray(current)
     if reference.dtype == object or current.dtype == object:
         categories = pd.Index(pd.unique(reference))

@@ -41,10 +41,12 @@ class ModelIntegrityError(ValueError):
 
 
 def sha256(data: bytes) -> str:
+    """The hex SHA-256 digest of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
 def dumps(model: Any) -> bytes:
+    """A model as skops bytes (a format that loads without running code from the file)."""
     return _skops().dumps(model)
 
 

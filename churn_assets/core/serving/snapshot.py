@@ -28,6 +28,7 @@ MAX_BATCH_ROWS = 1000  # rows one POST /v1/predict may carry
 
 
 def snapshot_key(day: str) -> str:
+    """The artifact key of day ``day``'s predictions snapshot."""
     return f"serving/predictions/{day}.parquet"
 
 
@@ -50,6 +51,7 @@ def publish_snapshot(store: ArtifactStore, predictions: pd.DataFrame) -> str | N
 
 
 def read_latest(store: ArtifactStore) -> dict | None:
+    """The pointer to the newest published snapshot (``day``, ``key``, ``rows``, ``model_versions``), or None."""
     try:
         return json.loads(store.read_bytes(LATEST))
     except ArtifactNotFound:

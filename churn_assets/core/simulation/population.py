@@ -79,6 +79,7 @@ def latent_fields() -> set[str]:
 
 @lru_cache(maxsize=8)
 def simulate_population(config: SimulationConfig) -> Population:
+    """The simulated users of ``config`` with their latent story (seeded: the same config, the same people)."""
     rng = np.random.default_rng([config.seed, _POPULATION_STREAM])
     n = config.users
     plan = rng.choice(np.array(PLANS), size=n, p=PLAN_SHARE)

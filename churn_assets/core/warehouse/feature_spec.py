@@ -124,6 +124,7 @@ class FeatureSpec:
 
 
 def is_float_feature(name: str) -> bool:
+    """Whether a feature column holds floats (else integers), by its name."""
     return name.startswith(FLOAT_PREFIXES)
 
 

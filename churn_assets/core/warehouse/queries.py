@@ -84,5 +84,6 @@ GROUP BY as_of_date"""
 
 
 def training_summary_select(schema: str, end: date) -> str:
+    """Label days and positive rate of the training set whose window ends on ``end``."""
     return f"""SELECT COUNT(DISTINCT as_of_date) AS label_days, AVG(churned) AS positive_rate
 FROM {schema}.training_set WHERE training_window_end = {ts(end)}"""

@@ -66,15 +66,18 @@ PARTITION_COLUMNS = {
 
 
 def feature_types(spec: FeatureSpec) -> dict[str, str]:
+    """Column types of user_features for the feature windows of ``spec``."""
     numeric = {c: "FLOAT64" if is_float_feature(c) else "INT64" for c in spec.numeric}
     return {"user_id": "STRING", "as_of_date": "TIMESTAMP", **{c: "STRING" for c in CATEGORICAL_FEATURES}, **numeric}
 
 
 def training_types(spec: FeatureSpec) -> dict[str, str]:
+    """Column types of training_set: the features, the label and the window's end."""
     return {**feature_types(spec), "churned": "INT64", "training_window_end": "TIMESTAMP"}
 
 
 def table_types(table: str, spec: FeatureSpec) -> dict[str, str]:
+    """Column types of ``table`` (a computed table or partition_log)."""
     fixed = {"user_daily": DAILY_TYPES, "user_state": STATE_TYPES, "churn_labels": LABEL_TYPES}
     fixed |= {PARTITION_LOG: LOG_TYPES}
     if table in fixed:
@@ -117,6 +120,7 @@ def epoch_day(expr: str) -> str:
 
 
 def days_between(later: str, earlier: str) -> str:
+    """SQL for the whole days from the TIMESTAMP ``earlier`` to ``later``."""
     return f"({epoch_day(later)} - {epoch_day(earlier)})"
 
 
@@ -126,6 +130,7 @@ def day_of(expr: str) -> str:
 
 
 def plus_days(expr: str, days: int) -> str:
+    """SQL for the TIMESTAMP ``expr`` moved by ``days`` days."""
     return f"TIMESTAMP_SECONDS(UNIX_SECONDS({expr}) + {days * 86400})"
 
 
@@ -135,5 +140,6 @@ def ts(day: date) -> str:
 
 
 def create_table(schema: str, table: str, types: dict[str, str]) -> str:
+    """A ``CREATE TABLE IF NOT EXISTS`` statement for ``schema.table`` with ``types``."""
     columns = ",\n  ".join(f"{name} {kind}" for name, kind in types.items())
     return f"CREATE TABLE IF NOT EXISTS {schema}.{table} (\n  {columns}\n)"

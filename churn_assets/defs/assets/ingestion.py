@@ -11,10 +11,9 @@ from churn_assets.core.intake.run_checks import RECENT_DAYS, VALID_ROWS, VOLUME_
 from churn_assets.core.warehouse.sql import RAW_TYPES
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import ChurnSource, QualityPolicy, Warehouse
-from churn_assets.defs.tables import column_schema
 from churn_assets.io.warehouse import Engine
 from churn_assets.wiring.checks import CheckDef, check_result, check_specs, partition_check_events
-from churn_assets.wiring.metadata import by_partition, table_metadata
+from churn_assets.wiring.metadata import by_partition, column_schema, table_metadata
 
 GROUP = "ingestion"
 VALID_ROWS_HELP = (
