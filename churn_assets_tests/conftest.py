@@ -198,3 +198,25 @@ def deployment(request) -> dict:
     request.getfixturevalue("bq_emulator")
     request.getfixturevalue("gcs_emulator")
     return new_gcp_settings()
+
+
+# The longest test files first: the two workers take whole files in collection order, so a long file collected
+# last would leave one worker idle while the other finishes it.
+LONGEST_FIRST = (
+    "integration/test_floors.py",
+    "integration/test_services.py",
+    "assets/test_models.py",
+    "integration/test_gcp.py",
+    "integration/test_serving.py",
+    "integration/test_gcp_faults.py",
+    "integration/test_dev.py",
+    "integration/test_cli.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the order within a file, and of the other files, is kept
