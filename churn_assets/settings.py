@@ -55,6 +55,8 @@ class Settings:
     training_max_rows: int = 200_000
     duckdb_memory_limit: str = "1GB"
     max_reject_share: float = 0.05
+    # a re-run may not shrink a stored day of raw_events by more than this share (1 accepts any shrink)
+    max_shrink: float = 0.5
     volume_tolerance: float = 3.0
     train_days: int = 90
     test_days: int = 14
@@ -151,6 +153,7 @@ class Settings:
             if getattr(self, name) < low:
                 raise SettingsError(f"{ENV_VARS[name]} must be at least {low}, got {getattr(self, name)}")
         _within("max_reject_share", self.max_reject_share, 0, 1)
+        _within("max_shrink", self.max_shrink, 0, 1)
         _within("promotion_margin", self.promotion_margin, 0, 1)
         _within("promotion_floor_roc_auc", self.promotion_floor_roc_auc, 0.5, 1)
         _within("baseline_margin", self.baseline_margin, 0, 1)

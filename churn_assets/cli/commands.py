@@ -38,6 +38,7 @@ def apply_options(args: argparse.Namespace) -> Settings:
         "drift_from": getattr(args, "drift_from", None),
         "profile": getattr(args, "profile", None),
         "event_types": getattr(args, "event_types", None),
+        "max_shrink": 1 if getattr(args, "accept_shrink", False) else None,
     }
     for name, value in overrides.items():
         if value is not None:

@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="materialize the whole graph for a date range")
     _common(run_parser)
+    run_parser.add_argument(
+        "--accept-shrink",
+        action="store_true",
+        help="accept a source that now holds fewer events for stored days (CHURN_MAX_SHRINK=1)",
+    )
     run_parser.set_defaults(func=run)
     dev_parser = sub.add_parser("dev", help="open the Dagster UI on this data directory")
     _common(dev_parser)

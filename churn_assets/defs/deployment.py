@@ -62,7 +62,9 @@ def shared_resources(settings: Settings) -> dict[str, Any]:
     return {
         "source": source_from(settings),
         "quality": QualityPolicy(
-            max_reject_share=settings.max_reject_share, volume_tolerance=settings.volume_tolerance
+            max_reject_share=settings.max_reject_share,
+            volume_tolerance=settings.volume_tolerance,
+            max_shrink=settings.max_shrink,
         ),
         "model_policy": model_policy_from(settings),
         "drift_policy": DriftPolicy(

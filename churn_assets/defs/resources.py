@@ -113,10 +113,12 @@ class ChurnSource(dg.ConfigurableResource):
 
 
 class QualityPolicy(dg.ConfigurableResource):
-    """How strict validation is: the share of rejected rows that blocks, the row-count tolerance."""
+    """How strict validation is: the share of rejected rows that blocks, the row-count tolerance, and how much of a
+    stored day a re-run may lose."""
 
     max_reject_share: float
     volume_tolerance: float
+    max_shrink: float
 
 
 class ModelPolicy(dg.ConfigurableResource):

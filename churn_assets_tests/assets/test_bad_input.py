@@ -200,8 +200,12 @@ def test_an_empty_first_load_then_a_good_load_gives_the_good_load_alone(tmp_path
         write_events(tmp_path / "empty" / f"ev-{d}.csv", [])
         write_events(tmp_path / "good" / f"ev-{d}.csv", good_rows(d.isoformat(), 50))
     good = str(tmp_path / "good" / "ev-{date}.csv")
-    first = Warehouse(tmp_path / "a", instance, events_file=str(tmp_path / "empty" / "ev-{date}.csv"), users_file=users)
-    first.materialize(USERS)
+    empty = str(tmp_path / "empty" / "ev-{date}.csv")
+    refused = Warehouse(tmp_path / "a", instance, events_file=empty, users_file=users)
+    refused.materialize(USERS)
+    assert not refused.materialize(DATA, "2026-01-01", "2026-01-03", raise_on_error=False).success
+    # an empty source is refused in a fresh dir too, unless the user accepts it
+    first = Warehouse(tmp_path / "a", instance, events_file=empty, users_file=users, max_shrink=1.0)
     assert first.materialize(DATA, "2026-01-01", "2026-01-03").success
     assert len(first.table("raw_events")) == 0
     again = Warehouse(tmp_path / "a", instance, events_file=good, users_file=users)
@@ -216,3 +220,46 @@ def test_an_empty_first_load_then_a_good_load_gives_the_good_load_alone(tmp_path
             a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
             pd.testing.assert_frame_equal(a, b, obj=table)
         assert len(alone.table("raw_events")) == 150
+
+
+def test_an_emptied_export_never_wipes_the_stored_days_unless_accepted(tmp_path, instance):
+    """A complete load re-run with the same file now holding only its header (a failed export) is refused before
+    anything is written, naming the check, the days, both counts and the file; --accept-shrink takes it."""
+    days = [(date(2026, 1, 1) + timedelta(days=i)).isoformat() for i in range(4)]
+    users = write_users(tmp_path / "users.csv", [f"u{i}" for i in range(20)])
+    events = tmp_path / "events.csv"
+    write_events(events, [row for d in days for row in good_rows(d, 40 if d != days[2] else 10)])
+    full = Warehouse(tmp_path / "d", instance, events_file=str(events), users_file=users, days=4)
+    full.materialize(USERS)
+    assert full.materialize(DATA, days[0], days[-1]).success
+    before = {t: full.table(t) for t in ("raw_events", "user_daily", "user_state", "user_features")}
+    assert len(before["raw_events"]) == 130
+
+    write_events(events, [])  # the export failed: the header only
+    result = full.materialize(DATA, days[0], days[-1], raise_on_error=False)
+    assert not result.success
+    message = root_error(result).message
+    assert (
+        f"check no_shrink refused {days[0]}..{days[-1]}: {full.resources['source'].describe()} holds no event"
+        in message
+    )
+    assert "nothing was written" in message and "--accept-shrink (CHURN_MAX_SHRINK=1)" in message
+    for table, frame in before.items():
+        pd.testing.assert_frame_equal(full.table(table), frame, obj=table)  # unchanged
+
+    # half an export: the days that lose more than half are named with both counts, the others would be fine
+    write_events(
+        events, [row for d in days for row in good_rows(d, 20 if d == days[0] else 15 if d == days[1] else 40)]
+    )
+    shrunk = full.materialize(DATA, days[0], days[-1], raise_on_error=False)
+    message = root_error(shrunk).message
+    assert (
+        f"refused 1 day(s) of {full.resources['source'].describe()}: {days[1]}: 15 rows where raw_events holds 40."
+        in message
+    )
+    pd.testing.assert_frame_equal(full.table("raw_events"), before["raw_events"])
+
+    write_events(events, [])
+    accepted = full.but(max_shrink=1.0)  # --accept-shrink
+    assert accepted.materialize(DATA, days[0], days[-1]).success
+    assert len(accepted.table("raw_events")) == 0 and len(accepted.table("user_daily")) == 0

@@ -35,6 +35,7 @@ def test_values_are_read():
         ({"CHURN_DEPLOYMENT": "mars"}, "CHURN_DEPLOYMENT='mars' is not a known deployment"),
         ({"CHURN_USERS": "0"}, "CHURN_USERS must be at least 1, got 0"),
         ({"CHURN_MAX_REJECT_SHARE": "2"}, "CHURN_MAX_REJECT_SHARE must be within [0, 1], got 2.0"),
+        ({"CHURN_MAX_SHRINK": "1.5"}, "CHURN_MAX_SHRINK must be within [0, 1], got 1.5"),
         ({"CHURN_DEPLOYMENT": "gcp", "CHURN_GCS_BUCKET": "b"}, "CHURN_DEPLOYMENT=gcp needs CHURN_GCP_PROJECT"),
         ({"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "p"}, "CHURN_DEPLOYMENT=gcp needs CHURN_GCS_BUCKET"),
         ({"CHURN_DRIFT_FROM": "soon"}, "CHURN_DRIFT_FROM='soon' is not a date like 2026-01-01"),

@@ -3,6 +3,7 @@ an earlier day of the run or elsewhere in the warehouse, and each day's volume a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -75,3 +76,50 @@ def validate_range(
         dropped_columns=tuple(dropped),
         unmapped={str(k): int(v) for k, v in unmapped.items()},
     )
+
+
+class ShrinkError(ValueError):
+    """A run would replace stored days with much less, or load nothing at all: refused before anything is written."""
+
+
+ACCEPT_SHRINK = "run again with --accept-shrink (CHURN_MAX_SHRINK=1) if the source really holds less now"
+
+
+def refuse_shrink(stored: Mapping[str, int], accepted: Mapping[str, int], *, max_shrink: float, source: str) -> None:
+    """Refuse a run that would shrink stored history: a day whose accepted rows fall below what the warehouse
+    holds for it by more than ``max_shrink`` (a share; 1 accepts any shrink).
+
+    Parameters
+    ----------
+    stored : the rows raw_events holds per day (ISO day -> rows, from partition_log), for the run's days.
+    accepted : the rows this run accepted per day.
+    source : the source as a person names it (the file, the query).
+
+    Raises
+    ------
+    ShrinkError : naming each shrinking day with both counts, the source and the option that accepts it.
+    """
+    shrunk = {
+        day: (before, accepted.get(day, 0))
+        for day, before in sorted(stored.items())
+        if before > 0 and (before - accepted.get(day, 0)) / before > max_shrink
+    }
+    if shrunk:
+        days = "; ".join(
+            f"{day}: {after} rows where raw_events holds {before}" for day, (before, after) in shrunk.items()
+        )
+        raise ShrinkError(
+            f"check no_shrink refused {len(shrunk)} day(s) of {source}: {days}. A re-run may lose at most "
+            f"{max_shrink:.0%} of a stored day (CHURN_MAX_SHRINK), so nothing was written (a failed or emptied export "
+            f"would otherwise erase the warehouse); {ACCEPT_SHRINK}"
+        )
+
+
+def refuse_empty(raw_rows: int, *, max_shrink: float, source: str, first: date, last: date) -> None:
+    """Refuse a run whose source holds no row at all for its days (a header-only export), unless shrinking is
+    accepted (``max_shrink`` 1)."""
+    if raw_rows == 0 and max_shrink < 1:
+        raise ShrinkError(
+            f"check no_shrink refused {first}..{last}: {source} holds no event for these days (an empty or failed "
+            f"export?), so nothing was written; {ACCEPT_SHRINK}"
+        )

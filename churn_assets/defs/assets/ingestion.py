@@ -7,7 +7,14 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.core.intake.rules import EVENT_RULES, USER_RULES, describe_rules, validate_users
-from churn_assets.core.intake.run_checks import RECENT_DAYS, VALID_ROWS, VOLUME_CHECK, validate_range
+from churn_assets.core.intake.run_checks import (
+    RECENT_DAYS,
+    VALID_ROWS,
+    VOLUME_CHECK,
+    refuse_empty,
+    refuse_shrink,
+    validate_range,
+)
 from churn_assets.core.warehouse.sql import RAW_TYPES
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import ChurnSource, QualityPolicy, Warehouse
@@ -51,6 +58,13 @@ def recent_accepted_counts(engine: Engine, before: date) -> dict[str, int]:
     instance wrote them."""
     counts = engine.row_counts("raw_events", before - timedelta(days=RECENT_DAYS), before - timedelta(days=1))
     return {day.isoformat(): n for day, n in counts.items()}
+
+
+def _refuse_shrink(engine: Engine, source: str, raw: dict, accepted: dict[str, int], max_shrink: float) -> None:
+    days = sorted(raw)
+    refuse_empty(sum(len(f) for f in raw.values()), max_shrink=max_shrink, source=source, first=days[0], last=days[-1])
+    held = {day.isoformat(): rows for day, rows in engine.row_counts("raw_events", days[0], days[-1]).items()}
+    refuse_shrink(held, accepted, max_shrink=max_shrink, source=source)
 
 
 def ingestion_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
@@ -151,6 +165,8 @@ def ingestion_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         run = validate_range(
             raw, raw_users, source.vocabulary, stored, before, quality.max_reject_share, quality.volume_tolerance
         )
+        # a re-run never shrinks stored history silently: checked before anything is yielded, so nothing is written
+        _refuse_shrink(warehouse.engine(), source.describe(), raw, run.accepted, quality.max_shrink)
         events, quarantine = run.events, run.quarantine
         context.log.info(f"{len(events)} events accepted, {len(quarantine)} quarantined over {len(days)} day(s)")
         if run.unmapped:  # once per run, whatever the number of days
