@@ -64,6 +64,7 @@ class Settings:
     promotion_floor_roc_auc: float = 0.6
     baseline_margin: float = 0.01
     serve_url: str = "http://127.0.0.1:8000"
+    api_max_body_bytes: int = 4_000_000  # a POST larger than this is answered 413 before it is parsed
     risk_high: float = 0.8
     risk_medium: float = 0.5
     drift_from: date | None = None
@@ -154,6 +155,7 @@ class Settings:
                 raise SettingsError(f"{ENV_VARS[name]} must be at least {low}, got {getattr(self, name)}")
         _within("max_reject_share", self.max_reject_share, 0, 1)
         _within("max_shrink", self.max_shrink, 0, 1)
+        _within("api_max_body_bytes", self.api_max_body_bytes, 1_000, 1_000_000_000)
         _within("promotion_margin", self.promotion_margin, 0, 1)
         _within("promotion_floor_roc_auc", self.promotion_floor_roc_auc, 0.5, 1)
         _within("baseline_margin", self.baseline_margin, 0, 1)

@@ -57,10 +57,11 @@ class Metrics:
 
 
 class Guard:
-    """Pure ASGI middleware: the bearer token on every route but /health, and the request metrics."""
+    """Pure ASGI middleware: the bearer token on every route but /health, the body-size limit, and the request
+    metrics, which count every answer, a 5xx raised by a route as well as one returned."""
 
-    def __init__(self, app, token: str | None, metrics: Metrics):
-        self.app, self.token, self.metrics = app, token, metrics
+    def __init__(self, app, token: str | None, metrics: Metrics, max_body_bytes: int):
+        self.app, self.token, self.metrics, self.max_body = app, token, metrics, max_body_bytes
         self.expected = f"Bearer {token}".encode() if token else None
 
     async def __call__(self, scope, receive, send):
@@ -74,15 +75,46 @@ class Guard:
                 await _send(send, 401, body, b"application/json")
                 self._observe(scope, "unauthorized", 401, started)
                 return
+        replay = await self._body_within_limit(scope, receive)
+        if replay is None:
+            detail = f'{{"detail":"the request body is larger than {self.max_body} bytes (CHURN_API_MAX_BODY_BYTES)"}}'
+            await _send(send, 413, detail.encode(), b"application/json")
+            self._observe(scope, "too_large", 413, started)
+            return
 
         async def sending(message):
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
 
-        await self.app(scope, receive, sending)
-        route = scope.get("route")
-        self._observe(scope, getattr(route, "path", "unmatched"), status[0], started)
+        try:
+            await self.app(scope, replay, sending)
+        finally:  # a route that raised still answered 500 (Starlette's error middleware): counted as such
+            route = scope.get("route")
+            self._observe(scope, getattr(route, "path", "unmatched"), status[0], started)
+
+    async def _body_within_limit(self, scope, receive):
+        """The request's ``receive``, replaying a body read whole while it stays within the limit; None past it.
+        A declared Content-Length over the limit is refused before a byte is read."""
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            return None
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_body:
+                return None
+            if not message.get("more_body", False):
+                break
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        return replay
 
     def _observe(self, scope, route: str, status: int, started: float) -> None:
         self.metrics.requests.labels(route, scope["method"], str(status)).inc()
@@ -97,7 +129,14 @@ async def _send(send, status: int, body: bytes, content_type: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(store: ArtifactStore, risk: tuple[float, float], token: str | None, refresh_seconds: float) -> FastAPI:
+def create_app(
+    store: ArtifactStore,
+    risk: tuple[float, float],
+    token: str | None,
+    refresh_seconds: float,
+    *,
+    max_body_bytes: int = 4_000_000,
+) -> FastAPI:
     state, metrics = State(store, risk), Metrics()
     state.refresh()
     stop = threading.Event()
@@ -206,7 +245,7 @@ def create_app(store: ArtifactStore, risk: tuple[float, float], token: str | Non
             metrics.model.labels(state.served.version).set(1)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(Guard, token=token, metrics=metrics)
+    app.add_middleware(Guard, token=token, metrics=metrics, max_body_bytes=max_body_bytes)
     return app
 
 
@@ -214,7 +253,8 @@ def serve(settings, host: str, port: int, refresh_seconds: float, token: str | N
     """Run the API until interrupted. Off loopback a token is required (checked by the caller's message)."""
     import uvicorn
 
-    app = create_app(store, (settings.risk_high, settings.risk_medium), token, refresh_seconds)
+    risk = (settings.risk_high, settings.risk_medium)
+    app = create_app(store, risk, token, refresh_seconds, max_body_bytes=settings.api_max_body_bytes)
     state: State = app.state.churn
     print(f"churn_assets API on http://{host}:{port} (docs /docs)", flush=True)
     for what, problem in state.problems.items():

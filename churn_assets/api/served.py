@@ -16,6 +16,7 @@ import pandas as pd
 import sklearn
 
 from churn_assets.core.registry.artifacts import ArtifactStore
+from churn_assets.core.registry.card import ModelCard
 from churn_assets.core.registry.model_registry import ModelRegistry
 from churn_assets.core.serving.snapshot import MAX_BATCH_ROWS, Snapshot, read_latest, scored_rows
 
@@ -24,7 +25,7 @@ from churn_assets.core.serving.snapshot import MAX_BATCH_ROWS, Snapshot, read_la
 class Served:
     version: str
     model: Any
-    card: dict
+    card: ModelCard
 
 
 class State:
@@ -94,14 +95,23 @@ class Batcher:
                 served = self.state.served  # one model for the whole batch, named in every answer
                 try:
                     answers = _score(served, [rows for rows, _ in batch], self.state.risk)
-                except Exception as exc:
-                    for _, future in batch:
-                        future.set_exception(exc)
-                    continue
+                except Exception:
+                    # one request's rows broke the shared call: score each request alone, so only it fails
+                    answers = [_alone(served, rows, self.state.risk) for rows, _ in batch]
                 for (_, future), answer in zip(batch, answers, strict=True):
-                    future.set_result((served.version, answer))
+                    if isinstance(answer, Exception):
+                        future.set_exception(answer)
+                    else:
+                        future.set_result((served.version, answer))
         finally:
             self.running = False
+
+
+def _alone(served: Served, rows: list[dict], risk: tuple[float, float]) -> list[dict] | Exception:
+    try:
+        return _score(served, [rows], risk)[0]
+    except Exception as exc:  # this request's own failure, answered to it alone
+        return exc
 
 
 def _score(served: Served, batches: list[list[dict]], risk: tuple[float, float]) -> list[list[dict]]:

@@ -21,7 +21,12 @@ import orjson
 import pandas as pd
 
 from churn_assets.core.registry.artifacts import ArtifactNotFound, ArtifactStore
-from churn_assets.core.warehouse.feature_spec import CATEGORICAL_FEATURES
+from churn_assets.core.warehouse.feature_spec import (
+    CATEGORICAL_FEATURES,
+    MAX_CATEGORY_LENGTH,
+    MAX_FEATURE_VALUE,
+    may_be_negative,
+)
 
 LATEST = "serving/latest.json"
 MAX_BATCH_ROWS = 1000  # rows one POST /v1/predict may carry
@@ -104,8 +109,10 @@ def rows_frame(rows: Sequence[Any], features: Sequence[str]) -> pd.DataFrame:
 
 def check_rows(rows: Sequence[Any], features: Sequence[str]) -> None:
     """Refuse (``RowError``) a batch of the wrong size, or a row that is not an object, misses a feature, carries
-    one the model does not know, or holds a value of the wrong type: a finite number for numeric features, a
-    string for ``plan`` and ``channel``."""
+    one the model does not know, or holds a value the pipeline would never compute: a number for numeric features,
+    finite, within ``MAX_FEATURE_VALUE`` and not negative but for trends (``feature_spec.may_be_negative``); a
+    UTF-8-encodable string of at most ``MAX_CATEGORY_LENGTH`` characters for ``plan`` and ``channel``. Every row is
+    checked completely here, before it joins a scoring batch shared with other clients."""
     if not 1 <= len(rows) <= MAX_BATCH_ROWS:
         raise RowError([], f"post between 1 and {MAX_BATCH_ROWS} rows, got {len(rows)}")
     expected = set(features)
@@ -116,7 +123,7 @@ def check_rows(rows: Sequence[Any], features: Sequence[str]) -> None:
             continue
         found: dict[str, Any] = {}
         missing = sorted(expected - set(row))
-        extra = sorted(set(row) - expected)
+        extra = sorted(_printable(str(name)) for name in set(row) - expected)
         invalid = {name: _type_error(name, row[name]) for name in features if name in row}
         invalid = {name: error for name, error in invalid.items() if error}
         if missing:
@@ -133,10 +140,29 @@ def check_rows(rows: Sequence[Any], features: Sequence[str]) -> None:
 
 def _type_error(name: str, value: Any) -> str | None:
     if name in CATEGORICAL_FEATURES:
-        return None if isinstance(value, str) else f"expected a string, got {type(value).__name__}"
+        if not isinstance(value, str):
+            return f"expected a string, got {type(value).__name__}"
+        if len(value) > MAX_CATEGORY_LENGTH:
+            return f"expected at most {MAX_CATEGORY_LENGTH} characters, got {len(value)}"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "expected text that UTF-8 can encode (a lone surrogate is not)"
+        return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"expected a number, got {type(value).__name__}"
-    return None if math.isfinite(value) else "expected a finite number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "expected a finite number"
+    if abs(value) > MAX_FEATURE_VALUE:  # an int of any size compares without overflow
+        return f"expected at most {MAX_FEATURE_VALUE:.0e} in size"
+    if value < 0 and not may_be_negative(name):
+        return "expected a value that is not negative (a count, sum, rate or age)"
+    return None
+
+
+def _printable(text: str) -> str:
+    """``text`` as it can be written back in a JSON answer (a lone surrogate escaped)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def scored_rows(scored: pd.DataFrame) -> list[dict[str, Any]]:

@@ -123,6 +123,19 @@ class FeatureSpec:
         return ("user_id", "as_of_date", *CATEGORICAL_FEATURES, *self.numeric)
 
 
+# The bounds of a feature value, one definition for the warehouse's feature check (``queries.feature_summary_select``)
+# and for rows posted to the HTTP API (``core/serving/snapshot.check_rows``): trends are differences and may be
+# negative, every other feature is a count, sum, rate or age; no figure a real log produces comes near 1e15 (events
+# are bounded by ``intake/rules.VALUE_BOUNDS``), while 1e308 or a 400-digit integer is a unit or encoding error.
+MAX_FEATURE_VALUE = 1e15
+MAX_CATEGORY_LENGTH = 200
+
+
+def may_be_negative(name: str) -> bool:
+    """Whether feature ``name`` may hold a negative value (a trend, a difference of two windows)."""
+    return "_trend_" in name
+
+
 def is_float_feature(name: str) -> bool:
     """Whether a feature column holds floats (else integers), by its name."""
     return name.startswith(FLOAT_PREFIXES)

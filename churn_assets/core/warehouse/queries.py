@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from churn_assets.core.warehouse.feature_spec import FeatureSpec
+from churn_assets.core.warehouse.feature_spec import FeatureSpec, may_be_negative
 from churn_assets.core.warehouse.sql import (
     PARTITION_COLUMNS,
     ts,
@@ -39,7 +39,7 @@ def feature_summary_select(schema: str, first: date, last: date, spec: FeatureSp
     """Per day: rows, duplicate (user, day) rows, missing values and negative values where none may be.
     Trends are differences and may be negative; every other numeric feature is a count, sum or age."""
     missing = " + ".join(f"IF({c} IS NULL, 1, 0)" for c in spec.numeric)
-    negative = " + ".join(f"IF({c} < 0, 1, 0)" for c in spec.numeric if "_trend_" not in c)
+    negative = " + ".join(f"IF({c} < 0, 1, 0)" for c in spec.numeric if not may_be_negative(c))
     return f"""SELECT
   as_of_date AS day,
   COUNT(*) AS row_count,
