@@ -221,3 +221,46 @@ def test_without_production_the_registry_says_which_model_was_refused_and_why(re
     assert registry.why_no_production() == (
         f"{version} was not promoted (first model: ROC-AUC 0.5986 is below the floor 0.6); no earlier model was either"
     )
+
+
+REGISTER_IN_A_FRESH_PROCESS = """
+import sys
+import numpy as np
+import pandas as pd
+from churn_assets.core.modeling.candidates import calibrate, candidate_pipelines
+from churn_assets.core.modeling.training import model_input
+from churn_assets.core.registry.artifacts import LocalArtifactStore
+from churn_assets.core.registry.card import ModelCard
+from churn_assets.core.registry.model_registry import ModelRegistry
+from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
+
+features = list(DEFAULT_SPEC.model_features)
+rng = np.random.default_rng(3)
+frame = pd.DataFrame({c: rng.integers(0, 30, 600) for c in DEFAULT_SPEC.numeric})
+frame["plan"], frame["channel"] = rng.choice(["basic", "pro"], 600), rng.choice(["ads", "organic"], 600)
+y = (frame["days_since_last_activity"] + rng.normal(0, 5, 600) > 15).astype(int).to_numpy()
+fit = candidate_pipelines(features, rows=400)["gradient_boosting"]().fit(model_input(frame[:400], features), y[:400])
+model = calibrate(fit, model_input(frame[400:], features), y[400:])
+card = ModelCard(candidate="gradient_boosting", metrics={}, features=features)
+print(ModelRegistry(LocalArtifactStore(sys.argv[1])).register(model, card, {})[0])
+"""
+
+
+def test_the_same_model_has_the_same_version_in_any_data_dir_and_process(tmp_path):
+    """skops names objects by memory address and stamps zip entries with the time: the version id, the digest of
+    the canonical bytes, must not depend on either."""
+    import subprocess
+    import sys
+
+    versions = []
+    for name in ("a", "b"):
+        run = subprocess.run(
+            [sys.executable, "-c", REGISTER_IN_A_FRESH_PROCESS, str(tmp_path / name)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+        versions.append(run.stdout.strip())
+    assert versions[0] == versions[1] and versions[0].startswith("m-")
+    a, b = (tmp_path / name / "models" / versions[0] / "model.skops" for name in ("a", "b"))
+    assert a.read_bytes() == b.read_bytes()
+    assert ModelRegistry(LocalArtifactStore(tmp_path / "a")).load(versions[0]) is not None  # still verifies

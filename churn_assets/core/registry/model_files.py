@@ -9,6 +9,9 @@ type is refused before anything is built.
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import zipfile
 from typing import Any
 
 
@@ -46,8 +49,44 @@ def sha256(data: bytes) -> str:
 
 
 def dumps(model: Any) -> bytes:
-    """A model as skops bytes (a format that loads without running code from the file)."""
-    return _skops().dumps(model)
+    """A model as skops bytes (a format that loads without running code from the file), canonical: the same fitted
+    model gives the same bytes in any process, so its digest, the version id, names what the model is."""
+    return canonical_skops(_skops().dumps(model))
+
+
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the zip format's earliest time, for every entry
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """skops bytes rewritten so that the same model gives the same bytes: skops names each object by ``id(obj)``,
+    a memory address that differs in every process, and stamps each zip entry with the time. Here the ids are
+    renumbered in the order the schema first names them, each array file is named after its new id, and the
+    entries are written in a fixed order with a fixed time. What loads is unchanged."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+        arrays = {name: archive.read(name) for name in archive.namelist() if name != "schema.json"}
+    ids: dict[int, int] = {}
+
+    def renumber(node: Any) -> None:
+        if isinstance(node, dict):
+            if "__id__" in node:
+                node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
+            if isinstance(node.get("file"), str) and node["file"].endswith(".npy"):
+                node["file"] = f"{ids.setdefault(int(node['file'][:-4]), len(ids) + 1)}.npy"
+            for value in node.values():
+                renumber(value)
+        elif isinstance(node, list):
+            for value in node:
+                renumber(value)
+
+    renumber(schema)
+    renamed = {ids[int(name[:-4])]: body for name, body in arrays.items()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for number in sorted(renamed):
+            archive.writestr(zipfile.ZipInfo(f"{number}.npy", date_time=FIXED_TIME), renamed[number])
+        archive.writestr(zipfile.ZipInfo("schema.json", date_time=FIXED_TIME), json.dumps(schema, indent=2))
+    return out.getvalue()
 
 
 def load_verified(data: bytes, version: str, key: str, card_sha256: str | None) -> Any:

@@ -74,14 +74,20 @@ class ModelRegistry:
             raise RegistryError(f"{self.store.uri(key)} is corrupt: {exc}; restore it or remove it") from None
 
     def register(self, model: Any, card: ModelCard, frames: dict[str, pd.DataFrame]) -> tuple[str, bool]:
-        """Save a model with its card and frames. Returns (version, created): an identical model is not saved twice."""
+        """Save a model with its card and frames. Returns (version, created): an identical model is not saved twice.
+
+        The version id is the digest of the model's canonical skops bytes (``model_files.dumps``), so the same
+        fitted model has the same id in any data directory, and two processes registering it at once write the
+        same version, once. A model an earlier release registered under another id is found by its fingerprint."""
+        data = dumps(model)
+        digest = sha256(data)
+        version = f"m-{digest[:12]}"
+        if self.store.exists(self._key(version, "card.json")):
+            return version, False
         fingerprint = sha256(pickle.dumps(model, protocol=5))
         known = next((c.version for c in self.versions() if c.fingerprint == fingerprint), None)
         if known is not None:
             return known, False
-        data = dumps(model)
-        digest = sha256(data)
-        version = f"m-{digest[:12]}"
         for name, frame in frames.items():
             self.store.write_bytes(self._key(version, f"{name}.parquet"), _parquet(frame))
         self.store.write_bytes(self._key(version, ARTIFACT), data)
