@@ -64,8 +64,8 @@ def _registry(settings: Settings):
 
 
 def _lift(card, baseline: str) -> str:
-    found = card.baselines.get(baseline)
-    return f"{found['model_lift']['pr_auc']:+.4f}" if found else "-"
+    lift = (card.baselines.get(baseline) or {}).get("model_lift", {}).get("pr_auc")
+    return f"{lift:+.4f}" if isinstance(lift, int | float) else "-"
 
 
 def model_command(args: argparse.Namespace) -> int:
@@ -90,8 +90,8 @@ def model_command(args: argparse.Namespace) -> int:
             lifts = [_lift(card, name) for name in ("recency", "bg_nbd")]
             print(
                 f"{mark}{card.version:<16}{card.created:<27}{card.candidate:<28}"
-                f"{card.test_window:<24}{card.metrics['pr_auc']:>8.4f}"
-                f"{card.metrics['roc_auc']:>9.4f}{lifts[0]:>12}{lifts[1]:>11}"
+                f"{card.test_window:<24}{card.metric('pr_auc'):>8}"
+                f"{card.metric('roc_auc'):>9}{lifts[0]:>12}{lifts[1]:>11}"
             )
         print("* = production; vs recency / BG/NBD: the model's PR-AUC minus the baseline's on the same test rows")
         return 0

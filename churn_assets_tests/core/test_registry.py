@@ -264,3 +264,37 @@ def test_the_same_model_has_the_same_version_in_any_data_dir_and_process(tmp_pat
     a, b = (tmp_path / name / "models" / versions[0] / "model.skops" for name in ("a", "b"))
     assert a.read_bytes() == b.read_bytes()
     assert ModelRegistry(LocalArtifactStore(tmp_path / "a")).load(versions[0]) is not None  # still verifies
+
+
+def test_rolling_back_to_a_version_keeps_the_production_it_replaces_in_the_history(registry):
+    a, b, c = (registry.register(fitted(x), CARD, {})[0] for x in (1.0, 0.01, 0.1))
+    for version in (a, b, c):
+        registry.promote(version, "better")
+    assert registry.rollback(a) == a
+    pointer = json.loads(registry.store.read_bytes("models/production.json"))
+    assert (pointer["version"], pointer["history"]) == (a, [b, c])
+    assert registry.rollback() == c  # a plain rollback returns to the production it replaced
+    assert registry.rollback() == b
+
+
+def test_a_card_without_its_optional_sections_lists_and_describes_what_it_has(registry):
+    version, _ = registry.register(fitted(1.0), CARD, {})
+    minimal = {k: v for k, v in json.loads(registry.store.read_bytes(f"models/{version}/card.json")).items()
+               if k in ("version", "created", "candidate", "features", "sha256", "artifact", "format")}  # fmt: skip
+    registry.store.write_bytes(f"models/{version}/card.json", json.dumps(minimal).encode())
+    [card] = registry.versions()
+    assert (card.metrics, card.windows, card.baselines, card.test_window, card.metric("pr_auc")) == (
+        {},
+        {},
+        {},
+        "?",
+        "-",
+    )
+    assert registry.unreadable == [] and registry.load(version).predict([[3.0]]).tolist() == [1]
+    if isinstance(registry.store, LocalArtifactStore):  # `churn-assets model list` on that registry
+        from churn_assets_tests.helpers import cli
+
+        listing = cli("model", "--data-dir", str(registry.store.root.parent), "list")
+        assert listing.returncode == 0, listing.stderr
+        [line] = [line for line in listing.stdout.splitlines() if version in line]
+        assert line.split()[-6:] == ["logistic_regression", "?", "-", "-", "-", "-"]

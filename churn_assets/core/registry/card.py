@@ -21,8 +21,8 @@ class ModelCard:
     """A trained model's description: its figures beside the baselines, its features and windows, its lineage."""
 
     candidate: str
-    metrics: dict[str, Any]  # test-window metrics of the chosen candidate (core/modeling/metrics.py)
     features: list[str]
+    metrics: dict[str, Any] = field(default_factory=dict)  # the chosen candidate's test metrics (modeling/metrics.py)
     threshold: float = 0.5
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)  # recency, bg_nbd on the same test rows
     calibration: dict[str, Any] = field(default_factory=dict)  # ece, tiers, tiers_ordered, method
@@ -53,10 +53,11 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
-        """A card from its JSON form. Raises ``KeyError`` naming a required key (candidate, metrics, features)."""
+        """A card from its JSON form; a missing optional section is left empty. Raises ``KeyError`` naming a required
+        key (candidate, features: without them the model cannot be described or served)."""
         known = {f.name for f in fields(cls)} - {"extra"}
         values = {k: v for k, v in data.items() if k in known}
-        for required in ("candidate", "metrics", "features"):
+        for required in ("candidate", "features"):
             if required not in values:
                 raise KeyError(required)
         return cls(**values, extra={k: v for k, v in data.items() if k not in known})
@@ -68,6 +69,11 @@ class ModelCard:
             if out[key] is None:
                 del out[key]
         return {**self.extra, **out}
+
+    def metric(self, name: str) -> str:
+        """A test metric to 4 places, or ``-`` for a card without it."""
+        value = self.metrics.get(name)
+        return f"{value:.4f}" if isinstance(value, int | float) else "-"
 
     @property
     def test_window(self) -> str:

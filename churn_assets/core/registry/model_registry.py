@@ -208,7 +208,11 @@ class ModelRegistry:
         self.store.write_bytes(DECISIONS, json.dumps([*self.decisions(), entry], indent=2).encode())
 
     def rollback(self, version: str | None = None) -> str:
-        """Point production at ``version``, or at the previous production version. Returns the new version."""
+        """Point production at ``version``, or at the previous production version. Returns the new version.
+
+        Without ``version`` this undoes the last promotion: the previous production comes off the history. With
+        one, the production it replaces joins the history, so nothing that was in production is forgotten and a
+        plain rollback afterwards returns to it."""
         pointer = self._pointer()
         history = list(pointer["history"])
         if version is None:
@@ -218,7 +222,9 @@ class ModelRegistry:
         else:
             version = normalize_version(version)
             self.card(version)
-            history = [v for v in history if v != version]
+            current = pointer["version"]
+            history = [v for v in history if v not in (version, current)] + ([current] if current != version else [])
+            history = [v for v in history if v]
         self.load(version)  # never point production at a model that fails its integrity check
         self._write_pointer(version, history, f"rollback from {pointer['version']}")
         return version
