@@ -17,6 +17,7 @@ from pathlib import Path
 
 from churn_assets.core.credentials import service_account_info
 from churn_assets.core.days import LabelCalendar
+from churn_assets.core.intake.query_source import events_query_problem
 from churn_assets.core.intake.vocabulary import Vocabulary, VocabularyError
 from churn_assets.core.simulation.population import PROFILES, SimulationConfig
 from churn_assets.core.warehouse.feature_spec import FeatureSpec, FeatureSpecError, parse_windows
@@ -190,6 +191,8 @@ class Settings:
             raise SettingsError(
                 "CHURN_EVENTS_QUERY (a BigQuery events source) needs CHURN_DEPLOYMENT=gcp and no CHURN_EVENTS_FILE"
             )
+        if self.events_query and (problem := events_query_problem(self.events_query)):
+            raise SettingsError(f"CHURN_EVENTS_QUERY {problem}")
         if self.profile not in PROFILES:
             raise SettingsError(f"CHURN_PROFILE must be one of {list(PROFILES)}, got {self.profile!r}")
         if self.automation not in ("on", "off"):

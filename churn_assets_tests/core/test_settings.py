@@ -150,3 +150,30 @@ def test_bad_feature_and_training_settings_are_refused(env, message):
     with pytest.raises(SettingsError) as err:
         Settings.from_env(env)
     assert message in str(err.value)
+
+
+QUERY_GCP = {"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "my-project", "CHURN_GCS_BUCKET": "churn-bucket"}
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        ("SELECT * FROM shop.orders; CREATE TABLE shop.x AS SELECT 1", "holds 2 statements; give one SELECT"),
+        ("DELETE FROM shop.orders WHERE TRUE", "is a DELETE statement, not a SELECT"),
+        ("INSERT INTO shop.orders SELECT * FROM shop.orders", "is a INSERT statement, not a SELECT"),
+        ("SELEC * FROM shop.orders", "is not GoogleSQL that parses"),
+        ("SELECT * FROM (SELECT 1", "is not GoogleSQL that parses"),
+    ],
+)
+def test_the_events_query_must_be_one_read_only_select(query, problem):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(QUERY_GCP | {"CHURN_EVENTS_QUERY": query})
+    assert str(err.value).startswith(f"CHURN_EVENTS_QUERY {problem}")
+
+
+@pytest.mark.parametrize(
+    "query", ["shop.orders", "SELECT user_id, event_time FROM shop.orders WHERE kind != 'test'",
+              "WITH o AS (SELECT * FROM shop.orders) SELECT * FROM o UNION ALL SELECT * FROM shop.refunds"]
+)  # fmt: skip
+def test_a_table_name_or_one_select_is_accepted(query):
+    assert Settings.from_env(QUERY_GCP | {"CHURN_EVENTS_QUERY": query}).events_query == query

@@ -22,6 +22,29 @@ def latest_event_select(query: str) -> str:
 TABLE_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 
 
+def events_query_problem(query: str) -> str | None:
+    """Why ``query`` is not one read-only SELECT (or a table name), or None: checked when the settings are read,
+    before anything runs, so a query with an appended statement or one that writes never reaches BigQuery."""
+    import sqlglot
+    from sqlglot import exp
+
+    if TABLE_NAME.fullmatch(query):
+        return None
+    try:
+        statements = [s for s in sqlglot.parse(query, read="bigquery") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        return f"is not GoogleSQL that parses: {str(exc).splitlines()[0]}"
+    if len(statements) != 1:
+        return f"holds {len(statements)} statements; give one SELECT (or a table name)"
+    [statement] = statements
+    if not isinstance(statement, exp.Query):
+        return f"is a {statement.key.upper()} statement, not a SELECT: the events source is read, never written"
+    writes = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)
+    if any(isinstance(node, writes) for node in statement.walk()):
+        return "writes inside its SELECT: the events source is read, never written"
+    return None
+
+
 def _source_from(query: str) -> str:
     return f"`{query}`" if TABLE_NAME.fullmatch(query) else f"({query})"
 
