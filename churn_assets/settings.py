@@ -144,7 +144,7 @@ class Settings:
                 raise SettingsError(f"{ENV_VARS[f.name]} must be a finite number, got {value}")
         for name, low in (
             ("days", 1),
-            ("users", 1),
+            ("users", 10),  # the simulator's population: fewer cannot hold a day's events and a test window
             ("label_horizon_days", 1),
             ("eligibility_days", 1),
             ("training_max_rows", 1000),

@@ -121,6 +121,19 @@ def serve_command(args: argparse.Namespace) -> int:
 
 def dev(args: argparse.Namespace) -> int:
     """The Dagster UI and daemon on this data directory, with the HTTP API beside them so report links open."""
+    from churn_assets.api.app import is_loopback
+
+    if not is_loopback(args.host) and not args.allow_remote:
+        print(
+            f"error: --host {args.host} would open the Dagster UI to other machines, and the UI has no "
+            "authentication: anyone who reaches it can launch runs and read every table's metadata. Keep the "
+            "default 127.0.0.1 (reach it through an SSH tunnel), or pass --allow-remote behind your own "
+            "authenticating proxy.",
+            file=sys.stderr,
+        )
+        return 2
+    if not is_loopback(args.host):
+        print(f"warning: the Dagster UI on {args.host} has no authentication (--allow-remote)", file=sys.stderr)
     settings = apply_options(args)
     home = Path(os.environ["DAGSTER_HOME"])
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"

@@ -14,8 +14,13 @@ def _dates(args: argparse.Namespace, settings: Settings) -> list[date]:
     from churn_assets.core.modeling.walkforward import as_of_dates
 
     first, last = date.fromisoformat(args.first), date.fromisoformat(args.last)
+    data_first, data_last = settings.start_date, settings.last_day
+    if not data_first <= first <= last <= data_last:  # checked before any date arithmetic can leave the calendar
+        raise ValueError(
+            f"the as-of dates {first}..{last} must lie within the data, {data_first}..{data_last} "
+            f"(--start {settings.start_date}, --days {settings.days}), first before last"
+        )
     dates = as_of_dates(first, last, args.every)
-    data_last = settings.last_day
     outcomes = settings.calendar.horizon_end(dates[-1])
     if outcomes > data_last:
         raise ValueError(

@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     _common(dev_parser)
     dev_parser.add_argument("--host", default="127.0.0.1")
     dev_parser.add_argument("--port", type=int, default=3000)
+    dev_parser.add_argument(
+        "--allow-remote", action="store_true", help="serve the UI, which has no authentication, off loopback"
+    )
     dev_parser.set_defaults(func=dev)
     evaluate_parser = sub.add_parser(
         "evaluate", help="walk-forward: train and score as of each date on the data known then, judge what followed"

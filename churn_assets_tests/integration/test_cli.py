@@ -87,6 +87,26 @@ def test_bad_option_is_a_clear_error(tmp_path):
     assert "CHURN_START_DATE='2026-13-01' is not a date like 2026-01-01" in result.stderr
 
 
+def test_small_mistakes_get_one_clear_line(tmp_path):
+    tiny = cli("run", "--data-dir", str(tmp_path / "a"), "--users", "1", "--days", "1")
+    assert (tiny.returncode, tiny.stderr) == (2, "error: CHURN_USERS must be at least 10, got 1\n")
+    (tmp_path / "exports").mkdir()
+    folder = cli("run", "--data-dir", str(tmp_path / "b"), "--events-file", str(tmp_path / "exports"), "--days", "3")
+    assert folder.returncode == 1
+    assert f"{tmp_path / 'exports'}: is a directory, not a CSV or Parquet file" in folder.stdout
+    far = cli("evaluate", "--data-dir", str(tmp_path / "c"), "--from", "0001-01-01", "--to", "0001-02-01")
+    assert far.returncode == 2 and "Traceback" not in far.stderr
+    assert far.stderr.startswith("error: the as-of dates 0001-01-01..0001-02-01 must lie within the data, 2026-01-01")
+
+
+def test_dev_refuses_to_open_the_ui_off_loopback_unless_asked(tmp_path):
+    refused = cli("dev", "--data-dir", str(tmp_path), "--host", "0.0.0.0")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: --host 0.0.0.0 would open the Dagster UI to other machines, and the UI ")
+    assert "has no authentication" in refused.stderr and "--allow-remote" in refused.stderr
+    assert not (tmp_path / "dagster").exists()  # refused before anything was started or written
+
+
 def test_a_range_past_the_last_complete_day_is_refused(tmp_path):
     result = run_cli(tmp_path, "--start", "2099-01-01")
     assert result.returncode == 2

@@ -121,5 +121,5 @@ def refuse_empty(raw_rows: int, *, max_shrink: float, source: str, first: date, 
     if raw_rows == 0 and max_shrink < 1:
         raise ShrinkError(
             f"check no_shrink refused {first}..{last}: {source} holds no event for these days (an empty or failed "
-            f"export?), so nothing was written; {ACCEPT_SHRINK}"
+            f"export, or a range outside the log?), so nothing was written; {ACCEPT_SHRINK}"
         )

@@ -60,6 +60,7 @@ LOCAL = LocalFiles()
 def read_table(path: str | Path, files: Files = LOCAL) -> pd.DataFrame:
     """Read a CSV or Parquet file with every column as it is; CSV cells stay strings."""
     path = str(path)
+    refuse_directory(path)
     if files.version(path) is None:
         raise SourceFileError(f"{path}: file not found")
     suffix = PurePosixPath(path).suffix.lower()
@@ -131,11 +132,14 @@ def events_path_for(template: str, day: date) -> str:
 
 def typed_events(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     """A copy with the required columns checked and ``event_type`` present: a plain log of activity (no type
-    column) is a log of purchases (core/intake/vocabulary.py)."""
+    column) is a log of purchases (core/intake/vocabulary.py). Types lose padding spaces (`` cart `` is ``cart``):
+    an export's padding is never part of a name, and a setting could not name it."""
     require_columns(frame, REQUIRED_EVENT_COLUMNS, where)
     frame = frame.copy()
     if "event_type" not in frame.columns:
         frame["event_type"] = UNTYPED_KIND
+    elif frame["event_type"].dtype == object or pd.api.types.is_string_dtype(frame["event_type"]):
+        frame["event_type"] = frame["event_type"].str.strip().where(frame["event_type"].notna(), None)
     return frame
 
 
@@ -150,7 +154,17 @@ def _read_events_file(path: str, version: int, files: Files) -> pd.DataFrame:
     return frame
 
 
+def refuse_directory(path: str) -> None:
+    """A local directory given where a file belongs is named as such, not as a missing file."""
+    if not path.startswith("gs://") and Path(path).is_dir():
+        raise SourceFileError(
+            f"{path}: is a directory, not a CSV or Parquet file (give the file, or a per-day template such as "
+            f"{Path(path) / 'events_{date}.csv'})"
+        )
+
+
 def _events_file(path: str, files: Files, missing: str) -> pd.DataFrame:
+    refuse_directory(path)
     version = files.version(path)
     if version is None:
         raise SourceFileError(f"{path}: {missing}")

@@ -41,8 +41,10 @@ KINDS: dict[str, tuple[str, bool, bool]] = {
 IGNORE = "ignore"
 UNTYPED_KIND = "purchase"  # the kind of every row of a log without an event_type column
 SETTING = "CHURN_EVENT_TYPES"
-# a source type ends up in SQL text as a string literal: plain characters only
-SOURCE_TYPE = re.compile(r"[A-Za-z0-9_.:/ -]{1,100}")
+# a source type ends up in SQL text as a string literal: any letters (accents and all scripts), digits, spaces and
+# punctuation but the characters that would end or escape the literal or the setting's own separators
+SOURCE_TYPE = re.compile(r"[^'\"\\,=\x00-\x1f\x7f]{1,100}")
+UNNAMEABLE = "' \" \\ , ="
 
 
 class VocabularyError(ValueError):
@@ -65,7 +67,9 @@ class Vocabulary:
             if not sep or not source:
                 raise VocabularyError(f"{SETTING}: {entry!r} is not source_type=kind")
             if not SOURCE_TYPE.fullmatch(source):
-                raise VocabularyError(f"{SETTING}: {source!r} may hold letters, digits, spaces and _ . : / - only")
+                raise VocabularyError(
+                    f"{SETTING}: {source!r} is not a type name: at most 100 characters, none of {UNNAMEABLE}"
+                )
             if kind not in (*KINDS, IGNORE):
                 raise VocabularyError(f"{SETTING}: {entry!r} maps to {kind!r}; kinds are {[*KINDS, IGNORE]}")
             if source in pairs and pairs[source] != kind:
@@ -90,11 +94,16 @@ class Vocabulary:
     def hint(self, unmapped: dict[str, int]) -> str:
         """The message for types that are not mapped: each with its rows, and the setting that maps them."""
         listed = ", ".join(f"{t!r} ({n:,} rows)" for t, n in sorted(unmapped.items(), key=lambda x: (-x[1], x[0])))
-        example = ",".join([*(f"{s}={k}" for s, k in self.mapping), *(f"{t}=<kind>" for t in sorted(unmapped))])
-        return (
+        nameable = sorted(t for t in unmapped if SOURCE_TYPE.fullmatch(t))
+        example = ",".join([*(f"{s}={k}" for s, k in self.mapping), *(f"{t}=<kind>" for t in nameable)])
+        message = (
             f"event types not in the vocabulary: {listed}. Map each to one of {[*KINDS, IGNORE]} with "
             f"{SETTING}='{example}' (see docs/sources.md, Event vocabulary)"
         )
+        unnameable = sorted(set(unmapped) - set(nameable))
+        if unnameable:
+            message += f"; {unnameable} cannot be named in the setting (they hold one of {UNNAMEABLE}): rename them"
+        return message
 
 
 DEFAULT_VOCABULARY = Vocabulary()

@@ -155,6 +155,8 @@ def _events_frame(pop: Population, day: date, rng: np.random.Generator, parts: l
 
 
 def _event_ids(stamp: str, n: int) -> np.ndarray:
+    if n == 0:  # a quiet day: numpy's zfill cannot size an empty array
+        return np.array([], dtype=object)
     return np.char.add(f"ev-{stamp}-", np.char.zfill(np.arange(n).astype(str), 7)).astype(object)
 
 
