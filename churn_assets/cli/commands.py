@@ -10,9 +10,13 @@ from pathlib import Path
 
 from churn_assets.settings import ENV_VARS, Settings
 
-# Local SQLite storage in DAGSTER_HOME; no usage statistics; the daemon marks runs whose worker died as failed.
+# Local SQLite storage in DAGSTER_HOME; no usage statistics; the daemon marks runs whose worker died as failed
+# (the launcher's health check: wiring/run_launcher.py).
 INSTANCE_CONFIG = """telemetry:
   enabled: false
+run_launcher:
+  module: churn_assets.wiring.run_launcher
+  class: MonitoredRunLauncher
 run_monitoring:
   enabled: true
   start_timeout_seconds: 180

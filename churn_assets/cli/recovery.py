@@ -9,34 +9,30 @@ import shutil
 import socket
 from pathlib import Path
 
-# Who runs a CLI run: if that process dies (SIGKILL, power loss), the next start marks the run failed.
-PROCESS_TAGS = {"churn/pid": str(os.getpid()), "churn/host": socket.gethostname()}
+from churn_assets.wiring.run_launcher import HOST_TAG, PID_TAG, process_alive
+
+# Who runs a CLI run: if that process dies (SIGKILL, power loss), the daemon's run monitoring (wiring/run_launcher.py)
+# or the next start marks the run failed.
+PROCESS_TAGS = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 DISK_FULL = ("no space left on device", "database or disk is full", "disk i/o error")
 
 
 def mark_dead_runs_failed(instance) -> list[str]:
-    """Runs this command started on this host whose process is gone (killed, crashed) are still STARTED in the
-    instance; mark them failed so the UI does not show them running forever. Returns a line per run."""
+    """Runs this command created on this host whose process is gone (killed, crashed) are still STARTED in the
+    instance, or NOT_STARTED when it died between creating and starting them; mark them failed so the UI does not
+    show them running or waiting forever. Returns a line per run."""
     import dagster as dg
 
+    waiting = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
     lines = []
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-        pid = run.tags.get("churn/pid")
-        if run.tags.get("churn/host") != PROCESS_TAGS["churn/host"] or not pid or _alive(int(pid)):
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, *waiting])):
+        pid = run.tags.get(PID_TAG)
+        if run.tags.get(HOST_TAG) != PROCESS_TAGS[HOST_TAG] or not pid or process_alive(int(pid)):
             continue
+        left = "waiting to start" if run.status in waiting else "running"
         instance.report_run_failed(run, message=f"the churn-assets process {pid} that ran it died")
-        lines.append(f"run {run.run_id[:8]} ({run.job_name}) was left running by a process that died: marked failed")
+        lines.append(f"run {run.run_id[:8]} ({run.job_name}) was left {left} by a process that died: marked failed")
     return lines
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by another user
-        pass
-    return True
 
 
 def is_disk_full(error: BaseException | str) -> bool:

@@ -25,6 +25,11 @@ per write, the days in ``partition_log``). Those libraries build them on Dagster
 (``DbIOManager``, ``DbTypeHandler``, ``TableSlice``) and their own clients, none of which is exported; to adjust
 them is to use these names. dagster-gcp's are imported on first use, as only the gcp deployment needs them.
 
+4. The result of a run worker's health check (``CheckRunHealthResult``, ``WorkerStatus``). The daemon's run
+monitoring marks a run failed when its run launcher says the worker is gone; Dagster's default launcher cannot
+say, so a killed run stayed STARTED forever. ``wiring/run_launcher.py`` extends the public ``DefaultRunLauncher``
+with that check, and the check's result types are not exported.
+
 Everything else in the package uses public Dagster APIs only.
 """
 
@@ -38,10 +43,13 @@ import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_duckdb.io_manager import DuckDbClient
 
 __all__ = [
+    "CheckRunHealthResult",
+    "WorkerStatus",
     "DbIOManager",
     "DbTypeHandler",
     "DuckDbClient",

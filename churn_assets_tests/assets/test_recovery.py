@@ -173,3 +173,25 @@ def test_sigkill_mid_sql_rewrite_leaves_every_day_as_it_was(tmp_path, moment):
         log_after = wh.table("partition_log").drop(columns="written_at").sort_values(["table_name", "partition_date"])
         pd.testing.assert_frame_equal(log_before.reset_index(drop=True), log_after.reset_index(drop=True))
         assert wh.materialize(["user_features"], "2026-01-03", "2026-01-05").success
+
+
+def test_a_run_whose_process_died_before_starting_it_is_closed_on_the_next_start(instance):
+    """`churn-assets run` creates a run, then starts it: killed in between, the run stayed NOT_STARTED for good."""
+    import socket
+    import subprocess
+
+    from churn_assets.cli.recovery import mark_dead_runs_failed
+    from churn_assets_tests.conftest import DEFS
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    tags = {"churn/pid": str(dead.pid), "churn/host": socket.gethostname()}
+    left = instance.create_run_for_job(job_def=DEFS.resolve_job_def("users_job"), tags=tags)
+    mine = instance.create_run_for_job(job_def=DEFS.resolve_job_def("users_job"), tags={"churn/pid": str(os.getpid()),
+                                       "churn/host": socket.gethostname()})  # fmt: skip
+    assert left.status == dg.DagsterRunStatus.NOT_STARTED
+    assert mark_dead_runs_failed(instance) == [
+        f"run {left.run_id[:8]} (users_job) was left waiting to start by a process that died: marked failed"
+    ]
+    assert instance.get_run_by_id(left.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(mine.run_id).status == dg.DagsterRunStatus.NOT_STARTED  # its process is alive

@@ -1,0 +1,70 @@
+"""A run launched by the daemon whose process dies is marked failed by the daemon's run monitoring.
+
+The refresh sensor launches the first day of a per-day export once its file lands. While that run is STARTED its
+process is stopped and killed (SIGKILL, as the OS's out-of-memory killer does); the run must not stay STARTED
+forever: the instance's launcher (``wiring/run_launcher.MonitoredRunLauncher``) tells run monitoring the worker is
+gone, and the run fails with the process named.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+import dagster as dg
+
+from churn_assets.cli.commands import INSTANCE_CONFIG
+from churn_assets_tests.helpers import ROOT, clean_env, dagster_services, wait_for
+
+
+def test_a_daemon_launched_run_whose_process_is_killed_is_marked_failed(tmp_path):
+    (tmp_path / "export").mkdir()
+    rows = "".join(f"e{i},u{i % 20},2026-01-01T{i % 24:02d}:{i % 60:02d}:00Z,session,5,0\n" for i in range(2000))
+    (tmp_path / "export" / "events_2026-01-01.csv").write_text(
+        "event_id,user_id,event_time,event_type,minutes,amount\n" + rows
+    )
+    (tmp_path / "users.csv").write_text(
+        "user_id,signup_time,plan,country,channel\n"
+        + "".join(f"u{i},2025-12-01T00:00:00Z,basic,US,ads\n" for i in range(20))
+    )
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG.replace("poll_interval_seconds: 60", "poll_interval_seconds: 2"))
+    env = clean_env() | {
+        "DAGSTER_HOME": str(home),
+        "CHURN_DATA_DIR": str(tmp_path / "churn"),
+        "CHURN_EVENTS_FILE": str(tmp_path / "export" / "events_{date}.csv"),
+        "CHURN_USERS_FILE": str(tmp_path / "users.csv"),
+        "CHURN_DAYS": "1",
+        "CHURN_SENSOR_SECONDS": "5",
+    }
+    users = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "churn_assets.definitions",
+         "--select", "raw_users"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert users.returncode == 0, users.stderr[-2000:]
+
+    with dagster_services(env, tmp_path / "logs"), dg.DagsterInstance.from_config(str(home)) as instance:
+
+        def started_worker():
+            runs = instance.get_runs(filters=dg.RunsFilter(job_name="daily_data_job"))
+            if not runs or runs[0].status != dg.DagsterRunStatus.STARTED:
+                return None
+            events = instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+            pids = [e.dagster_event.engine_event_data.metadata.get("pid") for e in events if e.dagster_event]
+            pid = next((p for p in pids if p is not None), None)
+            return (runs[0], int(pid.value)) if pid else None
+
+        run, pid = wait_for("the daemon's run of 2026-01-01 to start", started_worker, timeout=180, every=0.1)
+        os.kill(pid, signal.SIGSTOP)  # frozen mid-run, so it cannot finish first
+        assert run.tags["churn/refresh_day"] == "2026-01-01"  # launched by the refresh sensor
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+        os.kill(pid, signal.SIGKILL)
+
+        def failed():
+            now = instance.get_run_by_id(run.run_id)
+            return now if now.status == dg.DagsterRunStatus.FAILURE else None
+
+        wait_for("run monitoring to mark the run failed", failed, timeout=120)
+        said = [entry.message for entry in instance.all_logs(run.run_id)]
+        assert any(f"the run worker process {pid} is gone (killed or crashed)" in line for line in said), said[-3:]
