@@ -44,7 +44,8 @@ CHILD = textwrap.dedent(
         def type_handlers():
             return [Stall()]
 
-    settings = Settings(data_dir=data_dir, users=120, seed=99)  # another seed: the rewrite has other rows
+    # another seed: the rewrite has other rows, fewer of them accepted (a shrink, accepted on purpose)
+    settings = Settings(data_dir=data_dir, users=120, seed=99, max_shrink=1.0)
     resources = build_resources(settings) | {
         "io_manager": StallingWarehouse(database=str(settings.warehouse_path), schema="churn")
     }

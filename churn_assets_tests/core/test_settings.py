@@ -33,7 +33,7 @@ def test_values_are_read():
         ({"CHURN_DAYS": "many"}, "CHURN_DAYS='many' is not a whole number"),
         ({"CHURN_START_DATE": "01/02/2026"}, "CHURN_START_DATE='01/02/2026' is not a date like 2026-01-01"),
         ({"CHURN_DEPLOYMENT": "mars"}, "CHURN_DEPLOYMENT='mars' is not a known deployment"),
-        ({"CHURN_USERS": "0"}, "CHURN_USERS must be at least 1, got 0"),
+        ({"CHURN_USERS": "9"}, "CHURN_USERS must be at least 10, got 9"),
         ({"CHURN_MAX_REJECT_SHARE": "2"}, "CHURN_MAX_REJECT_SHARE must be within [0, 1], got 2.0"),
         ({"CHURN_MAX_SHRINK": "1.5"}, "CHURN_MAX_SHRINK must be within [0, 1], got 1.5"),
         ({"CHURN_DEPLOYMENT": "gcp", "CHURN_GCS_BUCKET": "b"}, "CHURN_DEPLOYMENT=gcp needs CHURN_GCP_PROJECT"),

@@ -1,15 +1,17 @@
 """A run launched by the daemon whose process dies is marked failed by the daemon's run monitoring.
 
 The refresh sensor launches the first day of a per-day export once its file lands. While that run is STARTED its
-process is stopped and killed (SIGKILL, as the OS's out-of-memory killer does); the run must not stay STARTED
-forever: the instance's launcher (``wiring/run_launcher.MonitoredRunLauncher``) tells run monitoring the worker is
-gone, and the run fails with the process named.
+process is stopped, and then killed with the code server that started it (SIGKILL, as the OS's out-of-memory
+killer does when it takes a process tree): no process is left to report the failure, and the run must not stay
+STARTED forever. The instance's launcher (``wiring/run_launcher.MonitoredRunLauncher``) tells run monitoring the
+worker is gone, and the run fails with the process named.
 """
 
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 
@@ -59,6 +61,9 @@ def test_a_daemon_launched_run_whose_process_is_killed_is_marked_failed(tmp_path
         os.kill(pid, signal.SIGSTOP)  # frozen mid-run, so it cannot finish first
         assert run.tags["churn/refresh_day"] == "2026-01-01"  # launched by the refresh sensor
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        parent = int(next(line for line in status if line.startswith("PPid:")).split()[1])
+        os.kill(parent, signal.SIGKILL)  # the code server first: it would otherwise report its child's exit
         os.kill(pid, signal.SIGKILL)
 
         def failed():
