@@ -111,7 +111,8 @@ def model_command(args: argparse.Namespace) -> int:
 def serve_command(args: argparse.Namespace) -> int:
     settings = apply_options(args)
     token = os.environ.get("CHURN_API_TOKEN") or None  # a secret: read here, never stored or printed
-    from churn_assets.api.app import is_loopback, serve
+    from churn_assets.api.app import serve
+    from churn_assets.api.guard import is_loopback
 
     if not is_loopback(args.host) and not token:
         print(
@@ -125,7 +126,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 def dev(args: argparse.Namespace) -> int:
     """The Dagster UI and daemon on this data directory, with the HTTP API beside them so report links open."""
-    from churn_assets.api.app import is_loopback
+    from churn_assets.api.guard import is_loopback
 
     if not is_loopback(args.host) and not args.allow_remote:
         print(
@@ -174,7 +175,7 @@ def _start_api(settings: Settings) -> subprocess.Popen | None:
     None when that URL is not this machine's loopback or something already answers there."""
     from urllib.parse import urlsplit
 
-    from churn_assets.api.app import is_loopback
+    from churn_assets.api.guard import is_loopback
 
     url = urlsplit(settings.serve_url)
     if not is_loopback(url.hostname or "") or _answers(settings.serve_url):
