@@ -17,6 +17,7 @@ from churn_assets.core.days import require_days
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 from churn_assets.core.warehouse.queries import preview_select
 from churn_assets.core.warehouse.sql import PARTITION_COLUMNS, table_types
+from churn_assets.defs.partitions import DailyGraph
 from churn_assets.io.warehouse import Engine
 from churn_assets.wiring.metadata import ROW_COUNT, column_schema, markdown
 
@@ -27,13 +28,17 @@ def require(engine: Engine, what: str, table: str, needed: Sequence[date]) -> No
         require_days(what, table, needed, engine.written_days(table, min(needed), max(needed)))
 
 
-def sql_table(table: str, spec: FeatureSpec) -> dict[str, Any]:
-    """Definition metadata of a table the warehouse computes: its partition column and its column schema (fixed by
-    the code and the feature windows, so it is said once, on the asset, not on each of its materializations)."""
-    return {
+def sql_asset(graph: DailyGraph, table: str, *, ranged: bool = True) -> dict[str, Any]:
+    """The decorator arguments every asset the warehouse computes shares: its kinds, the daily partitions, one run
+    for a range of days (``ranged``), and the definition metadata of its table: the partition column and the
+    column schema (fixed by the code and the feature windows, so it is said once, on the asset, not on each of its
+    materializations)."""
+    metadata = {
         "partition_expr": PARTITION_COLUMNS[table],
-        "dagster/column_schema": column_schema(table_types(table, spec)),
+        "dagster/column_schema": column_schema(table_types(table, graph.features)),
     }
+    ranged_policy = {"backfill_policy": dg.BackfillPolicy.single_run()} if ranged else {}
+    return {"kinds": graph.sql_kinds, "partitions_def": graph.partitions, "metadata": metadata, **ranged_policy}
 
 
 def write_days(

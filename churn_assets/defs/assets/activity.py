@@ -8,7 +8,7 @@ from churn_assets.core.warehouse.daily import user_daily_select
 from churn_assets.core.warehouse.state import user_state_selects
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import ChurnSource, Warehouse
-from churn_assets.defs.tables import require, sql_table, write_days
+from churn_assets.defs.tables import require, sql_asset, write_days
 
 GROUP = "activity"
 
@@ -24,10 +24,7 @@ def activity_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             "raw_events are not loaded. SQL in the warehouse."
         ),
         group_name=GROUP,
-        kinds=graph.sql_kinds,
-        partitions_def=graph.partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata=sql_table("user_daily", graph.features),
+        **sql_asset(graph, "user_daily"),
         deps=["raw_events"],
     )
     def user_daily(
@@ -46,10 +43,7 @@ def activity_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             "the length of history. A missing day t-1 is an error naming it; only the first partition starts empty."
         ),
         group_name=GROUP,
-        kinds=graph.sql_kinds,
-        partitions_def=graph.partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata=sql_table("user_state", graph.features),
+        **sql_asset(graph, "user_state"),
         deps=["user_daily", dg.AssetDep("user_state", partition_mapping=graph.previous_day)],
     )
     def user_state(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

@@ -11,7 +11,7 @@ from churn_assets.core.warehouse.features import user_features_selects
 from churn_assets.core.warehouse.queries import feature_summary_select
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import Warehouse
-from churn_assets.defs.tables import require, sql_table, write_days
+from churn_assets.defs.tables import require, sql_asset, write_days
 from churn_assets.wiring.checks import CheckDef, check_result, check_specs
 
 GROUP = "features"
@@ -31,10 +31,7 @@ def feature_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             "days from user_state. Refuses to run while a day of its window is missing. SQL in the warehouse."
         ),
         group_name=GROUP,
-        kinds=graph.sql_kinds,
-        partitions_def=graph.partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata=sql_table("user_features", graph.features),
+        **sql_asset(graph, "user_features"),
         deps=[dg.AssetDep("user_daily", partition_mapping=graph.feature_window), "user_state", "raw_users"],
         check_specs=check_specs("user_features", [COMPLETE_CHECK]),
     )

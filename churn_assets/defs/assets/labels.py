@@ -9,7 +9,7 @@ from churn_assets.core.warehouse.labels import churn_labels_select
 from churn_assets.core.warehouse.queries import label_summary_select
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import Warehouse
-from churn_assets.defs.tables import require, sql_table, write_days
+from churn_assets.defs.tables import require, sql_asset, write_days
 from churn_assets.wiring.checks import CheckDef, check_result, check_specs
 
 GROUP = "labels"
@@ -34,10 +34,7 @@ def label_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             f"user_state of t+{horizon}. Refuses to run while any day of the horizon is not materialized."
         ),
         group_name=GROUP,
-        kinds=graph.sql_kinds,
-        partitions_def=graph.partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata=sql_table("churn_labels", graph.features),
+        **sql_asset(graph, "churn_labels"),
         deps=["user_features", dg.AssetDep("user_state", partition_mapping=graph.label_horizon)],
         check_specs=check_specs("churn_labels", [RATE_CHECK]),
     )

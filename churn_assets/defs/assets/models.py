@@ -14,7 +14,7 @@ from churn_assets.core.modeling.training import CANDIDATES, chosen_candidates, t
 from churn_assets.core.warehouse.queries import label_days_select, training_extract_select, training_summary_select
 from churn_assets.defs.partitions import DailyGraph
 from churn_assets.defs.resources import ModelPolicy, Warehouse
-from churn_assets.defs.tables import require, sql_table, write_days
+from churn_assets.defs.tables import require, sql_asset, write_days
 from churn_assets.io.artifacts import ArtifactsResource
 from churn_assets.wiring.checks import CheckDef, check_result, check_specs
 from churn_assets.wiring.model_metadata import code_version, model_metadata
@@ -89,9 +89,7 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             "on every run and engine). `training_window_end` = T."
         ),
         group_name=GROUP,
-        kinds=graph.sql_kinds,
-        partitions_def=graph.partitions,
-        metadata=sql_table("training_set", graph.features),
+        **sql_asset(graph, "training_set", ranged=False),
         deps=[
             dg.AssetDep("user_features", partition_mapping=graph.training_window),
             dg.AssetDep("churn_labels", partition_mapping=graph.training_window),
