@@ -23,6 +23,8 @@ from churn_assets.core.simulation.population import PROFILES, SimulationConfig
 from churn_assets.core.warehouse.feature_spec import FeatureSpec, FeatureSpecError, parse_windows
 
 DEPLOYMENTS = ("local", "gcp")
+CANCELLATION = "cancellation"
+DEFINITIONS = ("inactivity", CANCELLATION)
 CREDENTIALS_VAR = "CHURN_GCP_CREDENTIALS_B64"
 # BigQuery dataset names: letters, digits and underscores, at most 1,024 characters. Project ids: 6-30 lowercase
 # letters, digits and hyphens (a domain-scoped "example.com:p" is allowed). Either ends up inside SQL text.
@@ -50,6 +52,13 @@ class Settings:
     users_file: str | None = None
     events_query: str | None = None
     event_types: str = ""
+    # subscription periods (user_id, start_time, end_time, plan, mrr): a file or template, or a BigQuery query
+    subscriptions_file: str | None = None
+    subscriptions_query: str | None = None
+    # what churn means: "inactivity" (no active day in the horizon) or "cancellation" (a subscription lapses)
+    definition: str = "inactivity"
+    renewal_grace_days: int = 7  # a renewal starting within this many days of the end is no lapse
+    type_features: int = 12  # the most frequent source event types that each get their own features
     label_horizon_days: int = 30
     feature_windows: str = "7,14,30"
     eligibility_days: int = 30
@@ -86,12 +95,21 @@ class Settings:
 
     @property
     def feature_spec(self) -> FeatureSpec:
-        return FeatureSpec(parse_windows(self.feature_windows), self.eligibility_days)
+        return FeatureSpec(parse_windows(self.feature_windows), self.eligibility_days, self.definition)
 
     @property
     def calendar(self) -> LabelCalendar:
-        """The label horizon's date arithmetic for these settings."""
-        return LabelCalendar(self.label_horizon_days, self.train_days, self.test_days)
+        """The label horizon's date arithmetic for these settings: a cancellation label also waits out the renewal
+        grace after the horizon (a lapse on its last day may still be renewed)."""
+        settle = self.renewal_grace_days if self.definition == CANCELLATION else 0
+        return LabelCalendar(self.label_horizon_days, self.train_days, self.test_days, settle)
+
+    @property
+    def has_subscriptions(self) -> bool:
+        """Whether the source has subscription periods: a file or query, or the simulator's subscription profile."""
+        if self.subscriptions_file or self.subscriptions_query:
+            return True
+        return not (self.events_file or self.events_query) and self.profile == "subscription"
 
     @property
     def last_day(self) -> date:
@@ -151,6 +169,8 @@ class Settings:
             ("test_days", 1),
             ("drift_top_features", 1),
             ("sensor_seconds", 5),
+            ("renewal_grace_days", 0),
+            ("type_features", 0),
         ):
             if getattr(self, name) < low:
                 raise SettingsError(f"{ENV_VARS[name]} must be at least {low}, got {getattr(self, name)}")
@@ -193,6 +213,7 @@ class Settings:
             )
         if self.events_query and (problem := events_query_problem(self.events_query)):
             raise SettingsError(f"CHURN_EVENTS_QUERY {problem}")
+        self._validate_subscriptions()
         if self.profile not in PROFILES:
             raise SettingsError(f"CHURN_PROFILE must be one of {list(PROFILES)}, got {self.profile!r}")
         if self.automation not in ("on", "off"):
@@ -201,6 +222,28 @@ class Settings:
             raise SettingsError(
                 f"need 0 < CHURN_RISK_MEDIUM < CHURN_RISK_HIGH <= 1, got {self.risk_medium} and {self.risk_high}"
             )
+
+    def _validate_subscriptions(self) -> None:
+        if self.definition not in DEFINITIONS:
+            raise SettingsError(f"CHURN_DEFINITION must be one of {list(DEFINITIONS)}, got {self.definition!r}")
+        if self.subscriptions_query and (self.deployment != "gcp" or self.subscriptions_file):
+            raise SettingsError(
+                "CHURN_SUBSCRIPTIONS_QUERY (a BigQuery subscriptions source) needs CHURN_DEPLOYMENT=gcp and no "
+                "CHURN_SUBSCRIPTIONS_FILE"
+            )
+        if self.subscriptions_query and (problem := events_query_problem(self.subscriptions_query)):
+            raise SettingsError(f"CHURN_SUBSCRIPTIONS_QUERY {problem}")
+        if self.definition == CANCELLATION and not self.has_subscriptions:
+            source = "the simulator's purchase profile" if not (self.events_file or self.events_query) else "the events"
+            raise SettingsError(
+                f"CHURN_DEFINITION=cancellation needs subscription periods, and {source} come with none: set "
+                "CHURN_SUBSCRIPTIONS_FILE (--subscriptions-file) to a CSV/Parquet table of user_id, start_time, "
+                "end_time (or CHURN_SUBSCRIPTIONS_QUERY on gcp), or use CHURN_DEFINITION=inactivity"
+            )
+        if self.renewal_grace_days > 60:
+            raise SettingsError(f"CHURN_RENEWAL_GRACE_DAYS must be at most 60, got {self.renewal_grace_days}")
+        if self.type_features > 50:
+            raise SettingsError(f"CHURN_TYPE_FEATURES must be at most 50, got {self.type_features}")
 
     def _validate_names(self) -> None:
         """Names that end up in SQL text or object paths must be plain identifiers."""

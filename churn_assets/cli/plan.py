@@ -82,7 +82,7 @@ def plan_run(
     if label_days > 0:
         stages.append(Stage("labels_job", "churn labels", first, label_last))
     else:
-        notes.append(f"no label-complete day yet: labels need {calendar.horizon_days} days after a day")
+        notes.append(f"no label-complete day yet: labels need {calendar.decided_days} days after a day")
     trains = label_days >= needed and not data_only
     if trains:
         stages.append(Stage("training_job", "training set and candidate models", label_last, label_last))

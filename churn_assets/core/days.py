@@ -54,22 +54,29 @@ class LabelCalendar:
     """The label horizon's date arithmetic, in one place: which day decides a label, which days are labelled by
     a given day, which days a training window holds, and how many label days a model needs.
 
-    The label of day t says whether the user is active in t+1 ... t+H (``horizon_days`` = H); it is read from
-    user_state of t+H, so day t can be labelled once the data reaches t+H. A model is tested on its window's last
-    ``test_days`` and trained on days that end H days before them (``core/modeling/training.py``).
+    The label of day t says whether the user churns in t+1 ... t+H (``horizon_days`` = H). It is settled once the
+    data reaches t+H+S: ``settle_days`` S is 0 for inactivity (user_state of t+H decides) and the renewal grace
+    for cancellation (a lapse on t+H is no lapse if a renewal starts within the grace). A model is tested on its
+    window's last ``test_days`` and trained on days that end H+S days before them (``core/modeling/training.py``).
     """
 
     horizon_days: int
     train_days: int = 0  # 0 where only the horizon matters (the warehouse, the label sensor)
     test_days: int = 0
+    settle_days: int = 0
+
+    @property
+    def decided_days(self) -> int:
+        """Days after t until the label of t is settled: H+S."""
+        return self.horizon_days + self.settle_days
 
     def horizon_end(self, day: date) -> date:
-        """The day whose user_state decides the label of ``day``: t+H."""
-        return day + timedelta(days=self.horizon_days)
+        """The last day of data that decides the label of ``day``: t+H+S."""
+        return day + timedelta(days=self.decided_days)
 
     def last_labelled(self, data_last: date) -> date:
-        """The newest day that can be labelled when the data ends on ``data_last``: its horizon ends there."""
-        return data_last - timedelta(days=self.horizon_days)
+        """The newest day that can be labelled when the data ends on ``data_last``: its label is settled there."""
+        return data_last - timedelta(days=self.decided_days)
 
     def training_window(self, last: date, *, first_day: date, train_days: int | None = None) -> tuple[date, date]:
         """The label days of a training window ending on ``last``: ``train_days`` (the setting by default), never
@@ -83,13 +90,13 @@ class LabelCalendar:
 
     @property
     def min_label_days(self) -> int:
-        """Label days a model needs: its test days, a gap of the horizon, and one training day."""
-        return self.test_days + self.horizon_days + 1
+        """Label days a model needs: its test days, a gap of H+S days, and one training day."""
+        return self.test_days + self.decided_days + 1
 
     def split_days(self, window_last: date) -> tuple[date, date]:
         """The first test day and the last training day of a window ending on ``window_last``."""
         test_first = window_last - timedelta(days=self.test_days - 1)
-        return test_first, test_first - timedelta(days=self.horizon_days + 1)
+        return test_first, test_first - timedelta(days=self.decided_days + 1)
 
 
 # --8<-- [end:calendar]

@@ -50,7 +50,7 @@ def automation(
     retraining's hour (UTC)."""
     schedule_status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
     sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
-    horizon = graph.calendar.horizon_days
+    horizon = graph.calendar.decided_days  # a label waits for its horizon and, for cancellations, the grace
     no_partition = f"no partition has ended yet: the first is {graph.start} (UTC)"
 
     @dg.sensor(

@@ -181,13 +181,20 @@ def build_layer(
     horizon: int,
     start: date,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+    *,
+    grace_days: int = 0,
+    type_features: bool = False,
 ) -> None:
-    """user_daily, user_state and user_features for first ... last, and churn_labels for the days whose horizon
-    ends by ``last``: the statements the assets run, without Dagster (benchmarks and tests). ``start`` is the
-    first day of the state chain."""
-    from churn_assets.core.warehouse import daily, features, labels, state
+    """user_daily, user_state (and subscription_state for the cancellation definition, ``spec.definition``),
+    user_features (and user_type_features when asked), and churn_labels for the days whose label is settled by
+    ``last``: the statements the assets run, without Dagster (benchmarks and tests). ``start`` is the first day
+    of the state chain; ``grace_days`` the renewal grace."""
+    from churn_assets.core.warehouse import daily, features, labels, state, subscriptions, types
 
     schema = engine.schema
+    if spec.cancellation:
+        selects = [subscriptions.subscription_state_select(schema, first, last, grace_days)]
+        engine.replace_partitions("subscription_state", "as_of_date", first, last, selects, spec)
     engine.replace_partitions(
         "user_daily", "activity_date", first, last, [daily.user_daily_select(schema, first, last, vocabulary)], spec
     )
@@ -195,7 +202,11 @@ def build_layer(
     engine.replace_partitions("user_state", "as_of_date", first, last, states, spec)
     features = features.user_features_selects(schema, first, last, spec, engine.chunk_days)
     engine.replace_partitions("user_features", "as_of_date", first, last, features, spec)
-    label_last = LabelCalendar(horizon).last_labelled(last)
+    if type_features:
+        selects = [types.user_type_features_select(schema, first, last, spec, vocabulary)]
+        engine.replace_partitions("user_type_features", "as_of_date", first, last, selects, spec)
+    settle = grace_days if spec.cancellation else 0
+    label_last = LabelCalendar(horizon, settle_days=settle).last_labelled(last)
     if label_last >= first:
-        labels = [labels.churn_labels_select(schema, first, label_last, horizon)]
-        engine.replace_partitions("churn_labels", "as_of_date", first, label_last, labels, spec)
+        rule = labels.labels_select(schema, first, label_last, horizon, definition=spec.definition, grace_days=grace_days)
+        engine.replace_partitions("churn_labels", "as_of_date", first, label_last, [rule], spec)

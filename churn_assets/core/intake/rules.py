@@ -52,8 +52,8 @@ EVENT_RULES = (
 )
 # the columns that show why a row broke its rule (in the CLI's and the checks' examples)
 REASON_COLUMNS = {
-    "bad_type": ("event_time", "signup_time", "minutes", "amount"),
-    "null_key": ("event_id", "user_id", "event_time", "signup_time"),
+    "bad_type": ("event_time", "signup_time", "start_time", "end_time", "minutes", "amount", "mrr"),
+    "null_key": ("event_id", "user_id", "event_time", "signup_time", "start_time"),
     "duplicate_event_id": ("event_time",),
     "duplicate_user_id": ("signup_time",),
     "unmapped_event_type": ("event_type",),
@@ -62,6 +62,11 @@ REASON_COLUMNS = {
     "value_out_of_bounds": ("minutes", "amount"),
     "unknown_user": ("user_id",),
     "before_signup": ("user_id", "event_time"),
+    # subscription periods (core/intake/subscriptions.py)
+    "duplicate_period": ("user_id", "start_time"),
+    "end_before_start": ("start_time", "end_time"),
+    "bad_mrr": ("mrr",),
+    "overlapping_period": ("user_id", "start_time", "end_time"),
 }
 USER_RULES = (
     Rule("bad_type", "signup_time parses as a timestamp"),
@@ -91,7 +96,7 @@ class Validated:
         out: dict[str, list[str]] = {}
         if not len(self.rejected):
             return out
-        key = "event_id" if "event_id" in self.rejected.columns else "user_id"
+        key = next(k for k in ("event_id", "user_id") if k in self.rejected.columns)
         for reason, rows in self.rejected.groupby("reason", sort=False):
             columns = [c for c in REASON_COLUMNS.get(str(reason), ()) if c in rows.columns]
             out[str(reason)] = [
@@ -103,14 +108,14 @@ class Validated:
         return out
 
 
-def _as_utc(values: pd.Series) -> pd.Series:
+def as_utc(values: pd.Series) -> pd.Series:
     """Timestamps in UTC; unreadable values become NaT (naive values are taken as UTC)."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
     return pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
 
 
-def _blank(values: pd.Series) -> pd.Series:
+def blank(values: pd.Series) -> pd.Series:
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return values.isna()  # typed values (timestamps, numbers) cannot be blank text
     return values.isna() | (values.astype(str).str.strip() == "")
@@ -125,7 +130,7 @@ def _as_text(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     return out
 
 
-def _split(
+def split_rejected(
     frame: pd.DataFrame, reason: pd.Series, rules: tuple[Rule, ...], text_columns: tuple[str, ...]
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     counts = reason.value_counts()
@@ -161,16 +166,16 @@ def validate_events(
         reason[hit] = why
         unset[hit] = False
 
-    event_time = _as_utc(frame["event_time"])
+    event_time = as_utc(frame["event_time"])
     values = {}
-    bad_type = event_time.isna() & ~_blank(frame["event_time"])
+    bad_type = event_time.isna() & ~blank(frame["event_time"])
     for c in VALUE_COLUMNS:
         given = frame[c] if c in frame.columns else pd.Series(0.0, index=frame.index)
         values[c] = pd.to_numeric(given, errors="coerce")
-        bad_type |= values[c].isna() & ~_blank(given)
+        bad_type |= values[c].isna() & ~blank(given)
         values[c] = values[c].fillna(0.0).astype(float)
     flag(bad_type, "bad_type")
-    flag(_blank(frame["event_id"]) | _blank(frame["user_id"]) | event_time.isna(), "null_key")
+    flag(blank(frame["event_id"]) | blank(frame["user_id"]) | event_time.isna(), "null_key")
     ids = frame["event_id"].astype(str)
     flag(ids.duplicated(keep="first") | ids.isin(set(seen_ids)), "duplicate_event_id")
     flag(~frame["event_type"].astype(str).isin(vocabulary.known()), "unmapped_event_type")
@@ -186,7 +191,7 @@ def validate_events(
         flag(signup.isna(), "unknown_user")
         flag(event_time < signup, "before_signup")
 
-    rejected, by_reason = _split(frame, pd.Series(reason, index=frame.index), EVENT_RULES, EVENT_COLUMNS)
+    rejected, by_reason = split_rejected(frame, pd.Series(reason, index=frame.index), EVENT_RULES, EVENT_COLUMNS)
     ok = unset
     clean = pd.DataFrame(
         {
@@ -206,12 +211,12 @@ def validate_users(raw: pd.DataFrame) -> Validated:
     frame = raw.reset_index(drop=True)
     dropped = tuple(c for c in frame.columns if c not in USER_COLUMNS)
     reason = pd.Series(None, index=frame.index, dtype=object)
-    signup = _as_utc(frame["signup_time"])
-    reason[signup.isna() & ~_blank(frame["signup_time"])] = "bad_type"
-    reason[(_blank(frame["user_id"]) | signup.isna()) & reason.isna()] = "null_key"
+    signup = as_utc(frame["signup_time"])
+    reason[signup.isna() & ~blank(frame["signup_time"])] = "bad_type"
+    reason[(blank(frame["user_id"]) | signup.isna()) & reason.isna()] = "null_key"
     reason[frame["user_id"].astype(str).duplicated(keep="first") & reason.isna()] = "duplicate_user_id"
 
-    rejected, by_reason = _split(frame, reason, USER_RULES, USER_COLUMNS)
+    rejected, by_reason = split_rejected(frame, reason, USER_RULES, USER_COLUMNS)
     ok = reason.isna().to_numpy()
     clean = pd.DataFrame(
         {

@@ -11,6 +11,10 @@ EVENT_COLUMNS = ("event_id", "user_id", "event_time", "event_type", *VALUE_COLUM
 # without event_type every row is a purchase (core/intake/vocabulary.py); without event_id each row gets one
 REQUIRED_EVENT_COLUMNS = ("user_id", "event_time")
 
+# subscription periods (core/intake/subscriptions.py); end_time empty = still running, plan and mrr optional
+SUBSCRIPTION_COLUMNS = ("user_id", "start_time", "end_time", "plan", "mrr")
+REQUIRED_SUBSCRIPTION_COLUMNS = ("user_id", "start_time", "end_time")
+
 USER_COLUMNS = ("user_id", "signup_time", "plan", "country", "channel")
 REQUIRED_USER_COLUMNS = ("user_id", "signup_time")
 

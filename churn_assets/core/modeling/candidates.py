@@ -33,13 +33,7 @@ from threadpoolctl import threadpool_limits
 from churn_assets.core.modeling.baselines import BGNBDClassifier
 from churn_assets.core.modeling.metrics import evaluate, f1_threshold
 from churn_assets.core.modeling.training import CANDIDATES, TARGET, chosen_candidates, model_input, numeric_features
-from churn_assets.core.warehouse.feature_spec import CATEGORICAL_FEATURES
-
-
-def _signed(name: str) -> bool:
-    """Features that can be negative (window-over-window trends); every other numeric feature is a count, a sum,
-    a number of days or a rate, never below zero."""
-    return "_trend_" in name
+from churn_assets.core.warehouse.feature_spec import CATEGORICAL_FEATURES, may_be_negative
 
 
 def _preprocess(scale: bool, features: Sequence[str]) -> ColumnTransformer:
@@ -52,8 +46,8 @@ def _preprocess(scale: bool, features: Sequence[str]) -> ColumnTransformer:
     else:
         logged = make_pipeline(FunctionTransformer(np.log1p, feature_names_out="one-to-one"), StandardScaler())
         parts = [
-            ("logged", logged, [c for c in numeric if not _signed(c)]),
-            ("signed", StandardScaler(), [c for c in numeric if _signed(c)]),
+            ("logged", logged, [c for c in numeric if not may_be_negative(c)]),
+            ("signed", StandardScaler(), [c for c in numeric if may_be_negative(c)]),
         ]
     return ColumnTransformer(
         [*parts, ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical)]

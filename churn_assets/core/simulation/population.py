@@ -30,6 +30,10 @@ EXISTING_SHARE = 0.25
 EXISTING_SIGNUP_DAYS = 90
 
 _POPULATION_STREAM = 0x5EED
+_SUBSCRIPTION_STREAM = 0x5AB5
+BILLING_PERIOD_DAYS = 30
+ABRUPT_HAZARD = 0.003  # per day: a paying user cancels for reasons their use does not show (a budget, a move)
+NEVER = 10**9  # the cancel day of a user who never subscribes
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class Population:
     onset_day: np.ndarray  # day index on which the at-risk phase starts
     decline_days: np.ndarray  # length of the at-risk phase
     churn_day: np.ndarray  # first day index with no activity, forever
+    cancel_day: np.ndarray  # paid plans: the renewal day (signup + 30k) on which the subscription is not renewed
 
 
 PUBLIC_FIELDS = ("user_id", "plan", "country", "channel")  # what raw_users may show (with signup_time)
@@ -99,6 +104,7 @@ def simulate_population(config: SimulationConfig) -> Population:
     ).clip(1e-5, 0.5)
     onset_day = signup_day + rng.geometric(hazard)
     decline_days = rng.integers(DECLINE_DAYS[0], DECLINE_DAYS[1] + 1, size=n)
+    cancel_day = _cancel_days(config, plan, signup_day, onset_day, decline_days)
     return Population(
         config=config,
         user_id=np.array([f"u{i:07d}" for i in range(n)], dtype=object),
@@ -114,4 +120,19 @@ def simulate_population(config: SimulationConfig) -> Population:
         onset_day=onset_day,
         decline_days=decline_days,
         churn_day=onset_day + decline_days,
+        cancel_day=cancel_day,
     )
+
+
+def _cancel_days(config: SimulationConfig, plan, signup_day, onset_day, decline_days) -> np.ndarray:
+    """When each paying user cancels: at the first renewal after they have gone 20-80% of the way through their
+    decline (weeks of falling use and failing payments; they are still active when they cancel), or earlier, at
+    the first renewal after an abrupt decision that no behaviour foretells. Free users never subscribe. A stream of
+    its own: the activity story is the same with or without subscriptions."""
+    rng = np.random.default_rng([config.seed, _SUBSCRIPTION_STREAM])
+    n = len(plan)
+    gradual = onset_day + rng.uniform(0.2, 0.8, size=n) * decline_days
+    abrupt = signup_day + rng.geometric(ABRUPT_HAZARD, size=n)
+    decided = np.minimum(gradual, abrupt)
+    renewals = np.maximum(1, np.ceil((decided - signup_day) / BILLING_PERIOD_DAYS))
+    return np.where(plan == "free", NEVER, signup_day + renewals * BILLING_PERIOD_DAYS).astype(np.int64)

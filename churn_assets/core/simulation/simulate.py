@@ -10,6 +10,10 @@ The story each simulated user lives through:
    *at-risk* phase that lasts 14-42 days. Over it their session rate and session length fall,
    payments fail more often and support tickets become likelier.
 4. At the end of the at-risk phase they churn: no activity ever again.
+5. Paying users (basic, pro) have monthly subscription periods from signup. Most cancel at a renewal some way
+   into their decline, while still active; some cancel abruptly, at a renewal no behaviour foretells. Billing
+   stops with the subscription; use of the product goes on until the user churns as above
+   (``simulate_subscriptions``).
 
 Churn is therefore predictable from behaviour, as in real products, but never certain.
 
@@ -35,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from churn_assets.core.simulation.population import (
+    BILLING_PERIOD_DAYS,
     DECLINE_DAYS,
     DRIFT,
     PLAN_PRICE,
@@ -46,7 +51,6 @@ from churn_assets.core.simulation.population import (
 )
 
 PURCHASE_AMOUNT_LOG_MEAN = float(np.log(35.0))
-BILLING_PERIOD_DAYS = 30
 _DAY_STREAM = 0xDA7
 
 
@@ -64,6 +68,32 @@ def simulate_users(config: SimulationConfig) -> pd.DataFrame:
             "channel": pop.channel,
         }
     )
+
+
+def simulate_subscriptions(config: SimulationConfig) -> pd.DataFrame:
+    """The paying users' subscription periods, one row per 30-day billing period (start, paid-through end, plan,
+    MRR) that starts by the end of the period simulated; none for the purchase profile."""
+    columns = ["user_id", "start_time", "end_time", "plan", "mrr"]
+    if config.profile != "subscription":
+        return pd.DataFrame({c: [] for c in columns})
+    pop = simulate_population(config)
+    paying = np.flatnonzero(pop.plan != "free")
+    last = config.days - 1
+    periods = (np.minimum(pop.cancel_day[paying], last + 1) - pop.signup_day[paying] + BILLING_PERIOD_DAYS - 1)
+    periods = np.maximum(periods // BILLING_PERIOD_DAYS, 0)
+    users = np.repeat(paying, periods)
+    k = np.concatenate([np.arange(p) for p in periods]) if len(periods) else np.array([], dtype=int)
+    start_seconds = (pop.signup_day[users] + k * BILLING_PERIOD_DAYS) * 86_400 + pop.signup_seconds[users]
+    start = pd.Timestamp(_day_start(config.start_date)) + pd.to_timedelta(start_seconds, unit="s")
+    return pd.DataFrame(
+        {
+            "user_id": pop.user_id[users],
+            "start_time": start,
+            "end_time": start + pd.Timedelta(days=BILLING_PERIOD_DAYS),
+            "plan": pop.plan[users],
+            "mrr": pd.Series(pop.plan[users]).map(PLAN_PRICE).to_numpy(dtype=float),
+        }
+    )[columns]
 
 
 def _decline_progress(pop: Population, day_index: int | np.ndarray) -> np.ndarray:
@@ -97,7 +127,8 @@ def simulate_events(config: SimulationConfig, day: date) -> pd.DataFrame:
     feature_uses = rng.poisson(sessions * pop.usage[alive] * (1.0 - 0.6 * progress) * drift.get("feature_uses", 1.0))
     tickets = rng.poisson(_ticket_rate(progress) * drift.get("tickets", 1.0))
     paying = pop.plan[alive] != "free"
-    billing_day = paying & (d > pop.signup_day[alive]) & ((d - pop.signup_day[alive]) % BILLING_PERIOD_DAYS == 0)
+    since_signup = d - pop.signup_day[alive]
+    billing_day = paying & (since_signup > 0) & (since_signup % BILLING_PERIOD_DAYS == 0) & (d < pop.cancel_day[alive])
     failed = billing_day & (rng.random(len(alive)) < 0.03 + 0.5 * progress)
 
     session_users = np.repeat(alive, sessions)

@@ -21,6 +21,14 @@ The formulas themselves are SQL (``core/warehouse/features.py``) and run inside 
 
 ``mean_active_gap_days`` is (last active day - first active day) / (active days - 1); with a single
 active day the gap is not known yet and it is the days since that day (a lower bound); so is the last gap.
+
+With ``CHURN_DEFINITION=cancellation`` the rows are the subscribers covered at the end of t, and the features
+add the subscription's state as of t (``subscription_state``, ``core/warehouse/subscriptions.py``):
+``sub_tenure_days`` (since the current streak of periods began), ``sub_periods`` (periods in the streak),
+``sub_periods_paid`` (every period so far), ``sub_mrr``, ``sub_mrr_change`` (against the period before:
+an upgrade is positive, a downgrade negative), ``sub_days_to_period_end``, ``sub_period_days`` (the billing
+period's length) and ``sub_past_lapses``. A subscriber without any activity counts from the first period's
+start (never active: every active-day figure is 0 and recency is the days since joining).
 """
 
 from __future__ import annotations
@@ -45,6 +53,17 @@ LIFETIME_FEATURES = (
     "active_day_rate",
     "amount_per_active_day",
 )
+SUBSCRIPTION_FEATURES = (
+    "sub_tenure_days",
+    "sub_periods",
+    "sub_periods_paid",
+    "sub_mrr",
+    "sub_mrr_change",
+    "sub_days_to_period_end",
+    "sub_period_days",
+    "sub_past_lapses",
+)
+INACTIVITY, CANCELLATION = "inactivity", "cancellation"
 # features that grow with the calendar for every user, whatever the behaviour (see the drift report)
 GROWS_WITH_AGE = (
     "tenure_days",
@@ -52,6 +71,8 @@ GROWS_WITH_AGE = (
     "lifetime_active_days",
     "lifetime_events",
     "lifetime_amount",
+    "sub_tenure_days",
+    "sub_periods_paid",
 )
 # model inputs that are fractional; every other numeric feature is a whole number
 FLOAT_PREFIXES = (
@@ -63,6 +84,7 @@ FLOAT_PREFIXES = (
     "recency_in_gaps",
     "active_day_rate",
     "engagement",
+    "sub_mrr",
 )
 
 
@@ -74,12 +96,19 @@ class FeatureSpecError(ValueError):
 class FeatureSpec:
     windows: tuple[int, ...] = (7, 14, 30)
     eligibility_days: int = 30
+    definition: str = INACTIVITY  # which users a row is for: the recently active, or the covered subscribers
 
     def __post_init__(self) -> None:
         if not self.windows or list(self.windows) != sorted(set(self.windows)) or self.windows[0] < 1:
             raise FeatureSpecError(f"feature windows must be distinct positive days, rising, got {self.windows}")
+        if self.definition not in (INACTIVITY, CANCELLATION):
+            raise FeatureSpecError(f"unknown churn definition {self.definition!r}")
         if self.eligibility_days < 1:
             raise FeatureSpecError(f"the eligibility window must be at least 1 day, got {self.eligibility_days}")
+
+    @property
+    def cancellation(self) -> bool:
+        return self.definition == CANCELLATION
 
     @property
     def short(self) -> int:
@@ -112,6 +141,7 @@ class FeatureSpec:
             *trends,
             *LIFETIME_FEATURES,
             "engagement_score",
+            *(SUBSCRIPTION_FEATURES if self.cancellation else ()),
         )
 
     @property
@@ -132,8 +162,8 @@ MAX_CATEGORY_LENGTH = 200
 
 
 def may_be_negative(name: str) -> bool:
-    """Whether feature ``name`` may hold a negative value (a trend, a difference of two windows)."""
-    return "_trend_" in name
+    """Whether feature ``name`` may hold a negative value (a trend, a difference of two windows or periods)."""
+    return "_trend_" in name or name.endswith("_change")
 
 
 def is_float_feature(name: str) -> bool:

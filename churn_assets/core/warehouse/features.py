@@ -1,4 +1,5 @@
-"""user_features: window sums from user_daily and lifetime figures from user_state, for the eligible users.
+"""user_features: window sums from user_daily and lifetime figures from user_state, for the eligible users (the
+recently active, or under the cancellation definition the covered subscribers, with their subscription's state).
 
 Which features exist is ``core/warehouse/feature_spec.py``; this module is the SQL that computes them.
 """
@@ -63,6 +64,8 @@ def user_features_select(schema: str, first: date, last: date, spec: FeatureSpec
         difference = f"{filled(f'{kind}_{s}')} - {filled(f'{kind}_prev_{s}')}"
         selected[f"{kind}_trend_{s}"] = f"ROUND({difference}, 6)" if kind == "minutes" else difference
     t = "st.as_of_date"
+    if spec.cancellation:
+        selected |= _subscription_features(t)
     selected |= {
         "tenure_days": days_between(t, "COALESCE(u.signup_time, st.first_seen_date)"),
         "days_since_first_activity": days_between(t, "st.first_active_date"),
@@ -89,11 +92,7 @@ def user_features_select(schema: str, first: date, last: date, spec: FeatureSpec
     }
     columns = ",\n  ".join(f"{selected[name]} AS {name}" for name in spec.numeric)
     categories = ",\n  ".join(f"COALESCE(u.{c}, 'unknown') AS {c}" for c in CATEGORICAL_FEATURES)
-    return f"""WITH st AS (
-  SELECT * FROM {schema}.user_state
-  WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
-    AND {days_between("as_of_date", "last_active_date")} < {spec.eligibility_days}
-),
+    return f"""WITH st AS ({_eligible(schema, first, last, spec)}),
 recent AS (
   SELECT d.*, st.as_of_date, {days_between("st.as_of_date", "d.activity_date")} AS age
   FROM {schema}.user_daily AS d
@@ -117,6 +116,55 @@ SELECT
 FROM st
 LEFT JOIN w ON w.user_id = st.user_id AND w.as_of_date = st.as_of_date
 LEFT JOIN {schema}.raw_users AS u ON u.user_id = st.user_id"""
+
+
+def _eligible(schema: str, first: date, last: date, spec: FeatureSpec) -> str:
+    """The eligible (user, day) rows with their lifetime state: for inactivity the users active within the
+    eligibility window (user_state); for cancellation the subscribers covered at the end of the day
+    (subscription_state) with their activity state, which a subscriber who never acted lacks: their figures
+    count from the first period's start, with no active day."""
+    if not spec.cancellation:
+        return f"""
+  SELECT * FROM {schema}.user_state
+  WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
+    AND {days_between("as_of_date", "last_active_date")} < {spec.eligibility_days}
+"""
+    joined = ", ".join(f"ss.{c}" for c in _SUBSCRIPTION_STATE)
+    return f"""
+  SELECT ss.user_id, ss.as_of_date,
+    COALESCE(us.first_seen_date, ss.first_start_date) AS first_seen_date,
+    COALESCE(us.first_active_date, ss.first_start_date) AS first_active_date,
+    COALESCE(us.last_active_date, ss.first_start_date) AS last_active_date,
+    us.prev_active_date,
+    COALESCE(us.active_days, 0) AS active_days,
+    COALESCE(us.events, 0) AS events,
+    COALESCE(us.minutes, 0.0) AS minutes,
+    COALESCE(us.amount, 0.0) AS amount,
+    {joined}
+  FROM {schema}.subscription_state AS ss
+  LEFT JOIN {schema}.user_state AS us ON us.user_id = ss.user_id AND us.as_of_date = ss.as_of_date
+  WHERE ss.as_of_date >= {ts(first)} AND ss.as_of_date <= {ts(last)} AND ss.covered
+"""
+
+
+_SUBSCRIPTION_STATE = (
+    "streak_start_date", "tenure_periods", "periods_paid", "mrr", "mrr_change", "days_to_period_end", "period_days",
+    "past_lapses",
+)  # fmt: skip
+
+
+def _subscription_features(t: str) -> dict[str, str]:
+    """The subscription's state as of t (``core/warehouse/feature_spec.py`` lists them)."""
+    return {
+        "sub_tenure_days": days_between(t, "st.streak_start_date"),
+        "sub_periods": "st.tenure_periods",
+        "sub_periods_paid": "st.periods_paid",
+        "sub_mrr": "ROUND(COALESCE(st.mrr, 0.0), 6)",
+        "sub_mrr_change": "ROUND(COALESCE(st.mrr_change, 0.0), 6)",
+        "sub_days_to_period_end": "st.days_to_period_end",
+        "sub_period_days": "st.period_days",
+        "sub_past_lapses": "st.past_lapses",
+    }
 
 
 def user_features_selects(schema: str, first: date, last: date, spec: FeatureSpec, chunk_days: int) -> list[str]:

@@ -1,10 +1,20 @@
-"""The label rule: churn_labels of the eligible users, from user_state at the end of the horizon."""
+"""The label rules: churn_labels of the eligible users. Inactivity: from user_state at the end of the horizon;
+cancellation: from the subscription periods (``core/warehouse/subscriptions.py``)."""
 
 from __future__ import annotations
 
 from datetime import date
 
+from churn_assets.core.warehouse.feature_spec import CANCELLATION
 from churn_assets.core.warehouse.sql import plus_days, ts
+from churn_assets.core.warehouse.subscriptions import cancellation_labels_select
+
+
+def labels_select(schema: str, first: date, last: date, horizon: int, *, definition: str, grace_days: int) -> str:
+    """The label rule of ``definition`` for first ... last."""
+    if definition == CANCELLATION:
+        return cancellation_labels_select(schema, first, last, horizon, grace_days)
+    return churn_labels_select(schema, first, last, horizon)
 
 
 # --8<-- [start:label_rule]

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import sqlglot
 
-from churn_assets.core.intake.schema import DAILY_COUNT_COLUMNS, EVENT_COLUMNS, USER_COLUMNS
+from churn_assets.core.intake.schema import DAILY_COUNT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS, USER_COLUMNS
 from churn_assets.core.warehouse.feature_spec import CATEGORICAL_FEATURES, FeatureSpec, is_float_feature
 
 ENGINES = ("bigquery", "duckdb")
@@ -52,14 +52,43 @@ RAW_TYPES = {
     "raw_events": {"event_id": "STRING", "user_id": "STRING", "event_time": "TIMESTAMP", "event_type": "STRING",
                    "minutes": "FLOAT64", "amount": "FLOAT64"},
     "raw_events_quarantine": {**_EVENT_TEXT, "reason": "STRING", "partition_time": "TIMESTAMP"},
+    "raw_subscriptions": {"user_id": "STRING", "start_time": "TIMESTAMP", "end_time": "TIMESTAMP", "plan": "STRING",
+                          "mrr": "FLOAT64"},
+    "raw_subscriptions_quarantine": {**{c: "STRING" for c in SUBSCRIPTION_COLUMNS}, "reason": "STRING"},
 }  # fmt: skip
+SUBSCRIPTION_STATE_TYPES = {
+    "user_id": "STRING",
+    "as_of_date": "TIMESTAMP",
+    "covered": "BOOL",
+    "first_start_date": "TIMESTAMP",
+    "streak_start_date": "TIMESTAMP",
+    "period_start_date": "TIMESTAMP",
+    "tenure_periods": "INT64",
+    "periods_paid": "INT64",
+    "plan": "STRING",
+    "mrr": "FLOAT64",
+    "mrr_change": "FLOAT64",
+    "days_to_period_end": "INT64",
+    "period_days": "INT64",
+    "past_lapses": "INT64",
+}
+TYPE_FEATURE_TYPES = {
+    "user_id": "STRING",
+    "as_of_date": "TIMESTAMP",
+    "event_type": "STRING",
+    "short_events": "INT64",
+    "long_events": "INT64",
+    "trend_events": "INT64",
+}
 LABEL_TYPES = {"user_id": "STRING", "as_of_date": "TIMESTAMP", "churned": "INT64", "horizon_days": "INT64"}
 LOG_TYPES = {"table_name": "STRING", "partition_date": "TIMESTAMP", "row_count": "INT64", "written_at": "TIMESTAMP"}
 # the column each table is partitioned by: one UTC day per partition
 PARTITION_COLUMNS = {
     "user_daily": "activity_date",
     "user_state": "as_of_date",
+    "subscription_state": "as_of_date",
     "user_features": "as_of_date",
+    "user_type_features": "as_of_date",
     "churn_labels": "as_of_date",
     "training_set": "training_window_end",
 }
@@ -79,6 +108,7 @@ def training_types(spec: FeatureSpec) -> dict[str, str]:
 def table_types(table: str, spec: FeatureSpec) -> dict[str, str]:
     """Column types of ``table`` (a computed table or partition_log)."""
     fixed = {"user_daily": DAILY_TYPES, "user_state": STATE_TYPES, "churn_labels": LABEL_TYPES}
+    fixed |= {"subscription_state": SUBSCRIPTION_STATE_TYPES, "user_type_features": TYPE_FEATURE_TYPES}
     fixed |= {PARTITION_LOG: LOG_TYPES}
     if table in fixed:
         return fixed[table]
