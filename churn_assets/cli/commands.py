@@ -42,6 +42,8 @@ def apply_options(args: argparse.Namespace) -> Settings:
         "drift_from": getattr(args, "drift_from", None),
         "profile": getattr(args, "profile", None),
         "event_types": getattr(args, "event_types", None),
+        "subscriptions_file": getattr(args, "subscriptions_file", None),
+        "definition": getattr(args, "churn_definition", None),
         "max_shrink": 1 if getattr(args, "accept_shrink", False) else None,
     }
     for name, value in overrides.items():

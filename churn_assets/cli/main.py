@@ -114,6 +114,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drift-from", help="simulator: shift user behaviour from this day, YYYY-MM-DD")
     parser.add_argument("--profile", choices=["subscription", "purchase"], help="simulator profile (CHURN_PROFILE)")
     parser.add_argument("--event-types", help="source type=kind pairs, e.g. order=purchase (CHURN_EVENT_TYPES)")
+    parser.add_argument(
+        "--subscriptions-file",
+        help="CSV/Parquet subscription periods (user_id, start_time, end_time[, plan, mrr]), or a {date} template",
+    )
+    parser.add_argument(
+        "--churn-definition",
+        choices=["inactivity", "cancellation"],
+        help="what churn means: no activity in the horizon, or a subscription that lapses (CHURN_DEFINITION)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,7 @@ def plan_run(
         edge = f"ends on {last}" if last_partition else f"starts on {first}"
         complete = last_partition or (today or date.today()) - timedelta(days=1)
         raise RangeError(f"the range {edge}, after the last complete UTC day ({complete})")
-    stages = [Stage("users_job", "raw users"), *event_stages(first, last, settings.users)]
+    stages = [Stage("users_job", "raw users and subscriptions"), *event_stages(first, last, settings.users)]
     notes = []
     calendar = settings.calendar
     label_last = calendar.last_labelled(last)

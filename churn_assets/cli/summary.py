@@ -39,7 +39,7 @@ class RunSummary:
         )
 
     def lines(self, last: date) -> list[str]:
-        out = ["Summary (rows written):", *(f"  {table:<24} {rows:>10,}" for table, rows in self.rows.items())]
+        out = ["Summary (rows written):", *(f"  {table:<30} {rows:>10,}" for table, rows in self.rows.items())]
         if m := self.model:
             out.append(
                 f"Model {m.model_version} ({m.chosen_candidate}): test PR-AUC {m.test_pr_auc}, ROC-AUC "

@@ -42,6 +42,8 @@ def source_from(settings: Settings, credentials: dg.EnvVar | None = None) -> Chu
         credentials_b64=credentials,
         drift_from=settings.drift_from.isoformat() if settings.drift_from else None,
         event_types=settings.event_types,
+        subscriptions_file=settings.subscriptions_file,
+        subscriptions_query=settings.subscriptions_query,
     )
 
 
@@ -54,6 +56,7 @@ def model_policy_from(settings: Settings) -> ModelPolicy:
         risk_high=settings.risk_high,
         risk_medium=settings.risk_medium,
         training_max_rows=settings.training_max_rows,
+        type_features=settings.type_features,
     )
 
 

@@ -2,14 +2,23 @@
 
 import dagster as dg
 
-DATA_ASSETS = ["raw_events", "raw_events_quarantine", "user_daily", "user_state", "user_features"]
+DATA_ASSETS = [
+    "raw_events",
+    "raw_events_quarantine",
+    "user_daily",
+    "user_state",
+    "subscription_state",
+    "user_features",
+    "user_type_features",
+]
+USER_ASSETS = ["raw_users", "raw_users_quarantine", "raw_subscriptions", "raw_subscriptions_quarantine"]
 DAILY_ASSETS = [*DATA_ASSETS, "churn_predictions", "drift_report"]
 RETRAIN_ASSETS = ["training_set", "churn_model", "production_model"]
 
 users_job = dg.define_asset_job(
     "users_job",
-    selection=dg.AssetSelection.assets("raw_users", "raw_users_quarantine"),
-    description="Load and validate the user table.",
+    selection=dg.AssetSelection.assets(*USER_ASSETS),
+    description="Load and validate the user table and the subscription periods.",
 )
 daily_data_job = dg.define_asset_job(
     "daily_data_job",

@@ -29,11 +29,19 @@ class DailyGraph:
     features: FeatureSpec
     calendar: LabelCalendar
     storage_kind: str  # "duckdb" or "bigquery"
+    grace_days: int = 0  # a renewal within this many days of a period's end continues the subscription
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DailyGraph:
         storage = {"local": "duckdb", "gcp": "bigquery"}[settings.deployment]
-        return cls(settings.start_date, settings.last_day, settings.feature_spec, settings.calendar, storage)
+        return cls(
+            settings.start_date,
+            settings.last_day,
+            settings.feature_spec,
+            settings.calendar,
+            storage,
+            settings.renewal_grace_days,
+        )
 
     @property
     def table_kinds(self) -> set[str]:

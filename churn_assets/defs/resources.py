@@ -10,7 +10,8 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.intake import query_source, sources
+from churn_assets.core.intake import query_source, sources, subscriptions
+from churn_assets.core.intake.schema import SUBSCRIPTION_COLUMNS
 from churn_assets.core.intake.vocabulary import Vocabulary
 from churn_assets.core.simulation import simulate
 from churn_assets.io.bigquery_engine import BigQueryEngine
@@ -39,6 +40,8 @@ class ChurnSource(dg.ConfigurableResource):
     credentials_b64: str | None = None  # dg.EnvVar in the gcp deployment: gs:// files and the BigQuery source
     drift_from: str | None
     event_types: str  # CHURN_EVENT_TYPES: source type -> kind (core/intake/vocabulary.py)
+    subscriptions_file: str | None = None  # CHURN_SUBSCRIPTIONS_FILE: periods (core/intake/subscriptions.py)
+    subscriptions_query: str | None = None  # gcp: a BigQuery table or query holding the periods
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -57,7 +60,7 @@ class ChurnSource(dg.ConfigurableResource):
 
     @property
     def files(self) -> sources.Files:
-        paths = (self.events_file or "", self.users_file or "")
+        paths = (self.events_file or "", self.users_file or "", self.subscriptions_file or "")
         if any(p.startswith("gs://") for p in paths):
             from churn_assets.io.objects import GCSFiles
 
@@ -68,6 +71,13 @@ class ChurnSource(dg.ConfigurableResource):
         from churn_assets.io.bigquery_engine import BigQueryEngine
 
         return BigQueryEngine(self.bq_project, "", self.bq_location, self.credentials_b64).query(sql)
+
+    def describe_subscriptions(self) -> str:
+        if self.subscriptions_file or self.subscriptions_query:
+            return f"subscriptions={self.subscriptions_file or self.subscriptions_query}"
+        if self.events_file or self.events_query:
+            return "no subscriptions source"
+        return f"simulator({self.profile}) subscriptions"
 
     def describe(self) -> str:
         if self.events_query:
@@ -88,6 +98,17 @@ class ChurnSource(dg.ConfigurableResource):
         if self.events_file:
             return sources.users_from_events(self.events_file, self.period_days(), self.files)
         return simulate.simulate_users(self.simulation)
+
+    def read_subscriptions(self) -> pd.DataFrame:
+        """The subscription periods: a file or template, a BigQuery source, the simulator's subscription profile;
+        none (an empty table) for a source without them."""
+        if self.subscriptions_file:
+            return subscriptions.read_subscriptions(self.subscriptions_file, self.period_days(), self.files)
+        if self.subscriptions_query:
+            return self._query(query_source.subscriptions_query_select(self.subscriptions_query))
+        if self.events_file or self.events_query:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in SUBSCRIPTION_COLUMNS})
+        return simulate.simulate_subscriptions(self.simulation)
 
     def period_days(self) -> list[date]:
         start = date.fromisoformat(self.start_date)
@@ -133,6 +154,7 @@ class ModelPolicy(dg.ConfigurableResource):
     random_state: int = 0
     training_max_rows: int
     score_chunk_rows: int = 100_000
+    type_features: int = 12  # CHURN_TYPE_FEATURES: the most frequent source types that become model inputs
 
 
 class DriftPolicy(dg.ConfigurableResource):

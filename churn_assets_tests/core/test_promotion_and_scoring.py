@@ -19,38 +19,47 @@ NUMERIC_FEATURES = DEFAULT_SPEC.numeric
 MODEL_FEATURES = DEFAULT_SPEC.model_features
 
 
-BARS = Bars(margin=0.01, floor_roc_auc=0.6, baseline_margin=0.01)
+BARS = Bars(margin=0.01, floor_roc_auc=0.6, baseline_margin=0.02)
 ORDERED = {"tiers_ordered": True, "tiers": {}}
-RECENCY = {"roc_auc": 0.55, "pr_auc": 0.3}
+RECENCY = {"recency": {"roc_auc": 0.55, "pr_auc": 0.3}}
 
 
 def test_first_model_needs_the_floor():
     assert promote_if_better(
-        {"roc_auc": 0.6, "pr_auc": 0.1}, None, bars=BARS, recency=RECENCY, calibration=ORDERED
+        {"roc_auc": 0.6, "pr_auc": 0.1}, None, bars=BARS, baselines=RECENCY, calibration=ORDERED
     ).promote
     refused = promote_if_better(
-        {"roc_auc": 0.59, "pr_auc": 0.9}, None, bars=BARS, recency={"roc_auc": 0.4}, calibration=ORDERED
+        {"roc_auc": 0.59, "pr_auc": 0.9}, None, bars=BARS, baselines={"recency": {"roc_auc": 0.4}}, calibration=ORDERED
     )
     assert not refused.promote and refused.reason == "first model: ROC-AUC 0.5900 is below the floor 0.6"
 
 
-def test_a_first_model_that_does_not_beat_recency_alone_is_refused_with_the_numbers():
+def test_a_first_model_must_close_a_share_of_the_best_baselines_room():
+    baselines = {"recency": {"roc_auc": 0.6392}, "bg_nbd": {"roc_auc": 0.7}}
     refused = promote_if_better(
-        {"roc_auc": 0.6401, "pr_auc": 0.5}, None, bars=BARS, recency={"roc_auc": 0.6392}, calibration=ORDERED
+        {"roc_auc": 0.7059, "pr_auc": 0.5}, None, bars=BARS, baselines=baselines, calibration=ORDERED
     )
     assert not refused.promote
     assert refused.reason == (
-        "first model: ROC-AUC 0.6401 vs recency alone 0.6392 on the same test rows: +0.0009 does not beat the "
-        "margin 0.01"
+        "first model: ROC-AUC 0.7059 vs the best baseline, bg_nbd, 0.7000 on the same test rows: +0.0059, and 0.02 "
+        "of its room to 1 is +0.0060: not beaten"
     )
     taken = promote_if_better(
-        {"roc_auc": 0.66, "pr_auc": 0.5}, None, bars=BARS, recency={"roc_auc": 0.6392}, calibration=ORDERED
+        {"roc_auc": 0.7061, "pr_auc": 0.5}, None, bars=BARS, baselines=baselines, calibration=ORDERED
     )
-    assert taken.promote
-    assert taken.reason == (
-        "first model: ROC-AUC 0.6600 vs recency alone 0.6392 on the same test rows: +0.0208 beats the margin 0.01; "
-        "floor 0.6"
+    assert taken.promote and taken.reason.endswith("+0.0061, and 0.02 of its room to 1 is +0.0060: beaten; floor 0.6")
+
+
+def test_a_near_perfect_baseline_cannot_block_a_better_model_forever():
+    # recency spots the already-silent almost perfectly; a fixed 0.01 margin refused the model's +0.0049
+    baselines = {"recency": {"roc_auc": 0.9865}, "bg_nbd": {"roc_auc": 0.95}}
+    decision = promote_if_better(
+        {"roc_auc": 0.9914, "pr_auc": 0.9}, None, bars=BARS, baselines=baselines, calibration=ORDERED
     )
+    assert decision.promote and "0.02 of its room to 1 is +0.0003" in decision.reason
+    assert not promote_if_better(
+        {"roc_auc": 0.9866, "pr_auc": 0.9}, None, bars=BARS, baselines=baselines, calibration=ORDERED
+    ).promote
 
 
 def test_a_model_whose_tiers_are_not_ordered_is_not_promoted_even_when_it_ranks_well():
@@ -58,24 +67,24 @@ def test_a_model_whose_tiers_are_not_ordered_is_not_promoted_even_when_it_ranks_
         "tiers_ordered": False,
         "tiers": {"low": {"churn_rate": 0.63}, "medium": {"churn_rate": 0.73}, "high": {"churn_rate": 0.5}},
     }
-    refused = promote_if_better({"roc_auc": 0.9, "pr_auc": 0.9}, None, bars=BARS, recency=RECENCY, calibration=inverted)
+    refused = promote_if_better({"roc_auc": 0.9, "pr_auc": 0.9}, None, bars=BARS, baselines=RECENCY, calibration=inverted)
     assert not refused.promote
     assert (
         refused.reason
         == "risk tiers not ordered on the test window (observed churn: low 63.0%, medium 73.0%, high 50.0%)"
     )
     assert not promote_if_better(
-        {"roc_auc": 0.9, "pr_auc": 0.9}, {"pr_auc": 0.1}, bars=BARS, recency=RECENCY, calibration=inverted
+        {"roc_auc": 0.9, "pr_auc": 0.9}, {"pr_auc": 0.1}, bars=BARS, baselines=RECENCY, calibration=inverted
     ).promote
 
 
 def test_a_new_model_must_beat_production_by_the_margin():
     production = {"pr_auc": 0.50, "roc_auc": 0.8}
     assert promote_if_better(
-        {"pr_auc": 0.52, "roc_auc": 0.8}, production, bars=BARS, recency=RECENCY, calibration=ORDERED
+        {"pr_auc": 0.52, "roc_auc": 0.8}, production, bars=BARS, baselines=RECENCY, calibration=ORDERED
     ).promote
     tie = promote_if_better(
-        {"pr_auc": 0.505, "roc_auc": 0.9}, production, bars=BARS, recency=RECENCY, calibration=ORDERED
+        {"pr_auc": 0.505, "roc_auc": 0.9}, production, bars=BARS, baselines=RECENCY, calibration=ORDERED
     )
     assert not tie.promote
     assert (
@@ -83,7 +92,7 @@ def test_a_new_model_must_beat_production_by_the_margin():
         == "PR-AUC 0.5050 vs production 0.5000 on the same test window: +0.0050 does not beat the margin 0.01"
     )
     assert not promote_if_better(
-        {"pr_auc": 0.4, "roc_auc": 0.9}, production, bars=BARS, recency=RECENCY, calibration=ORDERED
+        {"pr_auc": 0.4, "roc_auc": 0.9}, production, bars=BARS, baselines=RECENCY, calibration=ORDERED
     ).promote
 
 

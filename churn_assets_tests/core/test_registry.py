@@ -298,3 +298,30 @@ def test_a_card_without_its_optional_sections_lists_and_describes_what_it_has(re
         assert listing.returncode == 0, listing.stderr
         [line] = [line for line in listing.stdout.splitlines() if version in line]
         assert line.split()[-6:] == ["logistic_regression", "?", "-", "-", "-", "-"]
+
+
+def test_a_refused_first_model_hands_production_to_the_best_baseline(registry):
+    from churn_assets.core.modeling.promotion import Bars, judge_latest
+
+    tiers = {"tiers_ordered": True, "tiers": {}}
+    baselines = {"recency": {"roc_auc": 0.9865, "pr_auc": 0.8}, "sbg": {"roc_auc": 0.7, "pr_auc": 0.4}}
+    fallback_card = replace(
+        CARD, candidate="recency", role="baseline", metrics={"roc_auc": 0.9865, "pr_auc": 0.8}, calibration=tiers
+    )
+    fallback, _ = registry.register(fitted(0.01), fallback_card, {})
+    model_card = replace(
+        CARD,
+        metrics={"roc_auc": 0.9860, "pr_auc": 0.8},  # below recency: refused
+        baselines=baselines,
+        calibration=tiers,
+        fallback=fallback,
+        selection={"fallback": "recency"},
+    )
+    model, _ = registry.register(fitted(1.0), model_card, {"test_set": pd.DataFrame({"x": [0.0, 3.0], "churned": [0, 1]})})
+    assert registry.latest() == model  # the baseline registered beside it is not "the newest trained model"
+    judged = judge_latest(registry, Bars(0.005, 0.6, 0.02))
+    assert not judged.promoted and judged.production_version == fallback == registry.production()
+    assert judged.reason.startswith("fallback: no trained model beats the baselines (first model: ROC-AUC 0.9860")
+    assert judged.reason.endswith(f"the best baseline model, recency ({fallback}), is promoted so that every day is scored")
+    assert [d["version"] for d in registry.decisions()] == [model, fallback]
+    assert registry.card(fallback).role == "baseline" and registry.card(model).fallback == fallback

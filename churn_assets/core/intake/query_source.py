@@ -68,6 +68,12 @@ def first_events_select(query: str, last: date) -> str:
     )
 
 
+def subscriptions_query_select(query: str) -> str:
+    """Every period of a BigQuery subscriptions source (``CHURN_SUBSCRIPTIONS_QUERY``): the table is small beside
+    the events (a row per user and billing period) and read whole."""
+    return f"SELECT * FROM {_source_from(query)} AS src"
+
+
 def finish_query_events(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     """A day read from a BigQuery source, shaped like a file's: the same defaults, and ids when it has none
     (user, time and the row's rank among identical ones: the same on every read)."""

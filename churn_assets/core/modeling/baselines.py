@@ -103,6 +103,23 @@ class BGNBDClassifier(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
+class RecencyClassifier(ClassifierMixin, BaseEstimator):
+    """Recency alone as a model: the longer the silence, the higher the score (``days / (1 + days)``), calibrated
+    like every candidate. Nothing is learned from the rows."""
+
+    def fit(self, X: pd.DataFrame, y=None) -> RecencyClassifier:
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        days = np.maximum(X[RECENCY].to_numpy(dtype=float), 0)
+        score = days / (1.0 + days)
+        return np.column_stack([1 - score, score])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
 def ranking_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """PR-AUC and ROC-AUC of ``scores`` (higher = more likely to churn) against ``y_true``, rounded to 4 places."""
     from sklearn.metrics import average_precision_score, roc_auc_score

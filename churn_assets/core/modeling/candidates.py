@@ -30,10 +30,20 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from churn_assets.core.modeling.baselines import BGNBDClassifier
+from churn_assets.core.modeling.baselines import BGNBDClassifier, RecencyClassifier
+from churn_assets.core.modeling.sbg import PERIOD as SBG_PERIOD
+from churn_assets.core.modeling.sbg import SBGClassifier
 from churn_assets.core.modeling.metrics import evaluate, f1_threshold
-from churn_assets.core.modeling.training import CANDIDATES, TARGET, chosen_candidates, model_input, numeric_features
+from churn_assets.core.modeling.training import (
+    BASELINE_MODELS,
+    CANDIDATES,
+    TARGET,
+    chosen_candidates,
+    model_input,
+    numeric_features,
+)
 from churn_assets.core.warehouse.feature_spec import CATEGORICAL_FEATURES, may_be_negative
+from churn_assets.core.warehouse.types import PREFIX as TYPE_PREFIX
 
 
 def _preprocess(scale: bool, features: Sequence[str]) -> ColumnTransformer:
@@ -95,13 +105,26 @@ def candidate_pipelines(
 
         return make
 
-    return {
+    counts = [c for c in features if c.startswith(TYPE_PREFIX) and not may_be_negative(c)]
+
+    def type_activity() -> Pipeline:
+        # the textbook's churn model: logistic regression on the recent event counts of each type
+        steps = [("preprocess", _preprocess(True, counts)), ("model", _logistic(random_state, rows))]
+        return Pipeline(steps)
+
+    pipelines = {
         "logistic_regression": build(True, _logistic, False),
         "logistic_regression_smote": build(True, _logistic, True),
         "gradient_boosting": build(False, _boosting, False),
         # the classic purchase-behaviour model on the same footing: it wins where histories are short and sparse
         "bg_nbd": lambda: Pipeline([("model", BGNBDClassifier(horizon))]),
+        "recency": lambda: Pipeline([("model", RecencyClassifier())]),
     }
+    if SBG_PERIOD in features:  # the subscription's state: the cancellation definition
+        pipelines["sbg"] = lambda: Pipeline([("model", SBGClassifier(horizon))])
+    if counts:
+        pipelines["type_activity"] = type_activity
+    return pipelines
 
 
 def predict_proba(model: Pipeline, frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
@@ -142,6 +165,7 @@ class TrainingResult:
     y_test: np.ndarray
     best: str  # the candidate with the lowest held-out log loss
     models: dict[str, CalibratedClassifierCV] = field(repr=False)
+    fallback: str = ""  # the baseline model with the lowest held-out log loss: promoted when nothing beats it
     fit_seconds: dict[str, float] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)  # fitted on / held out
 
@@ -186,7 +210,9 @@ def train_candidates(
     metrics, validation, scores, models, seconds = {}, {}, {}, {}, {}
     with threadpool_limits(limits=1):
         pipelines = candidate_pipelines(features, random_state, len(fit), horizon)
-        for name in chosen_candidates(candidates):
+        chosen = chosen_candidates(candidates)
+        baselines = [b for b in BASELINE_MODELS if b in pipelines and b not in chosen]
+        for name in [*(c for c in chosen if c in pipelines), *baselines]:
             make = pipelines[name]
             started = time.perf_counter()
             model = make().fit(X_fit, y_fit)
@@ -198,6 +224,12 @@ def train_candidates(
             scores[name] = calibrated.predict_proba(X_test)[:, 1]
             metrics[name] = evaluate(y_test, scores[name], threshold)
             models[name] = calibrated
-    best = min(validation, key=lambda n: (validation[n]["log_loss"], len(n)))
+    def lowest_log_loss(names) -> str:
+        return min(names, key=lambda n: (validation[n]["log_loss"], len(n)))
+
+    best = lowest_log_loss([n for n in chosen if n in pipelines])
+    fallback = lowest_log_loss([b for b in BASELINE_MODELS if b in validation])
     rows = {"fitted": len(fit), "held_out": len(val), "held_out_users": int(val["user_id"].nunique())}
-    return TrainingResult(metrics, validation, scores, y_test, best, models, seconds, rows)
+    return TrainingResult(
+        metrics, validation, scores, y_test, best, models, fallback=fallback, fit_seconds=seconds, rows=rows
+    )

@@ -4,9 +4,16 @@ Every rule compares numbers of the same test window (the candidate's), and every
 refused and with which numbers:
 
 1. the risk tiers must mean what they say: the observed churn rate rises from ``low`` to ``medium`` to ``high``;
-2. a first model must clear an absolute ROC-AUC floor (a guard), and beat recency alone (days since the last
-   active day, the classic baseline) by a ROC-AUC margin: a model that does not is not worth its complexity;
+2. a first model must clear an absolute ROC-AUC floor (a guard), and beat the best baseline on the same test rows
+   (recency alone, BG/NBD, and sBG and per-type counts where they apply) by a share of the room that baseline
+   leaves: ``CHURN_BASELINE_MARGIN`` x (1 - its ROC-AUC). A fixed margin would let a near-perfect baseline (recency
+   at 0.9865 where the silent have mostly left already) refuse every model forever; against a baseline at 0.75
+   the default share, 0.02, asks for +0.005, against one at 0.99 for +0.0002;
 3. a later model must beat the production model, re-scored on the same rows, by a PR-AUC margin.
+
+When nothing is in production and the first model is refused, the best baseline model (trained and calibrated
+beside the candidates, ``TrainingResult.fallback``) is promoted in its place: a first run on a valid log always
+ends with predictions, from a model that says what it is.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ class Bars:
 
     margin: float  # PR-AUC over production
     floor_roc_auc: float
-    baseline_margin: float  # ROC-AUC over recency alone, for a first model
+    baseline_margin: float  # share of the best baseline's room to a perfect ROC-AUC a first model must close
 
 
 # --8<-- [start:promotion_rule]
@@ -37,7 +44,7 @@ def promote_if_better(
     production: dict[str, float] | None,
     *,
     bars: Bars,
-    recency: dict[str, float],
+    baselines: dict[str, dict[str, float]],
     calibration: dict,
 ) -> Decision:
     """Whether a candidate may replace production, and why.
@@ -48,7 +55,7 @@ def promote_if_better(
     production : the production model's metrics re-scored on the candidate's test window; ``None`` when nothing
         is in production.
     bars : the margins and the floor to clear.
-    recency : recency alone's metrics on the same test rows.
+    baselines : each baseline's metrics on the same test rows (``roc_auc``), by name.
     calibration : the candidate's ``calibration_report`` on its test window (``tiers_ordered``, ``tiers``).
 
     Returns
@@ -62,16 +69,15 @@ def promote_if_better(
     if production is None:
         if roc < bars.floor_roc_auc:
             return Decision(False, f"first model: ROC-AUC {roc:.4f} is below the floor {bars.floor_roc_auc}")
-        lift = roc - recency["roc_auc"]
-        versus = f"ROC-AUC {roc:.4f} vs recency alone {recency['roc_auc']:.4f} on the same test rows"
-        if lift < bars.baseline_margin:
-            return Decision(
-                False, f"first model: {versus}: {lift:+.4f} does not beat the margin {bars.baseline_margin}"
-            )
-        return Decision(
-            True,
-            f"first model: {versus}: {lift:+.4f} beats the margin {bars.baseline_margin}; floor {bars.floor_roc_auc}",
+        name, best = max(baselines.items(), key=lambda item: (item[1]["roc_auc"], item[0]))
+        lift, needed = roc - best["roc_auc"], bars.baseline_margin * (1 - best["roc_auc"])
+        versus = (
+            f"ROC-AUC {roc:.4f} vs the best baseline, {name}, {best['roc_auc']:.4f} on the same test rows: "
+            f"{lift:+.4f}, and {bars.baseline_margin} of its room to 1 is {needed:+.4f}"
         )
+        if lift < needed:
+            return Decision(False, f"first model: {versus}: not beaten")
+        return Decision(True, f"first model: {versus}: beaten; floor {bars.floor_roc_auc}")
     gain = candidate["pr_auc"] - production["pr_auc"]
     verdict = f"PR-AUC {candidate['pr_auc']:.4f} vs production {production['pr_auc']:.4f} on the same test window"
     if gain > bars.margin:
@@ -131,16 +137,27 @@ def judge_latest(registry, bars: Bars) -> Judgement:
         scores = predict_proba(registry.load(current), test, production_card.features)
         production_metrics = evaluate(test[TARGET].to_numpy(), scores, production_card.threshold)
     decision = promote_if_better(
-        card.metrics, production_metrics, bars=bars, recency=card.baselines["recency"], calibration=card.calibration
+        card.metrics, production_metrics, bars=bars, baselines=card.baselines, calibration=card.calibration
     )
     registry.record_decision(candidate, decision.promote, decision.reason)
+    reason = decision.reason
+    # the best baseline model: registered beside the candidate, or the candidate itself when it is that baseline
+    fallback = card.fallback or (candidate if card.selection.get("fallback") == card.candidate else None)
     if decision.promote:
         registry.promote(candidate, decision.reason)
+    elif current is None and fallback:
+        reason = (
+            f"fallback: no trained model beats the baselines ({decision.reason}); the best baseline model, "
+            f"{registry.card(fallback).candidate} ({fallback}), is promoted so that every day is scored"
+        )
+        if fallback != candidate:
+            registry.record_decision(fallback, True, reason)
+        registry.promote(fallback, reason)
     return Judgement(
         candidate_version=candidate,
         production_version=registry.production() or "",
         promoted=decision.promote,
-        reason=decision.reason,
+        reason=reason,
         previous_version=current or "",
         candidate_pr_auc=round(card.metrics["pr_auc"], 4),
         production_pr_auc_same_window=round(production_metrics["pr_auc"], 4) if production_metrics else None,

@@ -24,8 +24,12 @@ from churn_assets.core.days import LabelCalendar
 from churn_assets.core.quality import Outcome
 from churn_assets.core.warehouse.feature_spec import CATEGORICAL_FEATURES
 
-# the candidate models churn_model trains (core/models.candidate_pipelines builds them)
+# the candidate models churn_model trains and chooses from (core/modeling/candidates.candidate_pipelines builds them)
 CANDIDATES = ("logistic_regression", "logistic_regression_smote", "gradient_boosting", "bg_nbd")
+# the baselines as models: each trained and calibrated beside the candidates, judged on the same test rows, and the
+# best of them (held-out log loss) is the fallback promoted when no candidate beats them. sbg needs the subscription
+# features (the cancellation definition), type_activity the per-type ones.
+BASELINE_MODELS = ("recency", "bg_nbd", "sbg", "type_activity")
 
 
 class CandidateError(ValueError):
@@ -34,10 +38,11 @@ class CandidateError(ValueError):
 
 def chosen_candidates(names: Sequence[str]) -> list[str]:
     """The given candidates in the canonical order; unknown names or an empty set are an error naming them."""
-    unknown = sorted(set(names) - set(CANDIDATES))
+    known = (*CANDIDATES, *BASELINE_MODELS)
+    unknown = sorted(set(names) - set(known))
     if unknown or not names:
-        raise CandidateError(f"candidates must be a non-empty subset of {list(CANDIDATES)}; got {list(names)}")
-    return [c for c in CANDIDATES if c in names]
+        raise CandidateError(f"candidates must be a non-empty subset of {list(dict.fromkeys(known))}; got {list(names)}")
+    return [c for c in dict.fromkeys(known) if c in names]
 
 
 TARGET = "churned"

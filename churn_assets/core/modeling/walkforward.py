@@ -8,7 +8,12 @@ D are those of days up to D - H: the training window ends there (its own test wi
 nothing after D. Only the outcome the scores are judged against, D's labels, looks at D+1 ... D+H.
 
 The data comes through ``read(first, last)``: feature rows joined with labels of those days (the warehouse's
-training extract), so this module stays free of any engine.
+training extract), so this module stays free of any engine. With per-type features, ``plan.rank_types(first,
+last)`` names the types a model of that window takes (and their columns' prefix), and ``read(first, last,
+prefixes)`` adds their columns.
+
+Under the cancellation definition a label is settled ``settle_days`` (the renewal grace) after its horizon: the
+labels known on D are those of days up to D - H - S.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class WalkForwardPolicy:
     bars: Bars
     risk: tuple[float, float] = (0.8, 0.5)  # high, medium
     random_state: int = 0
+    settle_days: int = 0
+    rank_types: Callable[[date, date], dict[str, str]] | None = None
 
     @property
     def risk_high(self) -> float:
@@ -83,7 +90,11 @@ class WalkForwardPolicy:
 
     def label_window(self, as_of: date) -> tuple[date, date]:
         """The label days known on ``as_of``: their horizon has ended by then."""
-        return LabelCalendar(self.horizon, self.train_days).known_on(as_of, first_day=self.start)
+        calendar = LabelCalendar(self.horizon, self.train_days, settle_days=self.settle_days)
+        return calendar.known_on(as_of, first_day=self.start)
+
+    def read_window(self, read: Callable, first: date, last: date, prefixes: dict[str, str]) -> pd.DataFrame:
+        return read(first, last, prefixes) if prefixes else read(first, last)
 
 
 def _metrics(y: np.ndarray, score: np.ndarray | None) -> dict:
@@ -98,6 +109,8 @@ class Production:
 
     model: object
     trained_as_of: date
+    features: list[str]
+    type_features: dict[str, str]
 
 
 def evaluate_as_of(
@@ -111,26 +124,38 @@ def evaluate_as_of(
     from churn_assets.core.modeling.trainer import train_model
 
     first, last = plan.label_window(as_of)
-    trained = train_model(read(first, last), last, plan.spec, policy=plan, horizon=plan.horizon)
-    result, features = trained.result, list(plan.spec.model_features)
+    prefixes = plan.rank_types(first, last) if plan.rank_types else {}
+    trained = train_model(
+        plan.read_window(read, first, last, prefixes),
+        last,
+        plan.spec,
+        policy=plan,
+        horizon=plan.horizon,
+        settle_days=plan.settle_days,
+        type_features=prefixes,
+    )
+    result, card = trained.result, trained.card
     current = None
     if production is not None:
-        scores = production.model.predict_proba(model_input(trained.test, features))[:, 1]
-        current = evaluate(result.y_test, scores, 0.5)
-    card = trained.card
+        old = production.model.predict_proba(model_input(_with(trained.test, production), production.features))
+        current = evaluate(result.y_test, old[:, 1], 0.5)
     decision = promote_if_better(
-        card.metrics, current, bars=plan.bars, recency=card.baselines["recency"], calibration=card.calibration
+        card.metrics, current, bars=plan.bars, baselines=card.baselines, calibration=card.calibration
     )
     if decision.promote:
-        production = Production(result.model, as_of)
+        production = Production(result.model, as_of, card.features, prefixes)
+    elif production is None:  # the pipeline's fallback: the best baseline model
+        production = Production(result.models[result.fallback], as_of, card.features, prefixes)
 
-    scored = read(as_of, as_of).sort_values("user_id", kind="stable").reset_index(drop=True)
+    keep = production.type_features if production else {}
+    scored = plan.read_window(read, as_of, as_of, keep).sort_values("user_id", kind="stable").reset_index(drop=True)
     y = scored[TARGET].to_numpy()
     row: dict = {
         "as_of": as_of.isoformat(),
         "trained_on": f"{trained.split.train_first}..{trained.split.train_last}",
         "candidate": result.best,
         "promoted": decision.promote,
+        "fallback": result.fallback if production and production.model is result.models.get(result.fallback) else "",
         "scored_by": production.trained_as_of.isoformat() if production else "none",
         "population": len(scored),
         "positive_rate": round(float(y.mean()), 4) if len(y) else None,
@@ -139,7 +164,7 @@ def evaluate_as_of(
         probability = np.full(len(scored), np.nan)
         scores = {"model": None}
     else:
-        probability = production.model.predict_proba(model_input(scored, features))[:, 1]
+        probability = production.model.predict_proba(model_input(scored, production.features))[:, 1]
         scores = {"model": probability}
     scores |= baseline_scores(trained.train, scored, plan.horizon)[0]
     row["mean_probability"] = round(float(probability.mean()), 4) if production and len(y) else None
@@ -151,6 +176,12 @@ def evaluate_as_of(
         row[f"recent_{name}_pr_auc"] = _metrics(y[recent], None if score is None else score[recent])["pr_auc"]
     frame = pd.DataFrame({"user_id": scored["user_id"], "churn_probability": probability, TARGET: y})
     return row, frame, production
+
+
+def _with(frame: pd.DataFrame, production: Production) -> pd.DataFrame:
+    """``frame`` with the production model's type columns (0 where this window's rows lack a type it knows)."""
+    missing = [c for c in production.features if c not in frame.columns]
+    return frame.assign(**dict.fromkeys(missing, 0)) if missing else frame
 
 
 def walk_forward(

@@ -53,8 +53,9 @@ def compare_day(
 
     card = registry.card(version)
     reference = registry.frame(version, "reference")
-    names = card.features
-    reference[PREDICTION] = predict_proba(registry.load(version), reference, names)
+    # the columns of user_features: a model's per-source-type inputs live in user_type_features, not watched here
+    names = [n for n in card.features if n in features.columns]
+    reference[PREDICTION] = predict_proba(registry.load(version), reference, card.features)
     current = features.merge(predictions[["user_id", PREDICTION]], on="user_id")
     important = [*watched_features(card.feature_importance, names, top), PREDICTION]
     table = drift_table(reference, current, [*names, PREDICTION], important, fail_psi)

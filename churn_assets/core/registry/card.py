@@ -13,7 +13,9 @@ from typing import Any
 
 # sections that churn_model and the registry add: absent from a card that has not been through them
 _LATER_KEYS = ("training_sample", "code_version", "launch", "version", "created", "artifact", "format", "sha256",
-               "fingerprint")  # fmt: skip
+               "fingerprint", "definition", "renewal_grace_days", "type_features", "role",
+               "fallback")  # fmt: skip
+BASELINE_ROLE = "baseline"  # a baseline registered as a model: the fallback promoted when no candidate beats it
 
 
 @dataclass
@@ -38,6 +40,11 @@ class ModelCard:
     test_rows: int | None = None
     label_horizon_days: int | None = None
     data_version: str | None = None
+    definition: str | None = None  # what churn means to the model: inactivity or cancellation (older cards: inactivity)
+    renewal_grace_days: int | None = None  # cancellation: a renewal within it continues the subscription
+    type_features: dict[str, str] | None = None  # source event type -> its columns' prefix, fixed at training
+    role: str | None = None  # "baseline" for a baseline registered as the fallback; None for a trained model
+    fallback: str | None = None  # the version of the best baseline model registered beside this one
     # added by churn_model
     training_sample: dict[str, Any] | None = None
     code_version: str | None = None

@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from churn_assets.core.registry.artifacts import ArtifactNotFound, ArtifactStore
-from churn_assets.core.registry.card import ModelCard
+from churn_assets.core.registry.card import BASELINE_ROLE, ModelCard
 from churn_assets.core.registry.model_files import ModelIntegrityError, dumps, load_verified, sha256
 
 PREFIX = "models"
@@ -133,7 +133,8 @@ class ModelRegistry:
         return sorted(cards, key=lambda c: (c.created, c.version))
 
     def latest(self) -> str | None:
-        cards = self.versions()
+        """The newest trained model (a baseline registered as its fallback is not one)."""
+        cards = [c for c in self.versions() if c.role != BASELINE_ROLE]
         return cards[-1].version if cards else None
 
     def load(self, version: str) -> Any:

@@ -32,7 +32,7 @@ EXISTING_SIGNUP_DAYS = 90
 _POPULATION_STREAM = 0x5EED
 _SUBSCRIPTION_STREAM = 0x5AB5
 BILLING_PERIOD_DAYS = 30
-ABRUPT_HAZARD = 0.003  # per day: a paying user cancels for reasons their use does not show (a budget, a move)
+ABRUPT_HAZARD = 0.001  # per day: a paying user cancels for reasons their use does not show (a budget, a move)
 NEVER = 10**9  # the cancel day of a user who never subscribes
 
 
@@ -72,6 +72,7 @@ class Population:
     decline_days: np.ndarray  # length of the at-risk phase
     churn_day: np.ndarray  # first day index with no activity, forever
     cancel_day: np.ndarray  # paid plans: the renewal day (signup + 30k) on which the subscription is not renewed
+    decided_day: np.ndarray  # paid plans: the day the user decides to cancel (the subscription runs out after it)
 
 
 PUBLIC_FIELDS = ("user_id", "plan", "country", "channel")  # what raw_users may show (with signup_time)
@@ -104,7 +105,7 @@ def simulate_population(config: SimulationConfig) -> Population:
     ).clip(1e-5, 0.5)
     onset_day = signup_day + rng.geometric(hazard)
     decline_days = rng.integers(DECLINE_DAYS[0], DECLINE_DAYS[1] + 1, size=n)
-    cancel_day = _cancel_days(config, plan, signup_day, onset_day, decline_days)
+    decided_day, cancel_day = _cancel_days(config, plan, signup_day, onset_day, decline_days)
     return Population(
         config=config,
         user_id=np.array([f"u{i:07d}" for i in range(n)], dtype=object),
@@ -121,18 +122,21 @@ def simulate_population(config: SimulationConfig) -> Population:
         decline_days=decline_days,
         churn_day=onset_day + decline_days,
         cancel_day=cancel_day,
+        decided_day=decided_day,
     )
 
 
-def _cancel_days(config: SimulationConfig, plan, signup_day, onset_day, decline_days) -> np.ndarray:
-    """When each paying user cancels: at the first renewal after they have gone 20-80% of the way through their
-    decline (weeks of falling use and failing payments; they are still active when they cancel), or earlier, at
-    the first renewal after an abrupt decision that no behaviour foretells. Free users never subscribe. A stream of
-    its own: the activity story is the same with or without subscriptions."""
+def _cancel_days(config: SimulationConfig, plan, signup_day, onset_day, decline_days) -> tuple[np.ndarray, ...]:
+    """When each paying user decides to cancel, and the renewal on which the subscription then lapses (the end of
+    the period they paid for). Most decide 50-90% of the way through their decline (after weeks of falling use and
+    failing payments, while still active); some earlier, abruptly, for reasons no behaviour foretells. Free users
+    never subscribe. A stream of its own: the activity story is the same with or without subscriptions."""
     rng = np.random.default_rng([config.seed, _SUBSCRIPTION_STREAM])
     n = len(plan)
-    gradual = onset_day + rng.uniform(0.2, 0.8, size=n) * decline_days
+    gradual = onset_day + rng.uniform(0.5, 0.9, size=n) * decline_days
     abrupt = signup_day + rng.geometric(ABRUPT_HAZARD, size=n)
     decided = np.minimum(gradual, abrupt)
     renewals = np.maximum(1, np.ceil((decided - signup_day) / BILLING_PERIOD_DAYS))
-    return np.where(plan == "free", NEVER, signup_day + renewals * BILLING_PERIOD_DAYS).astype(np.int64)
+    free = plan == "free"
+    cancel = np.where(free, NEVER, signup_day + renewals * BILLING_PERIOD_DAYS).astype(np.int64)
+    return np.where(free, NEVER, np.floor(decided)).astype(np.int64), cancel

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from churn_assets.core.warehouse.feature_spec import FeatureSpec, may_be_negative
+from churn_assets.core.warehouse.types import with_types
 from churn_assets.core.warehouse.sql import (
     PARTITION_COLUMNS,
     ts,
@@ -68,12 +69,15 @@ def preview_select(schema: str, table: str, first: date, last: date, rows: int =
     )
 
 
-def scored_day_select(schema: str, first: date, last: date) -> str:
-    """The user_features rows to score, in a fixed order (chunks of it are read one after another)."""
-    return (
-        f"SELECT * FROM {schema}.user_features WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)} "
-        "ORDER BY as_of_date, user_id"
-    )
+def scored_day_select(
+    schema: str, first: date, last: date, prefixes: dict[str, str] | None = None, spec: FeatureSpec | None = None
+) -> str:
+    """The user_features rows to score, with the columns of the model's source types (``prefixes``, from its
+    card), in a fixed order (chunks of it are read one after another)."""
+    rows = f"SELECT * FROM {schema}.user_features WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}"
+    if prefixes and spec is not None:
+        rows = f"SELECT * FROM ({with_types(schema, rows, prefixes, spec)}) AS typed"
+    return f"{rows} ORDER BY as_of_date, user_id"
 
 
 def label_days_select(schema: str, first: date, last: date) -> str:

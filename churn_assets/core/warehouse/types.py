@@ -63,6 +63,24 @@ WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
 GROUP BY event_type ORDER BY events DESC, event_type"""
 
 
+def chosen_types(ranking, count: int) -> dict[str, str]:
+    """The ``count`` most frequent types of a ``type_ranking_select`` result, with their columns' prefix: the set
+    a model is trained with."""
+    return type_prefixes(list(ranking["event_type"].head(count))) if count else {}
+
+
+def with_types(schema: str, select: str, prefixes: dict[str, str], spec: FeatureSpec) -> str:
+    """The rows of ``select`` (with user_id and as_of_date) and the columns of the types of ``prefixes``."""
+    if not prefixes:
+        return select
+    keys = "SELECT user_id, as_of_date FROM base"
+    columns = ", ".join(f"p.{c}" for c in type_feature_names(prefixes, spec))
+    return f"""WITH base AS ({select}),
+p AS ({type_pivot_select(schema, keys, prefixes, spec)})
+SELECT base.*, {columns}
+FROM base JOIN p ON p.user_id = base.user_id AND p.as_of_date = base.as_of_date"""
+
+
 def type_prefixes(types: Sequence[str]) -> dict[str, str]:
     """Each type's column prefix: ``type_`` and the name in lower-case letters, digits and underscores; a name
     that had to be changed (spaces, accents, capitals) gets 6 characters of its digest, so two never collide."""

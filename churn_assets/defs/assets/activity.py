@@ -6,6 +6,7 @@ import dagster as dg
 
 from churn_assets.core.warehouse.daily import user_daily_select
 from churn_assets.core.warehouse.state import user_state_selects
+from churn_assets.core.warehouse.subscriptions import subscription_state_select
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import ChurnSource, Warehouse
 from churn_assets.defs.tables import require, sql_asset, write_days
@@ -55,4 +56,22 @@ def activity_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         selects = user_state_selects(engine.schema, days[0], days[-1], days[0] == graph.start, engine.chunk_days)
         return write_days(context, engine, "user_state", days, selects, graph.features)
 
-    return [user_daily, user_state]
+    @dg.asset(
+        description=(
+            "Each subscriber's subscription as of the end of day t, from the periods that started by then: whether a "
+            "period covers the end of t, the current streak's start (a renewal within CHURN_RENEWAL_GRACE_DAYS "
+            "continues it), periods in the streak and in all, plan and MRR and its change against the period before, "
+            "days to the period's end, the billing period's length and the lapses before. Empty for a source "
+            "without subscriptions. SQL in the warehouse."
+        ),
+        group_name=GROUP,
+        **sql_asset(graph, "subscription_state"),
+        deps=["raw_subscriptions"],
+    )
+    def subscription_state(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        days = partition_days(context)
+        engine = warehouse.engine()
+        select = subscription_state_select(engine.schema, days[0], days[-1], graph.grace_days)
+        return write_days(context, engine, "subscription_state", days, [select], graph.features)
+
+    return [user_daily, user_state, subscription_state]

@@ -1,4 +1,5 @@
-"""Raw users and daily raw events, validated on arrival, with rejected rows kept in quarantine."""
+"""Raw users, daily raw events and subscription periods, validated on arrival, with rejected rows kept in
+quarantine."""
 
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -15,6 +16,7 @@ from churn_assets.core.intake.run_checks import (
     refuse_shrink,
     validate_range,
 )
+from churn_assets.core.intake.subscriptions import SUBSCRIPTION_RULES, validate_subscriptions
 from churn_assets.core.warehouse.sql import RAW_TYPES
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import ChurnSource, QualityPolicy, Warehouse
@@ -68,7 +70,7 @@ def _refuse_shrink(engine: Engine, source: str, raw: dict, accepted: dict[str, i
 
 
 def ingestion_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
-    """raw_users and raw_events (with their quarantines) over the graph's partitions."""
+    """raw_users, raw_events over the graph's partitions and raw_subscriptions (with their quarantines)."""
 
     @dg.multi_asset(
         outs={
@@ -182,4 +184,57 @@ def ingestion_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             yield dg.MaterializeResult(asset_key="raw_events_quarantine", value=quarantine)
         yield from partition_check_events(context, "raw_events", run.outcomes)
 
-    return [raw_users, raw_events]
+    @dg.multi_asset(
+        outs={
+            "raw_subscriptions": dg.AssetOut(
+                description=(
+                    "Subscription periods: user_id, start_time, end_time (empty: still running), plan, mrr; one row "
+                    "per billing period or per subscription. Empty for a source without subscriptions."
+                ),
+                group_name=GROUP,
+                kinds=graph.table_kinds,
+                is_required=False,  # each can be selected alone
+                metadata={"dagster/column_schema": column_schema(RAW_TYPES["raw_subscriptions"])},
+            ),
+            "raw_subscriptions_quarantine": dg.AssetOut(
+                description="Subscription periods rejected by validation, as text, with the reason.",
+                group_name=GROUP,
+                kinds=graph.table_kinds,
+                is_required=False,  # each can be selected alone
+                metadata={"dagster/column_schema": column_schema(RAW_TYPES["raw_subscriptions_quarantine"])},
+            ),
+        },
+        ins={"raw_users": dg.AssetIn()},
+        check_specs=check_specs(
+            "raw_subscriptions", [CheckDef(VALID_ROWS, VALID_ROWS_HELP + describe_rules(SUBSCRIPTION_RULES))]
+        ),
+        can_subset=True,
+    )
+    def raw_subscriptions(
+        context: dg.AssetExecutionContext, source: ChurnSource, quality: QualityPolicy, raw_users: pd.DataFrame
+    ) -> Iterator:
+        validated = validate_subscriptions(source.read_subscriptions(), raw_users)
+        where = source.describe_subscriptions()
+        context.log.info(f"{validated.total} subscription periods from {where}, {len(validated.rejected)} rejected")
+        selected = _selected(context, "raw_subscriptions", len(validated.rejected))
+        if "raw_subscriptions" in selected:
+            yield dg.MaterializeResult(
+                asset_key="raw_subscriptions",
+                value=validated.clean,
+                metadata=table_metadata(
+                    validated.clean,
+                    source=where,
+                    subscribers=int(validated.clean["user_id"].nunique()),
+                    dropped_columns=list(validated.dropped_columns),
+                ),
+            )
+        if "raw_subscriptions_quarantine" in selected:
+            yield dg.MaterializeResult(
+                asset_key="raw_subscriptions_quarantine",
+                value=validated.rejected,
+                metadata=table_metadata(validated.rejected, rejected_by_reason=validated.rejected_by_reason),
+            )
+        if dg.AssetCheckKey(dg.AssetKey("raw_subscriptions"), VALID_ROWS) in context.selected_asset_check_keys:
+            yield check_result("raw_subscriptions", VALID_ROWS, validated.outcome(quality.max_reject_share))
+
+    return [raw_users, raw_events, raw_subscriptions]

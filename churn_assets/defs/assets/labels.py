@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from churn_assets.core.quality import label_rate_outcome
-from churn_assets.core.warehouse.labels import churn_labels_select
+from churn_assets.core.warehouse.labels import labels_select
 from churn_assets.core.warehouse.queries import label_summary_select
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import Warehouse
@@ -25,17 +25,27 @@ def _rate(churned: int, labelled: int) -> float:
 
 def label_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
     """churn_labels over the graph's partitions and label horizon."""
-    horizon, eligible = graph.calendar.horizon_days, graph.features.eligibility_days
+    calendar, spec = graph.calendar, graph.features
+    horizon, eligible = calendar.horizon_days, spec.eligibility_days
+    rule = (
+        f"As of day t, for the subscribers of user_features (covered at the end of t): churned = their coverage "
+        f"lapses on one of t+1 ... t+{horizon} (a renewal starting within {graph.grace_days} days of a period's end "
+        f"continues it), read from raw_subscriptions; settled once the data reaches t+{calendar.decided_days}."
+        if spec.cancellation
+        else f"As of day t, for the users of user_features (active in the {eligible} days up to t): "
+        f"churned = no active day in t+1 ... t+{horizon}, read as the user's last active day in "
+        f"user_state of t+{horizon}."
+    )
 
     @dg.asset(
-        description=(
-            f"As of day t, for the users of user_features (active in the {eligible} days up to t): "
-            f"churned = no active day in t+1 ... t+{horizon}, read as the user's last active day in "
-            f"user_state of t+{horizon}. Refuses to run while any day of the horizon is not materialized."
-        ),
+        description=f"{rule} Refuses to run while any day of the horizon is not materialized.",
         group_name=GROUP,
         **sql_asset(graph, "churn_labels"),
-        deps=["user_features", dg.AssetDep("user_state", partition_mapping=graph.label_horizon)],
+        deps=[
+            "user_features",
+            dg.AssetDep("user_state", partition_mapping=graph.label_horizon),
+            *(["raw_subscriptions"] if spec.cancellation else []),
+        ],
         check_specs=check_specs("churn_labels", [RATE_CHECK]),
     )
     def churn_labels(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator:
@@ -43,8 +53,10 @@ def label_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         engine = warehouse.engine()
         what = f"churn labels {days[0]}..{days[-1]} with a {horizon}-day horizon"
         require(engine, what, "user_features", days)
-        require(engine, what, "user_state", [graph.calendar.horizon_end(d) for d in days])
-        select = churn_labels_select(engine.schema, days[0], days[-1], horizon)
+        require(engine, what, "user_state", [calendar.horizon_end(d) for d in days])
+        select = labels_select(
+            engine.schema, days[0], days[-1], horizon, definition=spec.definition, grace_days=graph.grace_days
+        )
         result = write_days(context, engine, "churn_labels", days, [select], graph.features, horizon_days=horizon)
         summary = engine.query(label_summary_select(engine.schema, days[0], days[-1]))
         for row in summary.itertuples():  # each day its own rate, in ranged runs as in one-day runs

@@ -11,7 +11,10 @@ from pydantic import Field
 from churn_assets.core.days import day_range
 from churn_assets.core.modeling.promotion import Bars, NothingToJudge, judge_latest
 from churn_assets.core.modeling.training import CANDIDATES, chosen_candidates, trainable_outcome, training_sample
+from churn_assets.core.warehouse.feature_spec import FeatureSpec
 from churn_assets.core.warehouse.queries import label_days_select, training_extract_select, training_summary_select
+from churn_assets.core.warehouse.sql import ts
+from churn_assets.core.warehouse.types import chosen_types, type_pivot_select, type_ranking_select
 from churn_assets.defs.partitions import DailyGraph
 from churn_assets.defs.resources import ModelPolicy, Warehouse
 from churn_assets.defs.tables import require, sql_asset, write_days
@@ -76,6 +79,22 @@ def _training_window(context: dg.AssetExecutionContext) -> dict:
     return {k: meta[k] for k in ("window_first", "train_days") if k in meta}
 
 
+def _with_type_features(engine, training_set: pd.DataFrame, end: date, policy: ModelPolicy, spec: FeatureSpec):
+    """The training set with the columns of its window's most frequent source types (``CHURN_TYPE_FEATURES``),
+    and those types with their columns' prefix (recorded in the card)."""
+    if not policy.type_features or not engine.written_days("user_type_features", end, end):
+        return training_set, {}
+    first = training_set["as_of_date"].min().date() if len(training_set) else end
+    types = chosen_types(engine.query(type_ranking_select(engine.schema, first, end)), policy.type_features)
+    if not types:
+        return training_set, {}
+    keys = f"SELECT user_id, as_of_date FROM {engine.schema}.training_set WHERE training_window_end = {ts(end)}"
+    pivot = engine.query(type_pivot_select(engine.schema, keys, types, spec))
+    return training_set.merge(pivot, on=["user_id", "as_of_date"], how="left").fillna(
+        {c: 0 for c in pivot.columns[2:]}
+    ), types
+
+
 def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
     """training_set, churn_model and production_model over the graph's partitions and training window."""
     TrainingSetConfig = training_set_config(graph.calendar.train_days)
@@ -120,7 +139,9 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             }
         )
         # too short or too thin to train and test is said here, with the numbers, and blocks the model's step
-        outcome = trainable_outcome(label_days, end, test_days=model_policy.test_days, horizon_days=horizon)
+        outcome = trainable_outcome(
+            label_days, end, test_days=model_policy.test_days, horizon_days=graph.calendar.decided_days
+        )
         yield check_result("training_set", TRAINABLE_CHECK.name, outcome)
 
     @dg.asset(
@@ -133,6 +154,7 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         group_name=GROUP,
         kinds={"scikitlearn", "python"},
         partitions_def=graph.partitions,
+        deps=[dg.AssetDep("user_type_features", partition_mapping=graph.training_window)],
     )
     def churn_model(
         context: dg.AssetExecutionContext,
@@ -140,6 +162,7 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         training_set: pd.DataFrame,
         model_policy: ModelPolicy,
         artifacts: ArtifactsResource,
+        warehouse: Warehouse,
     ) -> dg.MaterializeResult:
         # imported here: scikit-learn, imbalanced-learn and matplotlib take seconds to import, and every
         # process that loads the definitions (webserver, daemon, each run) would pay for it
@@ -147,12 +170,29 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
 
         candidates = chosen_candidates(config.candidates)  # an unknown name fails here, before any fit
         window_last = date.fromisoformat(context.partition_key)
+        engine = warehouse.engine()
+        training_set, types = _with_type_features(engine, training_set, window_last, model_policy, graph.features)
         trained = train_model(
-            training_set, window_last, graph.features, policy=model_policy, horizon=horizon, candidates=candidates
+            training_set,
+            window_last,
+            graph.features,
+            policy=model_policy,
+            horizon=horizon,
+            candidates=candidates,
+            settle_days=graph.calendar.settle_days,
+            type_features=types,
         )
         launch = {"window_last": context.partition_key, "candidates": candidates, **_training_window(context)}
-        card = replace(trained.card, training_sample=_sampling(context), code_version=code_version(), launch=launch)
-        version, created = artifacts.registry().register(trained.result.model, card, trained.frames)
+        shared = {"training_sample": _sampling(context), "code_version": code_version(), "launch": launch}
+        registry = artifacts.registry()
+        card = replace(trained.card, **shared)
+        if trained.fallback_card is not None:  # registered first: the trained model stays the newest
+            fallback, _ = registry.register(trained.fallback_model, replace(trained.fallback_card, **shared), {
+                "test_set": trained.test, "reference": trained.frames["reference"]
+            })  # fmt: skip
+            card = replace(card, fallback=fallback)
+            context.log.info(f"baseline model {fallback} ({trained.fallback_card.candidate}) registered as the fallback")
+        version, created = registry.register(trained.result.model, card, trained.frames)
         context.log.info(f"model {version} ({card.candidate}) {'registered' if created else 'already registered'}")
         link = artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")
         return dg.MaterializeResult(metadata=model_metadata(version, created, card, trained.result, link))

@@ -19,10 +19,12 @@ GROUP = "predictions"
 TOP_USERS = 10
 
 
-def _score(engine, days, registry, version: str, policy: ModelPolicy) -> pd.DataFrame:
-    """The days' users scored by ``version``, read from the warehouse in chunks, ranked within each day."""
+def _score(engine, days, registry, version: str, policy: ModelPolicy, spec) -> pd.DataFrame:
+    """The days' users scored by ``version``, read from the warehouse in chunks (with the source types the model
+    was trained on, from its card), ranked within each day."""
     card, model = registry.card(version), registry.load(version)
-    chunks = engine.iter_frames(scored_day_select(engine.schema, days[0], days[-1]), policy.score_chunk_rows)
+    select = scored_day_select(engine.schema, days[0], days[-1], card.type_features, spec)
+    chunks = engine.iter_frames(select, policy.score_chunk_rows)
     scored = [
         score_users(model, chunk, version, card, high=policy.risk_high, medium=policy.risk_medium) for chunk in chunks
     ]
@@ -58,7 +60,7 @@ def scoring_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         partitions_def=graph.partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         metadata={"partition_expr": "as_of_date"},
-        deps=["user_features", "production_model"],
+        deps=["user_features", "user_type_features", "production_model"],
         # a daily table: stale when a day passes without a new partition
         freshness_policy=dg.FreshnessPolicy.time_window(
             fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)
@@ -77,7 +79,10 @@ def scoring_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         version = registry.production()
         if version is None:
             raise dg.Failure(f"no production model: {registry.why_no_production()}")
-        predictions = _score(engine, days, registry, version, model_policy)
+        if card_types := registry.card(version).type_features:
+            require(engine, f"churn_predictions {days[0]}..{days[-1]}", "user_type_features", days)
+            context.log.info(f"{version} reads {len(card_types)} source event type(s): {sorted(card_types)}")
+        predictions = _score(engine, days, registry, version, model_policy, graph.features)
         by_partition(context, predictions, extra=_day_summary)
         # the snapshot the HTTP API serves (core/serving/snapshot.py): written before the warehouse table, and served
         # only once the pointer moves, so the API never reads the warehouse
