@@ -85,11 +85,12 @@ def run_command(log: str, data_dir: str, days: int) -> dict:
         {"stage": f"{n} {what}", "seconds": float(s), "rss_mb": float(mb.replace(",", ""))}
         for n, what, s, mb in STAGE.findall(out.stdout)
     ]
-    rows = re.search(r"user_features\s+([\d,]+)\n\s+churn_labels\s+([\d,]+)", out.stdout)
+    features = re.search(r"\n\s+user_features\s+([\d,]+)\n", out.stdout)
+    labels = re.search(r"\n\s+churn_labels\s+([\d,]+)\n", out.stdout)
     return {
         "seconds": seconds,
         "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
-        "rows": int(rows.group(1).replace(",", "")) + int(rows.group(2).replace(",", "")),
+        "rows": int(features.group(1).replace(",", "")) + int(labels.group(1).replace(",", "")),
         "rss_mb": max(s["rss_mb"] for s in stages),
         "stages": stages,
         "summary": out.stdout[out.stdout.index("Summary") :],

@@ -24,9 +24,13 @@ TABLES = (
     "raw_users_quarantine",
     "raw_events",
     "raw_events_quarantine",
+    "raw_subscriptions",
+    "raw_subscriptions_quarantine",
     "user_daily",
     "user_state",
+    "subscription_state",
     "user_features",
+    "user_type_features",
     "churn_labels",
     "training_set",
     "churn_predictions",
@@ -206,3 +210,24 @@ class Server:
         self.process.terminate()
         out, _ = self.process.communicate(timeout=20)
         return out
+
+
+def feature_rows(data: Path, day: str, n: int) -> list[dict]:
+    """``n`` rows of day ``day``'s features, as the production model of the data directory ``data`` takes them
+    (its per-source-type columns included), for posting to the API."""
+    import json
+    from datetime import date
+
+    from churn_assets.core.registry.artifacts import LocalArtifactStore
+    from churn_assets.core.registry.model_registry import ModelRegistry
+    from churn_assets.core.warehouse.feature_spec import FeatureSpec
+    from churn_assets.core.warehouse.queries import scored_day_select
+    from churn_assets.io.duckdb_engine import DuckDBEngine
+
+    registry = ModelRegistry(LocalArtifactStore(data / "artifacts"))
+    card = registry.card(registry.production())
+    spec = FeatureSpec(tuple(card.feature_windows), card.eligibility_days or 30)
+    engine = DuckDBEngine(str(data / "warehouse.duckdb"), "churn")
+    as_of = date.fromisoformat(day[:10])
+    frame = engine.query(scored_day_select(engine.schema, as_of, as_of, card.type_features, spec)).head(n)
+    return json.loads(frame[card.features].to_json(orient="records"))

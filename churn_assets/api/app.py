@@ -111,6 +111,8 @@ def create_app(
                     "version": c.version,
                     "created": c.created,
                     "candidate": c.candidate,
+                    "role": c.role or "model",  # "baseline": the best baseline, registered as the fallback
+                    "definition": c.definition or "inactivity",
                     "windows": c.windows,
                     "metrics": {m: c.metrics.get(m) for m in ("roc_auc", "pr_auc")},
                 }

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from churn_assets.core.registry.card import BASELINE_ROLE
 from churn_assets.settings import ENV_VARS, Settings
 
 # Local SQLite storage in DAGSTER_HOME; no usage statistics; the daemon marks runs whose worker died as failed
@@ -94,12 +95,16 @@ def model_command(args: argparse.Namespace) -> int:
         for card in cards:
             mark = "* " if card.version == production else "  "
             lifts = [_lift(card, name) for name in ("recency", "bg_nbd")]
+            candidate = f"{card.candidate} (baseline)" if card.role == BASELINE_ROLE else card.candidate
             print(
-                f"{mark}{card.version:<16}{card.created:<27}{card.candidate:<28}"
+                f"{mark}{card.version:<16}{card.created:<27}{candidate:<28}"
                 f"{card.test_window:<24}{card.metric('pr_auc'):>8}"
                 f"{card.metric('roc_auc'):>9}{lifts[0]:>12}{lifts[1]:>11}"
             )
-        print("* = production; vs recency / BG/NBD: the model's PR-AUC minus the baseline's on the same test rows")
+        print(
+            "* = production; (baseline): a baseline registered as the fallback model; vs recency / BG/NBD: the model's "
+            "PR-AUC minus the baseline's on the same test rows"
+        )
         return 0
     try:
         version = registry.rollback(args.version)

@@ -24,7 +24,7 @@ def _dates(args: argparse.Namespace, settings: Settings) -> list[date]:
     outcomes = settings.calendar.horizon_end(dates[-1])
     if outcomes > data_last:
         raise ValueError(
-            f"the as-of date {dates[-1]} is judged on the {settings.label_horizon_days} days after it, through "
+            f"the as-of date {dates[-1]} is judged on the {settings.calendar.decided_days} days after it, through "
             f"{outcomes}; the data ends {data_last} (--start {settings.start_date}, --days {settings.days})"
         )
     return dates
@@ -43,18 +43,27 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
     from churn_assets.core.modeling.training import training_sample
     from churn_assets.core.modeling.walkforward import WalkForwardPolicy, summary, walk_forward
     from churn_assets.core.warehouse.queries import label_days_select, training_extract_select
+    from churn_assets.core.warehouse.types import chosen_types, type_ranking_select, with_types
     from churn_assets.defs.deployment import resolved_resource
 
     engine = resolved_resource(settings, "warehouse").engine()
     spec = settings.feature_spec
 
-    def read(first: date, last: date):
-        """A day's rows whole (to score); a training window sampled to the cap, as training_set does."""
+    def read(first: date, last: date, prefixes: dict[str, str] | None = None):
+        """A day's rows whole (to score); a training window sampled to the cap, as training_set does; with the
+        columns of the source types of ``prefixes``."""
         fraction = 1.0
         if first != last:
             rows = int(engine.query(label_days_select(engine.schema, first, last))["rows"].sum())
             fraction = training_sample(rows, settings.training_max_rows)["fraction"]
-        return engine.query(training_extract_select(engine.schema, first, last, spec, fraction))
+        extract = training_extract_select(engine.schema, first, last, spec, fraction)
+        return engine.query(with_types(engine.schema, extract, prefixes or {}, spec))
+
+    def rank_types(first: date, last: date) -> dict[str, str]:
+        """The most frequent source types of a training window, as churn_model ranks them."""
+        if not settings.type_features or not engine.written_days("user_type_features", last, last):
+            return {}
+        return chosen_types(engine.query(type_ranking_select(engine.schema, first, last)), settings.type_features)
 
     plan = WalkForwardPolicy(
         horizon=settings.label_horizon_days,
@@ -64,6 +73,8 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
         spec=spec,
         bars=Bars(settings.promotion_margin, settings.promotion_floor_roc_auc, settings.baseline_margin),
         risk=(settings.risk_high, settings.risk_medium),
+        settle_days=settings.calendar.settle_days,
+        rank_types=rank_types,
     )
     print(f"Walk-forward: {len(dates)} as-of date(s) {dates[0]}..{dates[-1]} every {args.every}")
     table, _ = walk_forward(dates, plan, read)

@@ -87,7 +87,7 @@ class RunNotes:
     def add(self, metadata: dict[str, dict]) -> None:
         for event_type, n in (metadata.get("raw_events_quarantine", {}).get("unmapped_event_types") or {}).items():
             self.unmapped[event_type] = self.unmapped.get(event_type, 0) + int(n)
-        for table in ("raw_users", "raw_events"):
+        for table in ("raw_users", "raw_events", "raw_subscriptions"):
             for column in metadata.get(table, {}).get("dropped_columns") or []:
                 self.dropped.setdefault(table, [])
                 if column not in self.dropped[table]:

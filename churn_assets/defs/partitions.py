@@ -81,8 +81,8 @@ class DailyGraph:
 
     @cached_property
     def label_horizon(self) -> dg.TimeWindowPartitionMapping:
-        """churn_labels for day t reads user_state of t+H (t+H+S: see ``LabelCalendar``). Near the end of the partition range Dagster hands nothing
-        without complaint, so the labels asset checks the horizon itself."""
+        """churn_labels for day t reads user_state of t+H (t+H+S under cancellation: see ``LabelCalendar``). Near the
+        end of the partition range Dagster hands nothing without complaint, so the labels asset checks it itself."""
         horizon = self.calendar.decided_days
         return _window(horizon, horizon)
 

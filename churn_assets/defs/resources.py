@@ -94,10 +94,14 @@ class ChurnSource(dg.ConfigurableResource):
         if self.users_file:
             return sources.read_users(self.users_file, self.files)
         if self.events_query:
-            return self._query(query_source.first_events_select(self.events_query, self.period_days()[-1]))
-        if self.events_file:
-            return sources.users_from_events(self.events_file, self.period_days(), self.files)
-        return simulate.simulate_users(self.simulation)
+            users = self._query(query_source.first_events_select(self.events_query, self.period_days()[-1]))
+        elif self.events_file:
+            users = sources.users_from_events(self.events_file, self.period_days(), self.files)
+        else:
+            return simulate.simulate_users(self.simulation)
+        if self.subscriptions_file or self.subscriptions_query:  # a subscriber may never have acted
+            users = subscriptions.with_subscribers(users, self.read_subscriptions())
+        return users
 
     def read_subscriptions(self) -> pd.DataFrame:
         """The subscription periods: a file or template, a BigQuery source, the simulator's subscription profile;

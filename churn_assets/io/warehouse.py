@@ -208,5 +208,7 @@ def build_layer(
     settle = grace_days if spec.cancellation else 0
     label_last = LabelCalendar(horizon, settle_days=settle).last_labelled(last)
     if label_last >= first:
-        rule = labels.labels_select(schema, first, label_last, horizon, definition=spec.definition, grace_days=grace_days)
+        rule = labels.labels_select(
+            schema, first, label_last, horizon, definition=spec.definition, grace_days=grace_days
+        )
         engine.replace_partitions("churn_labels", "as_of_date", first, label_last, [rule], spec)

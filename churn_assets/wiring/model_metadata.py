@@ -24,7 +24,10 @@ def _metrics_table(result) -> str:
     table = pd.DataFrame(result.metrics).T[columns].round(4)
     table.insert(0, "held_out_pr_auc", pd.Series({n: round(m["pr_auc"], 4) for n, m in result.validation.items()}))
     table.insert(0, "fit_s", pd.Series(result.fit_seconds))
-    table.index = [f"**{n}** (chosen)" if n == result.best else n for n in table.index]
+    table.index = [
+        f"**{n}** (chosen)" if n == result.best else f"{n} (baseline, fallback)" if n == result.fallback else n
+        for n in table.index
+    ]
     return table.to_markdown()
 
 
@@ -79,6 +82,9 @@ def model_metadata(version: str, created: bool, card: ModelCard, result, card_li
     return {
         **ModelFigures.of(version, card).as_metadata(),
         "newly_registered": created,
+        "churn_definition": card.definition or "inactivity",
+        "fallback": result.fallback,  # the best baseline model: promoted when no candidate beats the baselines
+        "type_features": dg.MetadataValue.json(card.type_features or {}),
         "baselines": dg.MetadataValue.json(card.baselines),
         "calibration_error": card.calibration["ece"],
         "recently_active": dg.MetadataValue.json(card.segments),

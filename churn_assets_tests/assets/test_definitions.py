@@ -9,9 +9,13 @@ from churn_assets_tests.helpers import TABLES as ALL_TABLES
 from churn_assets_tests.helpers import clean_env
 
 TABLES = set(ALL_TABLES)
-SQL_TABLES = {"user_daily", "user_state", "user_features", "churn_labels", "training_set"}
+SQL_TABLES = {
+    "user_daily", "user_state", "subscription_state", "user_features", "user_type_features", "churn_labels",
+    "training_set",
+}  # fmt: skip
 ASSETS = TABLES | {"churn_model", "production_model"}
-DAILY = TABLES - {"raw_users", "raw_users_quarantine"} | {"churn_model"}
+UNPARTITIONED = {"raw_users", "raw_users_quarantine", "raw_subscriptions", "raw_subscriptions_quarantine"}
+DAILY = TABLES - UNPARTITIONED | {"churn_model"}
 GROUPS = {"ingestion", "activity", "features", "labels", "models", "predictions", "monitoring"}
 SINGLE_RUN = DAILY - {"training_set", "churn_model"}  # training runs for one day at a time
 
@@ -26,12 +30,29 @@ def test_definitions_load_with_the_expected_assets_and_lineage():
     assert parents["user_daily"] == {"raw_events"}
     assert parents["user_state"] == {"user_daily", "user_state"}  # day t continues day t-1
     assert parents["user_features"] == {"user_daily", "user_state", "raw_users"}
+    assert parents["user_type_features"] == {"user_features", "raw_events"}
+    assert parents["raw_subscriptions"] == {"raw_users"}
+    assert parents["subscription_state"] == {"raw_subscriptions"}
     assert parents["churn_labels"] == {"user_features", "user_state"}
     assert parents["training_set"] == {"user_features", "churn_labels"}
-    assert parents["churn_model"] == {"training_set"}
+    assert parents["churn_model"] == {"training_set", "user_type_features"}
     assert parents["production_model"] == {"churn_model"}
-    assert parents["churn_predictions"] == {"user_features", "production_model"}
+    assert parents["churn_predictions"] == {"user_features", "user_type_features", "production_model"}
     assert parents["drift_report"] == {"user_features", "churn_predictions"}
+
+
+def test_the_cancellation_definition_reads_the_subscriptions():
+    from churn_assets.definitions import build_definitions
+    from churn_assets.settings import Settings
+
+    graph = build_definitions(Settings(days=160, definition="cancellation")).resolve_asset_graph()
+    parents = {
+        k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()
+    }
+    assert parents["user_features"] == {"user_daily", "user_state", "subscription_state", "raw_users"}
+    assert parents["churn_labels"] == {"user_features", "user_state", "raw_subscriptions"}
+    labels = graph.get(dg.AssetKey("churn_labels")).description
+    assert "lapses on one of t+1 ... t+30" in labels and "settled once the data reaches t+37" in labels
 
 
 def test_every_asset_has_description_group_kinds_and_daily_partitions_where_expected():
@@ -60,6 +81,7 @@ def test_checks_are_defined_blocking_and_partitioned_where_a_day_can_be_bad_on_i
     checks = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k) for k in graph.asset_check_keys}
     assert set(checks) == {
         ("raw_users", "valid_rows"),
+        ("raw_subscriptions", "valid_rows"),
         ("raw_events", "valid_rows"),
         ("raw_events", "row_count_in_range"),
         ("user_features", "complete_and_unique"),

@@ -14,11 +14,18 @@ from churn_assets.core.modeling.metrics import evaluate
 from churn_assets.core.modeling.training import TARGET, model_input
 from churn_assets.core.simulation.population import latent_fields
 from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
+from churn_assets.core.warehouse.types import type_feature_names, type_prefixes
 from churn_assets.defs.jobs import DATA_ASSETS as DATA
 from churn_assets_tests.conftest import Warehouse
 from churn_assets_tests.helpers import root_error, utc
 
-MODEL_FEATURES = DEFAULT_SPEC.model_features
+SIMULATED_TYPES = {"session", "feature_use", "support_ticket", "payment", "payment_failed"}
+# the subscription profile's five source types each become three model inputs
+MODEL_FEATURES = [
+    *DEFAULT_SPEC.model_features,
+    *type_feature_names(type_prefixes(sorted(SIMULATED_TYPES)), DEFAULT_SPEC),
+]
+LEARNERS = {"logistic_regression", "logistic_regression_smote", "gradient_boosting"}
 T = "2026-04-10"  # the last label day: its horizon ends on the last data day
 LAST = "2026-05-10"
 WINDOW_FIRST = "2026-01-11"  # 90 label days up to T
@@ -65,11 +72,12 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
     model = mats(built.train, "churn_model")
     version = model["model_version"]
     card = built.registry.card(version)
-    assert card.features == list(MODEL_FEATURES) and not latent_fields() & set(card.features)
+    assert set(card.type_features) == SIMULATED_TYPES and card.definition == "inactivity"
+    assert sorted(card.features) == sorted(MODEL_FEATURES) and not latent_fields() & set(card.features)
     windows = {"train_first": WINDOW_FIRST, "train_last": "2026-02-25", "test_first": "2026-03-28", "test_last": T}
     assert card.windows == windows | {"gap_days": 30}
-    candidates = {"logistic_regression", "logistic_regression_smote", "gradient_boosting", "bg_nbd"}
-    assert set(card.candidates) == candidates
+    # the candidates, and the baselines trained as models beside them (per-type counts: the textbook's model)
+    assert set(card.candidates) == LEARNERS | {"bg_nbd", "recency", "type_activity"}
     assert card.selection["chosen_by"].startswith("log loss on the held-out users of the training window")
     assert card.selection["rows"]["fitted"] + card.selection["rows"]["held_out"] == card.training_rows
     recent = card.segments["active_last_7_days"]
@@ -93,7 +101,8 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
     assert rates["low"] < rates["high"] and sum(t["rows"] for t in calibration["tiers"].values()) == card.test_rows
     promotion = mats(built.promote, "production_model")
     assert promotion["promoted"] is True and promotion["reason"].startswith("first model: ROC-AUC")
-    assert "vs recency alone" in promotion["reason"] and "beats the margin 0.01" in promotion["reason"]
+    assert "vs the best baseline" in promotion["reason"] and "room to 1" in promotion["reason"]
+    assert promotion["reason"].endswith("beaten; floor 0.6")
     assert built.registry.production() == version
 
 
@@ -128,7 +137,7 @@ def test_promotion_refuses_a_worse_model_and_rollback_restores_the_previous_one(
     # a model trained on shuffled labels, honestly scored on the same test window
     rng = np.random.default_rng(1)
     worse = clone(own.registry.load(good))
-    features = list(MODEL_FEATURES)
+    features = own.registry.card(good).features
     worse.fit(model_input(test, features), rng.permutation(test[TARGET].to_numpy()))
     scores = worse.predict_proba(model_input(test, features))[:, 1]
     card = replace(own.registry.card(good), metrics=evaluate(test[TARGET].to_numpy(), scores, 0.5))
@@ -165,7 +174,7 @@ def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(ow
     quiet = own.materialize(["drift_report"], LAST)
     meta = mats(quiet, "drift_report")
     table = own.table("drift_report")
-    assert len(table) == len(MODEL_FEATURES) + 1  # every feature and the predicted probability
+    assert len(table) == len(DEFAULT_SPEC.model_features) + 1  # every feature of user_features, the probability
     assert set(table.columns) >= {"feature", "psi", "important", "drifted", "reference_mean", "current_mean"}
     assert meta["drift_detected"] is False and meta["max_important_psi"] < 0.25, meta["drifted_features"]
     report = f"reports/drift/{LAST}-{own.registry.production()}.html"
@@ -204,7 +213,7 @@ def test_a_ranged_run_keeps_each_days_own_tiers_and_drift_report(own):
     assert sorted(reports) == days
     for day, meta in reports.items():
         assert meta["evidently_report"].value == report_link(own, day, f"reports/drift/{day}-{version}.html")
-        assert meta["dagster/row_count"].value == len(MODEL_FEATURES) + 1
+        assert meta["dagster/row_count"].value == len(DEFAULT_SPEC.model_features) + 1
     # the last day alone reports exactly what it reported inside the range (but Dagster's "Query" of the slice)
     for asset, ranged in (("churn_predictions", predict), ("drift_report", drift)):
         alone = own.materialize([asset], LAST)
@@ -231,7 +240,7 @@ def test_a_retrain_launched_with_its_own_window_and_candidates(own):
         "window_first": "2026-02-09",
         "train_days": 60,
     }
-    assert sorted(card.candidates) == ["bg_nbd", "logistic_regression"]
+    assert sorted(card.candidates) == ["bg_nbd", "logistic_regression", "recency", "type_activity"]
     assert card.windows["train_first"] == "2026-02-09"
 
     wrong = {"ops": {"churn_model": {"config": {"candidates": ["xgboost"]}}}}

@@ -39,13 +39,19 @@ def training_frames(tmp_path_factory):
     return split_frame(ts.sort_values(["as_of_date", "user_id"]).reset_index(drop=True), split)
 
 
-def test_candidates_are_logistic_regression_with_and_without_smote_boosting_and_bg_nbd():
+def test_candidates_are_logistic_regression_with_and_without_smote_boosting_and_the_baselines():
     pipelines = {name: make() for name, make in candidate_pipelines(FEATURES).items()}
-    assert set(pipelines) == {"logistic_regression", "logistic_regression_smote", "gradient_boosting", "bg_nbd"}
-    for name, p in pipelines.items():
+    learners = {"logistic_regression", "logistic_regression_smote", "gradient_boosting"}
+    assert set(pipelines) == learners | {"bg_nbd", "recency"}  # no subscription or per-type features: no sbg, no
+    for name, p in pipelines.items():  # type_activity
         steps = [s for s, _ in p.steps]
         expected = ["preprocess", "smote", "model"] if name.endswith("smote") else ["preprocess", "model"]
-        assert steps == (["model"] if name == "bg_nbd" else expected)
+        assert steps == (["model"] if name in ("bg_nbd", "recency") else expected)
+    typed = candidate_pipelines([*FEATURES, "type_post_7", "type_post_30", "type_post_trend_7", "sub_periods"])
+    assert set(typed) == learners | {"bg_nbd", "recency", "sbg", "type_activity"}
+    # the textbook's model reads the type counts only (not the trends, not the other features)
+    columns = typed["type_activity"]().steps[0][1].transformers
+    assert [c for _, _, cols in columns for c in cols] == ["type_post_7", "type_post_30"]
 
 
 def test_training_beats_the_base_rate_and_reports_every_metric(training_frames):

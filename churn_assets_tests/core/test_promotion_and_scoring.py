@@ -67,7 +67,9 @@ def test_a_model_whose_tiers_are_not_ordered_is_not_promoted_even_when_it_ranks_
         "tiers_ordered": False,
         "tiers": {"low": {"churn_rate": 0.63}, "medium": {"churn_rate": 0.73}, "high": {"churn_rate": 0.5}},
     }
-    refused = promote_if_better({"roc_auc": 0.9, "pr_auc": 0.9}, None, bars=BARS, baselines=RECENCY, calibration=inverted)
+    refused = promote_if_better(
+        {"roc_auc": 0.9, "pr_auc": 0.9}, None, bars=BARS, baselines=RECENCY, calibration=inverted
+    )
     assert not refused.promote
     assert (
         refused.reason

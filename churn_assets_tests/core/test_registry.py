@@ -317,11 +317,15 @@ def test_a_refused_first_model_hands_production_to_the_best_baseline(registry):
         fallback=fallback,
         selection={"fallback": "recency"},
     )
-    model, _ = registry.register(fitted(1.0), model_card, {"test_set": pd.DataFrame({"x": [0.0, 3.0], "churned": [0, 1]})})
+    model, _ = registry.register(
+        fitted(1.0), model_card, {"test_set": pd.DataFrame({"x": [0.0, 3.0], "churned": [0, 1]})}
+    )
     assert registry.latest() == model  # the baseline registered beside it is not "the newest trained model"
     judged = judge_latest(registry, Bars(0.005, 0.6, 0.02))
     assert not judged.promoted and judged.production_version == fallback == registry.production()
     assert judged.reason.startswith("fallback: no trained model beats the baselines (first model: ROC-AUC 0.9860")
-    assert judged.reason.endswith(f"the best baseline model, recency ({fallback}), is promoted so that every day is scored")
+    assert judged.reason.endswith(
+        f"the best baseline model, recency ({fallback}), is promoted so that every day is scored"
+    )
     assert [d["version"] for d in registry.decisions()] == [model, fallback]
     assert registry.card(fallback).role == "baseline" and registry.card(model).fallback == fallback

@@ -8,6 +8,7 @@ from churn_assets.core.simulation.population import latent_fields
 from churn_assets.core.simulation.simulate import (
     simulate_events,
     simulate_population,
+    simulate_subscriptions,
     simulate_users,
     true_churn_probability,
 )
@@ -40,9 +41,10 @@ def test_no_latent_variable_reaches_the_tables():
     latent = latent_fields()
     assert latent == {
         "signup_day", "signup_seconds", "session_rate", "minutes_mean", "usage",
-        "hazard", "onset_day", "decline_days", "churn_day",
+        "hazard", "onset_day", "decline_days", "churn_day", "cancel_day", "decided_day",
     }  # fmt: skip
     assert not latent & set(simulate_users(CONFIG).columns)
+    assert not latent & set(simulate_subscriptions(CONFIG).columns)
     assert not latent & set(simulate_events(CONFIG, date(2026, 3, 1)).columns)
 
 

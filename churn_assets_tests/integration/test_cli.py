@@ -23,7 +23,8 @@ def run_cli(data_dir, *args):
 def snapshot(data_dir):
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as conn:
         tables = {t: conn.execute(f"select * from churn.{t}").df() for t in TABLES}
-    return {t: df.sort_values(list(df.columns[:2])).reset_index(drop=True) for t, df in tables.items()}
+    keys = {t: ["user_id", "as_of_date", "event_type"] if t == "user_type_features" else None for t in tables}
+    return {t: df.sort_values(keys[t] or list(df.columns[:2])).reset_index(drop=True) for t, df in tables.items()}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_run_materializes_everything_through_dagster_and_is_idempotent(first_run
     assert "[4/7] training set and candidate models 2026-03-01" in out
     assert "[5/7] promotion" in out and "[6/7] predictions 2026-03-31" in out
     assert "[7/7] drift report 2026-03-31" in out and "Drift 2026-03-31: max important PSI" in out
-    assert "raw_users                       300" in out
+    assert f"  {'raw_users':<30} {300:>10,}" in out
     assert "promoted (first model: ROC-AUC" in out
     before = snapshot(data_dir)
     assert len(before["churn_labels"]) > 0
@@ -68,7 +69,7 @@ def test_run_materializes_everything_through_dagster_and_is_idempotent(first_run
         ).records
         by_asset = {r.event_log_entry.dagster_event.asset_key.to_user_string(): r for r in planned}
         assert sorted(by_asset) == sorted(DATA_ASSETS)
-        assert len(planned) == 5
+        assert len(planned) == len(DATA_ASSETS)
         subset = by_asset["user_features"].event_log_entry.dagster_event.event_specific_data.partitions_subset
         keys = subset.get_partition_keys()
         assert (len(keys), keys[0], keys[-1]) == (90, "2026-01-01", "2026-03-31")
@@ -201,10 +202,14 @@ def test_model_list_and_rollback_commands(first_run, tmp_path):
     lines = listing.stdout.splitlines()
     assert lines[0].split() == ["version", "created", "candidate", "test", "window", "PR-AUC", "ROC-AUC", "vs",
                                 "recency", "vs", "BG/NBD"]  # fmt: skip
-    assert lines[1].startswith("* m-") and lines[-1].startswith("* = production; vs recency / BG/NBD: the model's")
-    card = json.loads((data_dir / "artifacts" / "models" / lines[1].split()[1] / "card.json").read_text())
+    [production] = [line for line in lines if line.startswith("* m-")]
+    assert lines[-1].startswith("* = production; (baseline): a baseline registered as the fallback model; vs")
+    card = json.loads((data_dir / "artifacts" / "models" / production.split()[1] / "card.json").read_text())
     lifts = [f"{card['baselines'][b]['model_lift']['pr_auc']:+.4f}" for b in ("recency", "bg_nbd")]
-    assert lines[1].split()[-2:] == lifts
+    assert production.split()[-2:] == lifts
+    if card.get("fallback"):  # the best baseline, registered first, listed as what it is
+        [fallback] = [line for line in lines if line.startswith(f"  {card['fallback']}")]
+        assert "(baseline)" in fallback
     refused = cli("model", "--data-dir", str(data_dir), "rollback")
     assert refused.returncode == 2 and "no earlier production version to roll back to" in refused.stderr
     unknown = cli("model", "--data-dir", str(data_dir), "rollback", "m-000000000000")

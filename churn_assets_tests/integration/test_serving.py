@@ -2,7 +2,6 @@
 HTTP client, the data of a real pipeline run; and a drift report link from Dagster's metadata opened in
 headless Chromium."""
 
-import json
 import shutil
 import threading
 import time
@@ -11,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import httpx
 import pandas as pd
 import pytest
@@ -20,6 +18,7 @@ from churn_assets.core.modeling.candidates import calibrate, candidate_pipelines
 from churn_assets.core.modeling.training import TARGET, model_input
 from churn_assets.core.registry.artifacts import LocalArtifactStore
 from churn_assets.core.registry.model_registry import ModelRegistry
+from churn_assets_tests import helpers
 from churn_assets_tests.helpers import Server, browser_dom, cli, free_port
 
 DAY = "2026-04-30"
@@ -42,11 +41,7 @@ def api(run_dir) -> Iterator[Server]:
 
 
 def feature_rows(data: Path, n: int) -> list[dict]:
-    registry = ModelRegistry(LocalArtifactStore(data / "artifacts"))
-    card = registry.card(registry.production())
-    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
-        frame = conn.execute(f"select * from churn.user_features where as_of_date = '{DAY}' limit {n}").df()
-    return json.loads(frame[card.features].to_json(orient="records"))
+    return helpers.feature_rows(data, DAY, n)
 
 
 def test_health_ready_and_a_users_risk(api, run_dir):
@@ -130,7 +125,13 @@ def test_models_cards_reports_metrics_and_openapi(api, run_dir):
     registry = ModelRegistry(LocalArtifactStore(run_dir[0] / "artifacts"))
     version = registry.production()
     models = httpx.get(f"{api.url}/v1/models").json()
-    assert models["production"] == version and [m["version"] for m in models["versions"]] == [version]
+    roles = {m["version"]: (m["role"], m["definition"]) for m in models["versions"]}
+    assert models["production"] == version and roles[version] == ("model", "inactivity")
+    # beside it, at most its fallback: the best baseline, registered as a model of its own
+    assert [v for v in roles if v != version] == (
+        [registry.card(version).fallback] if registry.card(version).fallback else []
+    )
+    assert all(role == ("baseline", "inactivity") for v, role in roles.items() if v != version)
     assert httpx.get(f"{api.url}/v1/models/{version}/card").json() == registry.card(version).to_dict()
     assert httpx.get(f"{api.url}/v1/models/m-000000000000/card").status_code == 404
     assert httpx.get(f"{api.url}/v1/models/..%2Fsecrets/card").status_code == 404

@@ -9,13 +9,13 @@ import threading
 import time
 from pathlib import Path
 
-import duckdb
 import httpx
 import pytest
 
 from churn_assets.api.served import Batcher, Served
 from churn_assets.core.registry.artifacts import LocalArtifactStore
 from churn_assets.core.registry.model_registry import ModelRegistry
+from churn_assets_tests import helpers
 from churn_assets_tests.helpers import Server, cli, free_port
 
 DAY = "2026-04-30"
@@ -36,11 +36,7 @@ def data(tmp_path_factory) -> Path:
 
 
 def feature_rows(data: Path, n: int) -> list[dict]:
-    registry = ModelRegistry(LocalArtifactStore(data / "artifacts"))
-    features = registry.card(registry.production()).features
-    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
-        frame = conn.execute(f"select * from churn.user_features where as_of_date = '{DAY}' limit {n}").df()
-    return json.loads(frame[features].to_json(orient="records"))
+    return helpers.feature_rows(data, DAY, n)
 
 
 def post(url: str, body: str) -> httpx.Response:

@@ -21,8 +21,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from churn_assets.core.intake.schema import REQUIRED_SUBSCRIPTION_COLUMNS, SUBSCRIPTION_COLUMNS
 from churn_assets.core.intake.rules import Rule, Validated, as_utc, blank, split_rejected
+from churn_assets.core.intake.schema import REQUIRED_SUBSCRIPTION_COLUMNS, SUBSCRIPTION_COLUMNS
 from churn_assets.core.intake.sources import (
     DATE_PLACEHOLDER,
     LOCAL,
@@ -61,6 +61,19 @@ def read_subscriptions(path: str, days: list[date], files: Files = LOCAL) -> pd.
         frames = [_checked(read_table(p, files), p) for p in found]
         return pd.concat(frames, ignore_index=True)
     return _checked(read_table(path, files), path)
+
+
+def with_subscribers(users: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
+    """Users derived from their first event (no users file), joined by the subscribers: a subscriber who never
+    acted is a user too, and one whose first period started before their first event signed up then. Periods whose
+    user or start cannot be read are left to validation."""
+    start = as_utc(periods["start_time"]) if len(periods) else pd.Series(dtype="datetime64[ns, UTC]")
+    user = periods["user_id"].astype(str).str.strip() if len(periods) else pd.Series(dtype=str)
+    readable = start.notna() & ~blank(periods["user_id"]) if len(periods) else pd.Series(dtype=bool)
+    first = pd.DataFrame({"user_id": user[readable], "signup_time": start[readable]})
+    known = users.assign(signup_time=as_utc(users["signup_time"]))
+    both = pd.concat([known[["user_id", "signup_time"]], first], ignore_index=True)
+    return both.groupby("user_id", sort=True, as_index=False)["signup_time"].min()
 
 
 def _checked(frame: pd.DataFrame, where: str) -> pd.DataFrame:

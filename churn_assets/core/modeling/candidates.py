@@ -31,9 +31,9 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from threadpoolctl import threadpool_limits
 
 from churn_assets.core.modeling.baselines import BGNBDClassifier, RecencyClassifier
+from churn_assets.core.modeling.metrics import evaluate, f1_threshold
 from churn_assets.core.modeling.sbg import PERIOD as SBG_PERIOD
 from churn_assets.core.modeling.sbg import SBGClassifier
-from churn_assets.core.modeling.metrics import evaluate, f1_threshold
 from churn_assets.core.modeling.training import (
     BASELINE_MODELS,
     CANDIDATES,
@@ -224,6 +224,7 @@ def train_candidates(
             scores[name] = calibrated.predict_proba(X_test)[:, 1]
             metrics[name] = evaluate(y_test, scores[name], threshold)
             models[name] = calibrated
+
     def lowest_log_loss(names) -> str:
         return min(names, key=lambda n: (validation[n]["log_loss"], len(n)))
 

@@ -41,7 +41,9 @@ def chosen_candidates(names: Sequence[str]) -> list[str]:
     known = (*CANDIDATES, *BASELINE_MODELS)
     unknown = sorted(set(names) - set(known))
     if unknown or not names:
-        raise CandidateError(f"candidates must be a non-empty subset of {list(dict.fromkeys(known))}; got {list(names)}")
+        raise CandidateError(
+            f"candidates must be a non-empty subset of {list(dict.fromkeys(known))}; got {list(names)}"
+        )
     return [c for c in dict.fromkeys(known) if c in names]
 
 

@@ -30,6 +30,8 @@ TRUSTED_TYPES = frozenset(
         "imblearn.over_sampling._smote.base.SMOTE",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
         "churn_assets.core.modeling.baselines.BGNBDClassifier",  # this project's BG/NBD candidate: four floats
+        "churn_assets.core.modeling.baselines.RecencyClassifier",  # recency alone as a model: nothing learned
+        "churn_assets.core.modeling.sbg.SBGClassifier",  # the shifted-beta-geometric baseline: two floats
         # the Platt scaling every candidate is wrapped in (core/modeling/candidates.py: calibrate)
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",

@@ -79,7 +79,7 @@ def simulate_subscriptions(config: SimulationConfig) -> pd.DataFrame:
     pop = simulate_population(config)
     paying = np.flatnonzero(pop.plan != "free")
     last = config.days - 1
-    periods = (np.minimum(pop.cancel_day[paying], last + 1) - pop.signup_day[paying] + BILLING_PERIOD_DAYS - 1)
+    periods = np.minimum(pop.cancel_day[paying], last + 1) - pop.signup_day[paying] + BILLING_PERIOD_DAYS - 1
     periods = np.maximum(periods // BILLING_PERIOD_DAYS, 0)
     users = np.repeat(paying, periods)
     k = np.concatenate([np.arange(p) for p in periods]) if len(periods) else np.array([], dtype=int)

@@ -67,7 +67,8 @@ def user_features_select(schema: str, first: date, last: date, spec: FeatureSpec
     if spec.cancellation:
         selected |= _subscription_features(t)
     selected |= {
-        "tenure_days": days_between(t, "COALESCE(u.signup_time, st.first_seen_date)"),
+        # a signup derived from the first event may come after a subscription's start: the earlier counts
+        "tenure_days": days_between(t, "LEAST(COALESCE(u.signup_time, st.first_seen_date), st.first_seen_date)"),
         "days_since_first_activity": days_between(t, "st.first_active_date"),
         "days_since_last_activity": days_between(t, "st.last_active_date"),
         "lifetime_active_days": "st.active_days",
@@ -132,7 +133,7 @@ def _eligible(schema: str, first: date, last: date, spec: FeatureSpec) -> str:
     joined = ", ".join(f"ss.{c}" for c in _SUBSCRIPTION_STATE)
     return f"""
   SELECT ss.user_id, ss.as_of_date,
-    COALESCE(us.first_seen_date, ss.first_start_date) AS first_seen_date,
+    LEAST(COALESCE(us.first_seen_date, ss.first_start_date), ss.first_start_date) AS first_seen_date,
     COALESCE(us.first_active_date, ss.first_start_date) AS first_active_date,
     COALESCE(us.last_active_date, ss.first_start_date) AS last_active_date,
     us.prev_active_date,

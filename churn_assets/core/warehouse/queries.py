@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 from churn_assets.core.warehouse.feature_spec import FeatureSpec, may_be_negative
-from churn_assets.core.warehouse.types import with_types
 from churn_assets.core.warehouse.sql import (
     PARTITION_COLUMNS,
     ts,
 )
+from churn_assets.core.warehouse.types import with_types
 
 
 def training_extract_select(schema: str, first: date, last: date, spec: FeatureSpec, fraction: float) -> str:
@@ -63,9 +63,10 @@ GROUP BY as_of_date"""
 def preview_select(schema: str, table: str, first: date, last: date, rows: int = 5) -> str:
     """The first ``rows`` rows (by user_id) of each day of first ... last: every partition's own preview."""
     column = PARTITION_COLUMNS[table]
+    order = "user_id, event_type" if table == "user_type_features" else "user_id"  # a row per user and type there
     return (
         f"SELECT * FROM {schema}.{table} WHERE {column} >= {ts(first)} AND {column} <= {ts(last)} "
-        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {column} ORDER BY user_id) <= {rows} ORDER BY {column}, user_id"
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {column} ORDER BY {order}) <= {rows} ORDER BY {column}, {order}"
     )
 
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from churn_assets.core.warehouse.daily import user_daily_select
+from churn_assets.core.warehouse.sql import RAW_TYPES
 from churn_assets.core.warehouse.state import user_state_selects
 from churn_assets.core.warehouse.subscriptions import subscription_state_select
 from churn_assets.defs.partitions import DailyGraph, partition_days
@@ -71,6 +72,14 @@ def activity_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
     def subscription_state(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         days = partition_days(context)
         engine = warehouse.engine()
+        if not engine.table_exists("raw_subscriptions"):
+            if graph.features.cancellation:
+                raise dg.Failure(
+                    "subscription_state needs raw_subscriptions (CHURN_DEFINITION=cancellation): materialize it first "
+                    "(users_job)"
+                )
+            # a source without subscriptions under the inactivity definition: the state is empty, not an error
+            engine.ensure_table("raw_subscriptions", RAW_TYPES["raw_subscriptions"])
         select = subscription_state_select(engine.schema, days[0], days[-1], graph.grace_days)
         return write_days(context, engine, "subscription_state", days, [select], graph.features)
 

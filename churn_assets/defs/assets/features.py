@@ -9,8 +9,8 @@ from churn_assets.core.days import day_range
 from churn_assets.core.quality import feature_table_outcome
 from churn_assets.core.warehouse.features import user_features_selects
 from churn_assets.core.warehouse.queries import feature_summary_select
-from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.core.warehouse.types import user_type_features_select
+from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import ChurnSource, Warehouse
 from churn_assets.defs.tables import require, sql_asset, write_days
 from churn_assets.wiring.checks import CheckDef, check_result, check_specs

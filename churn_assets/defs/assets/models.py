@@ -191,7 +191,9 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
                 "test_set": trained.test, "reference": trained.frames["reference"]
             })  # fmt: skip
             card = replace(card, fallback=fallback)
-            context.log.info(f"baseline model {fallback} ({trained.fallback_card.candidate}) registered as the fallback")
+            context.log.info(
+                f"baseline model {fallback} ({trained.fallback_card.candidate}) registered as the fallback"
+            )
         version, created = registry.register(trained.result.model, card, trained.frames)
         context.log.info(f"model {version} ({card.candidate}) {'registered' if created else 'already registered'}")
         link = artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")
