@@ -1,7 +1,7 @@
 """Subscription state and cancellation labels in the warehouse against a plain DuckDB SQL script, side by side.
 
 Input: ``--users`` subscribers (100,000 by default) over 365 days with monthly billing periods (one row per
-period, about 1.1 M rows): each renews with its own probability, a few upgrade, a fifth of the cancellers come
+period, about 0.6 M rows): each renews with its own probability, a few upgrade, a fifth of the cancellers come
 back after a gap, some renew a few days late (inside the 7-day grace). Each variant runs in a fresh child process
 of this script (so its peak RSS is its own), alternately ``--repeat`` times; the medians are printed.
 

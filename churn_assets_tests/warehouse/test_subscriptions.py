@@ -73,19 +73,22 @@ def test_subscription_state_as_of_each_day(engine):
     row = {(r["user_id"], r["as_of_date"].date()): r for r in state.to_dict("records")}
     inside = row[("renew_inside_grace", day(T))]
     assert (inside["covered"], inside["tenure_periods"], inside["periods_paid"], inside["mrr"]) == (True, 1, 1, 10.0)
-    assert (inside["days_to_period_end"], inside["period_days"], inside["past_lapses"]) == (4, 35, 0)
+    # the first period's length is not known yet (its end is not a feature): 30 days from its start on day 10
+    assert (inside["days_to_period_end"], inside["period_days"], inside["past_lapses"]) == (30, 30, 0)
     gap = row[("renew_inside_grace", day(46))]  # between the periods: not covered
     assert not gap["covered"] and pd.isna(gap["days_to_period_end"])
     renewed = row[("renew_inside_grace", day(50))]  # a renewal within the grace continues the streak
     assert (renewed["tenure_periods"], renewed["periods_paid"], renewed["mrr_change"], renewed["past_lapses"]) == (
         2, 2, 10.0, 0,
     )  # fmt: skip
+    # from the second period on, the billing period is the first one's length (35 days), from the start on day 47
+    assert (renewed["period_days"], renewed["days_to_period_end"]) == (35, 32)
     assert renewed["streak_start_date"].date() == day(10)
     late = row[("renew_after_grace", day(50))]  # one after it starts a new streak after a lapse
     assert (late["tenure_periods"], late["periods_paid"], late["past_lapses"]) == (1, 2, 1)
     assert late["streak_start_date"].date() == day(49)
     # a whole subscription in one row: its end is a cancellation not known before it happens, so the renewal day is
-    # a monthly anniversary of its start (day -100: 140 days before day 40, 20 days into the fifth month)
+    # a monthly anniversary of its start (day -100: 140 days before day 40, 20 days into the fifth month) 
     long = row[("one_row_subscription", day(T))]
     assert (long["days_to_period_end"], long["period_days"]) == (10, 30)
     assert ("first_period_starts_on_t", day(T - 1)) not in row  # no state before the first period
@@ -101,7 +104,25 @@ def test_cancellation_features_cover_subscribers_only(engine):
     assert (never["sub_mrr"], never["sub_tenure_days"], never["sub_periods"]) == (30.0, 30, 1)
     acting = rows["renew_on_end_day"]
     assert (acting["lifetime_active_days"], acting["days_since_last_activity"], acting["sub_days_to_period_end"]) == (
-        1, 5, 4,
+        1, 5, 30,
     )  # fmt: skip
     changed = features_on(engine, 50)["renew_inside_grace"]
     assert (changed["sub_mrr_change"], changed["sub_periods_paid"], changed["sub_past_lapses"]) == (10.0, 2, 0)
+
+
+def test_no_feature_of_t_knows_what_comes_after_t(engine):
+    """Leakage: a cancellation recorded later (the open subscription gets its end) and a renewal that starts after
+    t change labels, never a feature of t."""
+    build(engine)
+    before = features_on(engine, T)
+    later = {
+        **PERIODS,
+        "open_ended": [(at(10), at(58), 30.0)],  # cancelled after t, ending on t+18
+        "lapse_on_t_plus_h": [(at(10), at(70, 12), 10.0), (at(71), at(100), 10.0)],  # renewed after t
+    }
+    load_subscriptions(engine, later)
+    build_layer(engine, day(0), day(T + 33), CANCELLATION, 30, START, grace_days=3)
+    assert features_on(engine, T) == before
+    labels = table(engine, "churn_labels", f"as_of_date = TIMESTAMP '{day(T).isoformat()} 00:00:00+00'")
+    churned = dict(zip(labels["user_id"], labels["churned"], strict=True))
+    assert (churned["open_ended"], churned["lapse_on_t_plus_h"]) == (1, 0)  # the outcome moved, the inputs did not

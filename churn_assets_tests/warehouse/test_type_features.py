@@ -65,3 +65,17 @@ def test_pivot_takes_the_model_s_types_and_ignores_the_rest(engine):
     # unfriend is not one of the model's types: no column; never_seen is, and is 0 for everyone
     assert not any("unfriend" in c for c in pivot.columns)
     assert pivot.loc["bob", ["type_post_7", "type_never_seen_30", f"{ad}_30"]].tolist() == [1, 0, 0]
+
+
+def test_scoring_reads_the_types_of_the_model_s_card(engine):
+    from churn_assets.core.warehouse.queries import scored_day_select
+
+    build(engine)
+    card_types = type_prefixes(["unfriend", "never_seen"])  # what a model was trained on, from its card
+    rows = engine.query(scored_day_select(engine.schema, day(40), day(40), card_types, SPEC)).set_index("user_id")
+    assert set(type_feature_names(card_types, SPEC)) <= set(rows.columns)
+    assert not any(c.startswith("type_post") for c in rows.columns)  # a type the model never saw: not read
+    assert rows.loc["ann", ["type_unfriend_7", "type_unfriend_30", "type_never_seen_7"]].tolist() == [2, 2, 0]
+    assert rows.loc["bob", "type_unfriend_30"] == 0 and rows.loc["bob", "events_30"] == 2
+    untyped = engine.query(scored_day_select(engine.schema, day(40), day(40), {}, SPEC))  # an older card: no types
+    assert sorted(untyped["user_id"]) == sorted(rows.index) and not any(c.startswith("type_") for c in untyped)

@@ -17,9 +17,10 @@ from churn_assets.core.warehouse.sql import day_of, epoch_day, ts
 
 DAY = 86_400
 EPOCH = date(1970, 1, 1)
-# a row this long or shorter, with an end, is a billing period: its end is the paid-through date, known when it
-# was paid. A longer or open-ended row is a whole subscription, whose end may be a cancellation not yet known at
-# t: its renewal day is taken as a monthly anniversary of its start instead, never as its end.
+# The current row's end is never a feature: in a billing export it is the paid-through date, known when it was
+# paid, but in a subscriptions export it is the cancellation, which nobody knew before it happened. The billing
+# period's length is the previous row's (a finished row of at most 93 days), else 30 days, and the next renewal is
+# the next such anniversary of the current row's start.
 MAX_BILLING_PERIOD_DAYS = 93
 ASSUMED_PERIOD_DAYS = 30
 
@@ -30,6 +31,8 @@ def streaks_ctes(schema: str, grace_days: int) -> str:
     return f"""periods AS (
   SELECT user_id, start_time, end_time, plan, mrr,
     LAG(mrr) OVER w AS prev_mrr,
+    LAG(start_time) OVER w AS last_start,
+    LAG(end_time) OVER w AS last_end,
     LEAD(start_time) OVER w AS next_start,
     ROW_NUMBER() OVER w AS period_no,
     MAX(end_time) OVER (
@@ -59,20 +62,16 @@ streaks AS (
 def subscription_state_select(schema: str, first: date, last: date, grace_days: int) -> str:
     """One row per (user, day t) in first ... last from the user's first period on: the period current at E(t)
     (the latest that started before it), whether it covers E(t), the streak's start, periods in the streak and in
-    all, plan, MRR and its change against the period before, days to the period's end, the billing period's length
-    and the lapses before the streak. Each period is expanded over the days it is current, so a range costs its
+    all, plan, MRR and its change against the period before, days to the next renewal, the billing period's
+    length and the lapses before the streak. Each period is expanded over the days it is current, so a range costs its
     rows whatever the history."""
     first_day, last_day = (first - EPOCH).days, (last - EPOCH).days
     end_of_day = f"(day + 1) * {DAY}"
     covered = f"(end_time IS NULL OR UNIX_SECONDS(end_time) >= {end_of_day})"
-    billing = (
-        f"(end_time IS NOT NULL AND UNIX_SECONDS(end_time) - UNIX_SECONDS(start_time) <= "
-        f"{MAX_BILLING_PERIOD_DAYS * DAY})"
-    )
-    to_end = (
-        f"IF({billing}, DIV((UNIX_SECONDS(end_time) - {end_of_day} + {DAY - 1}), {DAY}), "
-        f"{ASSUMED_PERIOD_DAYS} - MOD(day - {epoch_day('start_time')}, {ASSUMED_PERIOD_DAYS}))"
-    )
+    last_length = f"DIV((UNIX_SECONDS(last_end) - UNIX_SECONDS(last_start) + {DAY // 2}), {DAY})"
+    known = f"last_end IS NOT NULL AND {last_length} BETWEEN 1 AND {MAX_BILLING_PERIOD_DAYS}"
+    length = f"IF({known}, {last_length}, {ASSUMED_PERIOD_DAYS})"
+    to_end = f"{length} - MOD(day - {epoch_day('start_time')}, {length})"
     return f"""WITH {streaks_ctes(schema, grace_days)}
 SELECT
   user_id,
@@ -87,8 +86,7 @@ SELECT
   mrr,
   ROUND(COALESCE(mrr, 0) - COALESCE(prev_mrr, mrr, 0), 6) AS mrr_change,
   IF({covered}, {to_end}, NULL) AS days_to_period_end,
-  IF({billing}, DIV((UNIX_SECONDS(end_time) - UNIX_SECONDS(start_time) + {DAY // 2}), {DAY}), {ASSUMED_PERIOD_DAYS})
-    AS period_days,
+  {length} AS period_days,
   streak_no - 1 AS past_lapses
 FROM streaks
 CROSS JOIN UNNEST(GENERATE_ARRAY(
