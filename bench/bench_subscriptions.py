@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import child_json, cpu_seconds, host, peak_rss_mb, report  # noqa: E402
+from measure import alternate, cpu_seconds, host, peak_rss_mb, report  # noqa: E402
 
 START = date(2026, 1, 1)
 DAYS = 365
@@ -164,14 +163,7 @@ def main() -> None:
             f"subscriptions: {info['users']:,} subscribers x {DAYS} days, {info['periods']:,} monthly periods "
             f"(input built in {time.perf_counter() - started:.0f} s)"
         )
-        runs: dict[str, list[dict]] = {"reference": [], "layer": []}
-        for _ in range(args.repeat):
-            for variant in runs:
-                work = folder / variant / "warehouse.duckdb"
-                work.parent.mkdir(exist_ok=True)
-                shutil.copy(folder / "input.duckdb", work)
-                runs[variant].append(child_json([__file__, "_child", variant, str(work)]))
-                shutil.rmtree(work.parent)
+        runs = alternate(__file__, folder, ["reference", "layer"], args.repeat)
         reference = report("reference", runs["reference"], None, "rows")
         report("layer", runs["layer"], reference, "rows")
         for variant, measured in runs.items():

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import child_json, cpu_seconds, host, peak_rss_mb, report  # noqa: E402
+from measure import alternate, cpu_seconds, host, peak_rss_mb, report  # noqa: E402
 
 START = date(2026, 1, 1)
 DAYS = 120
@@ -186,14 +185,7 @@ def main() -> None:
         info = setup_full(folder, args.users)
         print(f"full history: {info['users']:,} users x {DAYS} days, {info['events']:,} events "
               f"(input built in {time.perf_counter() - started:.0f} s)")  # fmt: skip
-        runs: dict[str, list[dict]] = {"reference": [], "layer": [], "dagster": []}
-        for _ in range(args.repeat):
-            for variant in runs:
-                work = folder / variant / "warehouse.duckdb"
-                work.parent.mkdir(exist_ok=True)
-                shutil.copy(folder / "input.duckdb", work)
-                runs[variant].append(child_json([__file__, "_child", variant, str(work)]))
-                shutil.rmtree(work.parent)
+        runs = alternate(__file__, folder, ["reference", "layer", "dagster"], args.repeat)
         reference = report("reference", runs["reference"], None, "rows")
         report("layer", runs["layer"], reference, "rows")
         report("dagster", runs["dagster"], reference, "rows")

@@ -37,6 +37,22 @@ def child_json(argv: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def alternate(script: str, folder: Path, variants: list[str], repeat: int) -> dict[str, list[dict]]:
+    """Each variant ``repeat`` times, alternately, each run in a fresh child process on its own copy of
+    ``folder/input.duckdb`` (``script _child VARIANT PATH`` prints the run's JSON)."""
+    import shutil
+
+    runs: dict[str, list[dict]] = {variant: [] for variant in variants}
+    for _ in range(repeat):
+        for variant in variants:
+            work = folder / variant / "warehouse.duckdb"
+            work.parent.mkdir(exist_ok=True)
+            shutil.copy(folder / "input.duckdb", work)
+            runs[variant].append(child_json([script, "_child", variant, str(work)]))
+            shutil.rmtree(work.parent)
+    return runs
+
+
 def report(name: str, runs: list[dict], reference: float | None, work: str) -> float:
     wall = statistics.median(r["seconds"] for r in runs)
     cpu = statistics.median(r["cpu"] for r in runs)

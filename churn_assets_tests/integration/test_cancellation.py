@@ -117,7 +117,7 @@ def test_a_billing_export_and_an_event_log_run_as_cancellations(export, tmp_path
 def test_the_subscription_profile_runs_as_cancellations_on_bigquery(gcp_settings, tmp_path):
     env = clean_env() | {ENV_VARS[k]: v for k, v in gcp_settings.items()}
     result = subprocess.run(
-        ["churn-assets", "run", "--data-dir", str(tmp_path), "--users", "400", "--days", str(DAYS)]
+        ["churn-assets", "run", "--data-dir", str(tmp_path), "--users", "300", "--days", str(DAYS)]
         + ["--churn-definition", "cancellation"],
         env=env,
         capture_output=True,
@@ -125,7 +125,7 @@ def test_the_subscription_profile_runs_as_cancellations_on_bigquery(gcp_settings
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
-    wh = Warehouse(tmp_path, None, users=400, days=DAYS, definition="cancellation", **gcp_settings)
+    wh = Warehouse(tmp_path, None, users=300, days=DAYS, definition="cancellation", **gcp_settings)
     state = wh.table("subscription_state")
     covered = set(state[(state["as_of_date"].dt.date == LAST) & state["covered"]]["user_id"])
     predictions = wh.table("churn_predictions")

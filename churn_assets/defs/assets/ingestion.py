@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.intake.rules import EVENT_RULES, USER_RULES, describe_rules, validate_users
+from churn_assets.core.intake.rules import EVENT_RULES, USER_RULES, Validated, describe_rules, validate_users
 from churn_assets.core.intake.run_checks import (
     RECENT_DAYS,
     VALID_ROWS,
@@ -41,6 +41,26 @@ def _selected(context: dg.AssetExecutionContext, table: str, rejected: int) -> s
             "is not selected: materialize both"
         )
     return selected
+
+
+def _table_and_quarantine(
+    context: dg.AssetExecutionContext, table: str, validated: Validated, quality: QualityPolicy, **metadata
+) -> Iterator:
+    """An unpartitioned table's accepted rows, its quarantine and its ``valid_rows`` check, each as selected."""
+    selected = _selected(context, table, len(validated.rejected))
+    if table in selected:
+        metadata["dropped_columns"] = list(validated.dropped_columns)
+        yield dg.MaterializeResult(
+            asset_key=table, value=validated.clean, metadata=table_metadata(validated.clean, **metadata)
+        )
+    if f"{table}_quarantine" in selected:
+        yield dg.MaterializeResult(
+            asset_key=f"{table}_quarantine",
+            value=validated.rejected,
+            metadata=table_metadata(validated.rejected, rejected_by_reason=validated.rejected_by_reason),
+        )
+    if dg.AssetCheckKey(dg.AssetKey(table), VALID_ROWS) in context.selected_asset_check_keys:
+        yield check_result(table, VALID_ROWS, validated.outcome(quality.max_reject_share))
 
 
 def _events_by_type(rows: pd.DataFrame) -> dict:
@@ -93,23 +113,7 @@ def ingestion_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
     def raw_users(context: dg.AssetExecutionContext, source: ChurnSource, quality: QualityPolicy) -> Iterator:
         validated = validate_users(source.read_users())
         context.log.info(f"{validated.total} users from {source.describe()}, {len(validated.rejected)} rejected")
-        selected = _selected(context, "raw_users", len(validated.rejected))
-        if "raw_users" in selected:
-            yield dg.MaterializeResult(
-                asset_key="raw_users",
-                value=validated.clean,
-                metadata=table_metadata(
-                    validated.clean, source=source.describe(), dropped_columns=list(validated.dropped_columns)
-                ),
-            )
-        if "raw_users_quarantine" in selected:
-            yield dg.MaterializeResult(
-                asset_key="raw_users_quarantine",
-                value=validated.rejected,
-                metadata=table_metadata(validated.rejected, rejected_by_reason=validated.rejected_by_reason),
-            )
-        if dg.AssetCheckKey(dg.AssetKey("raw_users"), VALID_ROWS) in context.selected_asset_check_keys:
-            yield check_result("raw_users", VALID_ROWS, validated.outcome(quality.max_reject_share))
+        yield from _table_and_quarantine(context, "raw_users", validated, quality, source=source.describe())
 
     @dg.multi_asset(
         outs={
@@ -216,25 +220,9 @@ def ingestion_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         validated = validate_subscriptions(source.read_subscriptions(), raw_users)
         where = source.describe_subscriptions()
         context.log.info(f"{validated.total} subscription periods from {where}, {len(validated.rejected)} rejected")
-        selected = _selected(context, "raw_subscriptions", len(validated.rejected))
-        if "raw_subscriptions" in selected:
-            yield dg.MaterializeResult(
-                asset_key="raw_subscriptions",
-                value=validated.clean,
-                metadata=table_metadata(
-                    validated.clean,
-                    source=where,
-                    subscribers=int(validated.clean["user_id"].nunique()),
-                    dropped_columns=list(validated.dropped_columns),
-                ),
-            )
-        if "raw_subscriptions_quarantine" in selected:
-            yield dg.MaterializeResult(
-                asset_key="raw_subscriptions_quarantine",
-                value=validated.rejected,
-                metadata=table_metadata(validated.rejected, rejected_by_reason=validated.rejected_by_reason),
-            )
-        if dg.AssetCheckKey(dg.AssetKey("raw_subscriptions"), VALID_ROWS) in context.selected_asset_check_keys:
-            yield check_result("raw_subscriptions", VALID_ROWS, validated.outcome(quality.max_reject_share))
+        subscribers = int(validated.clean["user_id"].nunique())
+        yield from _table_and_quarantine(
+            context, "raw_subscriptions", validated, quality, source=where, subscribers=subscribers
+        )
 
     return [raw_users, raw_events, raw_subscriptions]
