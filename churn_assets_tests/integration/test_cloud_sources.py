@@ -15,6 +15,7 @@ from churn_assets.io.objects import GCSFiles
 from churn_assets_tests.conftest import Warehouse
 
 USERS = ["raw_users", "raw_users_quarantine"]
+SUBSCRIBERS = [*USERS, "raw_subscriptions", "raw_subscriptions_quarantine"]
 DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
 
 
@@ -32,10 +33,19 @@ def test_a_per_day_template_in_gcs_feeds_the_pipeline(bucket, tmp_path):
     for i, day in enumerate(DAYS):
         bucket.blob(f"exports/orders-{day}.csv").upload_from_string(header + "\n".join(day_rows(day, 10 + i)))
     template = f"gs://{bucket.name}/exports/orders-{{date}}.csv"
+    subscriptions = f"gs://{bucket.name}/exports/subscriptions.csv"
+    bucket.blob("exports/subscriptions.csv").upload_from_string(
+        "user_id,start_time,end_time,mrr\nc1,2026-01-01T00:00:00Z,,5\nc8,2025-12-20T00:00:00Z,2026-01-19T00:00:00Z,5\n"
+    )
     with dg.instance_for_test() as instance:
-        wh = Warehouse(tmp_path / "d", instance, events_file=template, event_types="order=purchase", days=3)
-        wh.materialize(USERS)
-        assert sorted(wh.table("raw_users")["user_id"]) == [f"c{i}" for i in range(7)]
+        wh = Warehouse(
+            tmp_path / "d", instance, events_file=template, event_types="order=purchase", days=3,
+            subscriptions_file=subscriptions,
+        )  # fmt: skip
+        wh.materialize(SUBSCRIBERS)
+        # c8 pays and never orders: a user all the same, from the day the subscription started
+        assert sorted(wh.table("raw_users")["user_id"]) == [*(f"c{i}" for i in range(7)), "c8"]
+        assert sorted(wh.table("raw_subscriptions")["user_id"]) == ["c1", "c8"]
         assert wh.materialize(DATA, DAYS[0], DAYS[-1]).success
         events = wh.table("raw_events")
         assert events.groupby(events["event_time"].dt.date.astype(str)).size().to_dict() == dict(
@@ -66,17 +76,36 @@ def test_a_bigquery_query_is_the_events_source_read_day_by_day(gcp_settings, tmp
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[us, UTC]")
     frame["total"] = frame["total"].astype(float)
     source.write_table("orders", frame)
+    periods = pd.DataFrame(
+        {
+            "customer": ["c1", "c2", "c2"],
+            "started": pd.to_datetime(["2026-01-01", "2025-12-15", "2026-01-02"], utc=True),
+            "ended": pd.to_datetime(["2026-01-31", "2026-01-14", None], utc=True),
+        }
+    ).astype({"started": "datetime64[us, UTC]", "ended": "datetime64[us, UTC]"})
+    source.write_table("billing", periods)
+    periods_query = (
+        "SELECT customer AS user_id, started AS start_time, ended AS end_time "
+        f"FROM `churn-test.{source.schema}.billing`"
+    )
     query = (
         "SELECT customer AS user_id, ts AS event_time, kind AS event_type, total AS amount "
         f"FROM `churn-test.{source.schema}.orders`"
     )
     with dg.instance_for_test() as instance:
         settings = gcp_settings | {"events_query": query, "event_types": "order=purchase", "days": 3}
-        wh = Warehouse(tmp_path / "d", instance, **settings)
-        wh.materialize(USERS)
+        wh = Warehouse(tmp_path / "d", instance, subscriptions_query=periods_query, **settings)
+        wh.materialize(SUBSCRIBERS)
         assert sorted(wh.table("raw_users")["user_id"]) == [f"c{i}" for i in range(5)]
         assert wh.materialize(DATA, DAYS[0], DAYS[-1]).success
         events = wh.table("raw_events").sort_values("event_id")
         assert len(events) == 15 and events["event_id"].is_unique
         assert events["event_id"].iloc[0] == "c0@2026-01-01T00:15:00.000000#0"
         assert wh.table("user_daily")["amount"].sum() == pytest.approx(frame["total"].sum())
+        # the periods came from their own query; the second of c2's overlaps the first and is quarantined
+        assert sorted(wh.table("raw_subscriptions")["user_id"]) == ["c1", "c2"]
+        assert wh.table("raw_subscriptions_quarantine")["reason"].tolist() == ["overlapping_period"]
+        state = wh.table("subscription_state")
+        assert state[state["as_of_date"].dt.date.astype(str) == DAYS[-1]].set_index("user_id")["covered"].to_dict() == {
+            "c1": True, "c2": True,
+        }  # fmt: skip
