@@ -31,13 +31,17 @@ def process_alive(pid: int) -> bool:
 
 
 def worker_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
-    """The pid of the process executing ``run`` on this host, or None while it has not said (or runs elsewhere)."""
-    if PID_TAG in run.tags:
-        return int(run.tags[PID_TAG]) if run.tags.get(HOST_TAG) == socket.gethostname() else None
+    """The pid of the process executing ``run`` on this host, or None while it has not said (or runs elsewhere).
+
+    The run's own event log says it first (every executing process logs its pid); the ``churn/pid`` tag of a run
+    ``churn-assets run`` created covers the moments before. A re-execution launched from the UI copies its
+    parent's tags, the dead command's pid among them, so the tag counts only for a run without a parent."""
     for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
         pid = entry.dagster_event.engine_event_data.metadata.get("pid") if entry.dagster_event else None
         if pid is not None:
             return int(pid.value)
+    if PID_TAG in run.tags and "dagster/parent_run_id" not in run.tags:
+        return int(run.tags[PID_TAG]) if run.tags.get(HOST_TAG) == socket.gethostname() else None
     return None
 
 

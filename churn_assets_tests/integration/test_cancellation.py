@@ -1,13 +1,12 @@
 """Churn as a subscription business counts it, through the real command: a billing export beside the event log on
-the embedded default, and the simulator's subscription profile on the BigQuery and GCS emulators."""
+the embedded default. (The simulator's subscription profile on the BigQuery and GCS emulators is
+``test_gcp.py``'s run of the command.)"""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import date, timedelta
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,9 +14,8 @@ from churn_assets.core.registry.artifacts import LocalArtifactStore
 from churn_assets.core.registry.model_registry import ModelRegistry
 from churn_assets.core.simulation.population import simulate_population
 from churn_assets.core.simulation.simulate import simulate_events, simulate_subscriptions
-from churn_assets.settings import ENV_VARS, Settings
-from churn_assets_tests.conftest import Warehouse
-from churn_assets_tests.helpers import clean_env, cli
+from churn_assets.settings import Settings
+from churn_assets_tests.helpers import cli
 
 START = date(2026, 1, 1)
 DAYS = 100
@@ -112,25 +110,3 @@ def test_a_billing_export_and_an_event_log_run_as_cancellations(export, tmp_path
     assert {"recency", "bg_nbd", "sbg", "type_activity"} <= set(card.baselines)
     windows = card.windows  # the split's gap is the horizon and the grace
     assert windows["gap_days"] >= 37
-
-
-def test_the_subscription_profile_runs_as_cancellations_on_bigquery(gcp_settings, tmp_path):
-    env = clean_env() | {ENV_VARS[k]: v for k, v in gcp_settings.items()}
-    result = subprocess.run(
-        ["churn-assets", "run", "--data-dir", str(tmp_path), "--users", "300", "--days", str(DAYS)]
-        + ["--churn-definition", "cancellation"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
-    wh = Warehouse(tmp_path, None, users=300, days=DAYS, definition="cancellation", **gcp_settings)
-    state = wh.table("subscription_state")
-    covered = set(state[(state["as_of_date"].dt.date == LAST) & state["covered"]]["user_id"])
-    predictions = wh.table("churn_predictions")
-    assert set(predictions[predictions["as_of_date"].dt.date == LAST]["user_id"]) == covered
-    subscribers = set(simulate_subscriptions(wh.settings.simulation())["user_id"])
-    assert covered and covered <= subscribers
-    card = wh.registry.card(wh.registry.production())
-    assert card.definition == "cancellation" and np.isfinite(card.metrics["roc_auc"])

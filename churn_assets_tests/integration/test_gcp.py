@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
+from churn_assets.core.simulation.simulate import simulate_subscriptions
 from churn_assets.defs.jobs import DATA_ASSETS
 from churn_assets.settings import ENV_VARS
 from churn_assets_tests.conftest import Warehouse
@@ -110,22 +111,32 @@ def stored_text(dagster_home: Path) -> str:
 
 
 def test_churn_assets_run_works_unchanged_on_gcp_and_no_secret_reaches_dagster(tmp_path, gcp_settings):
+    """The command on BigQuery and GCS, here counting churn as a subscription business does (the simulator's
+    subscription profile, CHURN_DEFINITION=cancellation), and no secret in what Dagster stores or shows."""
     key, marker = fake_service_account_key()
     env = clean_env()
     env |= {ENV_VARS[k]: v for k, v in gcp_settings.items()} | {"CHURN_GCP_CREDENTIALS_B64": key}
     result = subprocess.run(
-        ["churn-assets", "run", "--data-dir", str(tmp_path), "--users", "300", "--days", "90"],
+        ["churn-assets", "run", "--data-dir", str(tmp_path), "--users", "300", "--days", "100"]
+        + ["--churn-definition", "cancellation"],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "promoted (first model" in result.stdout and "[7/7] drift report 2026-03-31" in result.stdout
-    wh = Warehouse(tmp_path, None, users=300, **gcp_settings)
-    assert len(wh.table("churn_predictions")) > 0
+    assert "Production model: m-" in result.stdout and "[7/7] drift report 2026-04-10" in result.stdout
+    wh = Warehouse(tmp_path, None, users=300, days=100, definition="cancellation", **gcp_settings)
     assert wh.resources["artifacts"].registry().production() is not None  # the model lives in GCS
     assert not (tmp_path / "artifacts" / "models").exists()
+    # scored: exactly the subscribers a period covers on the last day, every one a simulated subscriber
+    state = wh.table("subscription_state")
+    covered = set(state[(state["as_of_date"].dt.date.astype(str) == "2026-04-10") & state["covered"]]["user_id"])
+    predictions = wh.table("churn_predictions")
+    assert set(predictions[predictions["as_of_date"].dt.date.astype(str) == "2026-04-10"]["user_id"]) == covered
+    assert covered and covered <= set(simulate_subscriptions(wh.settings.simulation())["user_id"])
+    card = wh.registry.card(wh.registry.production())
+    assert card.definition == "cancellation" and "sub_periods" in card.features
 
     # what anyone who opens the UI can read: the credential is a variable name, never its value
     env |= {"CHURN_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster")}

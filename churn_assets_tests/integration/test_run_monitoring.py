@@ -73,3 +73,45 @@ def test_a_daemon_launched_run_whose_process_is_killed_is_marked_failed(tmp_path
         wait_for("run monitoring to mark the run failed", failed, timeout=120)
         said = [entry.message for entry in instance.all_logs(run.run_id)]
         assert any(f"the run worker process {pid} is gone (killed or crashed)" in line for line in said), said[-3:]
+
+
+def test_a_re_execution_is_not_judged_by_the_pid_its_parent_run_carried(tmp_path):
+    """A run re-executed from the UI copies its parent's tags, among them the pid of the ``churn-assets run`` that
+    made the parent and has long exited: its own worker's pid, in its event log, is the one that counts."""
+    import socket
+
+    from dagster._core.events import EngineEventData  # how a run worker records its pid
+
+    from churn_assets.wiring.internals import WorkerStatus
+    from churn_assets.wiring.run_launcher import HOST_TAG, PID_TAG
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        tags = {PID_TAG: str(gone.pid), HOST_TAG: socket.gethostname()}
+        parent = instance.add_run(dg.DagsterRun(job_name="daily_data_job", run_id="parent", tags=tags))
+        child = instance.add_run(
+            dg.DagsterRun(
+                job_name="daily_data_job",
+                run_id="child",
+                tags={**tags, "dagster/parent_run_id": parent.run_id},
+                status=dg.DagsterRunStatus.STARTED,
+            )
+        )
+        launcher = instance.run_launcher
+        # no event yet: the copied tag is not evidence of anything
+        assert launcher.check_run_worker_health(child).status == WorkerStatus.RUNNING
+        # the worker says its pid: alive, then gone
+        instance.report_engine_event("Executing steps in process", child, EngineEventData({"pid": str(os.getpid())}))
+        assert launcher.check_run_worker_health(child).status == WorkerStatus.RUNNING
+        dead = instance.add_run(
+            dg.DagsterRun(job_name="daily_data_job", run_id="dead", status=dg.DagsterRunStatus.STARTED)
+        )
+        instance.report_engine_event("Executing steps in process", dead, EngineEventData({"pid": str(gone.pid)}))
+        assert launcher.check_run_worker_health(dead).status == WorkerStatus.FAILED
+        # the command's own run, before its first event: judged by the tag
+        own = instance.add_run(dg.DagsterRun(job_name="daily_data_job", run_id="own", tags=tags))
+        assert launcher.check_run_worker_health(own).status == WorkerStatus.FAILED

@@ -88,7 +88,7 @@ def test_subscription_state_as_of_each_day(engine):
     assert (late["tenure_periods"], late["periods_paid"], late["past_lapses"]) == (1, 2, 1)
     assert late["streak_start_date"].date() == day(49)
     # a whole subscription in one row: its end is a cancellation not known before it happens, so the renewal day is
-    # a monthly anniversary of its start (day -100: 140 days before day 40, 20 days into the fifth month) 
+    # a monthly anniversary of its start (day -100: 140 days before day 40, 20 days into the fifth month)
     long = row[("one_row_subscription", day(T))]
     assert (long["days_to_period_end"], long["period_days"]) == (10, 30)
     assert ("first_period_starts_on_t", day(T - 1)) not in row  # no state before the first period
