@@ -4,6 +4,7 @@ Helpers that are not fixtures are in helpers.py."""
 
 from __future__ import annotations
 
+import contextvars
 import os
 import shutil
 import subprocess
@@ -93,7 +94,12 @@ class Warehouse:
         run_config: dict | None = None,
     ) -> dg.ExecuteInProcessResult:
         tags = range_tags(first, last or first) if first else {}
-        return dg.materialize(
+        # Each run starts from a fresh context: Dagster keeps the entered instance's state storage in a context
+        # variable, and after a failed in-process run its resets can come out of order and leave the variable on
+        # an instance already gone ("Attempted to resolve undefined DagsterInstance weakref" in a later run of
+        # the same test, seen once in a full suite). A run never needs the caller's context: its instance is given.
+        return contextvars.Context().run(
+            dg.materialize,
             ALL_ASSETS,
             selection=selection,
             resources=self.resources,
