@@ -43,8 +43,9 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
     from churn_assets.core.modeling.training import training_sample
     from churn_assets.core.modeling.walkforward import WalkForwardPolicy, summary, walk_forward
     from churn_assets.core.warehouse.queries import label_days_select, training_extract_select
-    from churn_assets.core.warehouse.types import chosen_types, type_ranking_select, with_types
+    from churn_assets.core.warehouse.types import with_types
     from churn_assets.defs.deployment import resolved_resource
+    from churn_assets.io.warehouse import ranked_types
 
     engine = resolved_resource(settings, "warehouse").engine()
     spec = settings.feature_spec
@@ -61,9 +62,7 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
 
     def rank_types(first: date, last: date) -> dict[str, str]:
         """The most frequent source types of a training window, as churn_model ranks them."""
-        if not settings.type_features or not engine.written_days("user_type_features", last, last):
-            return {}
-        return chosen_types(engine.query(type_ranking_select(engine.schema, first, last)), settings.type_features)
+        return ranked_types(engine, first, last, settings.type_features)
 
     plan = WalkForwardPolicy(
         horizon=settings.label_horizon_days,

@@ -173,6 +173,16 @@ class Engine:
         raise NotImplementedError
 
 
+def ranked_types(engine: Engine, first: date, last: date, count: int) -> dict[str, str]:
+    """The ``count`` most frequent source types of user_type_features over first ... last, with their columns'
+    prefix (the set a model of that window is trained with); none when the table does not hold ``last``."""
+    from churn_assets.core.warehouse.types import chosen_types, type_ranking_select
+
+    if not count or not engine.written_days("user_type_features", last, last):
+        return {}
+    return chosen_types(engine.query(type_ranking_select(engine.schema, first, last)), count)
+
+
 def build_layer(
     engine: Engine,
     first: date,

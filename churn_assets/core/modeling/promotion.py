@@ -119,7 +119,7 @@ def judge_latest(registry, bars: Bars) -> Judgement:
     wins. Returns what was decided, with the figures it was decided on."""
     from churn_assets.core.modeling.candidates import predict_proba
     from churn_assets.core.modeling.metrics import evaluate
-    from churn_assets.core.modeling.training import TARGET
+    from churn_assets.core.modeling.training import TARGET, with_features
 
     candidate = registry.latest()
     if candidate is None:
@@ -134,12 +134,8 @@ def judge_latest(registry, bars: Bars) -> Judgement:
     production_metrics = None
     if current is not None:
         production_card = registry.card(current)
-        # a source type production reads that the candidate's window did not rank has no column there: it is 0,
-        # as on a day without such events
-        missing = [c for c in production_card.features if c not in test.columns]
-        scores = predict_proba(
-            registry.load(current), test.assign(**dict.fromkeys(missing, 0)), production_card.features
-        )
+        rows = with_features(test, production_card.features)
+        scores = predict_proba(registry.load(current), rows, production_card.features)
         production_metrics = evaluate(test[TARGET].to_numpy(), scores, production_card.threshold)
     decision = promote_if_better(
         card.metrics, production_metrics, bars=bars, baselines=card.baselines, calibration=card.calibration

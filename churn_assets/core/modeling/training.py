@@ -118,6 +118,13 @@ def numeric_features(features: Sequence[str]) -> list[str]:
     return [c for c in features if c not in CATEGORICAL_FEATURES]
 
 
+def with_features(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with every one of a model's ``features``: a source-type column the rows lack (the model was
+    trained on a window that ranked a type these rows' window did not) is 0, as on a day without such events."""
+    missing = [c for c in features if c not in frame.columns]
+    return frame.assign(**dict.fromkeys(missing, 0)) if missing else frame
+
+
 def model_input(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
     """The model's input columns (``features``, in order): numeric ones as one float64 block, categories as
     categoricals.

@@ -30,7 +30,7 @@ import pandas as pd
 from churn_assets.core.days import LabelCalendar
 from churn_assets.core.modeling.baselines import baseline_scores, ranking_metrics
 from churn_assets.core.modeling.promotion import Bars, promote_if_better
-from churn_assets.core.modeling.training import TARGET, model_input
+from churn_assets.core.modeling.training import TARGET, model_input, with_features
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 
 EVERY = re.compile(r"^(\d+)([DWM])$")
@@ -137,7 +137,9 @@ def evaluate_as_of(
     result, card = trained.result, trained.card
     current = None
     if production is not None:
-        old = production.model.predict_proba(model_input(_with(trained.test, production), production.features))
+        old = production.model.predict_proba(
+            model_input(with_features(trained.test, production.features), production.features)
+        )
         current = evaluate(result.y_test, old[:, 1], 0.5)
     decision = promote_if_better(
         card.metrics, current, bars=plan.bars, baselines=card.baselines, calibration=card.calibration
@@ -176,12 +178,6 @@ def evaluate_as_of(
         row[f"recent_{name}_pr_auc"] = _metrics(y[recent], None if score is None else score[recent])["pr_auc"]
     frame = pd.DataFrame({"user_id": scored["user_id"], "churn_probability": probability, TARGET: y})
     return row, frame, production
-
-
-def _with(frame: pd.DataFrame, production: Production) -> pd.DataFrame:
-    """``frame`` with the production model's type columns (0 where this window's rows lack a type it knows)."""
-    missing = [c for c in production.features if c not in frame.columns]
-    return frame.assign(**dict.fromkeys(missing, 0)) if missing else frame
 
 
 def walk_forward(

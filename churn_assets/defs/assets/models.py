@@ -14,11 +14,12 @@ from churn_assets.core.modeling.training import CANDIDATES, chosen_candidates, t
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 from churn_assets.core.warehouse.queries import label_days_select, training_extract_select, training_summary_select
 from churn_assets.core.warehouse.sql import ts
-from churn_assets.core.warehouse.types import chosen_types, type_pivot_select, type_ranking_select
+from churn_assets.core.warehouse.types import type_pivot_select
 from churn_assets.defs.partitions import DailyGraph
 from churn_assets.defs.resources import ModelPolicy, Warehouse
 from churn_assets.defs.tables import require, sql_asset, write_days
 from churn_assets.io.artifacts import ArtifactsResource
+from churn_assets.io.warehouse import ranked_types
 from churn_assets.wiring.checks import CheckDef, check_result, check_specs
 from churn_assets.wiring.model_metadata import code_version, model_metadata
 
@@ -82,10 +83,8 @@ def _training_window(context: dg.AssetExecutionContext) -> dict:
 def _with_type_features(engine, training_set: pd.DataFrame, end: date, policy: ModelPolicy, spec: FeatureSpec):
     """The training set with the columns of its window's most frequent source types (``CHURN_TYPE_FEATURES``),
     and those types with their columns' prefix (recorded in the card)."""
-    if not policy.type_features or not engine.written_days("user_type_features", end, end):
-        return training_set, {}
     first = training_set["as_of_date"].min().date() if len(training_set) else end
-    types = chosen_types(engine.query(type_ranking_select(engine.schema, first, end)), policy.type_features)
+    types = ranked_types(engine, first, end, policy.type_features)
     if not types:
         return training_set, {}
     keys = f"SELECT user_id, as_of_date FROM {engine.schema}.training_set WHERE training_window_end = {ts(end)}"
