@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from churn_assets.core.modeling.walkforward import printed, summary_line
+
 # (first day of data, days, first as-of, last as-of): the data must end before today, cover the label horizon
 # after the last date, and hold enough labelled days before the first date for a training and a test window
 PROFILES = {
@@ -42,23 +44,17 @@ def run(profile: str, users: int, data_dir: Path) -> None:
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    subprocess.run(command, env=env, capture_output=True, check=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     table = pd.read_csv(data_dir / f"artifacts/reports/evaluate/walk_forward_{first}_{last}_1M.csv")
-    scored = table[table["scored_by"] != "none"]
     print(f"\n{profile}: {users:,} users x {days} days, as-of {first}..{last} monthly")
     print(f"  wall {wall:.1f}s, CPU {cpu:.1f}s, peak RSS {after.ru_maxrss / 1024:,.0f} MB (largest child so far)")
-    columns = ["as_of", "candidate", "promoted", "scored_by", "population", "positive_rate"]
-    columns += ["model_roc_auc", "recency_roc_auc", "bg_nbd_roc_auc", "model_pr_auc", "recency_pr_auc"]
-    columns += ["bg_nbd_pr_auc", "recent_model_pr_auc", "recent_recency_pr_auc", "recent_bg_nbd_pr_auc"]
-    print(table[columns].to_markdown(index=False))
-    means = scored[[c for c in columns if c.endswith("_auc")]].mean().round(4)
-    print(f"  means over the {len(scored)} scored dates: " + ", ".join(f"{k} {v}" for k, v in means.items()))
-    beats = {b: int((scored["model_roc_auc"] > scored[f"{b}_roc_auc"]).sum()) for b in ("recency", "bg_nbd")}
-    print(f"  model ROC-AUC above recency on {beats['recency']}, above BG/NBD on {beats['bg_nbd']} of {len(scored)}")
-    print("  " + out.strip().splitlines()[-3])
+    print(printed(table).to_markdown(index=False))
+    print("  " + summary_line(table))
+    recent = table[table["model_roc_auc"].notna()].filter(like="recent_").mean().round(4)
+    print("  PR-AUC on the users active in the last 7 days: " + ", ".join(f"{k} {v}" for k, v in recent.items()))
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
     from churn_assets.core.modeling.plots import walk_forward_png
     from churn_assets.core.modeling.promotion import Bars
     from churn_assets.core.modeling.training import training_sample
-    from churn_assets.core.modeling.walkforward import WalkForwardPolicy, summary, walk_forward
+    from churn_assets.core.modeling.walkforward import WalkForwardPolicy, printed, summary_line, walk_forward
     from churn_assets.core.warehouse.queries import label_days_select, training_extract_select
     from churn_assets.core.warehouse.types import with_types
     from churn_assets.defs.deployment import resolved_resource
@@ -81,13 +81,8 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
     key = f"reports/evaluate/walk_forward_{dates[0]}_{dates[-1]}_{args.every}"
     store.write_bytes(f"{key}.csv", table.to_csv(index=False).encode())
     store.write_bytes(f"{key}.png", walk_forward_png(table))
-    print(table.drop(columns=["trained_on"]).to_markdown(index=False))
-    means = summary(table)
-    print(
-        f"Mean ROC-AUC: model {means['mean_model_roc_auc']}, recency {means['mean_recency_roc_auc']}, BG/NBD "
-        f"{means['mean_bg_nbd_roc_auc']}; the model beat recency on {means['model_beats_recency']} and BG/NBD on "
-        f"{means['model_beats_bg_nbd']} of {means['dates']} dates"
-    )
+    print(printed(table).to_markdown(index=False))
+    print(summary_line(table))
     print(f"Table: {store.uri(key + '.csv')}\nPlot:  {store.uri(key + '.png')}")
     sys.stdout.flush()
     return 0

@@ -78,8 +78,13 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
     assert card.windows == windows | {"gap_days": 30}
     # the candidates, and the baselines trained as models beside them (per-type counts: the textbook's model)
     assert set(card.candidates) == LEARNERS | {"bg_nbd", "recency", "type_activity"}
-    assert card.selection["chosen_by"].startswith("log loss on the held-out users of the training window")
-    assert card.selection["rows"]["fitted"] + card.selection["rows"]["held_out"] == card.training_rows
+    assert card.selection["chosen_by"].startswith("log loss on the held-out users of the training window's last")
+    rows = card.selection["rows"]  # the held-out users' rows of the window's last 14 days choose and calibrate
+    assert (rows["held_out_first"], rows["held_out_last"]) == ("2026-02-12", "2026-02-25")
+    assert rows["fitted"] + rows["held_out"] < card.training_rows and rows["held_out"] > 900
+    # then the served model is recalibrated on the newest matured days: the test window
+    recalibrated = card.calibration["recalibrated_on"]
+    assert (recalibrated["first"], recalibrated["last"], recalibrated["rows"]) == ("2026-03-28", T, card.test_rows)
     recent = card.segments["active_last_7_days"]
     assert model["recently_active"]["active_last_7_days"] == recent and 0 < recent["rows"] < card.test_rows
     assert {"pr_auc", "roc_auc", "f1", "brier", "lift_top_decile"} <= set(card.metrics)

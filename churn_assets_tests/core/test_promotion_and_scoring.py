@@ -7,6 +7,8 @@ from churn_assets.core.modeling.promotion import Bars, promote_if_better
 from churn_assets.core.modeling.scoring import (
     PREDICTION_COLUMNS,
     calibration_report,
+    chance_calibration_error,
+    expected_calibration_error,
     rank_predictions,
     reason_codes,
     risk_tier,
@@ -188,3 +190,12 @@ def test_calibration_report_on_hand_computed_rows():
     assert report["tiers_ordered"] is True
     inverted = calibration_report(1 - y, p, high=0.8, medium=0.5, bins=2)  # the inverted tiers
     assert inverted["tiers_ordered"] is False
+
+
+def test_the_calibration_error_a_perfect_model_shows_by_chance_shrinks_with_the_users():
+    # ten bins: 0.1 predicted where half churned, 0.9 where all did: 0.4 x 1/2 + 0.1 x 1/2
+    assert expected_calibration_error(np.array([0, 1, 1, 1]), np.array([0.1, 0.1, 0.9, 0.9])) == pytest.approx(0.25)
+    # every user at 0.5: the error is |churned share - 0.5|, on average sqrt(2 / pi) x 0.5 / sqrt(n)
+    few, many = chance_calibration_error(np.full(100, 0.5)), chance_calibration_error(np.full(10_000, 0.5))
+    assert few == pytest.approx(0.0399, abs=0.004) and many == pytest.approx(0.00399, abs=0.0004)
+    assert chance_calibration_error(np.full(100, 0.5)) == few  # a fixed seed: the same rows, the same figure

@@ -7,7 +7,7 @@ import pytest
 
 from churn_assets.core.intake.rules import validate_events, validate_users
 from churn_assets.core.modeling.promotion import Bars
-from churn_assets.core.modeling.walkforward import WalkForwardPolicy, as_of_dates, summary, walk_forward
+from churn_assets.core.modeling.walkforward import WalkForwardPolicy, as_of_dates, printed, summary, walk_forward
 from churn_assets.core.simulation.simulate import simulate_events, simulate_users
 from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
 from churn_assets.core.warehouse.queries import training_extract_select
@@ -81,14 +81,36 @@ def test_a_planted_future_event_changes_no_score_of_an_earlier_date(tmp_path):
 def test_summary_counts_the_dates_the_model_beat_each_baseline():
     table = pd.DataFrame(
         {
-            "model_roc_auc": [0.7, 0.6],
-            "model_pr_auc": [0.5, 0.4],
-            "recency_roc_auc": [0.6, 0.65],
-            "recency_pr_auc": [0.4, 0.45],
-            "bg_nbd_roc_auc": [0.65, 0.55],
-            "bg_nbd_pr_auc": [0.45, 0.35],
+            "as_of": ["2026-02-01", "2026-03-01", "2026-04-01"],
+            "candidate": ["stacked"] * 3,
+            "promoted": [False, True, False],
+            "scored_by": ["none", "2026-03-01", "2026-03-01"],
+            "population": [90, 100, 110],
+            "positive_rate": [0.3, 0.4, 0.5],
+            "mean_probability": [None, 0.42, 0.47],
+            "calibration_error": [None, 0.02, 0.04],
+            "calibration_error_by_chance": [None, 0.01, 0.02],
+            "model_roc_auc": [None, 0.7, 0.6],
+            "model_pr_auc": [None, 0.5, 0.4],
+            "model_lift": [None, 2.0, 1.5],
+            "recency_roc_auc": [0.5, 0.6, 0.65],
+            "recency_pr_auc": [0.3, 0.4, 0.45],
+            "recency_lift": [1.0, 1.5, 1.5],
+            "bg_nbd_roc_auc": [0.5, 0.65, 0.55],
+            "bg_nbd_pr_auc": [0.3, 0.45, 0.35],
+            "bg_nbd_lift": [1.0, 1.0, 1.2],
+            "sbg_roc_auc": [0.5, 0.71, 0.59],
+            "sbg_pr_auc": [0.3, 0.45, 0.35],
+            "sbg_lift": [1.0, 1.0, 1.0],
         }
     )
-    out = summary(table)
-    assert (out["dates"], out["model_beats_recency"], out["model_beats_bg_nbd"]) == (2, 1, 2)
-    assert out["mean_model_roc_auc"] == 0.65
+    out = summary(table)  # the first date had no production model: not a scored date
+    assert (out["dates"], out["model_beats_recency"], out["model_beats_bg_nbd"], out["model_beats_sbg"]) == (2, 1, 2, 1)
+    assert (out["mean_model_roc_auc"], out["mean_sbg_roc_auc"], out["mean_model_lift"]) == (0.65, 0.65, 1.75)
+    assert (out["mean_calibration_error"], out["max_calibration_error"]) == (0.03, 0.04)
+    assert out["mean_calibration_error_by_chance"] == 0.015
+    shown = printed(table)  # per date every baseline, calibration error and lift; the means below
+    assert list(shown.columns[7:10]) == ["calibration_error", "calibration_error_by_chance", "model_roc_auc"]
+    assert list(shown.columns[10:13]) == ["recency_roc_auc", "bg_nbd_roc_auc", "sbg_roc_auc"]
+    assert shown["as_of"].iloc[-1] == "mean of 2" and shown["bg_nbd_lift"].iloc[-1] == 1.1
+    assert shown["positive_rate"].iloc[-1] == 0.45  # the scored dates' mean, not the unscored first date's

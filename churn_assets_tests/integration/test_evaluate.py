@@ -20,6 +20,8 @@ def test_a_walk_forward_writes_a_table_and_a_plot_per_as_of_date(tmp_path):
     scored = table[table["scored_by"] != "none"]
     assert len(scored) >= 1 and (scored["population"] > 100).all()
     assert ((scored["model_roc_auc"] > 0.5) & (scored["recency_roc_auc"] > 0.5)).all()
+    assert (scored["calibration_error"].between(0, 0.2) & (scored["model_lift"] > 1)).all()
+    assert "| mean of " in text and "calibration error mean " in text
     png = (data / "artifacts/reports/evaluate/walk_forward_2026-04-10_2026-05-10_1M.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Mean ROC-AUC: model " in text and "Plot:  file://" in text

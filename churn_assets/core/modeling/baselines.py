@@ -12,6 +12,12 @@ all from ``user_features`` (``lifetime_active_days``, ``days_since_first_activit
     P(alive) = 1 / (1 + [x > 0] * a / (b + x - 1) * ((α + T) / (α + t_x)) ** (r + x))
     P(no activity in H days | alive) = ((α + T) / (α + T + H)) ** (r + x)
     score = 1 - P(alive) * (1 - P(no activity in H days | alive))
+
+and the expected active days in the next H days (FHL 2005, equation 10), with 2F1 the Gauss hypergeometric
+function:
+
+    E[X(H)] = P(alive) * (a + b + x - 1) / (a - 1)
+              * (1 - ((α + T) / (α + T + H)) ** (r + x) * 2F1(r + x, b + x; a + b + x - 1; H / (α + T + H)))
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln
+from scipy.special import betaln, gammaln, hyp2f1
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 RECENCY = "days_since_last_activity"
@@ -76,6 +82,20 @@ class BGNBD:
         silent_if_alive = np.exp((self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + T + horizon)))
         return 1.0 - self.p_alive(x, t_x, T) * (1.0 - silent_if_alive)
 
+    def expected_days(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: int) -> np.ndarray:
+        """Expected active days in the next ``horizon`` days (FHL 2005, equation 10), between 0 and ``horizon``."""
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + horizon)))
+        tail = hyp2f1(r + x, b + x, a + b + x - 1, horizon / (alpha + T + horizon))
+        expected = self.p_alive(x, t_x, T) * (a + b + x - 1) / (a - 1) * (1 - ratio * tail)
+        return np.clip(np.nan_to_num(expected, nan=0.0, posinf=horizon, neginf=0.0), 0.0, horizon)
+
+    @classmethod
+    def fit_rows(cls, X: pd.DataFrame, max_rows: int = 20_000) -> BGNBD:
+        """Fitted on the rows' histories (an evenly spaced subset beyond ``max_rows``: four parameters do not need
+        more); the labels play no part."""
+        return cls.fit(*rfm(X.iloc[:: max(1, len(X) // max_rows)]))
+
 
 class BGNBDClassifier(ClassifierMixin, BaseEstimator):
     """BG/NBD as a candidate model (a scikit-learn classifier): its churn probability over ``horizon`` days from
@@ -86,11 +106,8 @@ class BGNBDClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, horizon: int = 30) -> None:
         self.horizon = horizon
 
-    max_fit_rows = 20_000  # an evenly spaced subset beyond this: the four parameters do not need more
-
     def fit(self, X: pd.DataFrame, y=None) -> BGNBDClassifier:
-        step = max(1, len(X) // self.max_fit_rows)
-        fitted = BGNBD.fit(*rfm(X.iloc[::step]))
+        fitted = BGNBD.fit_rows(X)
         self.params_ = [fitted.r, fitted.alpha, fitted.a, fitted.b]
         self.classes_ = np.array([0, 1])
         return self

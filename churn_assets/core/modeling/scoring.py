@@ -179,6 +179,26 @@ def rank_predictions(scored: pd.DataFrame) -> pd.DataFrame:
     return scored.sort_values(["as_of_date", "rank"], kind="stable").reset_index(drop=True)[list(PREDICTION_COLUMNS)]
 
 
+def expected_calibration_error(y_true: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
+    """The row-weighted mean |predicted - observed| over ``bins`` equal-width probability bins."""
+    y_true, probability = np.asarray(y_true, dtype=float), np.asarray(probability, dtype=float)
+    edges = np.minimum((probability * bins).astype(int), bins - 1)
+    counts = np.bincount(edges, minlength=bins)
+    predicted = np.bincount(edges, probability, minlength=bins)
+    observed = np.bincount(edges, y_true, minlength=bins)
+    return float(np.sum(np.abs(predicted - observed)) / max(len(probability), 1)) if counts.any() else 0.0
+
+
+def chance_calibration_error(probability: np.ndarray, *, draws: int = 200, seed: int = 0, bins: int = 10) -> float:
+    """The calibration error a perfectly calibrated model shows by chance on these rows: the mean ECE when each
+    row churns with exactly its predicted probability. On a few hundred users it is not small, so a measured
+    error is read against it."""
+    probability = np.asarray(probability, dtype=float)
+    rng = np.random.default_rng(seed)
+    drawn = rng.random((draws, len(probability))) < probability
+    return float(np.mean([expected_calibration_error(y, probability, bins) for y in drawn]))
+
+
 def calibration_report(
     y_true: np.ndarray, probability: np.ndarray, *, high: float, medium: float, bins: int = 10
 ) -> dict:
@@ -188,12 +208,7 @@ def calibration_report(
     probability bins. ``tiers``: rows, mean predicted probability and observed churn rate per risk tier;
     ``tiers_ordered``: the observed rate rises from low to medium to high (tiers without rows are skipped)."""
     y_true, probability = np.asarray(y_true, dtype=float), np.asarray(probability, dtype=float)
-    edges = np.minimum((probability * bins).astype(int), bins - 1)
-    ece = sum(
-        abs(probability[edges == b].mean() - y_true[edges == b].mean()) * np.mean(edges == b)
-        for b in range(bins)
-        if np.any(edges == b)
-    )
+    ece = expected_calibration_error(y_true, probability, bins)
     tier = risk_tier(probability, high, medium)
     tiers = {
         name: {

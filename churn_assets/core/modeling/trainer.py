@@ -51,7 +51,7 @@ def train_model(
     horizon settled ``settle_days`` after it (the cancellation definition's renewal grace: the split's gap is
     both). ``policy``: the model policy's fields (``test_days``, ``random_state``, ``risk_high``, ``risk_medium``).
     ``type_features``: the source event types (and their columns' prefix) the frame holds as features."""
-    from churn_assets.core.modeling.candidates import train_candidates
+    from churn_assets.core.modeling.candidates import recalibrate, train_candidates
     from churn_assets.core.warehouse.types import type_feature_names
 
     # the warehouse returns rows in no particular order: fix one, so the same rows give the same model
@@ -67,7 +67,13 @@ def train_model(
     types = dict(type_features or {})
     features = [*spec.model_features, *type_feature_names(types, spec)]
     result = train_candidates(
-        train, test, features, random_state=policy.random_state, horizon=horizon, candidates=candidates
+        train,
+        test,
+        features,
+        random_state=policy.random_state,
+        horizon=horizon,
+        candidates=candidates,
+        validation_days=policy.test_days,
     )
     described = _Described(result, split, train, test, spec, policy, horizon, features, training_set)
     card = described.card(result.best)
@@ -76,8 +82,24 @@ def train_model(
     fallback = None
     if result.fallback and result.fallback != result.best:
         fallback = replace(card, **_own(described.card(result.fallback)), role=BASELINE_ROLE)
+    # judged, the models that may serve follow the newest matured base rate: the test window's
+    for name, model_card in ((result.best, card), (result.fallback, fallback)):
+        if name and model_card is not None:
+            recalibrate(result, name, test, features)
+            model_card.calibration = model_card.calibration | {"recalibrated_on": _recalibration(split, test)}
     frames = {"test_set": test, "reference": described.sample[features]}
     return TrainedModel(result, split, train, test, card, frames, fallback)
+
+
+def _recalibration(split: TimeSplit, test: pd.DataFrame) -> dict:
+    return {
+        "first": split.test_first.isoformat(),
+        "last": split.test_last.isoformat(),
+        "rows": len(test),
+        "churn_rate": round(float(test[TARGET].mean()), 4),
+        "method": "Platt scaling refitted on the test window, the newest matured label days, once the test "
+        "figures were taken",
+    }
 
 
 def _own(card: ModelCard) -> dict:
@@ -128,9 +150,9 @@ class _Described:
             baselines=judge_baselines(self.test, self.scores, self.fit, metrics),
             # on the test rows: calibration error and the observed churn rate of each risk tier
             calibration=calibration_report(result.y_test, chosen, high=policy.risk_high, medium=policy.risk_medium)
-            | {"method": "Platt scaling on the held-out users of the training window"},
+            | {"method": "Platt scaling on the held-out users of the training window's last days"},
             selection={
-                "chosen_by": "log loss on the held-out users of the training window (after calibration)",
+                "chosen_by": "log loss on the held-out users of the training window's last days (after calibration)",
                 "candidates": list(result.metrics),
                 "held_out": result.validation,
                 "rows": result.rows,

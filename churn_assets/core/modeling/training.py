@@ -26,6 +26,9 @@ from churn_assets.core.warehouse.feature_spec import CATEGORICAL_FEATURES
 
 # the candidate models churn_model trains and chooses from (core/modeling/candidates.candidate_pipelines builds them)
 CANDIDATES = ("logistic_regression", "logistic_regression_smote", "gradient_boosting", "bg_nbd")
+# more a training run may name (the launchpad's ``candidates``): a stack of the learners, which fits each of them
+# four times and was never chosen on either simulator profile (docs/models.md)
+OPTIONAL_CANDIDATES = ("stacked",)
 # the baselines as models: each trained and calibrated beside the candidates, judged on the same test rows, and the
 # best of them (held-out log loss) is the fallback promoted when no candidate beats them. sbg needs the subscription
 # features (the cancellation definition), type_activity the per-type ones.
@@ -38,7 +41,7 @@ class CandidateError(ValueError):
 
 def chosen_candidates(names: Sequence[str]) -> list[str]:
     """The given candidates in the canonical order; unknown names or an empty set are an error naming them."""
-    known = (*CANDIDATES, *BASELINE_MODELS)
+    known = (*CANDIDATES, *OPTIONAL_CANDIDATES, *BASELINE_MODELS)
     unknown = sorted(set(names) - set(known))
     if unknown or not names:
         raise CandidateError(

@@ -29,7 +29,9 @@ import pandas as pd
 
 from churn_assets.core.days import LabelCalendar
 from churn_assets.core.modeling.baselines import baseline_scores, ranking_metrics
+from churn_assets.core.modeling.metrics import lift_top_decile
 from churn_assets.core.modeling.promotion import Bars, promote_if_better
+from churn_assets.core.modeling.scoring import chance_calibration_error, expected_calibration_error
 from churn_assets.core.modeling.training import TARGET, model_input, with_features
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 
@@ -150,7 +152,8 @@ def evaluate_as_of(
         production = Production(result.models[result.fallback], as_of, card.features, prefixes)
 
     keep = production.type_features if production else {}
-    scored = plan.read_window(read, as_of, as_of, keep).sort_values("user_id", kind="stable").reset_index(drop=True)
+    scored = plan.read_window(read, as_of, as_of, {**prefixes, **keep})
+    scored = scored.sort_values("user_id", kind="stable").reset_index(drop=True)
     y = scored[TARGET].to_numpy()
     row: dict = {
         "as_of": as_of.isoformat(),
@@ -169,15 +172,27 @@ def evaluate_as_of(
         probability = production.model.predict_proba(model_input(scored, production.features))[:, 1]
         scores = {"model": probability}
     scores |= baseline_scores(trained.train, scored, plan.horizon)[0]
+    # the baselines trained as models on this date's window, where they apply (subscriptions, per-type counts)
+    for name in TRAINED_BASELINES:
+        if name in result.models:
+            scores[name] = result.models[name].predict_proba(model_input(scored, card.features))[:, 1]
+    scored_model = production is not None and len(np.unique(y)) == 2
     row["mean_probability"] = round(float(probability.mean()), 4) if production and len(y) else None
+    row["calibration_error"] = round(expected_calibration_error(y, probability), 4) if scored_model else None
+    # what a perfectly calibrated model would show on as many users, by chance
+    row["calibration_error_by_chance"] = round(chance_calibration_error(probability), 4) if scored_model else None
     recent = (scored["days_since_last_activity"] < plan.recent_days).to_numpy()
     for name, score in scores.items():
         metrics = _metrics(y, score)
         row |= {f"{name}_roc_auc": metrics["roc_auc"], f"{name}_pr_auc": metrics["pr_auc"]}
+        row[f"{name}_lift"] = None if metrics["roc_auc"] is None else round(lift_top_decile(y, score), 3)
     for name, score in scores.items():  # where recency cannot separate users
         row[f"recent_{name}_pr_auc"] = _metrics(y[recent], None if score is None else score[recent])["pr_auc"]
     frame = pd.DataFrame({"user_id": scored["user_id"], "churn_probability": probability, TARGET: y})
     return row, frame, production
+
+
+TRAINED_BASELINES = ("sbg", "type_activity")
 
 
 def walk_forward(
@@ -200,14 +215,50 @@ def walk_forward(
     return pd.DataFrame(rows), scored
 
 
+def baselines_of(table: pd.DataFrame) -> list[str]:
+    """The baselines a walk-forward table judged, in the order of its columns."""
+    return [c.removesuffix("_roc_auc") for c in table.columns if c.endswith("_roc_auc") and c != "model_roc_auc"]
+
+
+def printed(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as ``evaluate`` prints it: per date the production model, every baseline's ROC-AUC, PR-AUC and
+    top-decile lift, the calibration error; a last row of the means over the scored dates."""
+    names = ["model", *baselines_of(table)]
+    columns = ["as_of", "candidate", "promoted", "scored_by", "population", "positive_rate", "mean_probability"]
+    columns += ["calibration_error", "calibration_error_by_chance"] + [
+        f"{n}_{m}" for m in ("roc_auc", "pr_auc", "lift") for n in names
+    ]
+    out = table[columns]
+    scored = out[out["model_roc_auc"].notna()]
+    means = {c: round(float(scored[c].mean()), 4) for c in columns[5:]} | {"as_of": f"mean of {len(scored)}"}
+    return pd.concat([out, pd.DataFrame([means])], ignore_index=True)
+
+
 def summary(table: pd.DataFrame) -> dict:
-    """Means over the dates the production model scored, and on how many of them it beat each baseline
-    (ROC-AUC)."""
+    """Means over the dates the production model scored (ROC-AUC, PR-AUC and lift of the model and of every
+    baseline, the calibration error), on how many of them the model beat each baseline (ROC-AUC), and its
+    largest calibration error."""
     table = table[table["model_roc_auc"].notna()]
     out: dict = {"dates": len(table)}
-    for name in ("model", "recency", "bg_nbd"):
-        out[f"mean_{name}_roc_auc"] = round(float(table[f"{name}_roc_auc"].mean()), 4)
-        out[f"mean_{name}_pr_auc"] = round(float(table[f"{name}_pr_auc"].mean()), 4)
-    for name in ("recency", "bg_nbd"):
+    for name in ("model", *baselines_of(table)):
+        for metric in ("roc_auc", "pr_auc", "lift"):
+            out[f"mean_{name}_{metric}"] = round(float(table[f"{name}_{metric}"].mean()), 4)
+    for name in baselines_of(table):
         out[f"model_beats_{name}"] = int((table["model_roc_auc"] > table[f"{name}_roc_auc"]).sum())
+    out["mean_calibration_error"] = round(float(table["calibration_error"].mean()), 4)
+    out["mean_calibration_error_by_chance"] = round(float(table["calibration_error_by_chance"].mean()), 4)
+    out["max_calibration_error"] = round(float(table["calibration_error"].max()), 4)
     return out
+
+
+def summary_line(table: pd.DataFrame) -> str:
+    """The means of ``summary`` in a sentence, as ``evaluate`` ends."""
+    means, baselines = summary(table), baselines_of(table)
+    return (
+        f"Mean ROC-AUC: model {means['mean_model_roc_auc']}, "
+        + ", ".join(f"{b} {means[f'mean_{b}_roc_auc']}" for b in baselines)
+        + f"; calibration error mean {means['mean_calibration_error']} (by chance "
+        f"{means['mean_calibration_error_by_chance']}), largest {means['max_calibration_error']}; the model beat "
+        + ", ".join(f"{b} on {means[f'model_beats_{b}']}" for b in baselines)
+        + f" of {means['dates']} dates"
+    )

@@ -32,9 +32,13 @@ TRUSTED_TYPES = frozenset(
         "churn_assets.core.modeling.baselines.BGNBDClassifier",  # this project's BG/NBD candidate: four floats
         "churn_assets.core.modeling.baselines.RecencyClassifier",  # recency alone as a model: nothing learned
         "churn_assets.core.modeling.sbg.SBGClassifier",  # the shifted-beta-geometric baseline: two floats
+        "churn_assets.core.modeling.btyd.BTYDFeatures",  # BG/NBD's view of a customer as features: four floats
         # the Platt scaling every candidate is wrapped in (core/modeling/candidates.py: calibrate)
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
+        # the stacked candidate: its folds (plain numbers) and its learners by name (a dict)
+        "sklearn.model_selection._split.KFold",
+        "sklearn.utils._bunch.Bunch",
         # scikit-learn 1.5-1.6 only: a ColumnTransformer's remainder columns, a plain list subclass
         "sklearn.compose._column_transformer._RemainderColsList",
     }

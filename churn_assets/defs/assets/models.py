@@ -10,7 +10,13 @@ from pydantic import Field
 
 from churn_assets.core.days import day_range
 from churn_assets.core.modeling.promotion import Bars, NothingToJudge, judge_latest
-from churn_assets.core.modeling.training import CANDIDATES, chosen_candidates, trainable_outcome, training_sample
+from churn_assets.core.modeling.training import (
+    CANDIDATES,
+    OPTIONAL_CANDIDATES,
+    chosen_candidates,
+    trainable_outcome,
+    training_sample,
+)
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 from churn_assets.core.warehouse.queries import label_days_select, training_extract_select, training_summary_select
 from churn_assets.core.warehouse.sql import ts
@@ -31,7 +37,8 @@ class ModelConfig(dg.Config):
 
     candidates: list[str] = Field(
         default_factory=lambda: list(CANDIDATES),
-        description=f"Candidate models to train and choose from; any non-empty subset of {list(CANDIDATES)}.",
+        description=f"Candidate models to train and choose from; any non-empty subset of {list(CANDIDATES)}, and "
+        f"{list(OPTIONAL_CANDIDATES)} (a stack of the learners, fitted four times over).",
     )
 
 
