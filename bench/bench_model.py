@@ -63,7 +63,7 @@ def honest_numbers(data_dir: Path) -> None:
     w = card.windows
     print(
         f"test window {w['test_first']}..{w['test_last']} ({len(test):,} user-days, {y.mean():.1%} churned), "
-        f"trained on {w['train_first']}..{w['train_last']} ({card['training_rows']:,} rows), gap {w['gap_days']} days"
+        f"trained on {w['train_first']}..{w['train_last']} ({card.training_rows:,} rows), gap {w['gap_days']} days"
     )
     print(f"  {'':<28}{'ROC-AUC':>9}{'PR-AUC':>9}")
     for name, m in card.candidates.items():
@@ -120,7 +120,7 @@ def scoring(data_dir: Path, rows: int) -> None:
     import duckdb
 
     from churn_assets.core.modeling.scoring import rank_predictions, score_users
-    from churn_assets.core.modeling.training import model_input
+    from churn_assets.core.modeling.training import model_input, with_features
     from churn_assets.core.registry.artifacts import LocalArtifactStore
     from churn_assets.core.registry.model_registry import ModelRegistry
 
@@ -133,6 +133,7 @@ def scoring(data_dir: Path, rows: int) -> None:
     rng = np.random.default_rng(0)
     features = pool.iloc[rng.integers(0, len(pool), rows)].reset_index(drop=True)
     features["user_id"] = [f"b{i:08d}" for i in range(rows)]
+    features = with_features(features, card.features)  # per-type columns as 0: the same work, not the same values
     started = time.perf_counter()
     X = model_input(features, card.features)
     prepared = time.perf_counter() - started
@@ -146,7 +147,7 @@ def scoring(data_dir: Path, rows: int) -> None:
     rank_predictions(score_users(model, features, version, card, high=0.8, medium=0.5))
     whole = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"scoring {rows:,} users with {version} ({card['candidate']}):")
+    print(f"scoring {rows:,} users with {version} ({card.candidate}):")
     print(f"  input preparation (model_input)     {prepared:6.2f}s  {rows / prepared:>12,.0f} rows/s")
     print(f"  model call (pipeline predict_proba) {call:6.2f}s  {rows / call:>12,.0f} rows/s (first call {cold:.2f}s)")
     print(f"  whole scoring (+ tiers, ranks, reason codes) {whole:6.2f}s  {rows / whole:>12,.0f} rows/s")

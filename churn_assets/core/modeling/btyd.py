@@ -34,8 +34,10 @@ class BTYDFeatures(TransformerMixin, BaseEstimator):
     def __init__(self, horizon: int = 30) -> None:
         self.horizon = horizon
 
+    max_fit_rows = 5000  # an evenly spaced subset beyond this: four parameters, and a fit inside every training
+
     def fit(self, X: pd.DataFrame, y=None) -> BTYDFeatures:
-        fitted = BGNBD.fit_rows(X)
+        fitted = BGNBD.fit_rows(X, self.max_fit_rows)
         self.params_ = [fitted.r, fitted.alpha, fitted.a, fitted.b]
         return self
 

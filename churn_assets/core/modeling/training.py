@@ -27,7 +27,7 @@ from churn_assets.core.warehouse.feature_spec import CATEGORICAL_FEATURES
 # the candidate models churn_model trains and chooses from (core/modeling/candidates.candidate_pipelines builds them)
 CANDIDATES = ("logistic_regression", "logistic_regression_smote", "gradient_boosting", "bg_nbd")
 # more a training run may name (the launchpad's ``candidates``): a stack of the learners, which fits each of them
-# four times and was never chosen on either simulator profile (docs/models.md)
+# four times for a few thousandths of ROC-AUC at best (docs/models.md)
 OPTIONAL_CANDIDATES = ("stacked",)
 # the baselines as models: each trained and calibrated beside the candidates, judged on the same test rows, and the
 # best of them (held-out log loss) is the fallback promoted when no candidate beats them. sbg needs the subscription

@@ -152,10 +152,11 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         description=(
-            "Trains the candidates (logistic regression with and without SMOTE, gradient boosting, BG/NBD) on the "
-            "training window's users but a held-out quarter; the held-out users calibrate each and choose the best "
-            "(log loss). Judged on the latest label-complete days beside recency alone and BG/NBD; the test window "
-            "ends the label horizon after training and chooses nothing."
+            "Trains the candidates (logistic regression with and without SMOTE, gradient boosting reading BG/NBD's "
+            "view of each customer, BG/NBD) on the training window's users but a held-out quarter; the held-out "
+            "users' latest days calibrate each and choose the best (log loss). Judged on the latest label-complete "
+            "days beside the baselines; the test window ends the label horizon after training and chooses nothing; "
+            "then the chosen model is recalibrated on it, the newest matured days."
         ),
         group_name=GROUP,
         kinds={"scikitlearn", "python"},
