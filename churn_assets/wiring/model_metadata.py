@@ -87,6 +87,8 @@ def model_metadata(version: str, created: bool, card: ModelCard, result, card_li
         "type_features": dg.MetadataValue.json(card.type_features or {}),
         "baselines": dg.MetadataValue.json(card.baselines),
         "calibration_error": card.calibration["ece"],
+        # the serving model's calibration, refitted on the newest matured days once the figures were taken
+        "recalibrated_on": _recalibrated_on(card.calibration.get("recalibrated_on")),
         "recently_active": dg.MetadataValue.json(card.segments),
         "tiers_ordered": card.calibration["tiers_ordered"],
         "test_churn_rate_by_tier": dg.MetadataValue.json(
@@ -98,3 +100,9 @@ def model_metadata(version: str, created: bool, card: ModelCard, result, card_li
         "calibration": _image(calibration_png(y, result.test_scores[result.best], result.best), "calibration"),
         "model_card": dg.MetadataValue.url(card_link),
     }
+
+
+def _recalibrated_on(window: dict | None) -> str:
+    if not window:
+        return "-"
+    return f"{window['first']}..{window['last']} ({window['rows']:,} rows, {window['churn_rate']:.1%} churned)"

@@ -85,6 +85,10 @@ def test_first_model_is_registered_with_a_full_card_and_promoted(built):
     # then the served model is recalibrated on the newest matured days: the test window
     recalibrated = card.calibration["recalibrated_on"]
     assert (recalibrated["first"], recalibrated["last"], recalibrated["rows"]) == ("2026-03-28", T, card.test_rows)
+    assert (
+        model["recalibrated_on"]
+        == f"2026-03-28..{T} ({card.test_rows:,} rows, {recalibrated['churn_rate']:.1%} churned)"
+    )
     recent = card.segments["active_last_7_days"]
     assert model["recently_active"]["active_last_7_days"] == recent and 0 < recent["rows"] < card.test_rows
     assert {"pr_auc", "roc_auc", "f1", "brier", "lift_top_decile"} <= set(card.metrics)
