@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -167,14 +168,27 @@ def dev(args: argparse.Namespace) -> int:
     ]
     api = _start_api(settings)
     print(f"Dagster UI on http://{args.host}:{args.port} (instance {home}, data {settings.data_dir})", flush=True)
+    ui = subprocess.Popen(command)
+    # `kill <pid>` (SIGTERM) or a closed terminal (SIGHUP) reach this process alone, where Ctrl-C reaches the whole
+    # process group: pass them on as SIGTERM, which `dagster dev` takes as Ctrl-C (it stops its webserver and
+    # daemon), then stop the API as on Ctrl-C
+    handlers = {s: signal.signal(s, lambda *_: _stop_softly(ui)) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
+        return ui.wait()
+    except KeyboardInterrupt:  # Ctrl-C: `dagster dev` got it too and is stopping its own processes
+        ui.wait(timeout=60)
         return 130
     finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
         if api is not None:
             api.terminate()
             api.wait(timeout=20)
+
+
+def _stop_softly(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
 
 
 def _start_api(settings: Settings) -> subprocess.Popen | None:

@@ -10,7 +10,7 @@ import time
 
 from churn_assets.cli.commands import apply_options, artifacts_of, dev, model_command, serve_command
 from churn_assets.cli.evaluation import evaluate_command
-from churn_assets.cli.plan import RangeError, plan_run
+from churn_assets.cli.plan import RangeError, own_range, plan_run
 from churn_assets.cli.recovery import mark_dead_runs_failed, user_error
 from churn_assets.cli.stages import (
     RunNotes,
@@ -22,8 +22,9 @@ from churn_assets.cli.stages import (
 )
 from churn_assets.cli.summary import RunSummary
 from churn_assets.core.intake.findings import CheckFinding
+from churn_assets.core.intake.sources import SourceFileError
 from churn_assets.core.registry.manifest import SourceMismatch, check_source
-from churn_assets.settings import Settings, SettingsError
+from churn_assets.settings import ENV_VARS, Settings, SettingsError
 
 DEFAULTS = Settings()  # the help quotes the settings' own defaults
 DATA_DIR_HELP = f"data directory (CHURN_DATA_DIR, default ./{DEFAULTS.data_dir})"
@@ -38,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
     """The whole graph for the range; with ``args.data_only`` (``evaluate``), only the stages up to the labels."""
     settings = apply_options(args)
     data_only = getattr(args, "data_only", False)
+    try:
+        settings, range_note = _own_range(settings, data_only)
+    except (RangeError, SourceFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     os.environ.update(RANGE_PLANNED_EVENTS)
     import dagster as dg
 
@@ -60,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {line}")
     print(f"churn-assets run: {plan.first}..{plan.last} ({settings.days} days) into {settings.data_dir}")
     print(f"  Dagster instance: {os.environ['DAGSTER_HOME']}")
-    for note in plan.notes:
+    for note in ([range_note] if range_note else []) + plan.notes:
         print(f"  {note}")
     stages = plan.stages
     outputs: dict[str, dict] = {}
@@ -101,6 +107,26 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     print(f"Finished in {time.perf_counter() - started:.1f}s. Browse it with: churn-assets dev")
     return 0
+
+
+def _own_range(settings: Settings, data_only: bool) -> tuple[Settings, str | None]:
+    """``plan.own_range`` for an events file, its result passed on to the Dagster runs through the environment.
+    (``evaluate``, ``data_only``, dates its as-of days by the settings' range, so it keeps it.)"""
+    if not settings.events_file or data_only:
+        return settings, None
+    from churn_assets.core.intake.sources import source_days
+
+    explicit = any(os.environ.get(ENV_VARS[name]) for name in ("start_date", "days"))
+    try:
+        held = source_days(settings.events_file)
+    except SourceFileError:
+        if not explicit:
+            raise
+        held = None  # the run names an unreadable file in its own words, for its days
+    settings, note = own_range(settings, held, explicit)
+    os.environ[ENV_VARS["start_date"]] = settings.start_date.isoformat()
+    os.environ[ENV_VARS["days"]] = str(settings.days)
+    return settings, note
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

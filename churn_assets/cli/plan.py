@@ -47,6 +47,27 @@ class RangeError(ValueError):
     """The range asks for days the partitions do not have."""
 
 
+def own_range(settings: Settings, held: tuple[date, date] | None, explicit: bool) -> tuple[Settings, str | None]:
+    """The range of a run on an events file: without ``--start``/``--days`` (``explicit`` False) the file's first to
+    last day, ``held``, and a note saying so; an explicit range must hold some of those days, else a RangeError
+    naming both ranges. Unchanged settings for the simulator, or a source whose days are not known (``held``
+    None)."""
+    if held is None:
+        return settings, None
+    first, last = held
+    if not explicit:
+        days = (last - first).days + 1
+        note = f"range: the events file's first to last day ({first}..{last}); --start and --days choose others"
+        return replace(settings, start_date=first, days=days), note
+    if settings.last_day < first or settings.start_date > last:
+        raise RangeError(
+            f"the range {settings.start_date}..{settings.last_day} holds none of the events of "
+            f"{settings.events_file}, which run from {first} to {last}: leave out --start and --days to run the "
+            "file's days, or choose days inside them"
+        )
+    return settings, None
+
+
 def event_ranges(first: date, last: date, users: int) -> list[tuple[date, date]]:
     """The events stage in ranges of at most 1,000,000 / users days: one run for the demo's 2,000 users,
     10-day runs for 100,000, so a run's raw events stay near a million rows whatever the population."""

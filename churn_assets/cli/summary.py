@@ -53,8 +53,12 @@ class RunSummary:
         if t := self.tiers:
             out.append(f"Predictions {last}: {t['high']} high, {t['medium']} medium, {t['low']} low risk")
         if d := self.drift:
-            drifted = ", ".join(d["drifted_features"]) or "none"
-            out.append(f"Drift {last}: max important PSI {d['max_important_psi']}, drifted features: {drifted}")
+            if d["drift_detected"]:
+                drifted = ", ".join(d["drifted_features"])
+                out.append(f"Drift {last}: max important PSI {d['max_important_psi']}, drifted: {drifted}")
+            else:
+                shift = d.get("largest_shift") or "-"
+                out.append(f"Drift {last}: max important PSI {d['max_important_psi']}, no drift; largest shift {shift}")
             if d["drift_detected"]:
                 out.append(
                     "  drift detected: the drift sensor requests a retraining run (churn-assets dev runs the daemon)"

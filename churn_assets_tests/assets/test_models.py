@@ -186,6 +186,10 @@ def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(ow
     assert len(table) == len(DEFAULT_SPEC.model_features) + 1  # every feature of user_features, the probability
     assert set(table.columns) >= {"feature", "psi", "important", "drifted", "reference_mean", "current_mean"}
     assert meta["drift_detected"] is False and meta["max_important_psi"] < 0.25, meta["drifted_features"]
+    # no drift: nothing is called drifted, and the largest shift is named as such
+    top = table.sort_values("psi", ascending=False).iloc[0]
+    assert meta["drifted_features"] == [] and not table["drifted"].any()
+    assert meta["largest_shift"].startswith(f"{top['feature']} (PSI {top['psi']:.3f}")
     report = f"reports/drift/{LAST}-{own.registry.production()}.html"
     assert len(own.registry.store.read_bytes(report)) > 100_000
     assert meta["evidently_report"] == report_link(own, LAST, report)
@@ -199,7 +203,10 @@ def test_drift_report_is_quiet_on_the_same_behaviour_and_flags_injected_drift(ow
     loud = drifted.materialize(["drift_report"], LAST)
     meta = mats(loud, "drift_report")
     assert meta["drift_detected"] is True and meta["max_important_psi"] >= 0.25
-    assert {"sessions_7", "minutes_7"} <= set(meta["drifted_features"])
+    table = drifted.table("drift_report", f"where as_of_date = '{LAST}'")
+    watched = set(table.loc[table["important"], "feature"])
+    assert meta["drifted_features"] and set(meta["drifted_features"]) <= watched  # drifted: watched, at the fail
+    assert set(table.loc[table["drifted"], "feature"]) == set(meta["drifted_features"])
     [check] = [e for e in drifted.check_evaluations(loud) if e.check_name == "important_features_stable"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
 

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from churn_assets.cli.plan import RangeError, Stage, plan_run
+from churn_assets.cli.plan import RangeError, Stage, own_range, plan_run
 from churn_assets.settings import Settings
 
 D = date.fromisoformat
@@ -76,3 +76,22 @@ def test_a_range_past_the_last_partition_is_refused_before_anything_runs():
         RangeError, match=r"^the range starts on 2026-12-05, after the last complete UTC day \(2026-12-01\)$"
     ):
         plan_run(Settings(start_date=D("2026-12-05")), None, has_production=False, today=D("2026-12-02"))
+
+
+def test_an_events_file_without_a_range_runs_its_own_days_and_a_range_outside_them_is_refused():
+    own = DEMO.__class__(events_file="orders.csv")
+    settings, note = own_range(own, (D("2025-03-01"), D("2025-06-28")), explicit=False)
+    assert (settings.start_date, settings.last_day, settings.days) == (D("2025-03-01"), D("2025-06-28"), 120)
+    assert note == (
+        "range: the events file's first to last day (2025-03-01..2025-06-28); --start and --days choose others"
+    )
+    # an explicit range keeps its days while it holds some of the file's, and is refused when it holds none
+    kept, none = own_range(own, (D("2026-04-01"), D("2026-09-30")), explicit=True)
+    assert (kept, none) == (own, None)
+    with pytest.raises(RangeError) as refused:
+        own_range(own, (D("2025-03-01"), D("2025-06-28")), explicit=True)
+    assert str(refused.value) == (
+        "the range 2026-01-01..2026-04-30 holds none of the events of orders.csv, which run from 2025-03-01 to "
+        "2025-06-28: leave out --start and --days to run the file's days, or choose days inside them"
+    )
+    assert own_range(DEMO, None, explicit=False) == (DEMO, None)  # the simulator, or days not known: as set

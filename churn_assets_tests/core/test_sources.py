@@ -3,7 +3,13 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from churn_assets.core.intake.sources import SourceFileError, read_events, read_users, users_from_events
+from churn_assets.core.intake.sources import (
+    SourceFileError,
+    read_events,
+    read_users,
+    source_days,
+    users_from_events,
+)
 
 
 def write_csv(path, text):
@@ -130,3 +136,19 @@ def test_users_file_and_users_derived_from_first_event(tmp_path):
     bad = write_csv(tmp_path / "users.csv", "id,signup_time\n1,2026-01-01\n")
     with pytest.raises(SourceFileError, match=r"missing required column\(s\) \['user_id'\]"):
         read_users(bad)
+
+
+def test_a_sources_days_are_its_first_and_last_utc_event_day_or_its_day_files(tmp_path):
+    path = write_csv(
+        tmp_path / "events.csv",
+        "user_id,event_time\na,2025-03-01T00:30:00+02:00\nb,2025-06-28T23:59:59Z\nc,2025-04-01T10:00:00Z\n",
+    )
+    assert source_days(path) == (date(2025, 2, 28), date(2025, 6, 28))  # 00:30+02:00 is the 28th in UTC
+    for day in ("2025-05-03", "2025-05-01", "2025-05-02"):
+        write_csv(tmp_path / f"ev-{day}.csv", "user_id,event_time\n")
+    write_csv(tmp_path / "ev-latest.csv", "user_id,event_time\n")  # not a day file of the template
+    assert source_days(str(tmp_path / "ev-{date}.csv")) == (date(2025, 5, 1), date(2025, 5, 3))
+    assert source_days(str(tmp_path / "none-{date}.csv")) is None
+    assert source_days(write_csv(tmp_path / "empty.csv", "user_id,event_time\n")) is None
+    with pytest.raises(SourceFileError, match="missing.csv: file not found"):
+        source_days(str(tmp_path / "missing.csv"))

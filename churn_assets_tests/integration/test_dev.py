@@ -5,12 +5,14 @@ UI and the API, the model card and drift report links from Dagster's metadata mu
 and stopping `dev` must stop both.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
 
 import dagster as dg
 import httpx
+import pytest
 
 from churn_assets_tests.helpers import ROOT, browser_dom, clean_env, free_port, server_up, wait_for
 
@@ -56,3 +58,41 @@ def test_dev_starts_the_ui_and_the_api_whose_links_open_in_a_browser(tmp_path):
         out, _ = dev.communicate(timeout=60)
     assert not api_up(api), out[-2000:]
     assert f"HTTP API for the report and model card links on {api}" in out
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not open(f"/proc/{pid}/stat").read().split(") ")[1].startswith("Z")  # a zombie has stopped
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_dev_stopped_by_a_signal_to_its_pid_leaves_no_process_and_no_port(tmp_path, signum):
+    """`kill <pid>` and a closed terminal reach `churn-assets dev` alone, not its process group as Ctrl-C does."""
+    api = f"http://127.0.0.1:{free_port()}"
+    env = clean_env() | {"CHURN_DATA_DIR": str(tmp_path / "d"), "CHURN_SERVE_URL": api, "CHURN_AUTOMATION": "off"}
+    ui = free_port()
+    dev = subprocess.Popen(
+        ["churn-assets", "dev", "--port", str(ui)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for("the Dagster UI", lambda: server_up(ui), timeout=120)
+        wait_for("the HTTP API beside it", lambda: api_up(api), timeout=60)
+        group = [
+            int(p) for p in subprocess.run(["pgrep", "-g", str(dev.pid)], capture_output=True, text=True).stdout.split()
+        ]
+        assert len(group) >= 4  # the command, dagster dev, its webserver and daemon (and code server), the API
+        os.kill(dev.pid, signum)
+        dev.wait(timeout=90)
+        wait_for("every process of dev to stop", lambda: not any(alive(p) for p in group), timeout=30)
+        assert not server_up(ui) and not api_up(api)
+    finally:  # whatever is left of the group when the test failed
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(dev.pid, signal.SIGKILL)

@@ -9,7 +9,7 @@ from churn_assets.core.simulation.simulate import as_shop_export, simulate_event
 from churn_assets.settings import Settings
 from churn_assets_tests.helpers import cli
 
-START = date(2026, 1, 1)
+START = date(2025, 3, 1)  # a log of last year: without --start and --days, the run takes the file's days
 DAYS = 120
 
 
@@ -27,11 +27,11 @@ def orders(tmp_path_factory) -> str:
 
 
 def test_an_unmapped_vocabulary_is_named_once_with_the_setting_to_change(orders, tmp_path):
-    out = cli("run", "--data-dir", str(tmp_path / "d"), "--events-file", orders, "--days", str(DAYS))
+    out = cli("run", "--data-dir", str(tmp_path / "d"), "--events-file", orders)
     assert out.returncode == 1
     text = out.stdout
     assert "step raw_events failed: a blocking check failed (below)" in text
-    assert "ERROR raw_events check valid_rows on 2026-01-01..2026-04-30 (120 days)" in text
+    assert "ERROR raw_events check valid_rows on 2025-03-01..2025-06-28 (120 days)" in text
     assert text.count("valid_rows") == 1  # one finding, not one line per day
     assert "e.g. unmapped_event_type: event_id 'orders.csv:" in text and "event_type='order'" in text
     assert f"source: files(events={orders}, users=derived from events)" in text
@@ -41,18 +41,29 @@ def test_an_unmapped_vocabulary_is_named_once_with_the_setting_to_change(orders,
 
 
 def test_a_purchase_log_with_one_setting_runs_end_to_end(orders, tmp_path):
-    args = ["run", "--data-dir", str(tmp_path / "d"), "--events-file", orders, "--days", str(DAYS)]
-    out = cli(*args, CHURN_EVENT_TYPES="order=purchase")
+    out = cli("run", "--data-dir", str(tmp_path / "d"), "--events-file", orders, CHURN_EVENT_TYPES="order=purchase")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     text = out.stdout
+    assert "churn-assets run: 2025-03-01..2025-06-28 (120 days)" in text
+    assert "range: the events file's first to last day (2025-03-01..2025-06-28)" in text
     for stage in ("[4/7] training set and candidate models", "[6/7] predictions", "[7/7] drift report"):
         assert stage in text
-    assert "Production model: m-" in text and "Predictions 2026-04-30:" in text
+    assert "Production model: m-" in text and "Predictions 2025-06-28:" in text  # the file's last day scored
     # the impossible amount is quarantined and shown once, as a warning with the value
-    assert "WARN raw_events check valid_rows on 2026-04-" in text
+    assert "WARN raw_events check valid_rows on 2025-06-" in text
     assert "value_out_of_bounds" in text and "amount='1e308'" in text
     assert "note: raw_events ignores the source column(s) ['quantity'] (not used by the pipeline)" in text
     assert "RuntimeWarning" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_range_that_holds_none_of_the_files_days_is_refused_naming_both(orders, tmp_path):
+    out = cli("run", "--data-dir", str(tmp_path / "d"), "--events-file", orders, "--start", "2026-01-01")
+    assert (out.returncode, out.stderr.strip()) == (
+        2,
+        f"error: the range 2026-01-01..2026-04-30 holds none of the events of {orders}, which run from 2025-03-01 "
+        "to 2025-06-28: leave out --start and --days to run the file's days, or choose days inside them",
+    )
+    assert "[1/" not in out.stdout  # refused before any stage
 
 
 def test_an_unreadable_events_file_is_named_by_the_command(tmp_path):

@@ -192,6 +192,23 @@ def waiting_for(template: str, day: date, files: Files = LOCAL) -> str | None:
     return holds_day(template, _events_file(template, files, "file not found")["event_time"].max(), day)
 
 
+def source_days(template: str, files: Files = LOCAL) -> tuple[date, date] | None:
+    """The first and last UTC day of a file source: a per-day template's by its day files' names (found by
+    listing, nothing read; local templates only, else None), a single file's by its first and last event (the file
+    read once, as the run reads it). None when there are none."""
+    if DATE_PLACEHOLDER in template:
+        if template.startswith("gs://"):
+            return None
+        folder, pattern = Path(template).parent, Path(template).name
+        named = re.compile(re.escape(pattern).replace(re.escape(DATE_PLACEHOLDER), r"(\d{4}-\d{2}-\d{2})") + "$")
+        days = sorted(date.fromisoformat(m.group(1)) for p in folder.glob("*") if (m := named.match(p.name)))
+        return (days[0], days[-1]) if days else None
+    times = _events_file(template, files, "file not found")["event_time"].dropna()
+    if times.empty:
+        return None
+    return times.min().date(), times.max().date()
+
+
 def holds_day(source: str, latest, day: date) -> str | None:
     """None when a source whose newest event is at ``latest`` holds day ``day`` (an event of it or later)."""
     if pd.isna(latest) or pd.Timestamp(latest) < day_window(day)[0]:

@@ -39,6 +39,12 @@ def drift_outcome(table: pd.DataFrame, *, warn: float, fail: float) -> Outcome:
     return Outcome(False, severity, f"{worst['feature']} has PSI {worst['psi']:.3f} (warn {warn}, fail {fail})", meta)
 
 
+def largest_shift(table: pd.DataFrame) -> str:
+    """The column with the largest PSI of a day's table, watched or not: what moved most, drift or no drift."""
+    top = table.sort_values("psi", ascending=False, kind="stable").iloc[0]
+    return f"{top['feature']} (PSI {top['psi']:.3f}{'' if top['important'] else ', not watched'})"
+
+
 def compare_day(
     day: str, features: pd.DataFrame, predictions: pd.DataFrame, registry, version: str, top: int, fail_psi: float
 ) -> DayDrift:

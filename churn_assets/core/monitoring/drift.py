@@ -65,7 +65,9 @@ def population_stability_index(reference, current, bins: int = 10) -> float:
 def drift_table(
     reference: pd.DataFrame, current: pd.DataFrame, columns: Iterable[str], important: Iterable[str], fail: float
 ) -> pd.DataFrame:
-    """PSI and a summary per column; ``drifted`` when PSI reaches ``fail``."""
+    """PSI and a summary per column; ``drifted`` where the verdict is drift: an ``important`` column (one the
+    drift sensor watches) whose PSI reaches ``fail``. A column that is not watched is never called drifted, however
+    large its PSI (a feature that grows with the calendar shifts every day): its PSI is in the table."""
     important = set(important)
     rows = []
     for column in columns:
@@ -77,7 +79,7 @@ def drift_table(
                 "feature": column,
                 "psi": round(psi, 6),
                 "important": column in important,
-                "drifted": psi >= fail,
+                "drifted": column in important and psi >= fail,
                 "reference_mean": float(ref.mean()) if numeric else np.nan,
                 "current_mean": float(cur.mean()) if numeric else np.nan,
                 "reference_median": float(ref.median()) if numeric else np.nan,

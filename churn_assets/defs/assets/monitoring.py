@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.monitoring.day_drift import compare_day, drift_outcome
+from churn_assets.core.monitoring.day_drift import compare_day, drift_outcome, largest_shift
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import DriftPolicy, Warehouse
 from churn_assets.defs.tables import require
@@ -38,8 +38,10 @@ def _summary(table: pd.DataFrame, outcome, report: dict) -> dict:
         **report,
         "max_psi": round(float(table["psi"].max()), 4),
         "max_important_psi": round(outcome.metadata["max_important_psi"], 4),
+        # drifted: the watched columns at the fail threshold, so only where the verdict is drift
         "drifted_features": table.loc[table["drifted"], "feature"].tolist(),
-        "drift_detected": bool((table["drifted"] & table["important"]).any()),
+        "drift_detected": bool(table["drifted"].any()),
+        "largest_shift": largest_shift(table),
         "drift_rule": DRIFT_RULE,
     }
 
