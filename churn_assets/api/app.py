@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from fastapi import Body, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from churn_assets.api.guard import Guard, Metrics
@@ -46,7 +47,9 @@ def create_app(
         yield
         stop.set()
 
-    app = FastAPI(
+    # FastAPI's /docs and /redoc load their scripts from a CDN: blank pages on a machine without internet.
+    # fastapi-offline serves the same Swagger UI and ReDoc from files installed with it (/static-offline-docs).
+    app = FastAPIOffline(
         title="churn_assets API",
         version=API_VERSION,
         description=(

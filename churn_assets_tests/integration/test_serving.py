@@ -148,6 +148,22 @@ def test_models_cards_reports_metrics_and_openapi(api, run_dir):
     assert {"/v1/users/{user_id}/risk", "/v1/predict", "/v1/models", "/v1/models/{version}/card"} <= set(paths)
 
 
+def test_the_api_docs_render_from_installed_files_without_the_internet(tmp_path):
+    """FastAPI's own /docs loads Swagger UI from a CDN (a blank page offline); these come with the package."""
+    server = Server(tmp_path / "empty", free_port())
+    try:
+        page = httpx.get(f"{server.url}/docs").text
+        assert "cdn.jsdelivr.net" not in page and "/static-offline-docs/swagger-ui-bundle.js" in page
+        assert httpx.get(f"{server.url}/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+        docs, redoc = browser_dom(f"{server.url}/docs"), browser_dom(f"{server.url}/redoc")
+    finally:
+        server.stop()
+    # Swagger UI has fetched /openapi.json and rendered each route's section, and ReDoc its own
+    assert "churn_assets API" in docs and 'class="opblock-summary-path"' in docs
+    assert "/v1/users/{user_id}/risk" in docs and "/v1/predict" in docs and "The process is alive" in docs
+    assert "/v1/users/{user_id}/risk" in redoc and "The process is alive" in redoc
+
+
 def test_a_promotion_during_a_stream_of_requests_switches_the_version_without_an_error(run_dir, tmp_path):
     # a registry and an API of its own: the promotion leaves the module's run and server as they were
     shutil.copytree(run_dir[0] / "artifacts", tmp_path / "artifacts")
