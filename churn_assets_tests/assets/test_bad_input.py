@@ -109,7 +109,7 @@ def test_quarantine_rows_are_counted_on_their_own_day_in_a_ranged_run(tmp_path, 
 
 
 def test_a_large_share_of_bad_rows_blocks_downstream(tmp_path, instance):
-    rows = good_rows("2026-01-01", 50) + [f"x{i},u1,2026-01-01T08:00:00Z,teleport,0,0" for i in range(10)]
+    rows = good_rows("2026-01-01", 50) + [f"x{i},ghost,2026-01-01T08:00:00Z,session,0,0" for i in range(10)]
     events = write_events(tmp_path / "events.csv", rows)
     users = write_users(tmp_path / "users.csv", [f"u{i}" for i in range(20)])
     wh = Warehouse(tmp_path / "data", instance, events_file=events, users_file=users, days=1)
@@ -118,10 +118,25 @@ def test_a_large_share_of_bad_rows_blocks_downstream(tmp_path, instance):
     assert not result.success
     e = evaluations(result)[("2026-01-01", "valid_rows")]
     assert (e.passed, e.severity, e.metadata["rejected_rows"].value) == (False, dg.AssetCheckSeverity.ERROR, 10)
-    assert "10 of 60 rows quarantined: 10 unmapped_event_type (16.67%; blocking above 5.00%)" in e.description
+    assert "10 of 60 rows quarantined: 10 unknown_user (16.67%; blocking above 5.00%)" in e.description
     # the data and its quarantine are written, but nothing downstream ran on them
     assert len(wh.table("raw_events_quarantine")) == 10
     assert instance.get_materialized_partitions(dg.AssetKey("user_daily")) == set()
+
+
+def test_a_log_mostly_in_another_vocabulary_is_refused_before_any_row_is_validated(tmp_path, instance):
+    rows = good_rows("2026-01-01", 50) + [f"x{i},u1,2026-01-01T08:00:00Z,teleport,0,0" for i in range(10)]
+    events = write_events(tmp_path / "events.csv", rows)
+    users = write_users(tmp_path / "users.csv", [f"u{i}" for i in range(20)])
+    wh = Warehouse(tmp_path / "data", instance, events_file=events, users_file=users, days=1)
+    wh.materialize(USERS)
+    result = wh.materialize(DATA, "2026-01-01", raise_on_error=False)
+    assert not result.success and evaluations(result) == {}  # no check ran: no day was validated
+    error = root_error(result)
+    assert error.cls_name == "UnmappedTypesError"
+    assert "10 of the 60 events of 2026-01-01..2026-01-01 (17%, more than the 5% validation tolerates)" in error.message
+    assert "event types not in the vocabulary: 'teleport' (10 rows)" in error.message
+    assert instance.get_materialized_partitions(dg.AssetKey("raw_events_quarantine")) == set()
 
 
 def test_a_day_that_collapses_against_its_recent_days_blocks(tmp_path, instance):

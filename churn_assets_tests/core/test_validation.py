@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.core.intake.rules import EVENT_RULES, USER_RULES, validate_events, validate_users
-from churn_assets.core.intake.run_checks import validate_range
+from churn_assets.core.intake.run_checks import UnmappedTypesError, refuse_unmapped, validate_range
 from churn_assets.core.intake.sources import SourceFileError
 from churn_assets.core.intake.vocabulary import Vocabulary, VocabularyError
 
@@ -222,3 +222,22 @@ def test_a_run_quarantines_an_id_repeated_on_a_later_day_and_counts_unmapped_typ
         ["old", "duplicate_event_id", "2026-01-11 00:00:00+00:00"],
     ]
     assert (run.unmapped, run.accepted) == ({"refund": 2}, {"2026-01-10": 1, "2026-01-11": 0})
+
+
+def test_a_log_in_another_vocabulary_is_refused_from_one_count_before_any_day_is_validated():
+    def day(types):
+        return pd.DataFrame({"event_type": types})
+
+    raw = {date(2025, 3, 1): day(["order"] * 90 + ["session"] * 5), date(2025, 3, 2): day(["order"] * 4 + [None])}
+    with pytest.raises(UnmappedTypesError) as refused:
+        refuse_unmapped(raw, Vocabulary(), max_reject_share=0.05, source="orders.csv")
+    assert str(refused.value).startswith(
+        "orders.csv: 94 of the 99 events of 2025-03-01..2025-03-02 (95%, more than the 5% validation tolerates) have "
+        "event types the vocabulary does not map; refused before any day was validated or quarantined. event types "
+        "not in the vocabulary: 'order' (94 rows)."
+    )
+    assert "CHURN_EVENT_TYPES=" in str(refused.value) and "order=<kind>" in str(refused.value)
+    # mapped, it passes; a type renamed on one day (2 of 100 rows) is left to that day's rules and quarantine
+    refuse_unmapped(raw, Vocabulary.parse("order=purchase"), max_reject_share=0.05, source="orders.csv")
+    renamed = {date(2025, 3, 1): day(["session"] * 98 + ["Ad View"] * 2)}
+    refuse_unmapped(renamed, Vocabulary(), max_reject_share=0.05, source="events.csv")

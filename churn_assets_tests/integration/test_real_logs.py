@@ -2,6 +2,7 @@
 
 from datetime import date, timedelta
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -26,18 +27,20 @@ def orders(tmp_path_factory) -> str:
     return str(path)
 
 
-def test_an_unmapped_vocabulary_is_named_once_with_the_setting_to_change(orders, tmp_path):
+def test_an_unmapped_vocabulary_is_refused_at_once_with_the_setting_to_change(orders, tmp_path):
     out = cli("run", "--data-dir", str(tmp_path / "d"), "--events-file", orders)
     assert out.returncode == 1
     text = out.stdout
-    assert "step raw_events failed: a blocking check failed (below)" in text
-    assert "ERROR raw_events check valid_rows on 2025-03-01..2025-06-28 (120 days)" in text
-    assert text.count("valid_rows") == 1  # one finding, not one line per day
-    assert "e.g. unmapped_event_type: event_id 'orders.csv:" in text and "event_type='order'" in text
-    assert f"source: files(events={orders}, users=derived from events)" in text
-    assert "event types not in the vocabulary: 'order' (" in text
-    assert "CHURN_EVENT_TYPES='order=<kind>'" in text
-    assert "Traceback" not in out.stdout + out.stderr
+    # one count over the run's rows, before any day is validated: nothing quarantined, no check evaluated
+    source = f"files(events={orders}, users=derived from events)"
+    assert f"step raw_events failed: churn_assets.core.intake.run_checks.UnmappedTypesError: {source}: " in text
+    assert "(100%, more than the 5% validation tolerates)" in text
+    assert "refused before any day was validated or quarantined" in text
+    assert "event types not in the vocabulary: 'order' (" in text and "CHURN_EVENT_TYPES='order=<kind>'" in text
+    assert "valid_rows" not in text and "Traceback" not in out.stdout + out.stderr
+    with duckdb.connect(str(tmp_path / "d" / "warehouse.duckdb"), read_only=True) as conn:
+        tables = {name for (name,) in conn.execute("select table_name from information_schema.tables").fetchall()}
+    assert not {"raw_events", "raw_events_quarantine"} & tables
 
 
 def test_a_purchase_log_with_one_setting_runs_end_to_end(orders, tmp_path):

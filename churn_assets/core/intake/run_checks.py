@@ -78,6 +78,31 @@ def validate_range(
     )
 
 
+class UnmappedTypesError(ValueError):
+    """More of a run's events carry types the vocabulary does not map than validation tolerates."""
+
+
+def refuse_unmapped(
+    raw: Mapping[date, pd.DataFrame], vocabulary: Vocabulary, *, max_reject_share: float, source: str
+) -> None:
+    """Refuse a run whose events are mostly of types the vocabulary does not map (a log in another vocabulary: a
+    shop's ``order``), from one count over the run's rows, before any day is validated or quarantined: validation
+    would reject them day by day, copy them all into the quarantine and then block. A few unmapped rows (a type
+    renamed on some day) stay below ``max_reject_share`` and are quarantined by the day's rules as before."""
+    types = pd.concat([frame["event_type"] for frame in raw.values()], ignore_index=True).dropna().astype(str)
+    counts = types.value_counts()
+    known = set(vocabulary.known())
+    unmapped = {str(t): int(n) for t, n in counts.items() if t not in known}
+    total, rows = int(counts.sum()), sum(unmapped.values())
+    if total and rows / total > max_reject_share:
+        days = sorted(raw)
+        raise UnmappedTypesError(
+            f"{source}: {rows:,} of the {total:,} events of {days[0]}..{days[-1]} ({rows / total:.0%}, more than the "
+            f"{max_reject_share:.0%} validation tolerates) have event types the vocabulary does not map; refused "
+            f"before any day was validated or quarantined. {vocabulary.hint(unmapped)}"
+        )
+
+
 class ShrinkError(ValueError):
     """A run would replace stored days with much less, or load nothing at all: refused before anything is written."""
 

@@ -14,6 +14,7 @@ from churn_assets.core.intake.run_checks import (
     VOLUME_CHECK,
     refuse_empty,
     refuse_shrink,
+    refuse_unmapped,
     validate_range,
 )
 from churn_assets.core.intake.subscriptions import SUBSCRIPTION_RULES, validate_subscriptions
@@ -164,6 +165,8 @@ def ingestion_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
     ) -> Iterator:
         days = partition_days(context)
         raw = {day: source.read_events(day) for day in days}
+        # a log in another vocabulary is refused from one count, before days are validated and rows quarantined
+        refuse_unmapped(raw, source.vocabulary, max_reject_share=quality.max_reject_share, source=source.describe())
         # ids the warehouse already holds on other days are duplicates (a re-exported or overlapping file)
         ids = pd.concat([frame["event_id"].astype(str) for frame in raw.values()]).unique()
         stored = warehouse.engine().keys_elsewhere("raw_events", "event_id", "event_time", ids, days[0], days[-1])
