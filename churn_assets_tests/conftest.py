@@ -217,7 +217,9 @@ LONGEST_FIRST = (
     "integration/test_serving.py",
     "integration/test_gcp_faults.py",
     "integration/test_dev.py",
+    "integration/test_evaluate.py",
     "integration/test_cli.py",
+    "integration/test_real_logs.py",
 )
 
 

@@ -108,13 +108,18 @@ def test_quarantine_rows_are_counted_on_their_own_day_in_a_ranged_run(tmp_path, 
     }
 
 
-def test_a_large_share_of_bad_rows_blocks_downstream(tmp_path, instance):
-    rows = good_rows("2026-01-01", 50) + [f"x{i},ghost,2026-01-01T08:00:00Z,session,0,0" for i in range(10)]
-    events = write_events(tmp_path / "events.csv", rows)
+def one_day_with(tmp_path, instance, bad: list[str]):
+    """50 good rows of 2026-01-01 and ``bad``, of 20 users, through the data assets: the warehouse and the run."""
+    events = write_events(tmp_path / "events.csv", good_rows("2026-01-01", 50) + bad)
     users = write_users(tmp_path / "users.csv", [f"u{i}" for i in range(20)])
     wh = Warehouse(tmp_path / "data", instance, events_file=events, users_file=users, days=1)
     wh.materialize(USERS)
-    result = wh.materialize(DATA, "2026-01-01", raise_on_error=False)
+    return wh, wh.materialize(DATA, "2026-01-01", raise_on_error=False)
+
+
+def test_a_large_share_of_bad_rows_blocks_downstream(tmp_path, instance):
+    bad = [f"x{i},ghost,2026-01-01T08:00:00Z,session,0,0" for i in range(10)]
+    wh, result = one_day_with(tmp_path, instance, bad)
     assert not result.success
     e = evaluations(result)[("2026-01-01", "valid_rows")]
     assert (e.passed, e.severity, e.metadata["rejected_rows"].value) == (False, dg.AssetCheckSeverity.ERROR, 10)
@@ -125,12 +130,7 @@ def test_a_large_share_of_bad_rows_blocks_downstream(tmp_path, instance):
 
 
 def test_a_log_mostly_in_another_vocabulary_is_refused_before_any_row_is_validated(tmp_path, instance):
-    rows = good_rows("2026-01-01", 50) + [f"x{i},u1,2026-01-01T08:00:00Z,teleport,0,0" for i in range(10)]
-    events = write_events(tmp_path / "events.csv", rows)
-    users = write_users(tmp_path / "users.csv", [f"u{i}" for i in range(20)])
-    wh = Warehouse(tmp_path / "data", instance, events_file=events, users_file=users, days=1)
-    wh.materialize(USERS)
-    result = wh.materialize(DATA, "2026-01-01", raise_on_error=False)
+    _, result = one_day_with(tmp_path, instance, [f"x{i},u1,2026-01-01T08:00:00Z,teleport,0,0" for i in range(10)])
     assert not result.success and evaluations(result) == {}  # no check ran: no day was validated
     error = root_error(result)
     assert error.cls_name == "UnmappedTypesError"

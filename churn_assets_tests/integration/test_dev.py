@@ -24,6 +24,14 @@ def api_up(url: str) -> bool:
         return False
 
 
+def start_dev(port: int, env: dict, cwd, stdout) -> subprocess.Popen:
+    """`churn-assets dev` in a process group of its own, as a terminal starts it (output and errors to ``stdout``)."""
+    command = ["churn-assets", "dev", "--port", str(port)]
+    return subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+
+
 def test_dev_starts_the_ui_and_the_api_whose_links_open_in_a_browser(tmp_path):
     api = f"http://127.0.0.1:{free_port()}"
     env = clean_env()
@@ -33,15 +41,7 @@ def test_dev_starts_the_ui_and_the_api_whose_links_open_in_a_browser(tmp_path):
     assert seeded.returncode == 0, seeded.stdout[-3000:] + seeded.stderr[-3000:]
 
     ui = free_port()
-    dev = subprocess.Popen(
-        ["churn-assets", "dev", "--port", str(ui)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    dev = start_dev(ui, env, tmp_path, stdout=subprocess.PIPE)
     try:
         wait_for("the Dagster UI", lambda: server_up(ui), timeout=120)
         wait_for("the HTTP API beside it", lambda: api_up(api), timeout=60)
@@ -74,14 +74,7 @@ def test_dev_stopped_by_a_signal_to_its_pid_leaves_no_process_and_no_port(tmp_pa
     api = f"http://127.0.0.1:{free_port()}"
     env = clean_env() | {"CHURN_DATA_DIR": str(tmp_path / "d"), "CHURN_SERVE_URL": api, "CHURN_AUTOMATION": "off"}
     ui = free_port()
-    dev = subprocess.Popen(
-        ["churn-assets", "dev", "--port", str(ui)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    dev = start_dev(ui, env, tmp_path, stdout=subprocess.DEVNULL)
     try:
         wait_for("the Dagster UI", lambda: server_up(ui), timeout=120)
         wait_for("the HTTP API beside it", lambda: api_up(api), timeout=60)
