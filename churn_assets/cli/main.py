@@ -22,7 +22,7 @@ from churn_assets.cli.stages import (
 )
 from churn_assets.cli.summary import RunSummary
 from churn_assets.core.intake.findings import CheckFinding
-from churn_assets.core.intake.sources import SourceFileError
+from churn_assets.core.intake.sources import SourceFileError, source_days
 from churn_assets.core.registry.manifest import SourceMismatch, check_source
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
 
@@ -114,8 +114,6 @@ def _own_range(settings: Settings, data_only: bool) -> tuple[Settings, str | Non
     (``evaluate``, ``data_only``, dates its as-of days by the settings' range, so it keeps it.)"""
     if not settings.events_file or data_only:
         return settings, None
-    from churn_assets.core.intake.sources import source_days
-
     explicit = any(os.environ.get(ENV_VARS[name]) for name in ("start_date", "days"))
     try:
         held = source_days(settings.events_file)

@@ -53,13 +53,11 @@ class RunSummary:
         if t := self.tiers:
             out.append(f"Predictions {last}: {t['high']} high, {t['medium']} medium, {t['low']} low risk")
         if d := self.drift:
-            if d["drift_detected"]:
-                drifted = ", ".join(d["drifted_features"])
-                out.append(f"Drift {last}: max important PSI {d['max_important_psi']}, drifted: {drifted}")
+            psi = f"Drift {last}: max important PSI {d['max_important_psi']}"
+            if not d["drift_detected"]:
+                out.append(f"{psi}, no drift; largest shift {d.get('largest_shift') or '-'}")
             else:
-                shift = d.get("largest_shift") or "-"
-                out.append(f"Drift {last}: max important PSI {d['max_important_psi']}, no drift; largest shift {shift}")
-            if d["drift_detected"]:
+                out.append(f"{psi}, drifted: {', '.join(d['drifted_features'])}")
                 out.append(
                     "  drift detected: the drift sensor requests a retraining run (churn-assets dev runs the daemon)"
                 )

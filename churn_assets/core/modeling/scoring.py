@@ -182,11 +182,12 @@ def rank_predictions(scored: pd.DataFrame) -> pd.DataFrame:
 def expected_calibration_error(y_true: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
     """The row-weighted mean |predicted - observed| over ``bins`` equal-width probability bins."""
     y_true, probability = np.asarray(y_true, dtype=float), np.asarray(probability, dtype=float)
+    if not len(probability):
+        return 0.0
     edges = np.minimum((probability * bins).astype(int), bins - 1)
-    counts = np.bincount(edges, minlength=bins)
     predicted = np.bincount(edges, probability, minlength=bins)
     observed = np.bincount(edges, y_true, minlength=bins)
-    return float(np.sum(np.abs(predicted - observed)) / max(len(probability), 1)) if counts.any() else 0.0
+    return float(np.abs(predicted - observed).sum() / len(probability))
 
 
 def chance_calibration_error(probability: np.ndarray, *, draws: int = 200, seed: int = 0, bins: int = 10) -> float:
