@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from churn_assets.core.intake.rules import validate_events, validate_users
-from churn_assets.core.modeling.candidates import candidate_pipelines, train_candidates, validation_rows
+from churn_assets.core.modeling.candidates import train_candidates, validation_rows
 from churn_assets.core.modeling.metrics import evaluate, f1_threshold, lift_top_decile
+from churn_assets.core.modeling.pipelines import candidate_pipelines
 from churn_assets.core.modeling.scoring import calibration_report
 from churn_assets.core.modeling.trainer import train_model
 from churn_assets.core.modeling.training import CANDIDATES, model_input, split_frame, time_split

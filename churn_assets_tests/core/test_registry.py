@@ -227,7 +227,8 @@ REGISTER_IN_A_FRESH_PROCESS = """
 import sys
 import numpy as np
 import pandas as pd
-from churn_assets.core.modeling.candidates import calibrate, candidate_pipelines
+from churn_assets.core.modeling.candidates import calibrate
+from churn_assets.core.modeling.pipelines import candidate_pipelines
 from churn_assets.core.modeling.training import model_input
 from churn_assets.core.registry.artifacts import LocalArtifactStore
 from churn_assets.core.registry.card import ModelCard

@@ -14,7 +14,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from churn_assets.core.modeling.candidates import calibrate, candidate_pipelines
+from churn_assets.core.modeling.candidates import calibrate
+from churn_assets.core.modeling.pipelines import candidate_pipelines
 from churn_assets.core.modeling.training import TARGET, model_input
 from churn_assets.core.registry.artifacts import LocalArtifactStore
 from churn_assets.core.registry.model_registry import ModelRegistry

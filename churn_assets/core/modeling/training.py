@@ -24,7 +24,7 @@ from churn_assets.core.days import LabelCalendar
 from churn_assets.core.quality import Outcome
 from churn_assets.core.warehouse.feature_spec import CATEGORICAL_FEATURES
 
-# the candidate models churn_model trains and chooses from (core/modeling/candidates.candidate_pipelines builds them)
+# the candidate models churn_model trains and chooses from (core/modeling/pipelines.candidate_pipelines builds them)
 CANDIDATES = ("logistic_regression", "logistic_regression_smote", "gradient_boosting", "bg_nbd")
 # more a training run may name (the launchpad's ``candidates``): a stack of the learners, which fits each of them
 # four times for a few thousandths of ROC-AUC at best (docs/models.md)
