@@ -9,21 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from churn_assets.cli.instance import write_instance_config
 from churn_assets.core.registry.card import BASELINE_ROLE
 from churn_assets.settings import ENV_VARS, Settings
 
-# Local SQLite storage in DAGSTER_HOME; no usage statistics; the daemon marks runs whose worker died as failed
-# (the launcher's health check: wiring/run_launcher.py).
-INSTANCE_CONFIG = """telemetry:
-  enabled: false
-run_launcher:
-  module: churn_assets.wiring.run_launcher
-  class: MonitoredRunLauncher
-run_monitoring:
-  enabled: true
-  start_timeout_seconds: 180
-  poll_interval_seconds: 60
-"""
 WORKSPACE = """load_from:
   - python_module:
       module_name: churn_assets.definitions
@@ -54,9 +43,7 @@ def apply_options(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
     home = os.environ.get("DAGSTER_HOME") or str(settings.dagster_home.resolve())
     Path(home).mkdir(parents=True, exist_ok=True)
-    config = Path(home) / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_CONFIG)
+    write_instance_config(Path(home))
     os.environ["DAGSTER_HOME"] = home
     return settings
 

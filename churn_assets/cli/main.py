@@ -47,10 +47,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update(RANGE_PLANNED_EVENTS)
     import dagster as dg
 
-    from churn_assets.core.modeling.promotion import Judgement
     from churn_assets.definitions import build_definitions
     from churn_assets.defs.partitions import DailyGraph
-    from churn_assets.wiring.metadata import ROW_COUNT
 
     defs = build_definitions(settings)
     last_partition = DailyGraph.from_settings(settings).last_partition()  # the source's last day, or yesterday (UTC)
@@ -61,13 +59,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     check_source(artifacts.store(), settings)
-    instance = dg.DagsterInstance.get()
-    for line in mark_dead_runs_failed(instance):
-        print(f"  {line}")
-    print(f"churn-assets run: {plan.first}..{plan.last} ({settings.days} days) into {settings.data_dir}")
-    print(f"  Dagster instance: {os.environ['DAGSTER_HOME']}")
-    for note in ([range_note] if range_note else []) + plan.notes:
-        print(f"  {note}")
+    with dg.DagsterInstance.get() as instance:  # closed at the end: its storage's open databases with it
+        for line in mark_dead_runs_failed(instance):
+            print(f"  {line}")
+        print(f"churn-assets run: {plan.first}..{plan.last} ({settings.days} days) into {settings.data_dir}")
+        print(f"  Dagster instance: {os.environ['DAGSTER_HOME']}")
+        for note in ([range_note] if range_note else []) + plan.notes:
+            print(f"  {note}")
+        return _run_stages(plan, settings, defs, instance, artifacts)
+
+
+def _run_stages(plan, settings: Settings, defs, instance, artifacts) -> int:
+    """The plan's stages one after the other, each a Dagster run; what they wrote, summed up at the end."""
+    from churn_assets.core.modeling.promotion import Judgement
+    from churn_assets.wiring.metadata import ROW_COUNT
+
     stages = plan.stages
     outputs: dict[str, dict] = {}
     findings: list[CheckFinding] = []

@@ -1,4 +1,6 @@
-"""The daily refresh through the real daemon and webserver, on a per-day file export whose last day arrives late.
+"""The daily refresh through the real daemon and webserver, on a per-day file export whose last day arrives late,
+with the production instance: runs, event logs and sensor ticks in a real PostgreSQL server (a throwaway cluster
+on a loopback port, churn_assets_tests/postgres.py).
 
 A 40-day export: days 1-39 are loaded by ``churn-assets run``; the partitions end on day 40, whose file is not
 there yet. The refresh sensor must say it waits for that day, stock ``dagster asset materialize`` must refuse the
@@ -11,11 +13,15 @@ import sys
 from datetime import date, timedelta
 
 import pytest
+import sqlalchemy
+import yaml
 from dagster_graphql import DagsterGraphQLClient
 
+from churn_assets.cli.instance import POSTGRES_URL
 from churn_assets.core.simulation.simulate import simulate_events
 from churn_assets.settings import Settings
 from churn_assets_tests.helpers import ROOT, clean_env, dagster_services, wait_for
+from churn_assets_tests.postgres import postgres_server
 
 FIRST = date(2026, 1, 1)
 LAST = FIRST + timedelta(days=39)  # 2026-02-09: the day that arrives late
@@ -51,18 +57,36 @@ def late_day(tmp_path_factory):
     for i in range(39):
         export(template, FIRST + timedelta(days=i))
     env = clean_env()
-    env |= {
-        "CHURN_DATA_DIR": str(base / "churn"),
-        "DAGSTER_HOME": str(base / "dagster"),
-        "CHURN_EVENTS_FILE": template,
-        "CHURN_DAYS": "39",
-        "CHURN_SENSOR_SECONDS": "5",
+    with postgres_server() as url:
+        env |= {
+            "CHURN_DATA_DIR": str(base / "churn"),
+            "DAGSTER_HOME": str(base / "dagster"),
+            "CHURN_EVENTS_FILE": template,
+            "CHURN_DAYS": "39",
+            "CHURN_SENSOR_SECONDS": "5",
+            POSTGRES_URL: url,
+        }
+        seeded = subprocess.run(["churn-assets", "run"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+        env["CHURN_DAYS"] = "40"  # the export now covers day 40; its file has not landed
+        with dagster_services(env, base / "logs") as port:
+            client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+            yield {"client": client, "env": env, "template": template, "url": url, "home": base / "dagster"}
+
+
+def test_the_instance_is_postgres_and_its_file_names_the_variable_only(late_day):
+    """Every run the command and the daemon record is in PostgreSQL, and the UI lists them from there."""
+    home, url = late_day["home"], late_day["url"]
+    assert yaml.safe_load((home / "dagster.yaml").read_text())["storage"] == {
+        "postgres": {"postgres_url": {"env": POSTGRES_URL}}
     }
-    seeded = subprocess.run(["churn-assets", "run"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
-    env["CHURN_DAYS"] = "40"  # the export now covers day 40; its file has not landed
-    with dagster_services(env, base / "logs") as port:
-        yield {"client": DagsterGraphQLClient("127.0.0.1", port_number=port), "env": env, "template": template}
+    assert url not in (home / "dagster.yaml").read_text()
+    assert not (home / "history").exists()  # no SQLite run storage beside it
+    with sqlalchemy.create_engine(url).connect() as conn:
+        stored = set(conn.execute(sqlalchemy.text("SELECT run_id FROM runs")).scalars())
+    by_job = {job: runs(late_day["client"], job) for job in ("users_job", "daily_data_job", "labels_job")}
+    assert all(by_job.values())  # the seeding command's stages, each listed by the webserver
+    assert {r["runId"] for listed in by_job.values() for r in listed} <= stored
 
 
 def ticks(client, name: str) -> list[dict]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from churn_assets.cli.commands import INSTANCE_CONFIG
+from churn_assets.cli.instance import instance_yaml
 from churn_assets_tests.helpers import ROOT, clean_env, dagster_services, wait_for
 
 
@@ -31,7 +31,8 @@ def test_a_daemon_launched_run_whose_process_is_killed_is_marked_failed(tmp_path
     )
     home = tmp_path / "dagster"
     home.mkdir()
-    (home / "dagster.yaml").write_text(INSTANCE_CONFIG.replace("poll_interval_seconds: 60", "poll_interval_seconds: 2"))
+    config = instance_yaml(False, home).replace("poll_interval_seconds: 60", "poll_interval_seconds: 2")
+    (home / "dagster.yaml").write_text(config)
     env = clean_env() | {
         "DAGSTER_HOME": str(home),
         "CHURN_DATA_DIR": str(tmp_path / "churn"),
@@ -89,7 +90,7 @@ def test_a_re_execution_is_not_judged_by_the_pid_its_parent_run_carried(tmp_path
     gone.wait()  # a pid that no longer runs
     home = tmp_path / "dagster"
     home.mkdir()
-    (home / "dagster.yaml").write_text(INSTANCE_CONFIG)
+    (home / "dagster.yaml").write_text(instance_yaml(False, home))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         tags = {PID_TAG: str(gone.pid), HOST_TAG: socket.gethostname()}
         parent = instance.add_run(dg.DagsterRun(job_name="daily_data_job", run_id="parent", tags=tags))

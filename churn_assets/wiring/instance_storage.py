@@ -1,0 +1,112 @@
+"""The embedded Dagster instance's storage: Dagster's SQLite storage, with event-log writes that keep their
+database open.
+
+Dagster's SQLite event log opens a new engine and connection for every event it stores and closes it after
+the commit. Closing the last connection of a WAL database checkpoints it (copies the log into the database
+file, syncs it to disk and deletes the log), so each event costs a few milliseconds of file-system work: 1,100
+events of the demo's events stage took 12 s of its 29 s. ``SqliteStorage`` is Dagster's ``DagsterSqliteStorage``
+(the same files in the same places, so an existing instance keeps its history) whose event log keeps one
+connection per database (each run's own and the index) open in the process, for the few most recently used
+databases; SQLite's WAL mode lets the webserver and the daemon read while it writes, as before.
+
+One behaviour depends on the old pattern: the webserver's live view of a running run watches the run's
+database file for changes, which a checkpoint used to make. After each write the file's modification time is
+touched instead, so the view follows as before.
+
+The instance's ``dagster.yaml`` names this class (``churn-assets`` writes it into a new instance; see
+docs/deployment.md). Dagster's storages are configurable classes, the extension point for this; the base
+classes are internal names, imported in ``wiring/internals.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.pool import StaticPool
+
+from churn_assets.wiring.internals import (
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    DagsterSqliteStorage,
+    SqliteEventLogStorage,
+    create_engine,
+)
+
+INDEX_SHARD = "index"  # Dagster's name for the database that mirrors every run's asset events
+OPEN_DATABASES = 8  # the index and the runs written or read most recently
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's SQLite event log with one open connection per database, for the ``OPEN_DATABASES`` most recently
+    used ones. Every use holds the storage's lock, as in the base class, so a connection serves one thread at a
+    time."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self._engines: OrderedDict[str, object] = OrderedDict()
+        self._engines_lock = threading.Lock()
+        super().__init__(base_dir, inst_data)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        return cls(inst_data=inst_data, **config_value)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator:
+        with self._db_lock:
+            engine = self._engine(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+            if shard != INDEX_SHARD:  # the webserver's live view of this run watches the file (see above)
+                with contextlib.suppress(OSError):
+                    os.utime(self.path_for_shard(shard))
+
+    def _engine(self, shard: str):
+        with self._engines_lock:
+            if shard in self._engines:
+                self._engines.move_to_end(shard)
+                return self._engines[shard]
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=StaticPool,  # one connection, kept open; used under the storage's lock only
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            )
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            self._engines[shard] = engine
+            while len(self._engines) > OPEN_DATABASES:
+                self._engines.popitem(last=False)[1].dispose()
+            return engine
+
+    def _close_all(self) -> None:
+        with self._engines_lock:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+
+    def wipe(self) -> None:
+        with self._db_lock:
+            self._close_all()
+        super().wipe()
+
+    def dispose(self) -> None:
+        self._close_all()
+        super().dispose()
+
+
+class SqliteStorage(DagsterSqliteStorage):
+    """Dagster's SQLite storage under ``base_dir`` (runs, event logs, schedules where Dagster puts them), with the
+    pooled event log."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        super().__init__(base_dir, inst_data)
+        default = self._event_log_storage
+        self._event_log_storage = PooledSqliteEventLogStorage(default._base_dir)  # noqa: SLF001
+        default.dispose()
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        return cls.from_local(inst_data=inst_data, **config_value)

@@ -1,0 +1,173 @@
+"""The embedded instance's storage (wiring/instance_storage.py): Dagster's SQLite files in Dagster's places, with
+event-log databases kept open, and every event visible to readers that use Dagster's own storage class."""
+
+import argparse
+import os
+import re
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from churn_assets.cli.commands import apply_options
+from churn_assets.cli.instance import POSTGRES_URL, instance_yaml, write_instance_config
+from churn_assets.wiring.instance_storage import PooledSqliteEventLogStorage
+from churn_assets.wiring.internals import SqliteEventLogStorage
+
+MARKS = 60
+
+
+@dg.asset
+def marks(context: dg.AssetExecutionContext) -> None:
+    """Sixty materializations of another asset in one step: the events of a busy partitioned run."""
+    for i in range(MARKS):
+        context.log_event(dg.AssetMaterialization("mark", partition=None, metadata={"i": i}))
+
+
+@pytest.fixture
+def cli_instance(tmp_path, monkeypatch):
+    """The instance ``churn-assets`` creates in a new data directory."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    apply_options(argparse.Namespace(data_dir=str(tmp_path / "data")))
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
+def _open_files(pattern: str) -> list[str]:
+    """Files this process holds open whose path contains ``pattern``."""
+    fds = Path("/proc/self/fd")
+    return [p for p in (os.readlink(fd) for fd in fds.iterdir() if fd.is_symlink()) if pattern in p]
+
+
+def test_the_cli_instance_keeps_its_event_log_open_and_dagsters_own_reader_sees_every_event(cli_instance, tmp_path):
+    home = Path(os.environ["DAGSTER_HOME"])
+    assert home == (tmp_path / "data" / "dagster").resolve()
+    assert type(cli_instance.event_log_storage) is PooledSqliteEventLogStorage
+    assert "SqliteStorage" in (home / "dagster.yaml").read_text()
+
+    result = dg.materialize([marks], instance=cli_instance)
+    assert result.success
+    run_db = home / "history" / "runs" / f"{result.run_id}.db"
+    assert run_db.exists()  # Dagster's layout: an existing instance keeps its history
+    kept_open = sorted(_open_files(str(run_db)))  # one connection, not one per event: the database and its WAL
+    assert kept_open == [str(run_db), f"{run_db}-shm", f"{run_db}-wal"]
+
+    # a reader using Dagster's own class (the webserver of an older release) sees every event, while it is open
+    reader = SqliteEventLogStorage(str(home / "history" / "runs"))
+    logged = reader.get_records_for_run(result.run_id, limit=10_000).records
+    marks_seen = [
+        r for r in logged if r.event_log_entry.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    ]
+    assert len(marks_seen) == MARKS + 1  # sixty marks and the asset itself
+    mirrored = cli_instance.fetch_materializations(dg.AssetKey("mark"), limit=100).records
+    assert [r.event_log_entry.asset_materialization.metadata["i"].value for r in mirrored] == list(range(MARKS))[::-1]
+
+    cli_instance.dispose()  # the databases are closed (and checkpointed) with the instance
+    assert _open_files(str(home)) == []
+    assert not Path(f"{run_db}-wal").exists()
+
+
+def test_a_watcher_of_a_run_hears_each_write_as_it_did_before(cli_instance, tmp_path):
+    """The webserver's live view of a run watches the run's database file; a kept-open connection no longer
+    rewrites it on every event, so the storage touches it."""
+    result = dg.materialize([marks], instance=cli_instance)
+    home = os.environ["DAGSTER_HOME"]
+    reader = SqliteEventLogStorage(str(Path(home) / "history" / "runs"))
+    heard: list[str] = []
+    records = reader.get_records_for_run(result.run_id, limit=10_000)
+    reader.watch(result.run_id, records.cursor, lambda entry, cursor: heard.append(entry.user_message))
+    try:
+        time.sleep(0.5)  # the watcher is started
+        for text in ("first note", "second note"):
+            cli_instance.event_log_storage.store_event(
+                dg.EventLogEntry(
+                    error_info=None,
+                    level=20,
+                    user_message=text,
+                    run_id=result.run_id,
+                    timestamp=time.time(),
+                    dagster_event=None,
+                    job_name=result.job_def.name,
+                )
+            )
+        deadline = time.monotonic() + 10
+        while len(heard) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        reader.dispose()
+    assert heard == ["first note", "second note"]
+
+
+SECRET_URL = "postgresql+psycopg2://churn:s3cret-value@db.internal:5432/dagster"
+
+
+def test_the_instance_file_follows_the_storage_switch_and_never_holds_the_url(tmp_path, monkeypatch):
+    home = tmp_path / "dagster"
+    home.mkdir()
+    config = home / "dagster.yaml"
+    monkeypatch.delenv(POSTGRES_URL, raising=False)
+    write_instance_config(home)
+    assert yaml.safe_load(config.read_text())["storage"] == {
+        "custom": {
+            "module": "churn_assets.wiring.instance_storage",
+            "class": "SqliteStorage",
+            "config": {"base_dir": str(home.resolve())},
+        }
+    }
+
+    monkeypatch.setenv(POSTGRES_URL, SECRET_URL)
+    write_instance_config(home)
+    text = config.read_text()
+    assert yaml.safe_load(text)["storage"] == {"postgres": {"postgres_url": {"env": POSTGRES_URL}}}
+    assert "s3cret" not in text and "db.internal" not in text
+
+    monkeypatch.delenv(POSTGRES_URL)
+    write_instance_config(home)  # back to the embedded default
+    assert config.read_text() == instance_yaml(False, home)
+
+    moved = tmp_path / "moved"
+    home.rename(moved)
+    write_instance_config(moved)  # a directory moved since: its own files, not the old place's
+    assert yaml.safe_load((moved / "dagster.yaml").read_text())["storage"]["custom"]["config"] == {
+        "base_dir": str(moved.resolve())
+    }
+
+    earlier = "telemetry:\n  enabled: false\nrun_monitoring:\n  enabled: true\n  start_timeout_seconds: 180\n"
+    earlier += "  poll_interval_seconds: 60\n"
+    (moved / "dagster.yaml").write_text(earlier)  # what an earlier release wrote: brought up to date
+    write_instance_config(moved)
+    assert (moved / "dagster.yaml").read_text() == instance_yaml(False, moved)
+
+
+def test_a_dagster_yaml_a_person_wrote_is_left_alone_with_a_warning_where_it_ignores_postgres(
+    tmp_path, monkeypatch, capsys
+):
+    own = "telemetry:\n  enabled: true\n"
+    (tmp_path / "dagster.yaml").write_text(own)
+    monkeypatch.delenv(POSTGRES_URL, raising=False)
+    write_instance_config(tmp_path)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv(POSTGRES_URL, SECRET_URL)
+    write_instance_config(tmp_path)
+    assert (tmp_path / "dagster.yaml").read_text() == own
+    assert capsys.readouterr().err == (
+        f"warning: {tmp_path / 'dagster.yaml'} is not the one churn-assets writes; {POSTGRES_URL} is not used\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://churn:s3cret-value@db:5432/dagster", "names the psycopg driver, which is not installed"),
+        ("s3cret-value", "is not a database URL SQLAlchemy can read (ArgumentError)"),
+        ("postgresql+nodriver://churn:s3cret-value@db/dagster", "is not a database URL SQLAlchemy can read"),
+    ],
+)
+def test_a_postgres_url_the_instance_could_not_open_is_refused_without_repeating_it(tmp_path, monkeypatch, url, reason):
+    monkeypatch.setenv(POSTGRES_URL, url)
+    with pytest.raises(ValueError, match=re.escape(reason)) as refused:
+        write_instance_config(tmp_path)
+    assert "s3cret" not in str(refused.value)
+    assert not (tmp_path / "dagster.yaml").exists()
