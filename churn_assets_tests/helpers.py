@@ -1,5 +1,6 @@
 """Helpers of the tests: processes, ports, servers, a browser, errors; no fixtures (those are in conftest.py)."""
 
+import fnmatch
 import os
 import shutil
 import signal
@@ -231,3 +232,40 @@ def feature_rows(data: Path, day: str, n: int) -> list[dict]:
     as_of = date.fromisoformat(day[:10])
     frame = engine.query(scored_day_select(engine.schema, as_of, as_of, card.type_features, spec)).head(n)
     return json.loads(frame[card.features].to_json(orient="records"))
+
+
+# The container image (Dockerfile, .dockerignore), read as a builder would
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """The Dockerfile's instructions as (INSTRUCTION, arguments), continuation lines joined, comments dropped."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def instruction(name: str) -> list[str]:
+    return [args for op, args in dockerfile() if op == name]
+
+
+def build_context() -> list[str]:
+    """The working tree's files (those git does not ignore, committed or not) that the build context admits
+    (.dockerignore: exclude all, then re-include by pattern)."""
+    patterns = [p for p in (ROOT / ".dockerignore").read_text().splitlines() if p and not p.startswith("#")]
+    listing = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
+    tracked = subprocess.run(listing, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    admitted = []
+    for path in tracked.splitlines():
+        keep = True
+        for pattern in patterns:
+            negated, glob = pattern.startswith("!"), pattern.lstrip("!")
+            hit = (
+                fnmatch.fnmatch(path, glob)
+                or fnmatch.fnmatch(path.split("/")[0], glob)
+                or (glob.startswith("**/") and f"/{glob[3:]}/" in f"/{path}")
+            )
+            if hit:
+                keep = negated
+        if keep:
+            admitted.append(path)
+    return admitted

@@ -44,6 +44,9 @@ def apply_options(args: argparse.Namespace) -> Settings:
     home = os.environ.get("DAGSTER_HOME") or str(settings.dagster_home.resolve())
     Path(home).mkdir(parents=True, exist_ok=True)
     write_instance_config(Path(home))
+    # a ranged run's materializations of an asset written as batches: one transaction per batch in the embedded
+    # instance's event log, one INSERT per batch in PostgreSQL (docs/deployment.md, "The Dagster instance")
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "100")
     os.environ["DAGSTER_HOME"] = home
     return settings
 

@@ -29,15 +29,11 @@ from contextlib import contextmanager
 
 from sqlalchemy.pool import StaticPool
 
-from churn_assets.wiring.internals import (
-    SQLITE_BUSY_TIMEOUT_SECONDS,
-    DagsterSqliteStorage,
-    SqliteEventLogStorage,
-    create_engine,
-)
+from churn_assets.wiring.internals import DagsterSqliteStorage, SqliteEventLogStorage, create_engine
 
 INDEX_SHARD = "index"  # Dagster's name for the database that mirrors every run's asset events
 OPEN_DATABASES = 8  # the index and the runs written or read most recently
+BUSY_TIMEOUT_SECONDS = 30  # how long a write waits for another process's (Dagster 1.13's own value; 1.12: 5)
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
@@ -48,6 +44,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: OrderedDict[str, object] = OrderedDict()
         self._engines_lock = threading.Lock()
+        self._batch: _Batch | None = None
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -56,13 +53,38 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator:
+        batch = self._batch
+        if batch is not None and batch.thread == threading.get_ident():  # inside store_event_batch: its transaction
+            yield batch.connection(shard, self._engine)
+            return
         with self._db_lock:
             engine = self._engine(shard)
             with engine.connect() as conn, conn.begin():
                 yield conn
-            if shard != INDEX_SHARD:  # the webserver's live view of this run watches the file (see above)
-                with contextlib.suppress(OSError):
-                    os.utime(self.path_for_shard(shard))
+            self._touch(shard)
+
+    def store_event_batch(self, events) -> None:
+        """A batch of events (Dagster sends a ranged run's materializations of one asset as a batch when
+        ``DAGSTER_EVENT_BATCH_SIZE`` is set) in one transaction per database, committed together; on an error
+        nothing of the batch is kept, and Dagster writes its events one by one instead."""
+        with self._db_lock:
+            self._batch = _Batch(threading.get_ident())
+            try:
+                for event in events:
+                    self.store_event(event)
+                self._batch.commit()
+            except BaseException:
+                self._batch.rollback()
+                raise
+            finally:
+                shards, self._batch = list(self._batch.open), None
+            for shard in shards:
+                self._touch(shard)
+
+    def _touch(self, shard: str) -> None:
+        if shard != INDEX_SHARD:  # the webserver's live view of this run watches the file (see above)
+            with contextlib.suppress(OSError):
+                os.utime(self.path_for_shard(shard))
 
     def _engine(self, shard: str):
         with self._engines_lock:
@@ -72,7 +94,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             engine = create_engine(
                 self.conn_string_for_shard(shard),
                 poolclass=StaticPool,  # one connection, kept open; used under the storage's lock only
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+                connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
@@ -95,6 +117,31 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         self._close_all()
         super().dispose()
+
+
+class _Batch:
+    """The open transactions of one ``store_event_batch`` call, one per database it writes, begun on first use."""
+
+    def __init__(self, thread: int):
+        self.thread = thread
+        self.open: dict[str, tuple] = {}
+
+    def connection(self, shard: str, engine_of):
+        if shard not in self.open:
+            conn = engine_of(shard).connect()
+            self.open[shard] = (conn, conn.begin())
+        return self.open[shard][0]
+
+    def commit(self) -> None:
+        for conn, transaction in self.open.values():
+            transaction.commit()
+            conn.close()
+
+    def rollback(self) -> None:
+        for conn, transaction in self.open.values():
+            with contextlib.suppress(Exception):
+                transaction.rollback()
+            conn.close()
 
 
 class SqliteStorage(DagsterSqliteStorage):

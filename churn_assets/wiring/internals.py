@@ -32,8 +32,8 @@ with that check, and the check's result types are not exported.
 
 5. Dagster's SQLite storage, to keep the event log's databases open (``wiring/instance_storage.py``). An
 instance's storage is a configurable class named in its ``dagster.yaml``, Dagster's extension point for it; the
-SQLite classes it extends (``DagsterSqliteStorage``, ``SqliteEventLogStorage``), the engine factory they use and
-their busy timeout are not exported.
+SQLite classes it extends (``DagsterSqliteStorage``, ``SqliteEventLogStorage``) and the engine factory they use
+are not exported.
 
 Everything else in the package uses public Dagster APIs only.
 """
@@ -52,12 +52,10 @@ from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster_duckdb.io_manager import DuckDbClient
 
 __all__ = [
-    "SQLITE_BUSY_TIMEOUT_SECONDS",
     "CheckRunHealthResult",
     "DagsterSqliteStorage",
     "SqliteEventLogStorage",

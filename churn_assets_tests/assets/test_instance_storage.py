@@ -171,3 +171,39 @@ def test_a_postgres_url_the_instance_could_not_open_is_refused_without_repeating
         write_instance_config(tmp_path)
     assert "s3cret" not in str(refused.value)
     assert not (tmp_path / "dagster.yaml").exists()
+
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-02-01")
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+def daily(context: dg.AssetExecutionContext) -> None:
+    """A ranged run's asset: one materialization per day, which Dagster sends to the storage as a batch."""
+
+
+def test_a_ranged_runs_materializations_arrive_as_batches_each_written_whole(cli_instance, monkeypatch):
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "100")
+    tags = {"dagster/asset_partition_range_start": "2026-01-01", "dagster/asset_partition_range_end": "2026-01-31"}
+    result = dg.materialize([daily], instance=cli_instance, tags=tags)
+    assert result.success
+    records = cli_instance.fetch_materializations(dg.AssetKey("daily"), limit=100).records
+    assert sorted(r.partition_key for r in records) == DAYS.get_partition_keys()  # 31 days, each once
+    home = Path(os.environ["DAGSTER_HOME"])
+    reader = SqliteEventLogStorage(str(home / "history" / "runs"))
+    logged = reader.get_records_for_run(result.run_id, limit=10_000).records
+    kinds = [r.event_log_entry.dagster_event_type for r in logged]
+    assert kinds.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == 31
+
+    # a batch that fails part-way keeps nothing of itself (Dagster then writes its events one by one)
+    storage = cli_instance.event_log_storage
+    note = dg.EventLogEntry(
+        error_info=None, level=20, user_message="kept only with its batch", run_id=result.run_id,
+        timestamp=time.time(), dagster_event=None, job_name=result.job_def.name,
+    )  # fmt: skip
+    with pytest.raises(Exception, match="not-an-event"):
+        storage.store_event_batch([note, "not-an-event"])
+    messages = [r.event_log_entry.user_message for r in reader.get_records_for_run(result.run_id, limit=10_000).records]
+    assert "kept only with its batch" not in messages
+    storage.store_event_batch([note])
+    messages = [r.event_log_entry.user_message for r in reader.get_records_for_run(result.run_id, limit=10_000).records]
+    assert messages[-1] == "kept only with its batch"

@@ -31,6 +31,11 @@ def bench(script: str, *args: str) -> list[str]:
         ("bench_newday.py", ["--day-users", "2000", "--history", "8", "--repeat", "1"], ["new day"]),
         ("bench_purchase.py", ["--users", "300", "--days", "60", "--repeat", "1"], ["reference", "command"]),
         ("bench_subscriptions.py", ["--users", "300", "--repeat", "1"], ["reference", "layer"]),
+        (
+            "bench_instance.py",
+            ["--users", "300", "--days", "45", "--repeat", "1", "--variants", "previous,postgres_batch"],
+            ["postgres_batch"],  # beside the previous release, on a throwaway PostgreSQL server
+        ),
     ],
 )
 def test_a_benchmark_prints_its_measurements_for_every_variant(script, args, variants):

@@ -1,8 +1,14 @@
 """The version floors in pyproject.toml install a working project: every runtime dependency at exactly its floor,
 in a virtualenv of its own, runs the whole pipeline on DuckDB and on the BigQuery and GCS emulators and serves a
-user's risk over HTTP."""
+user's risk over HTTP.
+
+The virtualenv is built as the container image is (Dockerfile): from exactly the files its build context admits,
+with the image's own install command, and the image's command (the code server) is started from it."""
 
 import json
+import os
+import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -14,7 +20,16 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from churn_assets.settings import ENV_VARS
-from churn_assets_tests.helpers import ROOT, Server, clean_env, free_port, new_gcp_settings
+from churn_assets_tests.helpers import (
+    ROOT,
+    Server,
+    build_context,
+    clean_env,
+    free_port,
+    instruction,
+    new_gcp_settings,
+    wait_for,
+)
 
 
 def floor_pins(dependencies: list[str]) -> dict[str, str]:
@@ -48,10 +63,18 @@ def floors(tmp_path_factory):
     root = tmp_path_factory.mktemp("floors")
     constraints = root / "constraints.txt"
     constraints.write_text("".join(f"{name}=={version}\n" for name, version in PINS.items()))
+    context = root / "context"  # the image's build context: what .dockerignore admits, nothing else
+    for path in build_context():
+        (context / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / path, context / path)
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True, timeout=120)
     python = root / "venv" / "bin" / "python"
+    [run] = instruction("RUN")  # the image's install step, its first command
+    image_install = shlex.split(run.split("&&")[0])
+    assert image_install == ["python", "-m", "pip", "install", "."]
     install = subprocess.run(
-        [python, "-m", "pip", "install", "--no-input", "-c", constraints, str(ROOT)],
+        [python, *image_install[1:], "--no-input", "-c", constraints],
+        cwd=context,
         capture_output=True,
         text=True,
         timeout=900,
@@ -99,3 +122,18 @@ def test_the_whole_pipeline_runs_and_serves_on_the_floors(floors, tmp_path):
 def test_the_gcp_deployment_runs_on_the_floors(floors, tmp_path, bq_emulator, gcs_emulator):
     run_demo(floors, tmp_path, **new_gcp_settings())
     assert not (tmp_path / "warehouse.duckdb").exists()  # the tables went to BigQuery
+
+
+def test_the_images_command_from_its_install_steps_answers_dagsters_health_check(floors, tmp_path):
+    """The Dockerfile's CMD (Dagster's code server for churn_assets.definitions), on loopback and a free port."""
+    command = json.loads(instruction("CMD")[0])
+    port = free_port()
+    command[command.index("-p") + 1], command[command.index("-h") + 1] = str(port), "127.0.0.1"
+    env = clean_env() | {"PATH": f"{floors}{os.pathsep}{os.environ['PATH']}", "CHURN_DATA_DIR": str(tmp_path / "d")}
+    server = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        health = [str(floors / "dagster"), "api", "grpc-health-check", "-p", str(port)]
+        wait_for("the code server", lambda: subprocess.run(health, env=env, capture_output=True).returncode == 0, 120)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
