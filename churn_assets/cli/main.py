@@ -22,7 +22,7 @@ from churn_assets.cli.stages import (
 )
 from churn_assets.cli.summary import RunSummary
 from churn_assets.core.intake.findings import CheckFinding
-from churn_assets.core.intake.sources import SourceFileError, source_days
+from churn_assets.core.intake.sources import SourceFileError, source_day_rows
 from churn_assets.core.registry.manifest import SourceMismatch, check_source
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     settings = apply_options(args)
     data_only = getattr(args, "data_only", False)
     try:
-        settings, range_note = _own_range(settings, data_only)
+        settings, range_note, day_rows = _own_range(settings, data_only)
     except (RangeError, SourceFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     artifacts = artifacts_of(settings)
     try:
         plan = plan_run(settings, last_partition, bool(artifacts.registry().production()), data_only)
+        plan = plan.with_day_rows(day_rows) if day_rows else plan  # runs sized by the file's rows, not its users
     except RangeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -66,10 +67,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  Dagster instance: {os.environ['DAGSTER_HOME']}")
         for note in ([range_note] if range_note else []) + plan.notes:
             print(f"  {note}")
-        return _run_stages(plan, settings, defs, instance, artifacts)
+        return _run_stages(plan, settings, defs, instance, artifacts, sized=bool(day_rows))
 
 
-def _run_stages(plan, settings: Settings, defs, instance, artifacts) -> int:
+def _run_stages(plan, settings: Settings, defs, instance, artifacts, sized: bool) -> int:
     """The plan's stages one after the other, each a Dagster run; what they wrote, summed up at the end."""
     from churn_assets.core.modeling.promotion import Judgement
     from churn_assets.wiring.metadata import ROW_COUNT
@@ -98,8 +99,8 @@ def _run_stages(plan, settings: Settings, defs, instance, artifacts) -> int:
         if not ok:
             print_findings(findings, notes, settings)
             return 1
-        if stage.job == "users_job" and (settings.events_file or settings.events_query):
-            # a file's population is known now: size the events runs by it, as the simulator's is
+        if stage.job == "users_job" and (settings.events_file or settings.events_query) and not sized:
+            # a source's population is known now: size the events runs by it, as the simulator's is
             stages = plan.with_population(int(outputs.get("raw_users", {}).get(ROW_COUNT, settings.users))).stages
         if stage.job == "promotion_job" and not artifacts.registry().production():
             reason = (
@@ -115,22 +116,25 @@ def _run_stages(plan, settings: Settings, defs, instance, artifacts) -> int:
     return 0
 
 
-def _own_range(settings: Settings, data_only: bool) -> tuple[Settings, str | None]:
-    """``plan.own_range`` for an events file, its result passed on to the Dagster runs through the environment.
-    (``evaluate``, ``data_only``, dates its as-of days by the settings' range, so it keeps it.)"""
-    if not settings.events_file or data_only:
-        return settings, None
-    explicit = any(os.environ.get(ENV_VARS[name]) for name in ("start_date", "days"))
+def _own_range(settings: Settings, data_only: bool) -> tuple[Settings, str | None, dict | None]:
+    """``plan.own_range`` for an events file, its result passed on to the Dagster runs through the environment,
+    and the file's rows per day (None where unknown), by which the events runs are sized. (``evaluate``,
+    ``data_only``, dates its as-of days by the settings' range, so it keeps it.)"""
+    if not settings.events_file:
+        return settings, None, None
+    explicit = data_only or any(os.environ.get(ENV_VARS[name]) for name in ("start_date", "days"))
     try:
-        held = source_days(settings.events_file)
+        rows = source_day_rows(settings.events_file)
     except SourceFileError:
         if not explicit:
             raise
-        held = None  # the run names an unreadable file in its own words, for its days
-    settings, note = own_range(settings, held, explicit)
+        rows = None  # the run names an unreadable file in its own words, for its days
+    if data_only:
+        return settings, None, rows
+    settings, note = own_range(settings, (min(rows), max(rows)) if rows else None, explicit)
     os.environ[ENV_VARS["start_date"]] = settings.start_date.isoformat()
     os.environ[ENV_VARS["days"]] = str(settings.days)
-    return settings, note
+    return settings, note, rows
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
-from churn_assets.core.days import day_chunks
+from churn_assets.core.days import day_chunks, row_chunks
 from churn_assets.settings import Settings
 
-EVENTS_PER_RUN_USER_DAYS = 1_000_000  # users x days of raw events one run holds in memory at most
+EVENTS_PER_RUN = 1_000_000  # raw events one run of the events stage holds in memory at most
+EVENTS_PER_RUN_USER_DAYS = EVENTS_PER_RUN  # the same budget in users x days, where rows per day are not known
 EVENTS = ("daily_data_job", "events to features")
 
 
@@ -39,8 +40,17 @@ class Plan:
 
     def with_population(self, users: int) -> Plan:
         """The same plan with the events stage sized for ``users`` (a file's population, known after stage 1)."""
+        return self._with_events([Stage(*EVENTS, lo, hi) for lo, hi in event_ranges(self.first, self.last, users)])
+
+    def with_day_rows(self, rows: dict[date, int]) -> Plan:
+        """The same plan with the events stage sized by the source's rows per day: runs of at most
+        ``EVENTS_PER_RUN`` raw events, whatever the users' activity (a day above it alone is a run of its own)."""
+        ranges = row_chunks(self.first, self.last, rows, EVENTS_PER_RUN)
+        return self._with_events([Stage(*EVENTS, lo, hi) for lo, hi in ranges])
+
+    def _with_events(self, events: list[Stage]) -> Plan:
         others = [s for s in self.stages if s.job != EVENTS[0]]
-        return replace(self, stages=[others[0], *event_stages(self.first, self.last, users), *others[1:]])
+        return replace(self, stages=[others[0], *events, *others[1:]])
 
 
 class RangeError(ValueError):
@@ -69,8 +79,9 @@ def own_range(settings: Settings, held: tuple[date, date] | None, explicit: bool
 
 
 def event_ranges(first: date, last: date, users: int) -> list[tuple[date, date]]:
-    """The events stage in ranges of at most 1,000,000 / users days: one run for the demo's 2,000 users,
-    10-day runs for 100,000, so a run's raw events stay near a million rows whatever the population."""
+    """The events stage in ranges of at most 1,000,000 / users days where the rows per day are not known (the
+    simulator, whose users have about one event a day; a query): one run for the demo's 2,000 users, 10-day runs
+    for 100,000."""
     return day_chunks(first, last, max(1, EVENTS_PER_RUN_USER_DAYS // max(1, users)))
 
 

@@ -3,7 +3,7 @@ label calendar: the horizon's date arithmetic, shared by the warehouse, training
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -24,6 +24,24 @@ def day_chunks(first: date, last: date, chunk_days: int) -> list[tuple[date, dat
         end = min(last, start + timedelta(days=chunk_days - 1))
         chunks.append((start, end))
         start = end + timedelta(days=1)
+    return chunks
+
+
+def row_chunks(first: date, last: date, rows: Mapping[date, int], budget: int) -> list[tuple[date, date]]:
+    """first ... last cut into consecutive ranges holding at most ``budget`` rows each (``rows`` per day; a day
+    not in it holds none); a day over the budget on its own is a range of its own."""
+    if first > last:
+        return []
+    chunks: list[tuple[date, date]] = []
+    start, held, day = first, 0, first
+    while day <= last:
+        n = rows.get(day, 0)
+        if held and held + n > budget:
+            chunks.append((start, day - timedelta(days=1)))
+            start, held = day, 0
+        held += n
+        day += timedelta(days=1)
+    chunks.append((start, last))
     return chunks
 
 

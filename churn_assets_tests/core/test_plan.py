@@ -1,10 +1,11 @@
 """The stages `churn-assets run` plans from its settings alone, before anything runs."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from churn_assets.cli.plan import RangeError, Stage, own_range, plan_run
+from churn_assets.core.days import row_chunks
 from churn_assets.settings import Settings
 
 D = date.fromisoformat
@@ -41,6 +42,34 @@ def test_a_large_population_cuts_the_events_into_ranges_of_a_million_user_days()
         ("daily_data_job", "2026-01-01..2026-04-30"),
         ("labels_job", "2026-01-01..2026-03-31"),
     ]
+
+
+def test_a_heavy_user_source_is_run_in_ranges_under_a_million_raw_events_whatever_its_population():
+    """2,900 users whose days hold 48,000 events each (5.7 M over 120 days), one day of a sale with 1.4 M, and a
+    quiet week: sized by users (the old rule) one run would hold all 5.7 M; sized by rows none holds more than
+    a million events, except the sale day, alone."""
+    settings = Settings(users=2_900)
+    rows = {d: 48_000 for d in (D("2026-01-01") + timedelta(days=i) for i in range(120))}
+    rows[D("2026-02-14")] = 1_400_000
+    for i in range(7):
+        rows[D("2026-03-01") + timedelta(days=i)] = 0
+    by_users = [s for s in plan_run(settings, D("2026-04-30"), False).stages if s.job == "daily_data_job"]
+    assert [(s.first, s.last) for s in by_users] == [(D("2026-01-01"), D("2026-04-30"))]
+    plan = plan_run(settings, D("2026-04-30"), False).with_day_rows(rows)
+    events = [s for s in plan.stages if s.job == "daily_data_job"]
+    held = [sum(rows.get(s.first + timedelta(days=i), 0) for i in range((s.last - s.first).days + 1)) for s in events]
+    assert [(s.span.strip(), n) for s, n in zip(events, held, strict=True)] == [
+        ("2026-01-01..2026-01-20", 960_000),
+        ("2026-01-21..2026-02-09", 960_000),
+        ("2026-02-10..2026-02-13", 192_000),  # the next day would not fit
+        ("2026-02-14", 1_400_000),  # over the budget alone: a run of its own
+        ("2026-02-15..2026-03-13", 960_000),  # the quiet week costs nothing
+        ("2026-03-14..2026-04-02", 960_000),
+        ("2026-04-03..2026-04-22", 960_000),
+        ("2026-04-23..2026-04-30", 384_000),
+    ]
+    assert jobs(plan)[0] == ("users_job", "") and jobs(plan)[len(events) + 1][0] == "labels_job"  # the rest as before
+    assert row_chunks(D("2026-01-02"), D("2026-01-01"), rows, 1_000_000) == []
 
 
 def test_a_short_range_labels_what_it_can_and_says_why_it_does_not_train():

@@ -7,6 +7,7 @@ from churn_assets.core.intake.sources import (
     SourceFileError,
     read_events,
     read_users,
+    source_day_rows,
     source_days,
     users_from_events,
 )
@@ -152,3 +153,26 @@ def test_a_sources_days_are_its_first_and_last_utc_event_day_or_its_day_files(tm
     assert source_days(write_csv(tmp_path / "empty.csv", "user_id,event_time\n")) is None
     with pytest.raises(SourceFileError, match="missing.csv: file not found"):
         source_days(str(tmp_path / "missing.csv"))
+
+
+def test_a_sources_rows_per_day_are_counted_cheaply_from_its_files(tmp_path):
+    """A single file's by its events' UTC days; a template's by each day file's line breaks (CSV, with or without a
+    final one) or footer (Parquet), nothing parsed; days are the template's own."""
+    path = write_csv(
+        tmp_path / "events.csv",
+        "user_id,event_time\na,2025-03-01T00:30:00+02:00\nb,2025-03-01T10:00:00Z\nc,2025-03-02T23:59:59Z\n",
+    )
+    assert source_day_rows(path) == {date(2025, 2, 28): 1, date(2025, 3, 1): 1, date(2025, 3, 2): 1}
+    write_csv(tmp_path / "ev-2025-05-01.csv", "user_id,event_time\na,2025-05-01T01:00:00Z\nb,2025-05-01T02:00:00Z\n")
+    write_csv(tmp_path / "ev-2025-05-02.csv", "user_id,event_time\na,2025-05-02T01:00:00Z")  # no final line break
+    write_csv(tmp_path / "ev-2025-05-03.csv", "user_id,event_time\n")  # a day without events
+    assert source_day_rows(str(tmp_path / "ev-{date}.csv")) == {
+        date(2025, 5, 1): 2,
+        date(2025, 5, 2): 1,
+        date(2025, 5, 3): 0,
+    }
+    frame = pd.DataFrame({"user_id": ["a"] * 5, "event_time": ["2025-05-01T01:00:00Z"] * 5})
+    frame.to_parquet(tmp_path / "pq-2025-05-01.parquet")
+    assert source_day_rows(str(tmp_path / "pq-{date}.parquet")) == {date(2025, 5, 1): 5}
+    assert source_day_rows(str(tmp_path / "none-{date}.csv")) == {}
+    assert source_day_rows("gs://bucket/ev-{date}.csv") is None  # not listed: the run sizes itself by users

@@ -193,20 +193,37 @@ def waiting_for(template: str, day: date, files: Files = LOCAL) -> str | None:
 
 
 def source_days(template: str, files: Files = LOCAL) -> tuple[date, date] | None:
-    """The first and last UTC day of a file source: a per-day template's by its day files' names (found by
-    listing, nothing read; local templates only, else None), a single file's by its first and last event (the file
-    read once, as the run reads it). None when there are none."""
+    """The first and last UTC day of a file source (``source_day_rows``); None when there are none."""
+    rows = source_day_rows(template, files)
+    return (min(rows), max(rows)) if rows else None
+
+
+def source_day_rows(template: str, files: Files = LOCAL) -> dict[date, int] | None:
+    """The rows of each UTC day of a file source, found cheaply: a per-day template's from its day files (found by
+    listing; rows counted from a Parquet file's footer or a CSV file's line breaks, nothing parsed; local templates
+    only, else None), a single file's from its events' times (the file read once, as the run reads it, and kept)."""
     if DATE_PLACEHOLDER in template:
         if template.startswith("gs://"):
             return None
         folder, pattern = Path(template).parent, Path(template).name
         named = re.compile(re.escape(pattern).replace(re.escape(DATE_PLACEHOLDER), r"(\d{4}-\d{2}-\d{2})") + "$")
-        days = sorted(date.fromisoformat(m.group(1)) for p in folder.glob("*") if (m := named.match(p.name)))
-        return (days[0], days[-1]) if days else None
+        days = {date.fromisoformat(m.group(1)): p for p in folder.glob("*") if (m := named.match(p.name))}
+        return {day: _file_rows(path) for day, path in sorted(days.items())}
     times = _events_file(template, files, "file not found")["event_time"].dropna()
-    if times.empty:
-        return None
-    return times.min().date(), times.max().date()
+    return {day.date(): int(n) for day, n in times.dt.floor("D").value_counts().sort_index().items()}
+
+
+def _file_rows(path: Path) -> int:
+    """Data rows of a local CSV (its line breaks, less the header) or Parquet file (its footer)."""
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    breaks, last = 0, b"\n"
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            breaks, last = breaks + chunk.count(b"\n"), chunk[-1:]
+    return max(0, breaks + (last != b"\n") - 1)
 
 
 def holds_day(source: str, latest, day: date) -> str | None:
