@@ -35,10 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT))
-from measure import host, report  # noqa: E402
+from measure import STAGE, host, report  # noqa: E402
 
 PREVIOUS = "b466d7f"
-STAGE = re.compile(r"^\[(\d+)/\d+\] (.+?) \.\.\.\n\s+done in ([\d.]+)s", re.M)
 EVENTS_ROWS = re.compile(r"^\s+raw_events\s+([\d,]+)$", re.M)
 # the child: the command in this process, then its own wall, CPU and peak RSS as the last line
 CHILD = """
@@ -72,7 +71,7 @@ def run_once(variant: str, work: Path, previous: Path | None, postgres: str | No
     if out.returncode != 0:
         raise RuntimeError(f"{variant}: {out.stdout[-2000:]}{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    stages = {int(n): float(s) for n, _, s in STAGE.findall(out.stdout)}
+    stages = {int(n): float(s) for n, _, s, _ in STAGE.findall(out.stdout)}
     result["events_stage"] = stages[2]
     result["rows"] = int(EVENTS_ROWS.search(out.stdout).group(1).replace(",", ""))
     return result

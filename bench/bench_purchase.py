@@ -31,11 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_warehouse import REFERENCE_SQL  # noqa: E402
-from measure import child_json, cpu_seconds, host, peak_rss_mb, report  # noqa: E402
+from measure import STAGE, child_json, cpu_seconds, host, peak_rss_mb, report  # noqa: E402
 
 START = date(2025, 1, 1)
 HORIZON = 30
-STAGE = re.compile(r"^\[(\d+)/\d+\] (.+?) \.\.\.\n\s+done in ([\d.]+)s, peak RSS ([\d,]+) MB", re.M)
 
 
 def write_log(path: Path, users: int, days: int) -> int:

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+# a stage of `churn-assets run` as it prints it: "[n/m] what ..." then, after any lines the stage logs, its
+# "done in 12.3s, peak RSS 456 MB"
+STAGE = re.compile(
+    r"^\[(\d+)/\d+\] (.+?) \.\.\.\n(?:.*\n)*?\s+(?:done|FAILED) in ([\d.]+)s, peak RSS ([\d,]+) MB", re.M
+)
 
 
 def peak_rss_mb() -> float:

@@ -22,9 +22,9 @@ from dagster_gcp_pandas import BigQueryPandasIOManager, BigQueryPandasTypeHandle
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
-from churn_assets.core.warehouse.sql import RAW_TYPES
-from churn_assets.io.bigquery_engine import EMULATOR_VAR, bigquery_client
-from churn_assets.io.warehouse import create_partition_log, slice_log_statements
+from churn_assets.core.warehouse.sql import LOG_TYPES, PARTITION_LOG, RAW_TYPES
+from churn_assets.io.bigquery_engine import EMULATOR_VAR, bigquery_client, laid_out
+from churn_assets.io.warehouse import slice_log_statements
 from churn_assets.wiring.internals import (
     BigQueryClient,
     DbIOManager,
@@ -106,8 +106,11 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
         config = context.resource_config or {}
         table = f"{table_slice.database}.{table_slice.schema}.{table_slice.table}"
         schema = bigquery_schema(obj, table_slice.table)
-        # the table must exist with its schema even when there is nothing to load
-        connection.create_table(bigquery.Table(table, schema=schema), exists_ok=True, retry=RETRY)
+        # the table must exist with its schema even when there is nothing to load; a partitioned asset's by day on
+        # its partition column, and clustered by user (io/bigquery_engine.py says why)
+        day = str(table_slice.partition_dimensions[0].partition_expr) if table_slice.partition_dimensions else None
+        types = {field.name: field.field_type for field in schema}
+        connection.create_table(laid_out(table, types, day), exists_ok=True, retry=RETRY)
         staging = None
         if not obj.empty:
             name = f"_staging_{table_slice.table}_{uuid.uuid4().hex[:12]}"
@@ -122,7 +125,8 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
             job.result(retry=RETRY)
         logged = slice_log_statements(table_slice)
         if logged:
-            _run(connection, create_partition_log(table_slice.schema))
+            log = f"{table_slice.database}.{table_slice.schema}.{PARTITION_LOG}"
+            connection.create_table(laid_out(log, LOG_TYPES, "partition_date"), exists_ok=True, retry=RETRY)
         try:
             statement = replace_slice_statement(
                 table, _delete_statement(table_slice), staging, [f.name for f in schema], logged

@@ -118,12 +118,13 @@ class Engine:
         """The table's column names in order, or None when it does not exist."""
         raise NotImplementedError
 
-    def ensure_table(self, table: str, types: dict[str, str]) -> None:
-        """Create the table, or check that the existing one has the columns this code writes."""
+    def ensure_table(self, table: str, types: dict[str, str], day_column: str | None = None) -> None:
+        """Create the table (laid out by ``day_column`` where the warehouse partitions), or check that the
+        existing one has the columns this code writes."""
         found = self.columns(table)
         if found is None:
             self.run(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-            self.run(create_table(self.schema, table, types))
+            self.create_table(table, types, day_column)
         elif [c.lower() for c in found] != list(types):
             raise WarehouseError(
                 f"{self.describe()}: table {table} has the columns {found}, but this version writes {list(types)} "
@@ -131,13 +132,17 @@ class Engine:
                 "data directory or dataset, then materialize it again."
             )
 
+    def create_table(self, table: str, types: dict[str, str], day_column: str | None) -> None:
+        """Create ``table`` (plain here; a warehouse that partitions tables lays it out by ``day_column``)."""
+        self.run(create_table(self.schema, table, types))
+
     def replace_partitions(
         self, table: str, column: str, first: date, last: date, selects: Sequence[str], spec: FeatureSpec
     ) -> dict[date, int]:
         """Atomically replace days first ... last of ``table`` with the rows of ``selects``; rows per day."""
         types = table_types(table, spec)
-        self.ensure_table(table, types)
-        self.ensure_table(PARTITION_LOG, table_types(PARTITION_LOG, spec))
+        self.ensure_table(table, types, column)
+        self.ensure_table(PARTITION_LOG, table_types(PARTITION_LOG, spec), "partition_date")
         names = ", ".join(types)
         statements = [f"DELETE FROM {self.schema}.{table} WHERE {column} >= {ts(first)} AND {column} <= {ts(last)}"]
         statements += [f"INSERT INTO {self.schema}.{table} ({names})\n{select}" for select in selects]

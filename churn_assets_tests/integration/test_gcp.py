@@ -17,6 +17,7 @@ from dagster_graphql import DagsterGraphQLClient
 
 from churn_assets.core.simulation.simulate import simulate_subscriptions
 from churn_assets.defs.jobs import DATA_ASSETS
+from churn_assets.io.bigquery_engine import bigquery_client
 from churn_assets.settings import ENV_VARS
 from churn_assets_tests.conftest import Warehouse
 from churn_assets_tests.helpers import clean_env, dagster_services
@@ -61,6 +62,25 @@ def test_data_graph_on_bigquery_equals_the_embedded_default(tmp_path, gcp_settin
             pd.testing.assert_frame_equal(a, b, check_dtype=False, obj=table)
         assert 0 < len(local.table("training_set")) <= 100
         assert len(gcp.table("raw_events_quarantine")) == 0  # the empty quarantine table exists
+    # BigQuery's tables are partitioned by day and clustered by user: whether the layer's SQL or the IO manager
+    # created them; a table without a day column (raw_users) is clustered only
+    client = bigquery_client(gcp.settings.gcp_project, None)
+    layout = {}
+    for name in ("raw_users", "raw_events", "user_daily", "user_state", "user_features", "churn_labels",
+                 "partition_log", "raw_events_quarantine"):  # fmt: skip
+        table = client.get_table(f"{gcp.settings.gcp_project}.{gcp.settings.bq_dataset}.{name}")
+        day = table.time_partitioning
+        layout[name] = (day and (day.type_, day.field.lower()), [c.lower() for c in table.clustering_fields or []])
+    assert layout == {
+        "raw_users": (None, ["user_id"]),
+        "raw_events": (("DAY", "event_time"), ["user_id"]),
+        "user_daily": (("DAY", "activity_date"), ["user_id"]),
+        "user_state": (("DAY", "as_of_date"), ["user_id"]),
+        "user_features": (("DAY", "as_of_date"), ["user_id"]),
+        "churn_labels": (("DAY", "as_of_date"), ["user_id"]),
+        "partition_log": (("DAY", "partition_date"), ["table_name"]),
+        "raw_events_quarantine": (("DAY", "partition_time"), ["user_id"]),
+    }
 
 
 def test_a_missing_gcp_setting_is_an_error_at_load_naming_the_variable(tmp_path):

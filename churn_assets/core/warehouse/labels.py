@@ -3,7 +3,7 @@ cancellation: from the subscription periods (``core/warehouse/subscriptions.py``
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from churn_assets.core.warehouse.feature_spec import CANCELLATION
 from churn_assets.core.warehouse.sql import plus_days, ts
@@ -20,7 +20,9 @@ def labels_select(schema: str, first: date, last: date, horizon: int, *, definit
 # --8<-- [start:label_rule]
 def churn_labels_select(schema: str, first: date, last: date, horizon: int) -> str:
     """Labels for the users of user_features as of first ... last (the eligible ones): churned when the user's
-    last active day as of t+H, from user_state, is still on or before t (no active day in t+1 ... t+H)."""
+    last active day as of t+H, from user_state, is still on or before t (no active day in t+1 ... t+H). The state's
+    days are also bounded by constants (the join's own days), which lets a partitioned warehouse read only them."""
+    end = last + timedelta(days=horizon)
     return f"""SELECT
   f.user_id AS user_id,
   f.as_of_date AS as_of_date,
@@ -29,7 +31,8 @@ def churn_labels_select(schema: str, first: date, last: date, horizon: int) -> s
 FROM {schema}.user_features AS f
 JOIN {schema}.user_state AS st
   ON st.user_id = f.user_id AND st.as_of_date = {plus_days("f.as_of_date", horizon)}
-WHERE f.as_of_date >= {ts(first)} AND f.as_of_date <= {ts(last)}"""
+WHERE f.as_of_date >= {ts(first)} AND f.as_of_date <= {ts(last)}
+  AND st.as_of_date >= {ts(first + timedelta(days=horizon))} AND st.as_of_date <= {ts(end)}"""
 
 
 # --8<-- [end:label_rule]
