@@ -32,6 +32,11 @@ def bench(script: str, *args: str) -> list[str]:
         ("bench_purchase.py", ["--users", "300", "--days", "60", "--repeat", "1"], ["reference", "command"]),
         ("bench_subscriptions.py", ["--users", "300", "--repeat", "1"], ["reference", "layer"]),
         (
+            "bench_heavy.py",
+            ["--users", "150", "--days", "40", "--rate", "3", "--repeat", "1"],
+            ["command"],  # beside the previous release, sized by the files' rows
+        ),
+        (
             "bench_instance.py",
             ["--users", "300", "--days", "45", "--repeat", "1", "--variants", "previous,postgres_batch"],
             ["postgres_batch"],  # beside the previous release, on a throwaway PostgreSQL server
@@ -44,3 +49,30 @@ def test_a_benchmark_prints_its_measurements_for_every_variant(script, args, var
         [line] = [line for line in lines if line.strip().startswith(f"{variant} ") and MEASURED.search(line)]
         if variant not in ("reference", "new day"):
             assert re.search(r"[0-9.]+x reference", line), line
+
+
+def test_the_cost_model_bills_bigquerys_logical_bytes_of_the_partitions_a_day_reads(tmp_path):
+    """A warehouse of two users: raw_events of 4 rows a day whose text columns hold 3 characters (2 + 3 bytes
+    each by BigQuery's rules) and three 8-byte columns: 39 bytes a row, 2 rows per user and day."""
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+        conn.execute("CREATE SCHEMA churn")
+        conn.execute("CREATE TABLE churn.raw_users AS SELECT 'u01' AS user_id FROM range(2)")
+        conn.execute(
+            "CREATE TABLE churn.raw_events AS SELECT 'e01' AS event_id, 'u01' AS user_id, "
+            "TIMESTAMP '2026-01-01' + INTERVAL (i // 4) DAY AS event_time, 'ses' AS event_type, "
+            "1.0 AS minutes, 0.0 AS amount FROM range(12) t(i)"
+        )
+        for table in ("user_daily", "user_state", "user_features", "user_type_features"):
+            day = "activity_date" if table == "user_daily" else "as_of_date"
+            conn.execute(
+                f"CREATE TABLE churn.{table} AS SELECT 'u01' AS user_id, TIMESTAMP '2026-01-02' AS {day}, "
+                "TIMESTAMP '2026-01-02' AS last_active_date FROM range(2)"
+            )
+    lines = bench("cost_model.py", str(tmp_path), "--history", "10")
+    assert any(line.split()[:4] == ["raw_events", "39.0", "B", "2.000"] for line in lines), lines
+    # 10^7 users x 2 rows x 39 B = 0.73 GiB for the day's slice; unpartitioned: ten days of it
+    [replaced] = [line for line in lines if "the day's slice replaced" in line]
+    assert replaced.split()[-4:] == ["0.73", "/", "7.3", "GiB"]
+    assert any(line.strip().startswith("USD a day at $6.25/TiB") for line in lines)
