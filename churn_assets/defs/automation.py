@@ -5,6 +5,10 @@ stock ``dagster``/``dg`` commands and the daemon agree whatever ``DAGSTER_HOME``
 
 * ``daily_refresh_sensor``: the earliest partition day without features, once the source holds its events
   (``ChurnSource.waiting_for``) -> daily_job (daily_data_job while no model is in production).
+* ``daily_refresh_schedule`` (daily, ``CHURN_SCHEDULE_HOUR`` UTC): the same decision as the refresh sensor, at a
+  fixed hour (what a team that plans around a daily cut-off expects to see under Schedules); the sensor stays the
+  trigger that reacts when the data lands. Both tag their runs with the day and skip a day that has a run, so the
+  two never refresh a day twice.
 * ``labels_sensor``: the label days whose horizon the warehouse holds, in one ranged run of labels_job.
 * ``weekly_retrain_schedule`` (Mondays, ``CHURN_SCHEDULE_HOUR`` UTC): training_set -> churn_model ->
   production_model for the latest labelled day.
@@ -17,7 +21,7 @@ Sensors and the schedule start running with the code location unless ``CHURN_AUT
 import dagster as dg
 
 from churn_assets.core.monitoring.readiness import next_label_range, next_refresh_day
-from churn_assets.defs.jobs import daily_data_job, daily_job, labels_job, retrain_job
+from churn_assets.defs.jobs import DATA_ASSETS, daily_data_job, daily_job, labels_job, retrain_job
 from churn_assets.defs.partitions import DailyGraph
 from churn_assets.defs.resources import ChurnSource, Warehouse
 from churn_assets.io.artifacts import ArtifactsResource
@@ -46,12 +50,29 @@ def automation(
     graph: DailyGraph, *, running: bool, sensor_seconds: int, schedule_hour: int
 ) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
     """The schedule and the sensors over the graph's partitions. ``running``: they start with the code location
-    (``CHURN_AUTOMATION=on``); ``sensor_seconds``: the sensors' interval; ``schedule_hour``: the weekly
-    retraining's hour (UTC)."""
+    (``CHURN_AUTOMATION=on``); ``sensor_seconds``: the sensors' interval; ``schedule_hour``: the hour (UTC) of
+    the daily refresh and of the weekly retraining."""
     schedule_status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
     sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
     horizon = graph.calendar.decided_days  # a label waits for its horizon and, for cancellations, the grace
     no_partition = f"no partition has ended yet: the first is {graph.start} (UTC)"
+
+    def refresh(instance, source: ChurnSource, warehouse: Warehouse, artifacts: ArtifactsResource):
+        """The refresh of the earliest day without features whose events the source holds, or why none: the one
+        decision of the sensor and the schedule."""
+        first, last = graph.start, graph.last_partition()
+        if last is None:
+            return dg.SkipReason(no_partition)
+        done = warehouse.engine().written_days("user_features", first, last)
+        plan = next_refresh_day(first, last, done, source.waiting_for)
+        if plan.first is None:
+            return dg.SkipReason(plan.reason)
+        day = plan.first.isoformat()
+        busy = _earlier_run(instance, DAY_TAG, day)
+        if busy:
+            return dg.SkipReason(f"{day} waits: {busy}")
+        job = daily_job if artifacts.registry().production() else daily_data_job
+        return dg.RunRequest(partition_key=day, job_name=job.name, tags={DAY_TAG: day})
 
     @dg.sensor(
         jobs=[daily_job, daily_data_job],
@@ -66,19 +87,28 @@ def automation(
     def daily_refresh_sensor(
         context: dg.SensorEvaluationContext, source: ChurnSource, warehouse: Warehouse, artifacts: ArtifactsResource
     ):
-        first, last = graph.start, graph.last_partition()
-        if last is None:
-            return dg.SkipReason(no_partition)
-        done = warehouse.engine().written_days("user_features", first, last)
-        plan = next_refresh_day(first, last, done, source.waiting_for)
-        if plan.first is None:
-            return dg.SkipReason(plan.reason)
-        day = plan.first.isoformat()
-        busy = _earlier_run(context.instance, DAY_TAG, day)
-        if busy:
-            return dg.SkipReason(f"{day} waits: {busy}")
-        job = daily_job if artifacts.registry().production() else daily_data_job
-        return dg.RunRequest(partition_key=day, job_name=job.name, tags={DAY_TAG: day})
+        return refresh(context.instance, source, warehouse, artifacts)
+
+    @dg.schedule(
+        job=daily_job,
+        cron_schedule=f"0 {schedule_hour} * * *",
+        execution_timezone="UTC",
+        default_status=schedule_status,
+        description=(
+            "The daily refresh at a fixed hour: the same decision as daily_refresh_sensor (the earliest day without "
+            "features whose events have arrived, or a skip reason naming the day it waits for). A day with a run "
+            "from either is skipped, so the two never refresh a day twice."
+        ),
+    )
+    def daily_refresh_schedule(
+        context: dg.ScheduleEvaluationContext, source: ChurnSource, warehouse: Warehouse, artifacts: ArtifactsResource
+    ):
+        decided = refresh(context.instance, source, warehouse, artifacts)
+        if isinstance(decided, dg.RunRequest) and decided.job_name == daily_data_job.name:
+            # a schedule targets one job: without a production model, daily_job's data assets only
+            keys = [dg.AssetKey(name) for name in DATA_ASSETS]
+            return dg.RunRequest(partition_key=decided.partition_key, tags=decided.tags, asset_selection=keys)
+        return decided
 
     @dg.sensor(
         job=labels_job,
@@ -154,4 +184,4 @@ def automation(
             tags={"churn/trigger": "drift", "churn/drift_report": mat.partition or ""},
         )
 
-    return [weekly_retrain_schedule], [daily_refresh_sensor, labels_sensor, drift_sensor]
+    return [daily_refresh_schedule, weekly_retrain_schedule], [daily_refresh_sensor, labels_sensor, drift_sensor]

@@ -11,7 +11,7 @@ import pytest
 
 from churn_assets.core.days import day_range
 from churn_assets.defs.deployment import build_resources
-from churn_assets.defs.jobs import DAILY_ASSETS
+from churn_assets.defs.jobs import DAILY_ASSETS, DATA_ASSETS
 from churn_assets.io.duckdb_engine import DuckDBEngine
 from churn_assets.io.warehouse import create_partition_log
 from churn_assets.settings import Settings
@@ -23,6 +23,7 @@ daily_refresh_sensor = DEFS.get_sensor_def("daily_refresh_sensor")
 labels_sensor = DEFS.get_sensor_def("labels_sensor")
 drift_sensor = DEFS.get_sensor_def("drift_sensor")
 weekly_retrain_schedule = DEFS.get_schedule_def("weekly_retrain_schedule")
+daily_refresh_schedule = DEFS.get_schedule_def("daily_refresh_schedule")
 daily_partitions = GRAPH.partitions
 
 
@@ -47,8 +48,15 @@ def env(tmp_path):
 
 
 def sensor_tick(sensor, instance, resources, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=DEFS)
-    return sensor.evaluate_tick(context)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=DEFS) as context:
+        return sensor.evaluate_tick(context)
+
+
+def schedule_tick(schedule, instance, resources, moment=datetime(2026, 6, 10, 6, tzinfo=UTC)):
+    with dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=moment, resources=resources, repository_def=REPOSITORY
+    ) as context:
+        return schedule.evaluate_tick(context)
 
 
 def write_day(settings: Settings, day: str) -> None:
@@ -79,29 +87,40 @@ def test_refresh_waits_for_the_days_events_then_launches_it(env, instance):
     assert request.tags["churn/refresh_day"] == "2026-02-10"
 
 
-@dg.op
-def fail():
-    raise RuntimeError("the day's run broke")
-
-
-@dg.job
-def broken_refresh():
-    fail()
-
-
 def test_refresh_does_not_launch_a_day_twice_and_says_why(env, instance):
     settings, resources = env
     mark(settings, "user_features", "2026-01-01", "2026-02-09")
     write_day(settings, "2026-02-10")
-    failed = broken_refresh.execute_in_process(
-        instance=instance, tags={"churn/refresh_day": "2026-02-10"}, raise_on_error=False
-    )
-    run = instance.get_run_by_id(failed.run_id)
-    assert run.status == dg.DagsterRunStatus.FAILURE
+    # the day's run failed (a run record as the daemon leaves it; no failing run is executed in this process:
+    # a failed in-process run can leave Dagster's context on an instance that is gone, for later tests to trip on)
+    tags = {"churn/refresh_day": "2026-02-10"}
+    failed = dg.DagsterRun(job_name="daily_data_job", run_id="fa11ed00-refresh", tags=tags)
+    run = instance.add_run(failed.with_status(dg.DagsterRunStatus.FAILURE))
     skipped = sensor_tick(daily_refresh_sensor, instance, resources)
     assert skipped.skip_message == (
         f"2026-02-10 waits: run {run.run_id[:8]} for 2026-02-10 failure: fix the cause and re-execute it"
     )
+
+
+def test_the_daily_schedule_decides_as_the_sensor_does_and_never_takes_a_day_the_sensor_has(env, instance):
+    settings, resources = env
+    assert daily_refresh_schedule.cron_schedule == "0 6 * * *"  # CHURN_SCHEDULE_HOUR, UTC
+    assert (daily_refresh_schedule.job_name, daily_refresh_schedule.execution_timezone) == ("daily_job", "UTC")
+    mark(settings, "user_features", "2026-01-01", "2026-02-09")
+    waiting = schedule_tick(daily_refresh_schedule, instance, resources)
+    assert waiting.skip_message == sensor_tick(daily_refresh_sensor, instance, resources).skip_message
+    assert waiting.skip_message.startswith("waiting for the events of 2026-02-10: ")
+    write_day(settings, "2026-02-10")
+    [request] = schedule_tick(daily_refresh_schedule, instance, resources).run_requests
+    # no production model: daily_job's data assets only (a schedule targets one job)
+    assert (request.partition_key, request.tags["churn/refresh_day"]) == ("2026-02-10", "2026-02-10")
+    assert sorted(k.to_user_string() for k in request.asset_selection) == sorted(DATA_ASSETS)
+    # the sensor's run of the day is going: the schedule leaves the day to it
+    taken = dg.DagsterRun(job_name="daily_data_job", run_id="5e450a1d-sensor", tags={"churn/refresh_day": "2026-02-10"})
+    instance.add_run(taken.with_status(dg.DagsterRunStatus.STARTED))
+    skipped = schedule_tick(daily_refresh_schedule, instance, resources)
+    assert skipped.skip_message == "2026-02-10 waits: run 5e450a1d for 2026-02-10 is started"
+    assert skipped.skip_message == sensor_tick(daily_refresh_sensor, instance, resources).skip_message
 
 
 def test_refresh_stops_at_the_last_partition(env, instance):
@@ -138,16 +157,10 @@ def test_daily_job_selects_the_refresh_assets():
 def test_weekly_retraining_uses_the_latest_label_day_in_the_warehouse(env, instance):
     settings, resources = env
     moment = datetime(2026, 5, 4, 6, tzinfo=UTC)
-    context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=moment, resources=resources, repository_def=REPOSITORY
-    )
-    skipped = weekly_retrain_schedule.evaluate_tick(context)
+    skipped = schedule_tick(weekly_retrain_schedule, instance, resources, moment)
     assert skipped.skip_message == "the warehouse holds no churn_labels day yet: nothing to train on"
     mark(settings, "churn_labels", "2026-01-01", "2026-03-31")
-    context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=moment, resources=resources, repository_def=REPOSITORY
-    )
-    [request] = weekly_retrain_schedule.evaluate_tick(context).run_requests
+    [request] = schedule_tick(weekly_retrain_schedule, instance, resources, moment).run_requests
     assert (request.partition_key, request.run_key) == ("2026-03-31", "weekly-2026-05-04")
     assert weekly_retrain_schedule.cron_schedule == "0 6 * * 1"
 

@@ -96,7 +96,7 @@ def test_checks_are_defined_blocking_and_partitioned_where_a_day_can_be_bad_on_i
 
 
 def test_automation_is_defined_and_predictions_have_a_daily_freshness_policy():
-    assert {s.name for s in DEFS.schedules} == {"weekly_retrain_schedule"}
+    assert {s.name for s in DEFS.schedules} == {"daily_refresh_schedule", "weekly_retrain_schedule"}
     assert {s.name for s in DEFS.sensors} == {"daily_refresh_sensor", "labels_sensor", "drift_sensor"}
     policy = DEFS.resolve_asset_graph().get(dg.AssetKey("churn_predictions")).freshness_policy
     assert policy.fail_window.to_timedelta().total_seconds() == 30 * 3600

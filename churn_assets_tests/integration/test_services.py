@@ -104,7 +104,7 @@ def test_schedules_and_drift_sensor_are_loaded_and_running(services):
     nodes = services["client"]._execute(AUTOMATION)["repositoriesOrError"]["nodes"]
     schedules = {s["name"]: s["scheduleState"]["status"] for n in nodes for s in n["schedules"]}
     sensors = {s["name"]: s["sensorState"]["status"] for n in nodes for s in n["sensors"]}
-    assert schedules == {"weekly_retrain_schedule": "RUNNING"}
+    assert schedules == {"daily_refresh_schedule": "RUNNING", "weekly_retrain_schedule": "RUNNING"}
     assert sensors == {"daily_refresh_sensor": "RUNNING", "labels_sensor": "RUNNING", "drift_sensor": "RUNNING"}
 
 
