@@ -210,6 +210,7 @@ def deployment(request) -> dict:
 # last would leave one worker idle while the other finishes it.
 LONGEST_FIRST = (
     "integration/test_floors.py",
+    "integration/test_bench.py",
     "integration/test_services.py",
     "assets/test_models.py",
     "integration/test_gcp.py",
@@ -220,6 +221,7 @@ LONGEST_FIRST = (
     "integration/test_evaluate.py",
     "integration/test_cli.py",
     "integration/test_real_logs.py",
+    "integration/test_readiness.py",
 )
 
 
