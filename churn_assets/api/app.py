@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from churn_assets.api.guard import Guard, Metrics
 from churn_assets.api.served import Batcher, Served, State
 from churn_assets.core.registry.artifacts import ArtifactNotFound, ArtifactStore
+from churn_assets.core.registry.card_page import card_page, registry_page
 from churn_assets.core.registry.model_registry import RegistryError, normalize_version
 from churn_assets.core.serving.snapshot import MAX_BATCH_ROWS, RowError, check_rows
 
@@ -122,6 +123,21 @@ def create_app(
                 for c in cards
             ],
         }
+
+    @app.get(f"/{API_VERSION}/models.html", response_class=HTMLResponse, summary="The registry as a page")
+    def models_page() -> HTMLResponse:
+        cards = state.registry.versions()
+        return HTMLResponse(registry_page(cards, state.registry.production(), state.registry.unreadable))
+
+    @app.get(
+        f"/{API_VERSION}/models/{{version}}/card.html", response_class=HTMLResponse, summary="A model card as a page"
+    )
+    def card_html(version: str) -> HTMLResponse:
+        try:
+            card = state.registry.card(normalize_version(version))
+        except (RegistryError, ArtifactNotFound, KeyError) as exc:
+            raise HTTPException(404, f"no model card for {version!r}: {exc}") from None
+        return HTMLResponse(card_page(card, production=card.version == state.registry.production()))
 
     @app.get(f"/{API_VERSION}/models/{{version}}/card", summary="A model version's card")
     def card(version: str) -> dict:

@@ -49,8 +49,18 @@ def test_dev_starts_the_ui_and_the_api_whose_links_open_in_a_browser(tmp_path):
         model = instance.fetch_materializations(dg.AssetKey("churn_model"), limit=1).records[0].asset_materialization
         version = model.metadata["model_version"].value
         card = model.metadata["model_card"].value
-        assert card == f"{api}/v1/models/{version}/card"
-        assert f'"version":"{version}"' in browser_dom(card).replace(" ", "")
+        assert card == f"{api}/v1/models/{version}/card.html"
+        page = browser_dom(card)  # the card as a person reads it, offline: its sections and its calibration plot
+        production = httpx.get(f"{api}/v1/models").json()["production"]  # the model, or its promoted fallback
+        assert f"Model card {version}" in page
+        assert ("In production." if version == production else "Not in production.") in page
+        for section in ("What churn means", "Training window and sample", "Test figures beside the baselines",
+                        "Calibration", "Candidates", "Most important features"):  # fmt: skip
+            assert f">{section}" in page, section
+        assert 'aria-label="predicted and observed churn per risk tier"' in page
+        registry = browser_dom(f"{api}/v1/models.html")
+        assert f'href="models/{version}/card.html">{version}</a>' in registry
+        assert f'Production: <span class="prod">{production}</span>' in registry
         drift = instance.fetch_materializations(dg.AssetKey("drift_report"), limit=1).records[0].asset_materialization
         assert "Dataset Drift" in browser_dom(drift.metadata["evidently_report"].value)
     finally:

@@ -136,6 +136,15 @@ def test_models_cards_reports_metrics_and_openapi(api, run_dir):
     assert httpx.get(f"{api.url}/v1/models/{version}/card").json() == registry.card(version).to_dict()
     assert httpx.get(f"{api.url}/v1/models/m-000000000000/card").status_code == 404
     assert httpx.get(f"{api.url}/v1/models/..%2Fsecrets/card").status_code == 404
+    page = httpx.get(f"{api.url}/v1/models/{version}/card.html")
+    assert page.headers["content-type"].startswith("text/html") and f"Model card {version}" in page.text
+    assert "In production." in page.text
+    assert httpx.get(f"{api.url}/v1/models/m-000000000000/card.html").status_code == 404
+    # the copy written beside card.json says nothing that changes later (whether it is in production)
+    stored = (run_dir[0] / "artifacts" / "models" / version / "card.html").read_text()
+    assert f"Model card {version}" in stored and "production" not in stored.lower()
+    listing = httpx.get(f"{api.url}/v1/models.html").text
+    assert f'Production: <span class="prod">{version}</span>' in listing
     report = httpx.get(f"{api.url}/reports/drift/{DAY}")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert report.content == (run_dir[0] / f"artifacts/reports/drift/{DAY}-{version}.html").read_bytes()

@@ -4,6 +4,7 @@ Layout under ``models/``::
 
     <version>/model.skops       the fitted pipeline, in skops' format (loading it runs no code from the file)
     <version>/card.json         the model card (metrics, windows, features, sha256 of model.skops)
+    <version>/card.html         the same card as a page a person reads (core/registry/card_page.py)
     <version>/test_set.parquet  the test window it was judged on (promotion re-scores production on it)
     <version>/reference.parquet a sample of its test-window features (the drift reference)
     production.json             {"version": ..., "history": [earlier production versions]}
@@ -34,6 +35,7 @@ import pandas as pd
 
 from churn_assets.core.registry.artifacts import ArtifactNotFound, ArtifactStore
 from churn_assets.core.registry.card import BASELINE_ROLE, ModelCard
+from churn_assets.core.registry.card_page import card_page
 from churn_assets.core.registry.model_files import ModelIntegrityError, dumps, load_verified, sha256
 
 PREFIX = "models"
@@ -100,7 +102,8 @@ class ModelRegistry:
             sha256=digest,
             fingerprint=fingerprint,
         )
-        # the card goes last: a version without a card is incomplete and never listed or loaded
+        # the page a person reads, then the card: a version without a card is incomplete and never listed or loaded
+        self.store.write_bytes(self._key(version, "card.html"), card_page(card, production=None).encode())
         card_json = json.dumps(card.to_dict(), indent=2, sort_keys=True).encode()
         self.store.write_bytes(self._key(version, "card.json"), card_json)
         return version, True

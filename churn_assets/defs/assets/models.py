@@ -203,7 +203,7 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             )
         version, created = registry.register(trained.result.model, card, trained.frames)
         context.log.info(f"model {version} ({card.candidate}) {'registered' if created else 'already registered'}")
-        link = artifacts.link(f"models/{version}/card.json", f"/v1/models/{version}/card")
+        link = artifacts.link(f"models/{version}/card.html", f"/v1/models/{version}/card.html")
         return dg.MaterializeResult(metadata=model_metadata(version, created, card, trained.result, link))
 
     @dg.asset(
