@@ -75,6 +75,7 @@ def services(tmp_path_factory):
         "CHURN_USERS": "300",
         "CHURN_DAYS": "90",
         "CHURN_SCHEDULE_HOUR": str(hour),
+        "CHURN_SENSOR_SECONDS": "5",  # the drift sensor answers within seconds, not a minute
     }
     seeded = subprocess.run(["churn-assets", "run"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
