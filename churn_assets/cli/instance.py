@@ -36,16 +36,9 @@ POSTGRES = f"""storage:
     postgres_url:
       env: {POSTGRES_URL}
 """
-RUNS = """run_launcher:
-  module: churn_assets.wiring.run_launcher
-  class: MonitoredRunLauncher
-run_monitoring:
-  enabled: true
-  start_timeout_seconds: 180
-  poll_interval_seconds: 60
-"""
 TELEMETRY = "telemetry:\n  enabled: false\n"
 MONITORING = "run_monitoring:\n  enabled: true\n  start_timeout_seconds: 180\n  poll_interval_seconds: 60\n"
+RUNS = "run_launcher:\n  module: churn_assets.wiring.run_launcher\n  class: MonitoredRunLauncher\n" + MONITORING
 EARLIER = (TELEMETRY + RUNS, TELEMETRY + MONITORING)  # what earlier releases wrote (SQLite, Dagster's own classes)
 
 

@@ -22,7 +22,7 @@ from churn_assets.cli.stages import (
 )
 from churn_assets.cli.summary import RunSummary
 from churn_assets.core.intake.findings import CheckFinding
-from churn_assets.core.intake.sources import SourceFileError, source_day_rows
+from churn_assets.core.intake.sources import SourceFileError, day_span, source_day_rows
 from churn_assets.core.registry.manifest import SourceMismatch, check_source
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
 
@@ -131,7 +131,7 @@ def _own_range(settings: Settings, data_only: bool) -> tuple[Settings, str | Non
         rows = None  # the run names an unreadable file in its own words, for its days
     if data_only:
         return settings, None, rows
-    settings, note = own_range(settings, (min(rows), max(rows)) if rows else None, explicit)
+    settings, note = own_range(settings, day_span(rows), explicit)
     os.environ[ENV_VARS["start_date"]] = settings.start_date.isoformat()
     os.environ[ENV_VARS["days"]] = str(settings.days)
     return settings, note, rows

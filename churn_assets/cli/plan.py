@@ -12,8 +12,7 @@ from datetime import date, timedelta
 from churn_assets.core.days import day_chunks, row_chunks
 from churn_assets.settings import Settings
 
-EVENTS_PER_RUN = 1_000_000  # raw events one run of the events stage holds in memory at most
-EVENTS_PER_RUN_USER_DAYS = EVENTS_PER_RUN  # the same budget in users x days, where rows per day are not known
+EVENTS_PER_RUN = 1_000_000  # raw events one run of the events stage holds in memory at most (or users x days)
 EVENTS = ("daily_data_job", "events to features")
 
 
@@ -40,7 +39,7 @@ class Plan:
 
     def with_population(self, users: int) -> Plan:
         """The same plan with the events stage sized for ``users`` (a file's population, known after stage 1)."""
-        return self._with_events([Stage(*EVENTS, lo, hi) for lo, hi in event_ranges(self.first, self.last, users)])
+        return self._with_events(event_stages(self.first, self.last, users))
 
     def with_day_rows(self, rows: dict[date, int]) -> Plan:
         """The same plan with the events stage sized by the source's rows per day: runs of at most
@@ -82,7 +81,7 @@ def event_ranges(first: date, last: date, users: int) -> list[tuple[date, date]]
     """The events stage in ranges of at most 1,000,000 / users days where the rows per day are not known (the
     simulator, whose users have about one event a day; a query): one run for the demo's 2,000 users, 10-day runs
     for 100,000."""
-    return day_chunks(first, last, max(1, EVENTS_PER_RUN_USER_DAYS // max(1, users)))
+    return day_chunks(first, last, max(1, EVENTS_PER_RUN // max(1, users)))
 
 
 def event_stages(first: date, last: date, users: int) -> list[Stage]:

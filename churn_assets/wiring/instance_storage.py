@@ -47,10 +47,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._batch: _Batch | None = None
         super().__init__(base_dir, inst_data)
 
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
-        return cls(inst_data=inst_data, **config_value)
-
     @contextmanager
     def _connect(self, shard: str) -> Iterator:
         batch = self._batch

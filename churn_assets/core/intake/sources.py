@@ -194,7 +194,11 @@ def waiting_for(template: str, day: date, files: Files = LOCAL) -> str | None:
 
 def source_days(template: str, files: Files = LOCAL) -> tuple[date, date] | None:
     """The first and last UTC day of a file source (``source_day_rows``); None when there are none."""
-    rows = source_day_rows(template, files)
+    return day_span(source_day_rows(template, files))
+
+
+def day_span(rows: dict[date, int] | None) -> tuple[date, date] | None:
+    """The first and last day of a source's rows per day; None when it holds no day (or they are unknown)."""
     return (min(rows), max(rows)) if rows else None
 
 

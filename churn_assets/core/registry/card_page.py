@@ -144,14 +144,10 @@ def definition_text(card: ModelCard) -> str:
 def card_page(card: ModelCard, production: bool | None) -> str:
     """One version's page; ``production`` None for the copy stored beside ``card.json``, which says nothing that
     changes after registration (whether it is in production) and links nowhere."""
+    figures = {name: (card.calibration.get("tiers") or {}).get(name, {}) for name in TIERS}
     tiers = [
-        {
-            "name": name,
-            "rows": (card.calibration.get("tiers") or {}).get(name, {}).get("rows", 0),
-            "predicted": (card.calibration.get("tiers") or {}).get(name, {}).get("mean_probability"),
-            "observed": (card.calibration.get("tiers") or {}).get(name, {}).get("churn_rate"),
-        }
-        for name in TIERS
+        {"name": n, "rows": f.get("rows", 0), "predicted": f.get("mean_probability"), "observed": f.get("churn_rate")}
+        for n, f in figures.items()
     ]
     bars = [
         {"tier": t["name"], "x": 60 + 100 * i, "predicted_h": round(160 * (t["predicted"] or 0), 1),
