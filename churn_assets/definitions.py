@@ -23,7 +23,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # --8<-- [start:build_definitions]
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything the code location holds, for ``settings``."""
-    from churn_assets.defs.assets import activity, features, ingestion, labels, models, monitoring, scoring
+    from churn_assets.defs.assets import activity, features, ingestion, labels, models, monitoring, retention, scoring
     from churn_assets.defs.automation import automation
     from churn_assets.defs.deployment import build_resources
     from churn_assets.defs.partitions import DailyGraph
@@ -38,12 +38,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *models.model_assets(graph),
             *scoring.scoring_assets(graph),
             *monitoring.monitoring_assets(graph, warn_psi=settings.drift_warn_psi, fail_psi=settings.drift_fail_psi),
+            *retention.retention_assets(graph),
         ]
     schedules, sensors = automation(
         graph,
         running=settings.automation == "on",
         sensor_seconds=settings.sensor_seconds,
         schedule_hour=settings.schedule_hour,
+        decay_days=settings.decay_days,
+        decay_margin=settings.decay_margin,
     )
     built = dg.Definitions(
         assets=assets,

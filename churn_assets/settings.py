@@ -81,6 +81,13 @@ class Settings:
     drift_warn_psi: float = 0.1
     drift_fail_psi: float = 0.25
     drift_top_features: int = 8
+    # retention work (docs/retention.md): the held-out control group, the call list, realized decay
+    control_share: float = 0.10  # share of eligible users held out each month (a hash of user and month)
+    call_list_size: int = 500  # the call list's length: the users with the most value at risk
+    call_cost: float = 0.0  # what one call costs: a user whose value at risk is not above it is not called
+    decay_days: int = 7  # matured days whose realized ROC-AUC the decay sensor averages
+    decay_margin: float = 0.05  # how far below its test ROC-AUC that average may fall before retraining
+    sim_retention_effect: float = 0.0  # simulator: the chance that retention work keeps a targeted user healthy
     schedule_hour: int = 6
     automation: str = "on"
     sensor_seconds: int = 60
@@ -118,7 +125,16 @@ class Settings:
 
     def simulation(self) -> SimulationConfig:
         """The simulator's configuration from these settings."""
-        return SimulationConfig(self.users, self.start_date, self.days, self.seed, self.drift_from, self.profile)
+        return SimulationConfig(
+            self.users,
+            self.start_date,
+            self.days,
+            self.seed,
+            self.drift_from,
+            self.profile,
+            self.control_share,
+            self.sim_retention_effect,
+        )
 
     @property
     def warehouse_path(self) -> Path:
@@ -171,6 +187,8 @@ class Settings:
             ("sensor_seconds", 5),
             ("renewal_grace_days", 0),
             ("type_features", 0),
+            ("call_list_size", 1),
+            ("decay_days", 1),
         ):
             if getattr(self, name) < low:
                 raise SettingsError(f"{ENV_VARS[name]} must be at least {low}, got {getattr(self, name)}")
@@ -180,6 +198,10 @@ class Settings:
         _within("promotion_margin", self.promotion_margin, 0, 1)
         _within("promotion_floor_roc_auc", self.promotion_floor_roc_auc, 0.5, 1)
         _within("baseline_margin", self.baseline_margin, 0, 1)
+        _within("control_share", self.control_share, 0, 0.5)
+        _within("decay_margin", self.decay_margin, 0, 1)
+        _within("sim_retention_effect", self.sim_retention_effect, 0, 1)
+        _within("call_cost", self.call_cost, 0, 1e9)
         if not 1 < self.volume_tolerance <= 1000:
             raise SettingsError(f"CHURN_VOLUME_TOLERANCE must be above 1 and at most 1000, got {self.volume_tolerance}")
         self._validate_names()

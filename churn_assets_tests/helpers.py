@@ -35,6 +35,7 @@ TABLES = (
     "churn_labels",
     "training_set",
     "churn_predictions",
+    "call_list",
     "drift_report",
 )
 

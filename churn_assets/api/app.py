@@ -8,11 +8,13 @@ kept fresh by ``api/served.py``, where posted rows are also scored in batches.
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 from typing import Any
 
 import orjson
+import pandas as pd
 from fastapi import Body, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -23,6 +25,7 @@ from churn_assets.api.served import Batcher, Served, State
 from churn_assets.core.registry.artifacts import ArtifactNotFound, ArtifactStore
 from churn_assets.core.registry.card_page import card_page, registry_page
 from churn_assets.core.registry.model_registry import RegistryError, normalize_version
+from churn_assets.core.retention.call_list import call_list_key
 from churn_assets.core.serving.snapshot import MAX_BATCH_ROWS, RowError, check_rows
 
 API_VERSION = "v1"
@@ -156,6 +159,30 @@ def create_app(
         production = state.served.version if state.served else None
         key = next((k for k in keys if k.endswith(f"-{production}.html")), keys[-1])
         return HTMLResponse(store.read_bytes(key))
+
+    @app.get(f"/{API_VERSION}/call-list", summary="The call list: targeted users ranked by value at risk")
+    def call_list(day: str | None = None, limit: int = 100, format: str = "json") -> Response:
+        """The latest scored day's list unless ``day`` (YYYY-MM-DD) is given; ``limit`` rows; ``format=csv`` for
+        the CSV a CRM imports."""
+        if day is None:
+            if state.snapshot is None:
+                raise HTTPException(503, state.problems.get("predictions", "no predictions loaded"))
+            day = state.snapshot.day
+        if not DAY.match(day):
+            raise HTTPException(404, f"{day!r} is not a day (YYYY-MM-DD)")
+        if format not in ("json", "csv") or not 1 <= limit <= 100_000:
+            raise HTTPException(422, "format is json or csv; limit is 1 to 100000")
+        try:
+            rows = pd.read_parquet(io.BytesIO(store.read_bytes(call_list_key(day, "parquet")))).head(limit)
+        except ArtifactNotFound:
+            raise HTTPException(404, f"no call list for {day}: materialize call_list for that day") from None
+        rows["as_of_date"] = day
+        if format == "csv":
+            return Response(rows.to_csv(index=False, float_format="%.4f"), media_type="text/csv")
+        users = orjson.loads(rows.to_json(orient="records", double_precision=6))
+        return Response(
+            orjson.dumps({"as_of_date": day, "rows": len(users), "users": users}), media_type="application/json"
+        )
 
     @app.get("/metrics", summary="Prometheus metrics")
     def prometheus() -> Response:

@@ -10,7 +10,7 @@ import time
 
 from churn_assets.cli.commands import apply_options, artifacts_of, dev, model_command, serve_command
 from churn_assets.cli.evaluation import evaluate_command
-from churn_assets.cli.plan import RangeError, own_range, plan_run
+from churn_assets.cli.plan import RangeError, Stage, own_range, plan_run
 from churn_assets.cli.recovery import mark_dead_runs_failed, user_error
 from churn_assets.cli.stages import (
     RunNotes,
@@ -99,6 +99,8 @@ def _run_stages(plan, settings: Settings, defs, instance, artifacts, sized: bool
         if not ok:
             print_findings(findings, notes, settings)
             return 1
+        if stage.job == "labels_job":  # scored days of earlier runs whose horizon has closed now: judge them
+            stages[i:i] = outcome_stages(settings, plan.first, plan.last)
         if stage.job == "users_job" and (settings.events_file or settings.events_query) and not sized:
             # a source's population is known now: size the events runs by it, as the simulator's is
             stages = plan.with_population(int(outputs.get("raw_users", {}).get(ROW_COUNT, settings.users))).stages
@@ -114,6 +116,17 @@ def _run_stages(plan, settings: Settings, defs, instance, artifacts, sized: bool
         print(line)
     print(f"Finished in {time.perf_counter() - started:.1f}s. Browse it with: churn-assets dev")
     return 0
+
+
+def outcome_stages(settings: Settings, first, last) -> list[Stage]:
+    """One outcomes run per scored day of first ... last whose labels the warehouse now holds and whose outcomes
+    it does not (a day an earlier, shorter run scored, once a longer run has labelled it)."""
+    from churn_assets.core.monitoring.readiness import OUTCOME_INPUTS, matured_days
+    from churn_assets.defs.deployment import resolved_resource
+
+    engine = resolved_resource(settings, "warehouse").engine()
+    days, _ = matured_days(*(engine.written_days(table, first, last) for table in OUTCOME_INPUTS))
+    return [Stage("outcomes_job", "prediction outcomes", day, day) for day in days]
 
 
 def _own_range(settings: Settings, data_only: bool) -> tuple[Settings, str | None, dict | None]:

@@ -13,15 +13,21 @@ stock ``dagster``/``dg`` commands and the daemon agree whatever ``DAGSTER_HOME``
 * ``weekly_retrain_schedule`` (Mondays, ``CHURN_SCHEDULE_HOUR`` UTC): training_set -> churn_model ->
   production_model for the latest labelled day.
 * ``drift_sensor``: on each new drift_report materialization, one retraining run when drift crossed the
-  fail threshold, with a run key tied to that report; otherwise a skip reason that says why.
+  fail threshold, with a run key tied to that report; otherwise a skip reason that says why. The early warning.
+* ``outcomes_sensor``: prediction_outcomes of each scored day once its labels exist (one run per day, ever).
+* ``decay_sensor``: one retraining run per production version when the realized ROC-AUC of its last
+  ``CHURN_DECAY_DAYS`` matured days falls more than ``CHURN_DECAY_MARGIN`` below its test ROC-AUC; otherwise a
+  skip reason naming both figures. The measured verdict, where drift is a proxy.
 
 Sensors and the schedule start running with the code location unless ``CHURN_AUTOMATION=off``.
 """
 
 import dagster as dg
 
-from churn_assets.core.monitoring.readiness import next_label_range, next_refresh_day
-from churn_assets.defs.jobs import DATA_ASSETS, daily_data_job, daily_job, labels_job, retrain_job
+from churn_assets.core.monitoring.readiness import OUTCOME_INPUTS, matured_days, next_label_range, next_refresh_day
+from churn_assets.core.retention.outcomes import decay
+from churn_assets.core.warehouse.queries import realized_select
+from churn_assets.defs.jobs import DATA_ASSETS, daily_data_job, daily_job, labels_job, outcomes_job, retrain_job
 from churn_assets.defs.partitions import DailyGraph
 from churn_assets.defs.resources import ChurnSource, Warehouse
 from churn_assets.io.artifacts import ArtifactsResource
@@ -47,11 +53,18 @@ def _earlier_run(instance: dg.DagsterInstance, tag: str, value: str) -> str | No
 
 
 def automation(
-    graph: DailyGraph, *, running: bool, sensor_seconds: int, schedule_hour: int
+    graph: DailyGraph,
+    *,
+    running: bool,
+    sensor_seconds: int,
+    schedule_hour: int,
+    decay_days: int = 7,
+    decay_margin: float = 0.05,
 ) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
     """The schedule and the sensors over the graph's partitions. ``running``: they start with the code location
     (``CHURN_AUTOMATION=on``); ``sensor_seconds``: the sensors' interval; ``schedule_hour``: the hour (UTC) of
-    the daily refresh and of the weekly retraining."""
+    the daily refresh and of the weekly retraining; ``decay_days`` and ``decay_margin``: the decay sensor's
+    rule."""
     schedule_status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
     sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
     horizon = graph.calendar.decided_days  # a label waits for its horizon and, for cancellations, the grace
@@ -184,4 +197,57 @@ def automation(
             tags={"churn/trigger": "drift", "churn/drift_report": mat.partition or ""},
         )
 
-    return [daily_refresh_schedule, weekly_retrain_schedule], [daily_refresh_sensor, labels_sensor, drift_sensor]
+    @dg.sensor(
+        job=outcomes_job,
+        minimum_interval_seconds=sensor_seconds,
+        default_status=sensor_status,
+        description=(
+            "prediction_outcomes of each scored day once its churn labels exist (its horizon has closed): one run "
+            "per day; otherwise which scored day waits for its labels."
+        ),
+    )
+    def outcomes_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
+        first, last = graph.start, graph.last_partition()
+        if last is None:
+            return dg.SkipReason(no_partition)
+        engine = warehouse.engine()
+        days, reason = matured_days(*(engine.written_days(t, first, last) for t in OUTCOME_INPUTS))
+        if not days:
+            return dg.SkipReason(reason)
+        return [dg.RunRequest(run_key=f"outcomes-{d}", partition_key=d.isoformat()) for d in days]
+
+    @dg.sensor(
+        job=retrain_job,
+        minimum_interval_seconds=sensor_seconds,
+        default_status=sensor_status,
+        description=(
+            f"Retrains once per production version when the realized ROC-AUC of its last {decay_days} matured days "
+            f"(prediction_outcomes) is more than {decay_margin} below its test ROC-AUC; otherwise both figures."
+        ),
+    )
+    def decay_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, artifacts: ArtifactsResource):
+        registry = artifacts.registry()
+        version = registry.production()
+        if version is None:
+            return dg.SkipReason("no production model: nothing has been scored to judge")
+        engine = warehouse.engine()
+        if not engine.table_exists("prediction_outcomes"):
+            return dg.SkipReason("no scored day has matured yet: prediction_outcomes is empty")
+        test = registry.card(version).metrics.get("roc_auc")
+        if test is None:
+            return dg.SkipReason(f"{version} has no test ROC-AUC on its card to compare with")
+        verdict = decay(engine.query(realized_select(engine.schema)), version, test, decay_days, decay_margin)
+        if not verdict.decayed:
+            return dg.SkipReason(verdict.describe())
+        day = latest_label_day(warehouse)
+        if day is None:
+            return dg.SkipReason(f"{verdict.describe()}, but the warehouse holds no churn_labels day to train on")
+        context.log.info(verdict.describe())
+        return dg.RunRequest(
+            run_key=f"decay-{version}",  # one retraining per production version, however long the decay lasts
+            partition_key=day,
+            tags={"churn/trigger": "decay", "churn/decayed_version": version},
+        )
+
+    sensors = [daily_refresh_sensor, labels_sensor, drift_sensor, outcomes_sensor, decay_sensor]
+    return [daily_refresh_schedule, weekly_retrain_schedule], sensors

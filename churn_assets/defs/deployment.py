@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from churn_assets.core.retention.value import value_model_for
 from churn_assets.defs.resources import (
     BigQueryWarehouse,
     ChurnSource,
@@ -19,6 +20,7 @@ from churn_assets.defs.resources import (
     DuckDBWarehouse,
     ModelPolicy,
     QualityPolicy,
+    RetentionPolicy,
 )
 from churn_assets.io.artifacts import LocalArtifactsResource
 from churn_assets.io.duckdb import WarehouseIOManager
@@ -44,6 +46,8 @@ def source_from(settings: Settings, credentials: dg.EnvVar | None = None) -> Chu
         event_types=settings.event_types,
         subscriptions_file=settings.subscriptions_file,
         subscriptions_query=settings.subscriptions_query,
+        control_share=settings.control_share,
+        retention_effect=settings.sim_retention_effect,
     )
 
 
@@ -70,6 +74,12 @@ def shared_resources(settings: Settings) -> dict[str, Any]:
             max_shrink=settings.max_shrink,
         ),
         "model_policy": model_policy_from(settings),
+        "retention": RetentionPolicy(
+            value_model=value_model_for(settings.feature_spec.cancellation, settings.has_subscriptions),
+            control_share=settings.control_share,
+            call_list_size=settings.call_list_size,
+            call_cost=settings.call_cost,
+        ),
         "drift_policy": DriftPolicy(
             warn_psi=settings.drift_warn_psi,
             fail_psi=settings.drift_fail_psi,

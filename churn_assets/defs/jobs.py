@@ -12,7 +12,7 @@ DATA_ASSETS = [
     "user_type_features",
 ]
 USER_ASSETS = ["raw_users", "raw_users_quarantine", "raw_subscriptions", "raw_subscriptions_quarantine"]
-DAILY_ASSETS = [*DATA_ASSETS, "churn_predictions", "drift_report"]
+DAILY_ASSETS = [*DATA_ASSETS, "churn_predictions", "call_list", "drift_report"]
 RETRAIN_ASSETS = ["training_set", "churn_model", "production_model"]
 
 users_job = dg.define_asset_job(
@@ -42,8 +42,13 @@ promotion_job = dg.define_asset_job(
 )
 predictions_job = dg.define_asset_job(
     "predictions_job",
-    selection=dg.AssetSelection.assets("churn_predictions"),
-    description="Score every eligible user of a day with the production model.",
+    selection=dg.AssetSelection.assets("churn_predictions", "call_list"),
+    description="Score every eligible user of a day with the production model; the day's call list.",
+)
+outcomes_job = dg.define_asset_job(
+    "outcomes_job",
+    selection=dg.AssetSelection.assets("prediction_outcomes"),
+    description="How right a scored day's predictions were, once its labels exist.",
 )
 drift_job = dg.define_asset_job(
     "drift_job",
@@ -70,6 +75,7 @@ JOBS = [
     promotion_job,
     predictions_job,
     drift_job,
+    outcomes_job,
     daily_job,
     retrain_job,
 ]

@@ -42,6 +42,8 @@ class ChurnSource(dg.ConfigurableResource):
     event_types: str  # CHURN_EVENT_TYPES: source type -> kind (core/intake/vocabulary.py)
     subscriptions_file: str | None = None  # CHURN_SUBSCRIPTIONS_FILE: periods (core/intake/subscriptions.py)
     subscriptions_query: str | None = None  # gcp: a BigQuery table or query holding the periods
+    control_share: float = 0.10  # simulator: whom its retention effect never reaches (core/control.py)
+    retention_effect: float = 0.0  # simulator: CHURN_SIM_RETENTION_EFFECT
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -56,6 +58,8 @@ class ChurnSource(dg.ConfigurableResource):
             seed=self.seed,
             drift_from=date.fromisoformat(self.drift_from) if self.drift_from else None,
             profile=self.profile,
+            control_share=self.control_share,
+            retention_effect=self.retention_effect,
         )
 
     @property
@@ -159,6 +163,17 @@ class ModelPolicy(dg.ConfigurableResource):
     training_max_rows: int
     score_chunk_rows: int = 100_000
     type_features: int = 12  # CHURN_TYPE_FEATURES: the most frequent source types that become model inputs
+
+
+class RetentionPolicy(dg.ConfigurableResource):
+    """What retention work does with the predictions (docs/retention.md): how a customer is valued
+    (``core/retention/value.py``), which share is held out as the control group, how long the call list is and
+    what a call costs."""
+
+    value_model: str
+    control_share: float
+    call_list_size: int
+    call_cost: float = 0.0
 
 
 class DriftPolicy(dg.ConfigurableResource):

@@ -110,7 +110,11 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
         # its partition column, and clustered by user (io/bigquery_engine.py says why)
         day = str(table_slice.partition_dimensions[0].partition_expr) if table_slice.partition_dimensions else None
         types = {field.name: field.field_type for field in schema}
-        connection.create_table(laid_out(table, types, day), exists_ok=True, retry=RETRY)
+        existing = connection.create_table(laid_out(table, types, day), exists_ok=True, retry=RETRY)
+        new = [f for f in schema if f.name.lower() not in {e.name.lower() for e in existing.schema}]
+        if new:  # additive schema evolution, as on DuckDB (io/duckdb.py): a new release's columns are added
+            existing.schema = [*existing.schema, *new]
+            connection.update_table(existing, ["schema"], retry=RETRY)
         staging = None
         if not obj.empty:
             name = f"_staging_{table_slice.table}_{uuid.uuid4().hex[:12]}"

@@ -9,6 +9,8 @@
 * Every write is one transaction. Dagster's DB IO manager deletes a partition's slice and then inserts
   it on the same connection; here both happen between BEGIN and COMMIT, so a failed, killed or
   out-of-space run leaves the slice as it was, never deleted but not rewritten.
+* New columns are added. A release that writes a column an existing table lacks adds it (empty on the
+  rows already there) in the write's transaction, instead of failing on the old table.
 * A file that is not a DuckDB database (truncated, corrupt) fails at once with its path. The stock
   client retries every IO error ten times with backoff (about 100 s); only a lock held by another
   process is worth waiting for.
@@ -42,7 +44,9 @@ class PandasTableHandler(DuckDBPandasTypeHandler):
                 connection.execute(f"insert into {table} ({names}) select {names} from churn_frame")
             else:
                 connection.execute(f"create table if not exists {table} as select * from churn_frame limit 0")
-                connection.execute(f"insert into {table} select * from churn_frame")
+                _add_new_columns(connection, table)
+                names = ", ".join(f'"{c}"' for c in obj.columns)
+                connection.execute(f"insert into {table} ({names}) select {names} from churn_frame")
             logged = slice_log_statements(table_slice)  # the days written, in the same transaction
             if logged:
                 connection.execute(for_engine(create_partition_log(table_slice.schema), "duckdb"))
@@ -50,6 +54,16 @@ class PandasTableHandler(DuckDBPandasTypeHandler):
                 connection.execute(for_engine(statement, "duckdb"))
         finally:
             connection.unregister("churn_frame")
+
+
+def _add_new_columns(connection, table: str) -> None:
+    """Additive schema evolution: a column the frame has and the table lacks (a new release's column, such as
+    the predictions' value at risk) is added, empty on the rows already there, in the write's transaction. A
+    column the table has and the frame lacks stays, empty on the new rows: nothing stored is dropped."""
+    existing = {row[0].lower() for row in connection.execute(f"describe {table}").fetchall()}
+    for name, kind, *_ in connection.execute("describe select * from churn_frame").fetchall():
+        if name.lower() not in existing:
+            connection.execute(f'alter table {table} add column "{name}" {kind}')
 
 
 class UtcDuckDbClient(DuckDbClient):

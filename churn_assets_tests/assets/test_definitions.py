@@ -13,11 +13,13 @@ SQL_TABLES = {
     "user_daily", "user_state", "subscription_state", "user_features", "user_type_features", "churn_labels",
     "training_set",
 }  # fmt: skip
+TABLES |= {"prediction_outcomes"}  # not in a single run's tables: it judges a day an earlier run scored
 ASSETS = TABLES | {"churn_model", "production_model"}
 UNPARTITIONED = {"raw_users", "raw_users_quarantine", "raw_subscriptions", "raw_subscriptions_quarantine"}
 DAILY = TABLES - UNPARTITIONED | {"churn_model"}
-GROUPS = {"ingestion", "activity", "features", "labels", "models", "predictions", "monitoring"}
-SINGLE_RUN = DAILY - {"training_set", "churn_model"}  # training runs for one day at a time
+GROUPS = {"ingestion", "activity", "features", "labels", "models", "predictions", "monitoring", "retention"}
+# training, the call list and the outcomes run for one day at a time
+SINGLE_RUN = DAILY - {"training_set", "churn_model", "call_list", "prediction_outcomes"}
 
 
 def test_definitions_load_with_the_expected_assets_and_lineage():
@@ -39,6 +41,8 @@ def test_definitions_load_with_the_expected_assets_and_lineage():
     assert parents["production_model"] == {"churn_model"}
     assert parents["churn_predictions"] == {"user_features", "user_type_features", "production_model"}
     assert parents["drift_report"] == {"user_features", "churn_predictions"}
+    assert parents["call_list"] == {"churn_predictions"}
+    assert parents["prediction_outcomes"] == {"churn_predictions", "churn_labels", "user_features"}
 
 
 def test_the_cancellation_definition_reads_the_subscriptions():
@@ -97,7 +101,13 @@ def test_checks_are_defined_blocking_and_partitioned_where_a_day_can_be_bad_on_i
 
 def test_automation_is_defined_and_predictions_have_a_daily_freshness_policy():
     assert {s.name for s in DEFS.schedules} == {"daily_refresh_schedule", "weekly_retrain_schedule"}
-    assert {s.name for s in DEFS.sensors} == {"daily_refresh_sensor", "labels_sensor", "drift_sensor"}
+    assert {s.name for s in DEFS.sensors} == {
+        "daily_refresh_sensor",
+        "labels_sensor",
+        "drift_sensor",
+        "outcomes_sensor",
+        "decay_sensor",
+    }
     policy = DEFS.resolve_asset_graph().get(dg.AssetKey("churn_predictions")).freshness_policy
     assert policy.fail_window.to_timedelta().total_seconds() == 30 * 3600
 

@@ -3,13 +3,17 @@
 One warehouse is built per deployment for the module; a test that changes it (retraining, promotion, drift, a
 tampered file) works on its own copy (``own``), so the tests pass in any order."""
 
+import io
 from dataclasses import replace
 
 import dagster as dg
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
 
+from churn_assets.core.control import in_control
 from churn_assets.core.modeling.metrics import evaluate
 from churn_assets.core.modeling.training import TARGET, model_input
 from churn_assets.core.simulation.population import latent_fields
@@ -53,7 +57,7 @@ def built(tmp_path_factory, deployment) -> Warehouse:
         wh.materialize(["churn_labels"], "2026-01-01", T)
         wh.train = wh.materialize(["training_set", "churn_model"], T)
         wh.promote = wh.materialize(["production_model"])
-        wh.predict = wh.materialize(["churn_predictions"], LAST)
+        wh.predict = wh.materialize(["churn_predictions", "call_list"], LAST)
         yield wh
 
 
@@ -129,6 +133,55 @@ def test_predictions_score_every_eligible_user_with_the_production_model(built):
     meta = mats(built.predict, "churn_predictions")
     assert meta["tier_high"] + meta["tier_medium"] + meta["tier_low"] == len(predictions)
     assert "| user_id" in meta["top_risk_users"]
+    # a subscription source: each user's value is what they were billed over the last 30 days (docs/retention.md)
+    assert meta["value_model"] == "billing"
+    billed = features.set_index("user_id")["amount_30"]
+    np.testing.assert_allclose(predictions["customer_value"], billed[predictions["user_id"]].to_numpy(), atol=1e-4)
+    np.testing.assert_allclose(predictions["value_at_risk"], (p * predictions["customer_value"]).round(4), atol=1e-4)
+    assert meta["value_at_risk"] == pytest.approx(predictions["value_at_risk"].sum(), abs=0.01)
+    assert predictions["control"].tolist() == in_control(predictions["user_id"], [utc(LAST)] * len(p), 0.1).tolist()
+    assert meta["control_users"] == int(predictions["control"].sum()) > 0
+
+
+def test_the_call_list_is_the_targeted_users_with_most_at_risk_exported_for_a_crm(built):
+    predictions = built.table("churn_predictions")
+    listed = built.table("call_list").sort_values("call_rank")
+    targeted = predictions[~predictions["control"].astype(bool)]
+    expected = targeted.sort_values(["value_at_risk", "churn_probability", "user_id"], ascending=[False, False, True])
+    assert listed["user_id"].tolist() == expected["user_id"].head(500).tolist()
+    assert not set(listed["user_id"]) & set(predictions.loc[predictions["control"].astype(bool), "user_id"])
+    store = built.resources["artifacts"].store()
+    exported = pd.read_csv(io.BytesIO(store.read_bytes(f"exports/call_list/{LAST}.csv")))
+    assert exported["user_id"].tolist() == listed["user_id"].tolist()
+    assert set(exported["as_of_date"]) == {LAST}
+    typed = pd.read_parquet(io.BytesIO(store.read_bytes(f"exports/call_list/{LAST}.parquet")))
+    assert typed["call_rank"].tolist() == list(range(1, len(listed) + 1))
+    meta = mats(built.predict, "call_list")
+    assert meta["csv"] == store.uri(f"exports/call_list/{LAST}.csv")
+
+
+def test_outcomes_judge_a_matured_day_and_refuse_one_whose_horizon_is_open(own):
+    own.materialize(["churn_predictions"], T)  # a day whose labels exist: its horizon has closed
+    scorer = own.registry.production()
+    judged = own.materialize(["prediction_outcomes"], T)
+    outcomes = own.table("prediction_outcomes")
+    assert set(outcomes["model_version"]) == {scorer}
+    overall = outcomes[(outcomes["group_name"] == "all") & (outcomes["risk_tier"] == "all")].iloc[0]
+    scored = own.table("churn_predictions", f"where as_of_date = '{T}'")
+    labels = own.table("churn_labels", f"where as_of_date = '{T}'")
+    both = scored.merge(labels, on=["user_id", "as_of_date"])
+    assert overall["users"] == len(both) == len(scored)
+    assert overall["roc_auc"] == pytest.approx(roc_auc_score(both["churned"], both["churn_probability"]), abs=1e-6)
+    meta = mats(judged, "prediction_outcomes")
+    assert meta["realized_roc_auc"] == round(overall["roc_auc"], 4)
+    assert meta["model_test_roc_auc"] == round(own.registry.card(scorer).metrics["roc_auc"], 4)
+    assert meta["model_version"] == scorer
+    refused = own.materialize(["prediction_outcomes"], LAST, raise_on_error=False)
+    assert not refused.success
+    assert root_error(refused).message.startswith(
+        f"churn_assets.core.days.MissingDaysError: Cannot compute prediction_outcomes {LAST} (its horizon closes "
+        f"after 2026-06-09): churn_labels is missing {LAST}"
+    )
 
 
 def test_retraining_on_the_same_data_promotes_nothing(own):

@@ -67,10 +67,30 @@ def test_health_ready_and_a_users_risk(api, run_dir):
         "rank": 1,
         "reasons": [r for r in (top["reason_1"], top["reason_2"], top["reason_3"]) if isinstance(r, str)],
         "model_version": registry.production(),
+        "customer_value": round(float(top["customer_value"]), 4),
+        "value_at_risk": round(float(top["value_at_risk"]), 4),
+        "control": bool(top["control"]),
     }
     missing = httpx.get(f"{api.url}/v1/users/u9999999/risk")
     assert missing.status_code == 404
     assert missing.json()["detail"].startswith("user 'u9999999' has no prediction as of 2026-04-30: unknown, or not")
+
+
+def test_the_call_list_is_served_as_json_and_as_the_csv_a_crm_imports(api, run_dir):
+    exported = pd.read_csv(run_dir[0] / f"artifacts/exports/call_list/{DAY}.csv")
+    latest = httpx.get(f"{api.url}/v1/call-list", params={"limit": 5}).json()
+    assert (latest["as_of_date"], latest["rows"]) == (DAY, 5)
+    assert [u["user_id"] for u in latest["users"]] == exported["user_id"].head(5).tolist()
+    assert [u["call_rank"] for u in latest["users"]] == [1, 2, 3, 4, 5]
+    first = latest["users"][0]
+    assert first["value_at_risk"] == pytest.approx(exported["value_at_risk"].iloc[0], abs=1e-4)
+    csv = httpx.get(f"{api.url}/v1/call-list", params={"day": DAY, "format": "csv", "limit": 100_000})
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text == (run_dir[0] / f"artifacts/exports/call_list/{DAY}.csv").read_text()
+    snapshot = pd.read_parquet(run_dir[0] / f"artifacts/serving/predictions/{DAY}.parquet")
+    assert not set(exported["user_id"]) & set(snapshot.loc[snapshot["control"], "user_id"])  # never the control group
+    assert httpx.get(f"{api.url}/v1/call-list", params={"day": "2026-01-01"}).status_code == 404
+    assert httpx.get(f"{api.url}/v1/call-list", params={"day": "../source"}).status_code == 404
 
 
 def test_ready_says_what_is_missing_before_the_pipeline_ran(tmp_path):

@@ -170,13 +170,15 @@ def reason_candidates(card: ModelCard) -> list[str]:
 
 
 def rank_predictions(scored: pd.DataFrame) -> pd.DataFrame:
-    """Rank 1 = highest churn probability of its day; rows in rank order."""
+    """Rank 1 = highest churn probability of its day; rows in rank order, ``PREDICTION_COLUMNS`` first and any
+    other columns of ``scored`` (value at risk, control: ``core/retention``) after them."""
     if scored.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
     scored = scored.copy()
     ranks = scored.groupby("as_of_date")["churn_probability"].rank(method="first", ascending=False)
     scored["rank"] = ranks.astype("int64")
-    return scored.sort_values(["as_of_date", "rank"], kind="stable").reset_index(drop=True)[list(PREDICTION_COLUMNS)]
+    columns = [*PREDICTION_COLUMNS, *(c for c in scored.columns if c not in PREDICTION_COLUMNS)]
+    return scored.sort_values(["as_of_date", "rank"], kind="stable").reset_index(drop=True)[columns]
 
 
 def expected_calibration_error(y_true: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:

@@ -61,3 +61,20 @@ def next_label_range(
     while end + timedelta(days=1) in ready:
         end += timedelta(days=1)
     return Next(ready[0], end, f"the {horizon_days}-day horizon of {ready[0]}..{end} is complete")
+
+
+OUTCOME_INPUTS = ("churn_predictions", "churn_labels", "prediction_outcomes")  # scored, labelled, judged
+
+
+def matured_days(
+    predicted: Collection[date], labelled: Collection[date], judged: Collection[date]
+) -> tuple[list[date], str]:
+    """The scored days whose labels exist and whose outcomes do not (``prediction_outcomes`` may run for them),
+    and why none when there are none."""
+    ready = sorted(d for d in predicted if d in labelled and d not in judged)
+    if ready:
+        return ready, f"{len(ready)} scored day(s) have their labels"
+    waiting = sorted(d for d in predicted if d not in judged)
+    if not waiting:
+        return [], "every scored day with labels has its outcomes" if predicted else "no day is scored yet"
+    return [], f"the scored day {waiting[0]} waits for its churn labels (its horizon has not closed)"

@@ -80,17 +80,35 @@ class Snapshot:
     def from_frame(cls, day: str, frame: pd.DataFrame) -> Snapshot:
         by_user = {
             user: orjson.dumps(
-                {"user_id": user, "as_of_date": day, **answer, "rank": int(rank), "model_version": version}
+                {"user_id": user, "as_of_date": day, **answer, "rank": int(rank), "model_version": version, **money}
             )
-            for user, answer, rank, version in zip(
+            for user, answer, rank, version, money in zip(
                 frame["user_id"].astype(str),
                 scored_rows(frame),
                 frame["rank"].to_numpy(dtype=int),
                 frame["model_version"].astype(str),
+                _retention_fields(frame),
                 strict=True,
             )
         }
         return cls(day=day, rows=len(frame), by_user=by_user)
+
+
+RETENTION_FIELDS = ("customer_value", "value_at_risk", "control")
+
+
+def _retention_fields(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each row's value, value at risk and control flag (``core/retention``); none for a snapshot published
+    before predictions carried them."""
+    if not set(RETENTION_FIELDS) <= set(frame.columns):
+        return [{} for _ in range(len(frame))]
+    value = frame["customer_value"].to_numpy(dtype=float).round(4)
+    at_risk = frame["value_at_risk"].to_numpy(dtype=float).round(4)
+    control = frame["control"].to_numpy(dtype=bool)
+    return [
+        {"customer_value": float(v), "value_at_risk": float(r), "control": bool(c)}
+        for v, r, c in zip(value, at_risk, control, strict=True)
+    ]
 
 
 class RowError(ValueError):

@@ -11,6 +11,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from churn_assets.core.control import in_control
+
 PLANS = ("free", "basic", "pro")
 PLAN_SHARE = (0.5, 0.35, 0.15)
 PLAN_PRICE = {"free": 0.0, "basic": 9.99, "pro": 29.99}
@@ -31,6 +33,7 @@ EXISTING_SIGNUP_DAYS = 90
 
 _POPULATION_STREAM = 0x5EED
 _SUBSCRIPTION_STREAM = 0x5AB5
+_RETENTION_STREAM = 0x4E7A
 BILLING_PERIOD_DAYS = 30
 ABRUPT_HAZARD = 0.001  # per day: a paying user cancels for reasons their use does not show (a budget, a move)
 NEVER = 10**9  # the cancel day of a user who never subscribes
@@ -46,6 +49,8 @@ class SimulationConfig:
     seed: int
     drift_from: date | None  # from this day on, usage shifts (see DRIFT); None: no drift
     profile: str  # "subscription", or "purchase": sparse purchases with a value, nothing else (see PROFILES)
+    control_share: float  # the control group's share (core/control.py): users the retention effect never reaches
+    retention_effect: float  # the chance that retention work keeps a targeted user healthy (see _retained); 0: none
 
 
 # An injected change of behaviour, e.g. a product change that makes sessions rarer and shorter while
@@ -103,12 +108,13 @@ def simulate_population(config: SimulationConfig) -> Population:
         * pd.Series(channel).map(CHANNEL_HAZARD).to_numpy()
         * rng.lognormal(0.0, 0.5, size=n)
     ).clip(1e-5, 0.5)
-    onset_day = signup_day + rng.geometric(hazard)
+    user_id = np.array([f"u{i:07d}" for i in range(n)], dtype=object)
+    onset_day = _retained(config, user_id, signup_day + rng.geometric(hazard), hazard)
     decline_days = rng.integers(DECLINE_DAYS[0], DECLINE_DAYS[1] + 1, size=n)
     decided_day, cancel_day = _cancel_days(config, plan, signup_day, onset_day, decline_days)
     return Population(
         config=config,
-        user_id=np.array([f"u{i:07d}" for i in range(n)], dtype=object),
+        user_id=user_id,
         signup_day=signup_day,
         signup_seconds=rng.integers(0, 86_400, size=n),
         plan=plan,
@@ -124,6 +130,21 @@ def simulate_population(config: SimulationConfig) -> Population:
         cancel_day=cancel_day,
         decided_day=decided_day,
     )
+
+
+def _retained(config: SimulationConfig, user_id: np.ndarray, onset_day: np.ndarray, hazard: np.ndarray) -> np.ndarray:
+    """The at-risk phases that retention work postpones: a user outside the control group of the month their phase
+    would start in (``core/control.py``, the pipeline's own rule) stays healthy, with probability
+    ``retention_effect``, for a fresh memoryless spell (as if a call on that day had won them back). Every targeted
+    user counts as reached; the control group never is. A stream of its own: without an effect the population is
+    the same as before."""
+    if config.retention_effect <= 0:
+        return onset_day
+    rng = np.random.default_rng([config.seed, _RETENTION_STREAM])
+    onset_dates = pd.Timestamp(config.start_date) + pd.to_timedelta(onset_day, unit="D")
+    targeted = ~in_control(user_id, onset_dates, config.control_share)
+    kept = targeted & (rng.random(len(onset_day)) < config.retention_effect)
+    return np.where(kept, onset_day + rng.geometric(hazard), onset_day)
 
 
 def _cancel_days(config: SimulationConfig, plan, signup_day, onset_day, decline_days) -> tuple[np.ndarray, ...]:

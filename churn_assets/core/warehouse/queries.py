@@ -92,3 +92,28 @@ def training_summary_select(schema: str, end: date) -> str:
     """Label days and positive rate of the training set whose window ends on ``end``."""
     return f"""SELECT COUNT(DISTINCT as_of_date) AS label_days, AVG(churned) AS positive_rate
 FROM {schema}.training_set WHERE training_window_end = {ts(end)}"""
+
+
+def predictions_day_select(schema: str, day: date) -> str:
+    """One scored day of churn_predictions."""
+    return f"SELECT * FROM {schema}.churn_predictions WHERE as_of_date = {ts(day)} ORDER BY `rank`"
+
+
+def outcome_rows_select(schema: str, day: date) -> str:
+    """A scored day's predictions with their labels and the users' histories as of the day (for the baselines):
+    only users both scored and labelled (the same eligible users, unless a table was re-run since). A row
+    written before predictions carried ``control`` counts as targeted."""
+    return f"""SELECT p.user_id, p.as_of_date, p.churn_probability, p.risk_tier, p.model_version,
+  COALESCE(p.control, FALSE) AS control, l.churned,
+  f.lifetime_active_days, f.days_since_first_activity, f.days_since_last_activity
+FROM {schema}.churn_predictions AS p
+JOIN {schema}.churn_labels AS l ON l.user_id = p.user_id AND l.as_of_date = p.as_of_date
+JOIN {schema}.user_features AS f ON f.user_id = p.user_id AND f.as_of_date = p.as_of_date
+WHERE p.as_of_date = {ts(day)} AND l.as_of_date = {ts(day)} AND f.as_of_date = {ts(day)}
+ORDER BY p.user_id"""
+
+
+def realized_select(schema: str) -> str:
+    """Each judged day's realized ROC-AUC (all users) and the version that scored it."""
+    return f"""SELECT as_of_date, model_version, roc_auc FROM {schema}.prediction_outcomes
+WHERE group_name = 'all' AND risk_tier = 'all' ORDER BY as_of_date"""

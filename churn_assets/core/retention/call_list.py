@@ -1,0 +1,44 @@
+"""The call list: the targeted users a retention team should call first, ranked by value at risk.
+
+Control users are never on it (``core/control.py``); a user whose value at risk is not above what a call costs
+is left off (calling them costs more than it can save); of the rest, the ``size`` with the most value at risk,
+ties broken by probability and then user id so the list is the same on every run.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def call_list_key(day: str, suffix: str) -> str:
+    """The artifact key of a day's call list export (``csv`` for a CRM, ``parquet`` typed)."""
+    return f"exports/call_list/{day}.{suffix}"
+
+
+CALL_LIST_COLUMNS = (
+    "as_of_date",
+    "call_rank",
+    "user_id",
+    "value_at_risk",
+    "churn_probability",
+    "customer_value",
+    "risk_tier",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "model_version",
+)
+
+
+def call_list(predictions: pd.DataFrame, size: int, call_cost: float = 0.0) -> pd.DataFrame:
+    """Each day's call list from its predictions (``churn_predictions`` rows)."""
+    targeted = predictions[~predictions["control"].astype(bool)]
+    worth = targeted[targeted["value_at_risk"] > call_cost] if call_cost > 0 else targeted
+    ranked = worth.sort_values(
+        ["as_of_date", "value_at_risk", "churn_probability", "user_id"],
+        ascending=[True, False, False, True],
+        kind="stable",
+    )
+    top = ranked.groupby("as_of_date", sort=True).head(size).copy()
+    top["call_rank"] = top.groupby("as_of_date").cumcount().astype("int64") + 1
+    return top[list(CALL_LIST_COLUMNS)].reset_index(drop=True)
