@@ -119,6 +119,15 @@ class Warehouse:
         with duckdb.connect(str(self.settings.warehouse_path), read_only=True) as conn:
             return conn.execute(f"select * from churn.{name} {where}").df()
 
+    def execute(self, statement: str) -> None:
+        """One statement on the warehouse (``{table}`` prefixes become its schema), as an operator would run it."""
+        if self.settings.deployment == "gcp":
+            prefix = f"`{self.settings.gcp_project}.{self.settings.bq_dataset}`."
+            bigquery_client(self.settings.gcp_project, None).query(statement.format(table=prefix)).result()
+            return
+        with duckdb.connect(str(self.settings.warehouse_path)) as conn:
+            conn.execute(statement.format(table="churn."))
+
     def check_evaluations(self, result: dg.ExecuteInProcessResult) -> list:
         return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
 

@@ -112,9 +112,8 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
         types = {field.name: field.field_type for field in schema}
         existing = connection.create_table(laid_out(table, types, day), exists_ok=True, retry=RETRY)
         new = [f for f in schema if f.name.lower() not in {e.name.lower() for e in existing.schema}]
-        if new:  # additive schema evolution, as on DuckDB (io/duckdb.py): a new release's columns are added
-            existing.schema = [*existing.schema, *new]
-            connection.update_table(existing, ["schema"], retry=RETRY)
+        for field in new:  # additive schema evolution, as on DuckDB (io/duckdb.py): a new release's columns
+            _run(connection, f"ALTER TABLE `{table}` ADD COLUMN {field.name} {field.field_type}")
         staging = None
         if not obj.empty:
             name = f"_staging_{table_slice.table}_{uuid.uuid4().hex[:12]}"

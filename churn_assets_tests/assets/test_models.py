@@ -15,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 from churn_assets.core.control import in_control
 from churn_assets.core.modeling.metrics import evaluate
+from churn_assets.core.modeling.scoring import PREDICTION_COLUMNS
 from churn_assets.core.modeling.training import TARGET, model_input
 from churn_assets.core.simulation.population import latent_fields
 from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
@@ -158,6 +159,25 @@ def test_the_call_list_is_the_targeted_users_with_most_at_risk_exported_for_a_cr
     assert typed["call_rank"].tolist() == list(range(1, len(listed) + 1))
     meta = mats(built.predict, "call_list")
     assert meta["csv"] == store.uri(f"exports/call_list/{LAST}.csv")
+
+
+def test_a_table_written_by_an_earlier_release_gains_the_new_columns_and_keeps_its_rows(own):
+    """Additive schema evolution: predictions stored before they carried value and control keep their rows, the
+    new day's rows carry the new columns, the old rows hold them empty."""
+    own.execute(  # the table as the previous release wrote it
+        "CREATE OR REPLACE TABLE {table}churn_predictions AS "
+        f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM {{table}}churn_predictions"
+    )
+    before = own.table("churn_predictions")
+    assert "control" not in before.columns and len(before) > 0
+    own.materialize(["churn_predictions"], "2026-05-09")
+    after = own.table("churn_predictions")
+    old, new = after[after["as_of_date"] == utc(LAST)], after[after["as_of_date"] == utc("2026-05-09")]
+    assert len(old) == len(before) and old["control"].isna().all() and old["value_at_risk"].isna().all()
+    assert len(new) > 0 and new["control"].notna().all() and (new["value_at_risk"] >= 0).all()
+    # a day judged or listed from an old row counts its users as targeted, never fails
+    listed = own.materialize(["call_list"], LAST)
+    assert listed.success and len(own.table("call_list", f"where as_of_date = '{LAST}'")) == len(old) < 500
 
 
 def test_outcomes_judge_a_matured_day_and_refuse_one_whose_horizon_is_open(own):

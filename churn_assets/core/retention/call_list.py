@@ -30,9 +30,14 @@ CALL_LIST_COLUMNS = (
 )
 
 
+def held_out(predictions: pd.DataFrame) -> pd.Series:
+    """Each row's control flag; a row stored before predictions carried one counts as targeted."""
+    return predictions["control"].astype("boolean").fillna(False).astype(bool)
+
+
 def call_list(predictions: pd.DataFrame, size: int, call_cost: float = 0.0) -> pd.DataFrame:
     """Each day's call list from its predictions (``churn_predictions`` rows)."""
-    targeted = predictions[~predictions["control"].astype(bool)]
+    targeted = predictions[~held_out(predictions)]
     worth = targeted[targeted["value_at_risk"] > call_cost] if call_cost > 0 else targeted
     ranked = worth.sort_values(
         ["as_of_date", "value_at_risk", "churn_probability", "user_id"],

@@ -24,6 +24,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from churn_assets.core.modeling.baselines import BGNBD, RECENCY, rfm
 from churn_assets.core.modeling.metrics import lift_top_decile
 from churn_assets.core.modeling.scoring import expected_calibration_error
+from churn_assets.core.retention.call_list import held_out
 
 GROUPS = ("all", "targeted", "control")
 TIERS = ("all", "high", "medium", "low")
@@ -53,7 +54,7 @@ def day_outcomes(joined: pd.DataFrame, horizon: int) -> pd.DataFrame:
     frame = joined.reset_index(drop=True).copy()
     frame["recency"] = frame[RECENCY].to_numpy(dtype=float)
     frame["bg_nbd"] = BGNBD.fit_rows(frame).churn_probability(*rfm(frame), horizon)
-    control = frame["control"].fillna(False).astype(bool)
+    control = held_out(frame)
     rows = []
     for group, members in (("all", frame), ("targeted", frame[~control]), ("control", frame[control])):
         for tier in TIERS:

@@ -6,7 +6,7 @@ import io
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.retention.call_list import call_list, call_list_key
+from churn_assets.core.retention.call_list import call_list, call_list_key, held_out
 from churn_assets.core.retention.outcomes import day_outcomes, headline
 from churn_assets.core.warehouse.queries import outcome_rows_select, predictions_day_select
 from churn_assets.defs.partitions import DailyGraph, partition_days
@@ -64,7 +64,7 @@ def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             metadata = {
                 "dagster/row_count": len(rows),
                 "value_at_risk": round(float(rows["value_at_risk"].sum()), 2),
-                "control_users_left_out": int(predictions["control"].fillna(False).astype(bool).sum()),
+                "control_users_left_out": int(held_out(predictions).sum()),
                 "csv": csv,
                 "parquet": parquet,
                 "preview": markdown(rows.head(10)),
