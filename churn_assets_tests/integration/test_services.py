@@ -5,11 +5,16 @@ workspace.yaml on a free port with a temporary DAGSTER_HOME, and stops every pro
 """
 
 import subprocess
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
+from churn_assets.core.registry.artifacts import LocalArtifactStore
+from churn_assets.core.registry.model_registry import ModelRegistry
+from churn_assets.io.duckdb_engine import open_warehouse
 from churn_assets_tests.helpers import ROOT, clean_env, dagster_services, wait_for
 
 AUTOMATION = """
@@ -106,7 +111,13 @@ def test_schedules_and_drift_sensor_are_loaded_and_running(services):
     schedules = {s["name"]: s["scheduleState"]["status"] for n in nodes for s in n["schedules"]}
     sensors = {s["name"]: s["sensorState"]["status"] for n in nodes for s in n["sensors"]}
     assert schedules == {"daily_refresh_schedule": "RUNNING", "weekly_retrain_schedule": "RUNNING"}
-    assert sensors == {"daily_refresh_sensor": "RUNNING", "labels_sensor": "RUNNING", "drift_sensor": "RUNNING"}
+    assert sensors == {
+        "daily_refresh_sensor": "RUNNING",
+        "labels_sensor": "RUNNING",
+        "drift_sensor": "RUNNING",
+        "outcomes_sensor": "RUNNING",
+        "decay_sensor": "RUNNING",
+    }
 
 
 def test_the_clis_ranged_runs_are_the_jobs_runs_and_re_execute_cleanly(services):
@@ -155,3 +166,58 @@ def test_injected_drift_makes_the_daemon_launch_a_retraining_run(services):
     assert tags["churn/drift_report"] == "2026-03-31"
     assert tags["dagster/sensor_name"] == "drift_sensor"
     assert wait_for_run(client, run["runId"]) == "SUCCESS"
+
+
+SENSOR_TICKS = """
+query($name: String!) {
+  sensorOrError(sensorSelector: {repositoryName: "__repository__", repositoryLocationName: "churn_assets",
+                                 sensorName: $name}) {
+    ... on Sensor { sensorState { ticks(limit: 10) { status skipReason } } }
+  }
+}
+"""
+
+
+def plant_outcomes(data_dir: Path, version: str, realized: list[float]) -> None:
+    """Matured days judged for ``version`` in prediction_outcomes, as the outcomes runs would have written them."""
+    days = ", ".join(
+        f"(TIMESTAMPTZ '2026-03-{i + 1:02d} 00:00:00+00', '{version}', 'all', 'all', {value})"
+        for i, value in enumerate(realized)
+    )
+    with open_warehouse(str(data_dir / "warehouse.duckdb"), lock_wait=60) as conn:
+        conn.execute(
+            "CREATE OR REPLACE TABLE churn.prediction_outcomes (as_of_date TIMESTAMPTZ, model_version VARCHAR, "
+            "group_name VARCHAR, risk_tier VARCHAR, roc_auc DOUBLE)"
+        )
+        conn.execute(f"INSERT INTO churn.prediction_outcomes VALUES {days}")
+
+
+def test_realized_decay_makes_the_daemon_retrain_once_and_names_both_figures_otherwise(services):
+    """Runs after the drift test (file order): production is whatever that retraining left."""
+    client, data = services["client"], Path(services["env"]["CHURN_DATA_DIR"])
+    registry = ModelRegistry(LocalArtifactStore(data / "artifacts"))
+    version = registry.production()
+    test = round(registry.card(version).metrics["roc_auc"], 4)
+
+    def skipped_with(reason):
+        ticks = client._execute(SENSOR_TICKS, {"name": "decay_sensor"})["sensorOrError"]["sensorState"]["ticks"]
+        return any(t["skipReason"] == reason for t in ticks)
+
+    plant_outcomes(data, version, [test - 0.01] * 7)
+    healthy = (
+        f"realized ROC-AUC of {version} over 2026-03-01..2026-03-07 (7 days) {test - 0.01:.4f} is within its test "
+        f"ROC-AUC {test:.4f} - margin 0.0500"
+    )
+    wait_for("the decay sensor's skip naming both figures", lambda: skipped_with(healthy), timeout=120)
+
+    def decay_runs():
+        runs = client._execute(RETRAIN_RUNS)["runsOrError"]["results"]
+        return [r for r in runs if {"key": "churn/trigger", "value": "decay"} in r["tags"]]
+
+    assert decay_runs() == []
+    plant_outcomes(data, version, [test - 0.2] * 7)
+    [run] = wait_for("the decay sensor's retraining run", decay_runs, timeout=120)
+    assert {"key": "churn/decayed_version", "value": version} in run["tags"]
+    assert wait_for_run(client, run["runId"]) == "SUCCESS"
+    time.sleep(12)  # two more ticks of a 5 s sensor: the same version's decay is not retrained twice
+    assert len(decay_runs()) == 1
