@@ -10,7 +10,7 @@ import time
 
 from churn_assets.cli.commands import apply_options, artifacts_of, dev, model_command, serve_command
 from churn_assets.cli.evaluation import evaluate_command
-from churn_assets.cli.plan import RangeError, Stage, own_range, plan_run
+from churn_assets.cli.plan import RangeError, Stage, first_new_day, own_range, plan_run
 from churn_assets.cli.recovery import mark_dead_runs_failed, user_error
 from churn_assets.cli.stages import (
     RunNotes,
@@ -23,7 +23,7 @@ from churn_assets.cli.stages import (
 from churn_assets.cli.summary import RunSummary
 from churn_assets.core.intake.findings import CheckFinding
 from churn_assets.core.intake.sources import SourceFileError, day_span, source_day_rows
-from churn_assets.core.registry.manifest import SourceMismatch, check_source
+from churn_assets.core.registry.manifest import SourceMismatch, check_source, read_source_days, record_source_days
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
 
 DEFAULTS = Settings()  # the help quotes the settings' own defaults
@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     """The whole graph for the range; with ``args.data_only`` (``evaluate``), only the stages up to the labels."""
     settings = apply_options(args)
     data_only = getattr(args, "data_only", False)
+    explicit = any(os.environ.get(ENV_VARS[name]) for name in ("start_date", "days"))
     try:
         settings, range_note, day_rows = _own_range(settings, data_only)
     except (RangeError, SourceFileError) as exc:
@@ -60,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     check_source(artifacts.store(), settings)
+    grows = bool(day_rows) and not (explicit or data_only)  # a file source run over its own days: only what is new
+    if grows:
+        plan = plan.since(_first_new(settings, plan, day_rows, artifacts.store()), settings.calendar.decided_days)
     with dg.DagsterInstance.get() as instance:  # closed at the end: its storage's open databases with it
         for line in mark_dead_runs_failed(instance):
             print(f"  {line}")
@@ -67,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  Dagster instance: {os.environ['DAGSTER_HOME']}")
         for note in ([range_note] if range_note else []) + plan.notes:
             print(f"  {note}")
-        return _run_stages(plan, settings, defs, instance, artifacts, sized=bool(day_rows))
+        code = _run_stages(plan, settings, defs, instance, artifacts, sized=bool(day_rows))
+    if code == 0 and grows:  # what the next run compares the source with
+        record_source_days(artifacts.store(), day_rows)
+    return code
 
 
 def _run_stages(plan, settings: Settings, defs, instance, artifacts, sized: bool) -> int:
@@ -116,6 +123,15 @@ def _run_stages(plan, settings: Settings, defs, instance, artifacts, sized: bool
         print(line)
     print(f"Finished in {time.perf_counter() - started:.1f}s. Browse it with: churn-assets dev")
     return 0
+
+
+def _first_new(settings: Settings, plan, day_rows: dict, store):
+    """The first day of the plan's range that is new or changed in the file source since the last complete run."""
+    from churn_assets.defs.deployment import resolved_resource
+
+    rows = {d: n for d, n in day_rows.items() if plan.first <= d <= plan.last}
+    computed = resolved_resource(settings, "warehouse").engine().written_days("user_features", plan.first, plan.last)
+    return first_new_day(rows, read_source_days(store), computed)
 
 
 def outcome_stages(settings: Settings, first, last) -> list[Stage]:

@@ -47,6 +47,23 @@ class Plan:
         ranges = row_chunks(self.first, self.last, rows, EVENTS_PER_RUN)
         return self._with_events([Stage(*EVENTS, lo, hi) for lo, hi in ranges])
 
+    def since(self, first_new: date | None, decided_days: int) -> Plan:
+        """The same plan for a source that grew: events from ``first_new`` (the first new or changed day; the state
+        chain continues from the day before it), labels from the first day whose horizon reaches it
+        (``decided_days`` before), the rest as planned. ``None`` (nothing new): the users stage alone."""
+        if first_new is None:
+            note = "nothing new in the source since the last run: every day is computed (--start/--days recompute)"
+            return replace(self, stages=self.stages[:1], notes=[*self.notes, note])
+        stages = []
+        for stage in self.stages:
+            lo = {EVENTS[0]: first_new, "labels_job": first_new - timedelta(days=decided_days)}.get(stage.job)
+            if lo is None or stage.first is None:
+                stages.append(stage)
+            elif lo <= stage.last:
+                stages.append(replace(stage, first=max(stage.first, lo)))
+        note = f"the source is computed up to {first_new - timedelta(days=1)}: only {first_new} on is new or changed"
+        return replace(self, stages=stages, notes=[*self.notes, note] if first_new > self.first else self.notes)
+
     def _with_events(self, events: list[Stage]) -> Plan:
         others = [s for s in self.stages if s.job != EVENTS[0]]
         return replace(self, stages=[others[0], *events, *others[1:]])
@@ -75,6 +92,14 @@ def own_range(settings: Settings, held: tuple[date, date] | None, explicit: bool
             "file's days, or choose days inside them"
         )
     return settings, None
+
+
+def first_new_day(rows: dict[date, int], recorded: dict[date, int], computed: set[date]) -> date | None:
+    """The first day of the source (``rows`` per day, counted now) that is new or changed since the last complete
+    run (``recorded`` per day) or whose features are not computed; None when every day is as it was. A day whose
+    rows changed but not their number is not seen: ``--start``/``--days`` recompute a range."""
+    changed = [d for d, n in rows.items() if recorded.get(d) != n or d not in computed]
+    return min(changed, default=None)
 
 
 def event_ranges(first: date, last: date, users: int) -> list[tuple[date, date]]:

@@ -202,8 +202,8 @@ def test_the_simulators_retention_effect_reaches_targeted_users_only():
     base = SimulationConfig(4000, date(2026, 1, 1), 150, 7, None, "subscription", 0.5, 0.0)
     plain = simulate_population(base)
     retained = simulate_population(SimulationConfig(*[*base.__dict__.values()][:-1], 0.8))
-    onset = pd.Timestamp("2026-01-01") + pd.to_timedelta(plain.onset_day, unit="D")
-    control = in_control(plain.user_id, onset, 0.5)
+    reached = pd.Timestamp("2026-01-01") + pd.to_timedelta(plain.churn_day - 1, unit="D")  # the last active day
+    control = in_control(plain.user_id, reached, 0.5)
     assert (retained.onset_day[control] == plain.onset_day[control]).all()
     postponed = retained.onset_day[~control] > plain.onset_day[~control]
     assert abs(postponed.mean() - 0.8) < 0.03
@@ -211,3 +211,23 @@ def test_the_simulators_retention_effect_reaches_targeted_users_only():
     # without an effect the population is the one it always was
     again = simulate_population(SimulationConfig(*[*base.__dict__.values()][:-2], 0.1, 0.0))
     assert (again.onset_day == plain.onset_day).all() and (again.churn_day == plain.churn_day).all()
+
+
+def silent_share(config: SimulationConfig, day: int) -> tuple[float, float]:
+    """The share of users active in the 30 days up to ``day`` who are silent after it (the inactivity label, from
+    the simulator's own story), in the control group and out of it, grouped by the pipeline's rule for that day."""
+    pop = simulate_population(config)
+    last_active = pop.churn_day - 1
+    eligible = (pop.signup_day <= day) & (last_active >= day - 29)
+    churned = eligible & (last_active <= day)
+    as_of = pd.Timestamp(config.start_date) + pd.Timedelta(days=day)
+    control = in_control(pop.user_id, [as_of] * len(pop.user_id), config.control_share)
+    return churned[control].sum() / eligible[control].sum(), churned[~control].sum() / eligible[~control].sum()
+
+
+def test_retention_work_shows_as_less_churn_of_targeted_users_and_none_without_it():
+    base = SimulationConfig(20_000, date(2026, 1, 1), 150, 11, None, "subscription", 0.5, 0.0)
+    control, targeted = silent_share(base, 119)  # 2026-04-30
+    assert abs(control - targeted) < 0.005  # 0.1295 and 0.1280: the groups are alike
+    control, targeted = silent_share(SimulationConfig(*[*base.__dict__.values()][:-1], 0.8), 119)
+    assert targeted < control - 0.07  # 0.0547 against 0.1370

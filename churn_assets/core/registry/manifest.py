@@ -9,11 +9,13 @@ Injected drift (``--drift-from``) is not part of the identity: it deliberately r
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any, Protocol
 
 from churn_assets.core.registry.artifacts import ArtifactNotFound
 
 MANIFEST = "source.json"
+SOURCE_DAYS = "source_days.json"  # a file source's rows per day as the last complete run counted them
 
 
 class SourceMismatch(ValueError):
@@ -73,3 +75,17 @@ def check_source(store: _Store, settings: Any) -> None:
             f"{settings.data_dir} holds data of another source ({'; '.join(diffs)}). "
             "Use another --data-dir, or the settings it was made with."
         )
+
+
+def read_source_days(store: _Store) -> dict[date, int]:
+    """The rows per day of the source as the last complete run counted them (none before a first run)."""
+    try:
+        recorded = json.loads(store.read_bytes(SOURCE_DAYS))
+    except (ArtifactNotFound, ValueError):
+        return {}
+    return {date.fromisoformat(day): int(rows) for day, rows in recorded.items()}
+
+
+def record_source_days(store: _Store, rows: dict[date, int]) -> None:
+    """Keep the rows per day a complete run computed, for the next run to tell new and changed days from the rest."""
+    store.write_bytes(SOURCE_DAYS, json.dumps({d.isoformat(): n for d, n in sorted(rows.items())}, indent=1).encode())

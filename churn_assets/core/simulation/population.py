@@ -109,8 +109,9 @@ def simulate_population(config: SimulationConfig) -> Population:
         * rng.lognormal(0.0, 0.5, size=n)
     ).clip(1e-5, 0.5)
     user_id = np.array([f"u{i:07d}" for i in range(n)], dtype=object)
-    onset_day = _retained(config, user_id, signup_day + rng.geometric(hazard), hazard)
+    onset_day = signup_day + rng.geometric(hazard)
     decline_days = rng.integers(DECLINE_DAYS[0], DECLINE_DAYS[1] + 1, size=n)
+    onset_day = _retained(config, user_id, onset_day, decline_days, hazard)
     decided_day, cancel_day = _cancel_days(config, plan, signup_day, onset_day, decline_days)
     return Population(
         config=config,
@@ -132,17 +133,19 @@ def simulate_population(config: SimulationConfig) -> Population:
     )
 
 
-def _retained(config: SimulationConfig, user_id: np.ndarray, onset_day: np.ndarray, hazard: np.ndarray) -> np.ndarray:
-    """The at-risk phases that retention work postpones: a user outside the control group of the month their phase
-    would start in (``core/control.py``, the pipeline's own rule) stays healthy, with probability
-    ``retention_effect``, for a fresh memoryless spell (as if a call on that day had won them back). Every targeted
-    user counts as reached; the control group never is. A stream of its own: without an effect the population is
-    the same as before."""
+def _retained(
+    config: SimulationConfig, user_id: np.ndarray, onset_day: np.ndarray, decline_days: np.ndarray, hazard: np.ndarray
+) -> np.ndarray:
+    """The churn that retention work prevents: a user is reached on their last active day (the day the model,
+    whose label is a silent horizon, should flag them), and one outside the control group of that month
+    (``core/control.py``, the pipeline's own rule) is won back with probability ``retention_effect``: their at-risk
+    phase never happens, and a fresh memoryless spell of health follows. Every targeted user counts as reached;
+    the control group never is. A stream of its own: without an effect the population is the same as before."""
     if config.retention_effect <= 0:
         return onset_day
     rng = np.random.default_rng([config.seed, _RETENTION_STREAM])
-    onset_dates = pd.Timestamp(config.start_date) + pd.to_timedelta(onset_day, unit="D")
-    targeted = ~in_control(user_id, onset_dates, config.control_share)
+    reached = pd.Timestamp(config.start_date) + pd.to_timedelta(onset_day + decline_days - 1, unit="D")
+    targeted = ~in_control(user_id, reached, config.control_share)
     kept = targeted & (rng.random(len(onset_day)) < config.retention_effect)
     return np.where(kept, onset_day + rng.geometric(hazard), onset_day)
 
