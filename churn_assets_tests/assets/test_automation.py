@@ -205,3 +205,31 @@ def test_no_retraining_without_labels_in_the_warehouse(env, instance):
     assert skipped.skip_message == (
         "drift in drift_report 2026-04-30, but the warehouse holds no churn_labels day to train on"
     )
+
+
+def test_outcomes_wait_for_a_scored_days_labels_then_run_once_per_matured_day(env, instance):
+    settings, resources = env
+    outcomes_sensor = DEFS.get_sensor_def("outcomes_sensor")
+    assert sensor_tick(outcomes_sensor, instance, resources).skip_message == "no day is scored yet"
+    mark(settings, "churn_predictions", "2026-03-30", "2026-03-31")
+    mark(settings, "churn_labels", "2026-01-01", "2026-03-29")
+    waiting = sensor_tick(outcomes_sensor, instance, resources)
+    assert waiting.skip_message == "the scored day 2026-03-30 waits for its churn labels (its horizon has not closed)"
+    mark(settings, "churn_labels", "2026-03-30", "2026-03-31")
+    ready = sensor_tick(outcomes_sensor, instance, resources)
+    assert [(r.partition_key, r.run_key) for r in ready.run_requests] == [
+        ("2026-03-30", "outcomes-2026-03-30"),
+        ("2026-03-31", "outcomes-2026-03-31"),
+    ]
+    assert outcomes_sensor.job_name == "outcomes_job"
+    mark(settings, "prediction_outcomes", "2026-03-30", "2026-03-31")
+    done = sensor_tick(outcomes_sensor, instance, resources)
+    assert done.skip_message == "every scored day with labels has its outcomes"
+
+
+def test_the_decay_sensor_waits_without_a_model_or_matured_days(env, instance):
+    _, resources = env
+    decay_sensor = DEFS.get_sensor_def("decay_sensor")
+    skipped = sensor_tick(decay_sensor, instance, resources)
+    assert skipped.skip_message == "no production model: nothing has been scored to judge"
+    assert decay_sensor.job_name == "retrain_job"
