@@ -47,6 +47,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedule_hour=settings.schedule_hour,
         decay_days=settings.decay_days,
         decay_margin=settings.decay_margin,
+        refresh_cron=settings.refresh_cron,
     )
     built = dg.Definitions(
         assets=assets,

@@ -89,6 +89,9 @@ class Settings:
     decay_margin: float = 0.05  # how far below its test ROC-AUC that average may fall before retraining
     sim_retention_effect: float = 0.0  # simulator: the chance that retention work keeps a targeted user healthy
     schedule_hour: int = 6
+    # the daily refresh schedule's cron (UTC) when the source lands at other times, e.g. "0 * * * *" (hourly);
+    # empty: daily at schedule_hour
+    refresh_cron: str = ""
     automation: str = "on"
     sensor_seconds: int = 60
     gcp_project: str | None = None
@@ -226,6 +229,10 @@ class Settings:
             raise SettingsError(
                 "need 0 < CHURN_DRIFT_WARN_PSI < CHURN_DRIFT_FAIL_PSI, "
                 f"got {self.drift_warn_psi} and {self.drift_fail_psi}"
+            )
+        if self.refresh_cron and len(self.refresh_cron.split()) != 5:
+            raise SettingsError(
+                f"CHURN_REFRESH_CRON={self.refresh_cron!r} is not a cron schedule of five fields, e.g. '0 * * * *'"
             )
         if not 0 <= self.schedule_hour <= 23:
             raise SettingsError(f"CHURN_SCHEDULE_HOUR must be an hour 0-23 (UTC), got {self.schedule_hour}")

@@ -60,11 +60,12 @@ def automation(
     schedule_hour: int,
     decay_days: int = 7,
     decay_margin: float = 0.05,
+    refresh_cron: str = "",
 ) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
     """The schedule and the sensors over the graph's partitions. ``running``: they start with the code location
     (``CHURN_AUTOMATION=on``); ``sensor_seconds``: the sensors' interval; ``schedule_hour``: the hour (UTC) of
     the daily refresh and of the weekly retraining; ``decay_days`` and ``decay_margin``: the decay sensor's
-    rule."""
+    rule; ``refresh_cron``: the refresh schedule's own cron, when not daily at ``schedule_hour``."""
     schedule_status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
     sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
     horizon = graph.calendar.decided_days  # a label waits for its horizon and, for cancellations, the grace
@@ -104,7 +105,7 @@ def automation(
 
     @dg.schedule(
         job=daily_job,
-        cron_schedule=f"0 {schedule_hour} * * *",
+        cron_schedule=refresh_cron or f"0 {schedule_hour} * * *",
         execution_timezone="UTC",
         default_status=schedule_status,
         description=(

@@ -69,6 +69,16 @@ def test_gcp_settings_with_defaults():
         ({"CHURN_PROMOTION_FLOOR_ROC_AUC": "0.2"}, "CHURN_PROMOTION_FLOOR_ROC_AUC must be within [0.5, 1], got 0.2"),
         ({"CHURN_BASELINE_MARGIN": "-0.01"}, "CHURN_BASELINE_MARGIN must be within [0, 1], got -0.01"),
         ({"CHURN_DRIFT_TOP_FEATURES": "-3"}, "CHURN_DRIFT_TOP_FEATURES must be at least 1, got -3"),
+        ({"CHURN_CONTROL_SHARE": "0.9"}, "CHURN_CONTROL_SHARE must be within [0, 0.5], got 0.9"),
+        ({"CHURN_CALL_LIST_SIZE": "0"}, "CHURN_CALL_LIST_SIZE must be at least 1, got 0"),
+        ({"CHURN_CALL_COST": "-5"}, "CHURN_CALL_COST must be within [0, 1000000000.0], got -5.0"),
+        ({"CHURN_DECAY_DAYS": "0"}, "CHURN_DECAY_DAYS must be at least 1, got 0"),
+        ({"CHURN_DECAY_MARGIN": "2"}, "CHURN_DECAY_MARGIN must be within [0, 1], got 2.0"),
+        ({"CHURN_SIM_RETENTION_EFFECT": "1.5"}, "CHURN_SIM_RETENTION_EFFECT must be within [0, 1], got 1.5"),
+        (
+            {"CHURN_REFRESH_CRON": "hourly"},
+            "CHURN_REFRESH_CRON='hourly' is not a cron schedule of five fields, e.g. '0 * * * *'",
+        ),
         ({"CHURN_VOLUME_TOLERANCE": "inf"}, "CHURN_VOLUME_TOLERANCE must be a finite number, got inf"),
         (
             {"CHURN_VOLUME_TOLERANCE": "1e9"},

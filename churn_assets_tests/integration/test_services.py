@@ -80,6 +80,7 @@ def services(tmp_path_factory):
         "CHURN_USERS": "300",
         "CHURN_DAYS": "90",
         "CHURN_SCHEDULE_HOUR": str(hour),
+        "CHURN_REFRESH_CRON": "* * * * *",  # the daily refresh schedule ticks every minute through the daemon
         "CHURN_SENSOR_SECONDS": "5",  # the drift sensor answers within seconds, not a minute
     }
     seeded = subprocess.run(["churn-assets", "run"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -176,6 +177,27 @@ query($name: String!) {
   }
 }
 """
+
+
+SCHEDULE_TICKS = """
+query($name: String!) {
+  scheduleOrError(scheduleSelector: {repositoryName: "__repository__", repositoryLocationName: "churn_assets",
+                                     scheduleName: $name}) {
+    ... on Schedule { scheduleState { ticks(limit: 10) { status skipReason } } }
+  }
+}
+"""
+
+
+def test_the_daemon_ticks_the_refresh_schedule_with_the_sensors_decision(services):
+    client = services["client"]
+    done = "every day up to 2026-03-31 (the last partition) is refreshed"
+
+    def skipped():
+        state = client._execute(SCHEDULE_TICKS, {"name": "daily_refresh_schedule"})["scheduleOrError"]
+        return any(t["status"] == "SKIPPED" and t["skipReason"] == done for t in state["scheduleState"]["ticks"])
+
+    wait_for("the refresh schedule's tick through the daemon", skipped, timeout=150)
 
 
 def plant_outcomes(data_dir: Path, version: str, realized: list[float]) -> None:
