@@ -20,8 +20,8 @@ from churn_assets_tests.helpers import cli
 FIRST = date(2026, 1, 1)
 # the first run's last day, the last of a month: its churners' last active days fall in the month it is scored in,
 # where the simulator's retention work reaches them (a day early in a month would judge last month's calls)
-SCORED = FIRST + timedelta(days=119)  # 2026-04-30
-SIMULATION = SimulationConfig(1500, FIRST, 150, 11, None, "subscription", 0.5, 0.8)
+SCORED = FIRST + timedelta(days=89)  # 2026-03-31, after the 75 days a first model needs
+SIMULATION = SimulationConfig(1000, FIRST, 120, 11, None, "subscription", 0.5, 0.8)
 
 
 def export(template: str, days: range) -> None:
@@ -43,11 +43,11 @@ def grown(tmp_path_factory):
     (base / "export").mkdir()
     template, data = str(base / "export" / "events_{date}.csv"), base / "churn"
     env = {"CHURN_EVENTS_FILE": template, "CHURN_DATA_DIR": str(data), "CHURN_CONTROL_SHARE": "0.5"}
-    export(template, range(120))
+    export(template, range(90))
     first = cli("run", **env)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     before = written(data, "user_features")
-    export(template, range(120, 150))  # thirty more days land
+    export(template, range(90, 120))  # thirty more days land
     second = cli("run", **env)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     return {"data": data, "env": env, "first": first, "second": second, "before": before}
@@ -56,14 +56,14 @@ def grown(tmp_path_factory):
 def test_the_second_run_computes_only_the_new_days_and_judges_the_first_runs_day(grown):
     out = grown["second"].stdout
     assert f"only {SCORED + timedelta(days=1)} on is new or changed" in out
-    assert "events to features 2026-05-01..2026-05-30 ..." in out  # not from 2026-01-01
-    assert "churn labels 2026-04-01..2026-04-30 ..." in out  # the label days whose horizon reaches a new day
+    assert "events to features 2026-04-01..2026-04-30 ..." in out  # not from 2026-01-01
+    assert "churn labels 2026-03-02..2026-03-31 ..." in out  # the label days whose horizon reaches a new day
     assert f"prediction outcomes {SCORED} ..." in out
-    assert "predictions 2026-05-30 ..." in out
+    assert "predictions 2026-04-30 ..." in out
     after = written(grown["data"], "user_features").set_index("partition_date")["written_at"]
     before = grown["before"].set_index("partition_date")["written_at"]
-    assert len(before) == 120 and len(after) == 150
-    assert (after[before.index] == before).all()  # the first 120 days were not rewritten
+    assert len(before) == 90 and len(after) == 120
+    assert (after[before.index] == before).all()  # the first 90 days were not rewritten
 
 
 def test_the_outcomes_show_the_retention_effect_on_targeted_users(grown):
