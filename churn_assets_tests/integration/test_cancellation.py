@@ -87,6 +87,14 @@ def test_a_billing_export_and_an_event_log_run_as_cancellations(export, tmp_path
         covered = conn.execute(
             f"select user_id from churn.subscription_state where as_of_date = '{LAST}' and covered"
         ).df()
+        valued = conn.execute(
+            "select p.customer_value, p.value_at_risk, p.churn_probability, f.sub_mrr from churn.churn_predictions p "
+            "join churn.user_features f using (user_id, as_of_date)"
+        ).df()
+    # a subscriber's value over the 30-day horizon is their MRR: the plans' prices, 9.99 and 29.99
+    assert (valued["customer_value"] == valued["sub_mrr"]).all()
+    assert set(valued["customer_value"].round(2)) == {9.99, 29.99}
+    assert (valued["value_at_risk"] - (valued["churn_probability"] * valued["sub_mrr"]).round(4)).abs().max() < 1e-9
     # every label is the simulator's truth: the subscription lapses on one of the 30 days after t
     pop = simulate_population(config)
     index = {u: i for i, u in enumerate(pop.user_id)}
