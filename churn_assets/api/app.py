@@ -184,6 +184,17 @@ def create_app(
             orjson.dumps({"as_of_date": day, "rows": len(users), "users": users}), media_type="application/json"
         )
 
+    @app.get(
+        "/reports/outcomes/{day}", response_class=HTMLResponse, summary="How right a scored day's predictions were"
+    )
+    def outcomes_report(day: str) -> HTMLResponse:
+        if not DAY.match(day):
+            raise HTTPException(404, f"{day!r} is not a day (YYYY-MM-DD)")
+        try:
+            return HTMLResponse(store.read_bytes(f"reports/outcomes/{day}.html"))
+        except ArtifactNotFound:
+            raise HTTPException(404, f"no outcomes for {day}: its labels are not there yet") from None
+
     @app.get("/metrics", summary="Prometheus metrics")
     def prometheus() -> Response:
         metrics.model.clear()

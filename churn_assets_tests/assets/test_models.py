@@ -36,10 +36,10 @@ LAST = "2026-05-10"
 WINDOW_FIRST = "2026-01-11"  # 90 label days up to T
 
 
-def report_link(built, day: str, key: str) -> str:
-    """Where the drift report's metadata points: the HTTP API locally, the Cloud console on gcp (never file://)."""
+def report_link(built, day: str, key: str, report: str = "drift") -> str:
+    """Where a report's metadata points: the HTTP API locally, the Cloud console on gcp (never file://)."""
     if built.settings.deployment == "local":
-        return f"http://127.0.0.1:8000/reports/drift/{day}"
+        return f"http://127.0.0.1:8000/reports/{report}/{day}"
     bucket, prefix = built.settings.gcs_bucket, built.settings.gcs_prefix
     return f"https://console.cloud.google.com/storage/browser/_details/{bucket}/{prefix}/{key}"
 
@@ -196,6 +196,17 @@ def test_outcomes_judge_a_matured_day_and_refuse_one_whose_horizon_is_open(own):
     assert meta["realized_roc_auc"] == round(overall["roc_auc"], 4)
     assert meta["model_test_roc_auc"] == round(own.registry.card(scorer).metrics["roc_auc"], 4)
     assert meta["model_version"] == scorer
+    # the page a person opens from the metadata: the realized ROC-AUC per day against the test ROC-AUC, the groups
+    page = own.resources["artifacts"].store().read_bytes(f"reports/outcomes/{T}.html").decode()
+    assert f"<title>Outcomes of {T}</title>" in page
+    assert 'aria-label="realized ROC-AUC per scored day against the test ROC-AUC"' in page
+    assert f"<title>{T}: {overall['roc_auc']:.4f}</title>" in page
+    assert (
+        f"Realized ROC-AUC\n{overall['roc_auc']:.4f} against the model's test ROC-AUC {meta['model_test_roc_auc']:.4f}"
+        in page
+    )
+    assert page.count("<td>control</td>") == 4  # the control group's row as a whole and per tier
+    assert meta["outcomes_report"] == report_link(own, T, f"reports/outcomes/{T}.html", "outcomes")
     refused = own.materialize(["prediction_outcomes"], LAST, raise_on_error=False)
     assert not refused.success
     assert root_error(refused).message.startswith(

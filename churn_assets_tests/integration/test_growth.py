@@ -80,6 +80,8 @@ def test_the_outcomes_show_the_retention_effect_on_targeted_users(grown):
     print(f"churn: control {control:.3f}, targeted {targeted:.3f}")
     assert targeted < control - 0.03
     assert groups.loc["all", "roc_auc"] > 0.8  # the model that scored the day, judged on what happened
+    page = (grown["data"] / "artifacts" / "reports" / "outcomes" / f"{SCORED}.html").read_text()
+    assert f"<td>control</td><td>all</td><td>{groups.loc['control', 'users']}</td>" in page
 
 
 def test_a_run_with_nothing_new_computes_nothing(grown):

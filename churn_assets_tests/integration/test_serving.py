@@ -91,6 +91,11 @@ def test_the_call_list_is_served_as_json_and_as_the_csv_a_crm_imports(api, run_d
     assert not set(exported["user_id"]) & set(snapshot.loc[snapshot["control"], "user_id"])  # never the control group
     assert httpx.get(f"{api.url}/v1/call-list", params={"day": "2026-01-01"}).status_code == 404
     assert httpx.get(f"{api.url}/v1/call-list", params={"day": "../source"}).status_code == 404
+    unjudged = httpx.get(f"{api.url}/reports/outcomes/{DAY}")  # scored, but its horizon has not passed
+    assert (unjudged.status_code, unjudged.json()["detail"]) == (
+        404,
+        f"no outcomes for {DAY}: its labels are not there yet",
+    )
 
 
 def test_ready_says_what_is_missing_before_the_pipeline_ran(tmp_path):

@@ -22,9 +22,9 @@ table{border-collapse:collapse;margin:.5rem 0 1.5rem}
 td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}
 h1 small{color:#666;font-weight:normal}.prod{color:#0a6b2c;font-weight:bold}.note{color:#555}svg text{font-size:11px}"""
 
-_ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True)
+ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True)
 
-CARD = _ENV.from_string("""<!doctype html>
+CARD = ENV.from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Model card {{ card.version }}</title>
 <style>{{ style }}</style></head><body>
 <h1>Model card {{ card.version }} <small>{{ card.candidate }}{% if baseline %} (baseline){% endif %}</small></h1>
@@ -98,7 +98,7 @@ against {{ fmt(calibration.churn_rate) }} observed. {{ calibration.method }}.
 </body></html>
 """)
 
-REGISTRY = _ENV.from_string("""<!doctype html>
+REGISTRY = ENV.from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Model registry</title><style>{{ style }}</style></head><body>
 <h1>Model registry</h1>
 <p>{% if production %}Production: <span class="prod">{{ production }}</span>.{% else %}No version is in production

@@ -8,7 +8,8 @@ import pandas as pd
 
 from churn_assets.core.retention.call_list import call_list, call_list_key, held_out
 from churn_assets.core.retention.outcomes import day_outcomes, headline
-from churn_assets.core.warehouse.queries import outcome_rows_select, predictions_day_select
+from churn_assets.core.retention.outcomes_page import outcomes_page
+from churn_assets.core.warehouse.queries import outcome_rows_select, predictions_day_select, realized_select
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import RetentionPolicy, Warehouse
 from churn_assets.defs.tables import require
@@ -26,6 +27,20 @@ def _export(store, day: str, rows: pd.DataFrame) -> list[str]:
     csv = rows.assign(as_of_date=day).to_csv(index=False, float_format="%.4f")
     store.write_bytes(call_list_key(day, "csv"), csv.encode())
     return [store.uri(call_list_key(day, s)) for s in ("csv", "parquet")]
+
+
+def _report(engine, artifacts: ArtifactsResource, registry, day: str, outcomes: pd.DataFrame) -> str:
+    """The day's outcomes page, with every judged day's realized ROC-AUC so far (this one included), written to the
+    artifact store; where a person opens it."""
+    history = outcomes[(outcomes["group_name"] == "all") & (outcomes["risk_tier"] == "all")]
+    history = history[["as_of_date", "model_version", "roc_auc"]]
+    if engine.table_exists("prediction_outcomes"):
+        earlier = engine.query(realized_select(engine.schema))
+        history = pd.concat([earlier[earlier["as_of_date"] != history["as_of_date"].iloc[0]], history])
+    tests = {v: registry.card(v).metrics.get("roc_auc") for v in history["model_version"].unique()}
+    key = f"reports/outcomes/{day}.html"
+    artifacts.store().write_bytes(key, outcomes_page(day, outcomes, history, tests).encode())
+    return artifacts.link(key, f"/reports/outcomes/{day}")
 
 
 def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
@@ -102,7 +117,9 @@ def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         outcomes = day_outcomes(joined, calendar.horizon_days)
         version = str(outcomes["model_version"].iloc[0])
         figures = headline(outcomes)
-        test = artifacts.registry().card(version).metrics.get("roc_auc")
+        registry = artifacts.registry()
+        test = registry.card(version).metrics.get("roc_auc")
+        report = _report(engine, artifacts, registry, day.isoformat(), outcomes)
         tiers = outcomes[outcomes["risk_tier"] != "all"][["group_name", "risk_tier", "users", "churn_rate"]]
         return dg.MaterializeResult(
             value=outcomes,
@@ -112,6 +129,7 @@ def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
                 "model_version": version,
                 "realized_roc_auc": figures["roc_auc"],
                 "model_test_roc_auc": round(float(test), 4) if test is not None else None,
+                "outcomes_report": dg.MetadataValue.url(report),
                 **{k: v for k, v in figures.items() if k != "roc_auc"},
                 "churn_by_tier": markdown(tiers),
             },
