@@ -85,6 +85,7 @@ class Settings:
     control_share: float = 0.10  # share of eligible users held out each month (a hash of user and month)
     call_list_size: int = 500  # the call list's length: the users with the most value at risk
     call_cost: float = 0.0  # what one call costs: a user whose value at risk is not above it is not called
+    call_budget: float = 0.0  # what a day's calls may cost in all (with call_cost): at most budget / cost calls
     decay_days: int = 7  # matured days whose realized ROC-AUC the decay sensor averages
     decay_margin: float = 0.05  # how far below its test ROC-AUC that average may fall before retraining
     sim_retention_effect: float = 0.0  # simulator: the chance that retention work keeps a targeted user healthy
@@ -205,6 +206,9 @@ class Settings:
         _within("decay_margin", self.decay_margin, 0, 1)
         _within("sim_retention_effect", self.sim_retention_effect, 0, 1)
         _within("call_cost", self.call_cost, 0, 1e9)
+        _within("call_budget", self.call_budget, 0, 1e12)
+        if self.call_budget and not self.call_cost:
+            raise SettingsError("CHURN_CALL_BUDGET needs CHURN_CALL_COST (what one call costs) to count the calls")
         if not 1 < self.volume_tolerance <= 1000:
             raise SettingsError(f"CHURN_VOLUME_TOLERANCE must be above 1 and at most 1000, got {self.volume_tolerance}")
         self._validate_names()

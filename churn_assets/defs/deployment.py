@@ -79,6 +79,7 @@ def shared_resources(settings: Settings) -> dict[str, Any]:
             control_share=settings.control_share,
             call_list_size=settings.call_list_size,
             call_cost=settings.call_cost,
+            call_budget=settings.call_budget,
         ),
         "drift_policy": DriftPolicy(
             warn_psi=settings.drift_warn_psi,

@@ -174,6 +174,7 @@ class RetentionPolicy(dg.ConfigurableResource):
     control_share: float
     call_list_size: int
     call_cost: float = 0.0
+    call_budget: float = 0.0
 
 
 class DriftPolicy(dg.ConfigurableResource):

@@ -178,6 +178,10 @@ def test_a_table_written_by_an_earlier_release_gains_the_new_columns_and_keeps_i
     # a day judged or listed from an old row counts its users as targeted, never fails
     listed = own.materialize(["call_list"], LAST)
     assert listed.success and len(own.table("call_list", f"where as_of_date = '{LAST}'")) == len(old) < 500
+    # a day's budget of 0.40 at 0.01 a call: 40 calls (of the many whose value at risk is above 0.01)
+    budgeted = own.but(call_cost=0.01, call_budget=0.4).materialize(["call_list"], "2026-05-09")
+    assert mats(budgeted, "call_list")["dagster/row_count"] == 40
+    assert len(own.table("call_list", "where as_of_date = '2026-05-09'")) == 40
 
 
 def test_outcomes_judge_a_matured_day_and_refuse_one_whose_horizon_is_open(own):

@@ -8,7 +8,7 @@ import pytest
 
 from churn_assets.core.control import control_fraction, in_control
 from churn_assets.core.modeling.baselines import BGNBD, GammaGamma, rfm
-from churn_assets.core.retention.call_list import CALL_LIST_COLUMNS, call_list
+from churn_assets.core.retention.call_list import CALL_LIST_COLUMNS, call_list, calls_affordable
 from churn_assets.core.retention.outcomes import OUTCOME_COLUMNS, day_outcomes, decay, headline
 from churn_assets.core.retention.value import customer_value, value_model_for, with_value
 from churn_assets.core.simulation.population import SimulationConfig, simulate_population
@@ -125,6 +125,13 @@ def test_the_call_list_ranks_by_value_at_risk_leaves_out_control_and_calls_not_w
     assert listed["call_rank"].tolist() == [1, 2, 3, 4, 5]
     assert call_list(frame, size=2)["user_id"].tolist() == ["u2", "u1"]
     assert call_list(frame, size=10, call_cost=3.0)["user_id"].tolist() == ["u2", "u1", "u5"]  # 3.0 is not above 3.0
+    # a budget of 1,000 at 2.50 a call pays for 400 calls; without a budget or a cost the size stands
+    assert (calls_affordable(500, 2.5, 1000.0), calls_affordable(500, 2.5, 0.0), calls_affordable(300, 2.5, 1e6)) == (
+        400,
+        500,
+        300,
+    )
+    assert calls_affordable(500, 0.1, 0.3) == 3  # not 2, as 0.3 // 0.1 would say
 
 
 OUTCOME_ROWS = pd.DataFrame(

@@ -72,6 +72,8 @@ def test_gcp_settings_with_defaults():
         ({"CHURN_CONTROL_SHARE": "0.9"}, "CHURN_CONTROL_SHARE must be within [0, 0.5], got 0.9"),
         ({"CHURN_CALL_LIST_SIZE": "0"}, "CHURN_CALL_LIST_SIZE must be at least 1, got 0"),
         ({"CHURN_CALL_COST": "-5"}, "CHURN_CALL_COST must be within [0, 1000000000.0], got -5.0"),
+        ({"CHURN_CALL_BUDGET": "-1"}, "CHURN_CALL_BUDGET must be within [0, 1000000000000.0], got -1.0"),
+        ({"CHURN_CALL_BUDGET": "1000"}, "CHURN_CALL_BUDGET needs CHURN_CALL_COST (what one call costs)"),
         ({"CHURN_DECAY_DAYS": "0"}, "CHURN_DECAY_DAYS must be at least 1, got 0"),
         ({"CHURN_DECAY_MARGIN": "2"}, "CHURN_DECAY_MARGIN must be within [0, 1], got 2.0"),
         ({"CHURN_SIM_RETENTION_EFFECT": "1.5"}, "CHURN_SIM_RETENTION_EFFECT must be within [0, 1], got 1.5"),

@@ -1,8 +1,9 @@
 """The call list: the targeted users a retention team should call first, ranked by value at risk.
 
 Control users are never on it (``core/control.py``); a user whose value at risk is not above what a call costs
-is left off (calling them costs more than it can save); of the rest, the ``size`` with the most value at risk,
-ties broken by probability and then user id so the list is the same on every run.
+is left off (calling them costs more than it can save); of the rest, the ``size`` with the most value at risk
+(fewer when a budget pays for fewer calls: ``calls_affordable``), ties broken by probability and then user id so
+the list is the same on every run.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ CALL_LIST_COLUMNS = (
 def held_out(predictions: pd.DataFrame) -> pd.Series:
     """Each row's control flag; a row stored before predictions carried one counts as targeted."""
     return predictions["control"].astype("boolean").fillna(False).astype(bool)
+
+
+def calls_affordable(size: int, call_cost: float, budget: float) -> int:
+    """The list's length: ``size``, or fewer when a day's ``budget`` pays for fewer calls of ``call_cost``."""
+    # a hair above the quotient: 0.3 // 0.1 is 2.0 in binary floating point, and 0.30 pays for three calls of 0.10
+    return min(size, int(budget / call_cost + 1e-9)) if budget and call_cost else size
 
 
 def call_list(predictions: pd.DataFrame, size: int, call_cost: float = 0.0) -> pd.DataFrame:

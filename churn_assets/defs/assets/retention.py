@@ -6,7 +6,7 @@ import io
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.retention.call_list import call_list, call_list_key, held_out
+from churn_assets.core.retention.call_list import call_list, call_list_key, calls_affordable, held_out
 from churn_assets.core.retention.outcomes import day_outcomes, headline
 from churn_assets.core.retention.outcomes_page import outcomes_page
 from churn_assets.core.warehouse.queries import outcome_rows_select, predictions_day_select, realized_select
@@ -51,7 +51,8 @@ def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         name="call_list",
         description=(
             "The targeted users to call first as of day t: churn_predictions without the control group, ranked by "
-            "value_at_risk (CHURN_CALL_LIST_SIZE users; none whose value at risk is not above CHURN_CALL_COST). "
+            "value_at_risk (CHURN_CALL_LIST_SIZE users, or as many as CHURN_CALL_BUDGET pays for; none whose value "
+            "at risk is not above CHURN_CALL_COST). "
             "Also exported to the artifact store as exports/call_list/<day>.csv and .parquet, and served by the "
             "HTTP API at /v1/call-list."
         ),
@@ -74,7 +75,8 @@ def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         lists = []
         for day in days:  # each day its own list, export and metadata, in a ranged run as in a one-day run
             predictions = engine.query(predictions_day_select(engine.schema, day))
-            rows = call_list(predictions, retention.call_list_size, retention.call_cost)
+            size = calls_affordable(retention.call_list_size, retention.call_cost, retention.call_budget)
+            rows = call_list(predictions, size, retention.call_cost)
             csv, parquet = _export(artifacts.store(), day.isoformat(), rows)
             metadata = {
                 "dagster/row_count": len(rows),
