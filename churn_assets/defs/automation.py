@@ -25,7 +25,6 @@ Sensors and the schedule start running with the code location unless ``CHURN_AUT
 import dagster as dg
 
 from churn_assets.core.monitoring.readiness import OUTCOME_INPUTS, matured_days, next_label_range, next_refresh_day
-from churn_assets.core.retention.outcomes import decay
 from churn_assets.core.warehouse.queries import realized_select
 from churn_assets.defs.jobs import DATA_ASSETS, daily_data_job, daily_job, labels_job, outcomes_job, retrain_job
 from churn_assets.defs.partitions import DailyGraph
@@ -234,6 +233,8 @@ def automation(
         engine = warehouse.engine()
         if not engine.table_exists("prediction_outcomes"):
             return dg.SkipReason("no scored day has matured yet: prediction_outcomes is empty")
+        from churn_assets.core.retention.outcomes import decay  # scikit-learn: loaded by the tick that needs it
+
         test = registry.card(version).metrics.get("roc_auc")
         if test is None:
             return dg.SkipReason(f"{version} has no test ROC-AUC on its card to compare with")

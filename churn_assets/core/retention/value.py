@@ -21,8 +21,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churn_assets.core.modeling.baselines import BGNBD, GammaGamma, rfm
-
 VALUE_MODELS = ("mrr", "billing", "spend")
 VALUE_INPUTS = ("lifetime_active_days", "days_since_first_activity", "days_since_last_activity", "lifetime_amount")
 MAX_FIT_ROWS = 20_000
@@ -60,6 +58,8 @@ def customer_value(inputs: pd.DataFrame, model: str, horizon: int, long_window: 
 
 def expected_spend(inputs: pd.DataFrame, horizon: int) -> np.ndarray:
     """BG/NBD expected active days x Gamma-Gamma expected spend per active day; 0 for a log without amounts."""
+    from churn_assets.core.modeling.baselines import BGNBD, GammaGamma, rfm  # SciPy: loaded where it is used
+
     days = inputs["lifetime_active_days"].to_numpy(dtype=float)
     amount = inputs["lifetime_amount"].to_numpy(dtype=float)
     mean_value = np.divide(amount, days, out=np.zeros_like(amount), where=days > 0)

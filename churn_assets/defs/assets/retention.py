@@ -7,8 +7,6 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.core.retention.call_list import call_list, call_list_key, calls_affordable, held_out
-from churn_assets.core.retention.outcomes import day_outcomes, headline
-from churn_assets.core.retention.outcomes_page import outcomes_page
 from churn_assets.core.warehouse.queries import outcome_rows_select, predictions_day_select, realized_select
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import RetentionPolicy, Warehouse
@@ -37,6 +35,8 @@ def _report(engine, artifacts: ArtifactsResource, registry, day: str, outcomes: 
     if engine.table_exists("prediction_outcomes"):
         earlier = engine.query(realized_select(engine.schema))
         history = pd.concat([earlier[earlier["as_of_date"] != history["as_of_date"].iloc[0]], history])
+    from churn_assets.core.retention.outcomes_page import outcomes_page
+
     tests = {v: registry.card(v).metrics.get("roc_auc") for v in history["model_version"].unique()}
     key = f"reports/outcomes/{day}.html"
     artifacts.store().write_bytes(key, outcomes_page(day, outcomes, history, tests).encode())
@@ -113,6 +113,9 @@ def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         require(engine, f"prediction_outcomes {day}", "churn_predictions", [day])
         end = calendar.horizon_end(day)
         require(engine, f"prediction_outcomes {day} (its horizon closes after {end})", "churn_labels", [day])
+        # scikit-learn and SciPy: loaded by the run that judges a day, not by every process loading the definitions
+        from churn_assets.core.retention.outcomes import day_outcomes, headline
+
         joined = engine.query(outcome_rows_select(engine.schema, day))
         if joined.empty:
             raise dg.Failure(f"prediction_outcomes {day}: no user of that day is both scored and labelled")
