@@ -223,6 +223,7 @@ LONGEST_FIRST = (
     "integration/test_services.py",
     "assets/test_models.py",
     "integration/test_gcp.py",
+    "integration/test_growth.py",
     "integration/test_cancellation.py",
     "integration/test_serving.py",
     "integration/test_gcp_faults.py",
