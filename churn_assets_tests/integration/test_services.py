@@ -240,6 +240,5 @@ def test_realized_decay_makes_the_daemon_retrain_once_and_names_both_figures_oth
     plant_outcomes(data, version, [test - 0.2] * 7)
     [run] = wait_for("the decay sensor's retraining run", decay_runs, timeout=120)
     assert {"key": "churn/decayed_version", "value": version} in run["tags"]
-    assert wait_for_run(client, run["runId"]) == "SUCCESS"
-    time.sleep(6)  # another tick of the 5 s sensor: the same version's decay is not retrained twice
-    assert len(decay_runs()) == 1
+    time.sleep(11)  # two more ticks of the 5 s sensor: the same version's decay is not retrained twice
+    assert len(decay_runs()) == 1  # (the retraining itself is the drift test's job, judged there)
