@@ -41,6 +41,19 @@ def sql_asset(graph: DailyGraph, table: str, *, ranged: bool = True) -> dict[str
     return {"kinds": graph.sql_kinds, "partitions_def": graph.partitions, "metadata": metadata, **ranged_policy}
 
 
+def frame_asset(graph: DailyGraph, *, ranged: bool = True, kinds: set[str] | None = None) -> dict[str, Any]:
+    """The decorator arguments of a daily table that pandas produces and the IO manager writes, partitioned by
+    ``as_of_date``: the table's kinds (plus ``kinds``), the daily partitions, one run for a range of days
+    (``ranged``)."""
+    ranged_policy = {"backfill_policy": dg.BackfillPolicy.single_run()} if ranged else {}
+    return {
+        "kinds": {*graph.table_kinds, *(kinds or ())},
+        "partitions_def": graph.partitions,
+        "metadata": {"partition_expr": "as_of_date"},
+        **ranged_policy,
+    }
+
+
 def write_days(
     context: dg.AssetExecutionContext,
     engine: Engine,

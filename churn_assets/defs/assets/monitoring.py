@@ -8,7 +8,7 @@ import pandas as pd
 from churn_assets.core.monitoring.day_drift import compare_day, drift_outcome, largest_shift
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import DriftPolicy, Warehouse
-from churn_assets.defs.tables import require
+from churn_assets.defs.tables import frame_asset, require
 from churn_assets.io.artifacts import ArtifactsResource
 from churn_assets.wiring.checks import CheckDef, check_specs, partition_check_events
 from churn_assets.wiring.metadata import table_metadata
@@ -76,10 +76,7 @@ def monitoring_assets(graph: DailyGraph, *, warn_psi: float, fail_psi: float) ->
             "table), and an Evidently data-drift report (HTML in the artifact store, linked from the materialization)."
         ),
         group_name=GROUP,
-        kinds={"pandas", "evidently", *graph.table_kinds},
-        partitions_def=graph.partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata={"partition_expr": "as_of_date"},
+        **frame_asset(graph, kinds={"pandas", "evidently"}),
         ins={"user_features": dg.AssetIn(), "churn_predictions": dg.AssetIn(key="churn_predictions")},
         check_specs=check_specs(
             "drift_report", [stable_check(warn_psi, fail_psi)], partitions_def=graph.partitions, blocking=False

@@ -10,7 +10,7 @@ from churn_assets.core.retention.call_list import call_list, call_list_key, call
 from churn_assets.core.warehouse.queries import outcome_rows_select, predictions_day_select, realized_select
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import RetentionPolicy, Warehouse
-from churn_assets.defs.tables import require
+from churn_assets.defs.tables import frame_asset, require
 from churn_assets.io.artifacts import ArtifactsResource
 from churn_assets.wiring.metadata import column_schema, markdown
 
@@ -30,13 +30,13 @@ def _export(store, day: str, rows: pd.DataFrame) -> list[str]:
 def _report(engine, artifacts: ArtifactsResource, registry, day: str, outcomes: pd.DataFrame) -> str:
     """The day's outcomes page, with every judged day's realized ROC-AUC so far (this one included), written to the
     artifact store; where a person opens it."""
+    from churn_assets.core.retention.outcomes_page import outcomes_page  # Jinja2: loaded where it is used
+
     history = outcomes[(outcomes["group_name"] == "all") & (outcomes["risk_tier"] == "all")]
     history = history[["as_of_date", "model_version", "roc_auc"]]
     if engine.table_exists("prediction_outcomes"):
         earlier = engine.query(realized_select(engine.schema))
         history = pd.concat([earlier[earlier["as_of_date"] != history["as_of_date"].iloc[0]], history])
-    from churn_assets.core.retention.outcomes_page import outcomes_page
-
     tests = {v: registry.card(v).metrics.get("roc_auc") for v in history["model_version"].unique()}
     key = f"reports/outcomes/{day}.html"
     artifacts.store().write_bytes(key, outcomes_page(day, outcomes, history, tests).encode())
@@ -57,10 +57,7 @@ def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             "HTTP API at /v1/call-list."
         ),
         group_name=GROUP,
-        kinds=graph.table_kinds,
-        partitions_def=graph.partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata={"partition_expr": "as_of_date"},
+        **frame_asset(graph),
         deps=["churn_predictions"],
     )
     def call_list_table(
@@ -72,10 +69,10 @@ def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         days = partition_days(context)
         engine = warehouse.engine()
         require(engine, f"call_list {days[0]}..{days[-1]}", "churn_predictions", days)
+        size = calls_affordable(retention.call_list_size, retention.call_cost, retention.call_budget)
         lists = []
         for day in days:  # each day its own list, export and metadata, in a ranged run as in a one-day run
             predictions = engine.query(predictions_day_select(engine.schema, day))
-            size = calls_affordable(retention.call_list_size, retention.call_cost, retention.call_budget)
             rows = call_list(predictions, size, retention.call_cost)
             csv, parquet = _export(artifacts.store(), day.isoformat(), rows)
             metadata = {
@@ -100,9 +97,7 @@ def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             "not computed (its horizon has not closed)."
         ),
         group_name=GROUP,
-        kinds=graph.table_kinds,
-        partitions_def=graph.partitions,
-        metadata={"partition_expr": "as_of_date"},
+        **frame_asset(graph, ranged=False),  # one day a run: each judged day is requested on its own
         deps=["churn_predictions", "churn_labels", "user_features"],
     )
     def prediction_outcomes(

@@ -13,7 +13,7 @@ from churn_assets.core.serving.snapshot import publish_snapshot
 from churn_assets.core.warehouse.queries import scored_day_select
 from churn_assets.defs.partitions import DailyGraph, partition_days
 from churn_assets.defs.resources import ModelPolicy, RetentionPolicy, Warehouse
-from churn_assets.defs.tables import require
+from churn_assets.defs.tables import frame_asset, require
 from churn_assets.io.artifacts import ArtifactsResource
 from churn_assets.wiring.metadata import by_partition, column_schema
 
@@ -85,10 +85,7 @@ def scoring_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
             "(churn-assets serve) answers from. Refuses a day whose user_features are not computed."
         ),
         group_name=GROUP,
-        kinds=graph.table_kinds,
-        partitions_def=graph.partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata={"partition_expr": "as_of_date"},
+        **frame_asset(graph),
         deps=["user_features", "user_type_features", "production_model"],
         # a daily table: stale when a day passes without a new partition
         freshness_policy=dg.FreshnessPolicy.time_window(
