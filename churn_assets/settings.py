@@ -89,6 +89,9 @@ class Settings:
     decay_days: int = 7  # matured days whose realized ROC-AUC the decay sensor averages
     decay_margin: float = 0.05  # how far below its test ROC-AUC that average may fall before retraining
     sim_retention_effect: float = 0.0  # simulator: the chance that retention work keeps a targeted user healthy
+    # simulator: new users sign up over this many days from the start; unset: the days of the data directory's first
+    # run (its source.json), or this run's days. A longer run then extends the same users' lives
+    sim_signup_days: int | None = None
     schedule_hour: int = 6
     # the daily refresh schedule's cron (UTC) when the source lands at other times, e.g. "0 * * * *" (hourly);
     # empty: daily at schedule_hour
@@ -138,6 +141,7 @@ class Settings:
             self.profile,
             self.control_share,
             self.sim_retention_effect,
+            self.sim_signup_days or self.days,
         )
 
     @property
@@ -193,8 +197,9 @@ class Settings:
             ("type_features", 0),
             ("call_list_size", 1),
             ("decay_days", 1),
+            ("sim_signup_days", 1),
         ):
-            if getattr(self, name) < low:
+            if getattr(self, name) is not None and getattr(self, name) < low:
                 raise SettingsError(f"{ENV_VARS[name]} must be at least {low}, got {getattr(self, name)}")
         _within("max_reject_share", self.max_reject_share, 0, 1)
         _within("max_shrink", self.max_shrink, 0, 1)

@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from churn_assets.cli.instance import write_instance_config
 from churn_assets.core.registry.card import BASELINE_ROLE
+from churn_assets.core.registry.manifest import recorded_signup_days
 from churn_assets.settings import ENV_VARS, Settings
 
 WORKSPACE = """load_from:
@@ -49,6 +51,19 @@ def apply_options(args: argparse.Namespace) -> Settings:
     os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "100")
     os.environ["DAGSTER_HOME"] = home
     return settings
+
+
+def with_recorded_span(settings: Settings) -> Settings:
+    """The settings with the simulator's signup span the data directory was made with (its ``source.json``) when
+    ``CHURN_SIM_SIGNUP_DAYS`` is unset, for this process and the runs and daemon it starts: a run over more days
+    then extends the population the directory holds instead of being refused as another source."""
+    if settings.events_file or settings.events_query or settings.sim_signup_days:
+        return settings
+    span = recorded_signup_days(artifacts_of(settings).store())
+    if span is None:
+        return settings
+    os.environ[ENV_VARS["sim_signup_days"]] = str(span)
+    return replace(settings, sim_signup_days=span)
 
 
 def artifacts_of(settings: Settings):
@@ -137,7 +152,7 @@ def dev(args: argparse.Namespace) -> int:
         return 2
     if not is_loopback(args.host):
         print(f"warning: the Dagster UI on {args.host} has no authentication (--allow-remote)", file=sys.stderr)
-    settings = apply_options(args)
+    settings = with_recorded_span(apply_options(args))
     home = Path(os.environ["DAGSTER_HOME"])
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     if not workspace.exists():  # an installed copy: the same code location, named as in the repository's file

@@ -8,9 +8,16 @@ import os
 import sys
 import time
 
-from churn_assets.cli.commands import apply_options, artifacts_of, dev, model_command, serve_command
+from churn_assets.cli.commands import (
+    apply_options,
+    artifacts_of,
+    dev,
+    model_command,
+    serve_command,
+    with_recorded_span,
+)
 from churn_assets.cli.evaluation import evaluate_command
-from churn_assets.cli.plan import RangeError, Stage, first_new_day, own_range, plan_run
+from churn_assets.cli.plan import RangeError, Stage, first_new_day, first_uncomputed, own_range, plan_run
 from churn_assets.cli.recovery import mark_dead_runs_failed, user_error
 from churn_assets.cli.stages import (
     RunNotes,
@@ -37,7 +44,7 @@ RANGE_PLANNED_EVENTS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true
 
 def run(args: argparse.Namespace) -> int:
     """The whole graph for the range; with ``args.data_only`` (``evaluate``), only the stages up to the labels."""
-    settings = apply_options(args)
+    settings = with_recorded_span(apply_options(args))
     data_only = getattr(args, "data_only", False)
     explicit = any(os.environ.get(ENV_VARS[name]) for name in ("start_date", "days"))
     try:
@@ -64,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     grows = bool(day_rows) and not (explicit or data_only)  # a file source run over its own days: only what is new
     if grows:
         plan = plan.since(_first_new(settings, plan, day_rows, artifacts.store()), settings.calendar.decided_days)
+    elif extended := _simulation_extended(settings, plan, data_only):  # the simulator, run over more days
+        plan = plan.since(extended, settings.calendar.decided_days)
     with dg.DagsterInstance.get() as instance:  # closed at the end: its storage's open databases with it
         for line in mark_dead_runs_failed(instance):
             print(f"  {line}")
@@ -127,11 +136,26 @@ def _run_stages(plan, settings: Settings, defs, instance, artifacts, sized: bool
 
 def _first_new(settings: Settings, plan, day_rows: dict, store):
     """The first day of the plan's range that is new or changed in the file source since the last complete run."""
+    rows = {d: n for d, n in day_rows.items() if plan.first <= d <= plan.last}
+    return first_new_day(rows, read_source_days(store), _computed(settings, plan))
+
+
+def _simulation_extended(settings: Settings, plan, data_only: bool):
+    """The first day a simulator run over more days than the directory holds must compute (None: all of them): the
+    population does not depend on the days run, so the days computed before are as they were. Not with injected
+    drift, which rewrites the days it shifts."""
+    if settings.events_file or settings.events_query or settings.drift_from or data_only:
+        return None
+    return first_uncomputed(plan.first, plan.last, _computed(settings, plan))
+
+
+def _computed(settings: Settings, plan) -> set:
+    """The days of the plan whose last data tables are both written (a run stopped between them computed neither)."""
     from churn_assets.defs.deployment import resolved_resource
 
-    rows = {d: n for d, n in day_rows.items() if plan.first <= d <= plan.last}
-    computed = resolved_resource(settings, "warehouse").engine().written_days("user_features", plan.first, plan.last)
-    return first_new_day(rows, read_source_days(store), computed)
+    engine = resolved_resource(settings, "warehouse").engine()
+    features, types = (engine.written_days(t, plan.first, plan.last) for t in ("user_features", "user_type_features"))
+    return features & types
 
 
 def outcome_stages(settings: Settings, first, last) -> list[Stage]:

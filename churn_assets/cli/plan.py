@@ -102,6 +102,15 @@ def first_new_day(rows: dict[date, int], recorded: dict[date, int], computed: se
     return min(changed, default=None)
 
 
+def first_uncomputed(first: date, last: date, computed: set[date]) -> date | None:
+    """For a source that yields the same rows on every run (the simulator): the first day of first ... last whose
+    features are not computed, when a day before it is (a longer run over the same directory): the days before it
+    are as they were. None when every day is computed (a run of the same range recomputes it) or none is."""
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    missing = [d for d in days if d not in computed]
+    return missing[0] if missing and missing[0] > first else None
+
+
 def event_ranges(first: date, last: date, users: int) -> list[tuple[date, date]]:
     """The events stage in ranges of at most 1,000,000 / users days where the rows per day are not known (the
     simulator, whose users have about one event a day; a query): one run for the demo's 2,000 users, 10-day runs

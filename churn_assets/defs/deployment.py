@@ -48,6 +48,7 @@ def source_from(settings: Settings, credentials: dg.EnvVar | None = None) -> Chu
         subscriptions_query=settings.subscriptions_query,
         control_share=settings.control_share,
         retention_effect=settings.sim_retention_effect,
+        signup_days=settings.simulation().signup_days,
     )
 
 

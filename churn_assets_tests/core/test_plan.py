@@ -4,7 +4,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from churn_assets.cli.plan import RangeError, Stage, own_range, plan_run
+from churn_assets.cli.plan import RangeError, Stage, first_new_day, first_uncomputed, own_range, plan_run
+from churn_assets.core.registry.artifacts import LocalArtifactStore
+from churn_assets.core.registry.manifest import MANIFEST, SourceMismatch, check_source, recorded_signup_days
 from churn_assets.core.days import row_chunks
 from churn_assets.settings import Settings
 
@@ -124,3 +126,40 @@ def test_an_events_file_without_a_range_runs_its_own_days_and_a_range_outside_th
         "2025-06-28: leave out --start and --days to run the file's days, or choose days inside them"
     )
     assert own_range(DEMO, None, explicit=False) == (DEMO, None)  # the simulator, or days not known: as set
+
+
+def test_a_source_that_grew_is_computed_from_its_first_new_or_changed_day():
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(5)]
+    rows = dict.fromkeys(days, 100)
+    assert first_new_day(rows, rows, set(days)) is None
+    assert first_new_day(rows | {days[3]: 90}, rows, set(days)) == days[3]  # a day that changed
+    assert first_new_day(rows, dict(list(rows.items())[:4]), set(days[:4])) == days[4]  # a day that landed
+    assert first_new_day(rows, rows, set(days) - {days[2]}) == days[2]  # a day the last run did not finish
+
+
+def test_a_longer_simulation_starts_at_its_first_day_not_computed():
+    first, last = date(2026, 1, 1), date(2026, 1, 10)
+    done = {first + timedelta(days=i) for i in range(6)}
+    assert first_uncomputed(first, last, done) == date(2026, 1, 7)
+    assert first_uncomputed(first, last, done - {date(2026, 1, 3)}) == date(2026, 1, 3)
+    assert first_uncomputed(first, date(2026, 1, 6), done) is None  # the same days again: all recomputed
+    assert first_uncomputed(first, last, set()) is None  # a fresh directory: all computed
+    assert first_uncomputed(first, last, done - {first}) is None
+
+
+def test_the_source_identity_leaves_out_the_simulators_days_and_reads_an_older_record(tmp_path):
+    store = LocalArtifactStore(tmp_path)
+    check_source(store, Settings(days=90, data_dir=tmp_path))
+    assert recorded_signup_days(store) == 90
+    check_source(store, Settings(days=160, sim_signup_days=90, data_dir=tmp_path))  # the same users, longer
+    with pytest.raises(SourceMismatch, match=r"\(CHURN_SIM_SIGNUP_DAYS=90 there, 160 now\)"):
+        check_source(store, Settings(days=160, data_dir=tmp_path))  # a population signing up over 160 days
+    # a record of the release before: its days were the span the users signed up over
+    (tmp_path / MANIFEST).write_text(
+        '{"CHURN_DAYS": "120", "CHURN_SEED": "7", "CHURN_START_DATE": "2026-01-01", "CHURN_USERS": "2000"}'
+    )
+    assert recorded_signup_days(store) == 120
+    check_source(store, Settings(days=150, sim_signup_days=120, data_dir=tmp_path))
+    (tmp_path / MANIFEST).write_text("[]")
+    with pytest.raises(SourceMismatch, match="source.json is corrupt; restore it or remove it"):
+        check_source(store, Settings(data_dir=tmp_path))

@@ -1,5 +1,6 @@
 """Retention work on crafted inputs: the control group, customer value, the call list, outcomes and decay."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -206,9 +207,9 @@ def test_decay_is_the_mean_of_the_versions_last_matured_days_against_its_test_sc
 
 
 def test_the_simulators_retention_effect_reaches_targeted_users_only():
-    base = SimulationConfig(4000, date(2026, 1, 1), 150, 7, None, "subscription", 0.5, 0.0)
+    base = SimulationConfig(4000, date(2026, 1, 1), 150, 7, None, "subscription", 0.5, 0.0, 150)
     plain = simulate_population(base)
-    retained = simulate_population(SimulationConfig(*[*base.__dict__.values()][:-1], 0.8))
+    retained = simulate_population(replace(base, retention_effect=0.8))
     reached = pd.Timestamp("2026-01-01") + pd.to_timedelta(plain.churn_day - 1, unit="D")  # the last active day
     control = in_control(plain.user_id, reached, 0.5)
     assert (retained.onset_day[control] == plain.onset_day[control]).all()
@@ -216,7 +217,7 @@ def test_the_simulators_retention_effect_reaches_targeted_users_only():
     assert abs(postponed.mean() - 0.8) < 0.03
     assert (retained.onset_day[~control] >= plain.onset_day[~control]).all()
     # without an effect the population is the one it always was
-    again = simulate_population(SimulationConfig(*[*base.__dict__.values()][:-2], 0.1, 0.0))
+    again = simulate_population(replace(base, control_share=0.1))
     assert (again.onset_day == plain.onset_day).all() and (again.churn_day == plain.churn_day).all()
 
 
@@ -233,8 +234,8 @@ def silent_share(config: SimulationConfig, day: int) -> tuple[float, float]:
 
 
 def test_retention_work_shows_as_less_churn_of_targeted_users_and_none_without_it():
-    base = SimulationConfig(20_000, date(2026, 1, 1), 150, 11, None, "subscription", 0.5, 0.0)
+    base = SimulationConfig(20_000, date(2026, 1, 1), 150, 11, None, "subscription", 0.5, 0.0, 150)
     control, targeted = silent_share(base, 119)  # 2026-04-30
     assert abs(control - targeted) < 0.005  # 0.1295 and 0.1280: the groups are alike
-    control, targeted = silent_share(SimulationConfig(*[*base.__dict__.values()][:-1], 0.8), 119)
+    control, targeted = silent_share(replace(base, retention_effect=0.8), 119)
     assert targeted < control - 0.07  # 0.0547 against 0.1370

@@ -37,6 +37,28 @@ def test_users_sign_up_throughout_the_period_and_never_act_before_signup():
     assert (joined["event_time"] >= joined["signup_time"]).all()
 
 
+def test_a_longer_run_extends_the_same_story_and_a_shorter_one_knows_only_its_signups():
+    longer = Settings(users=1500, days=160, seed=3, sim_signup_days=120).simulation()
+    shorter = Settings(users=1500, days=30, seed=3, sim_signup_days=120).simulation()
+    day = date(2026, 3, 15)
+    assert simulate_events(longer, day).equals(simulate_events(CONFIG, day))
+    assert simulate_events(shorter, date(2026, 1, 20)).equals(simulate_events(CONFIG, date(2026, 1, 20)))
+    users, few = simulate_users(CONFIG), simulate_users(shorter)
+    assert simulate_users(longer).equals(users)  # nobody signs up after the span
+    assert few["signup_time"].max() < pd.Timestamp("2026-01-31", tz="UTC") <= users["signup_time"].max()
+    pd.testing.assert_frame_equal(
+        few.reset_index(drop=True), users[users["user_id"].isin(few["user_id"])].reset_index(drop=True)
+    )
+    periods = simulate_subscriptions(longer)
+    assert periods["start_time"].max() >= pd.Timestamp("2026-05-01", tz="UTC")  # the source grows with the days
+    pd.testing.assert_frame_equal(
+        periods[periods["start_time"] < pd.Timestamp("2026-05-01", tz="UTC")].reset_index(drop=True),
+        simulate_subscriptions(CONFIG).reset_index(drop=True),
+    )
+    # unset, the span is the run's days: the population of a 30-day run signs up over 30 days
+    assert Settings(users=1500, days=30, seed=3).simulation().signup_days == 30
+
+
 def test_no_latent_variable_reaches_the_tables():
     latent = latent_fields()
     assert latent == {

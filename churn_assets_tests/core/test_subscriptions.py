@@ -103,7 +103,7 @@ def test_a_cancellation_definition_needs_subscriptions(tmp_path):
 
 
 def test_simulated_subscribers_cancel_while_still_active():
-    config = SimulationConfig(3000, date(2026, 1, 1), 240, 7, None, "subscription", 0.1, 0.0)
+    config = SimulationConfig(3000, date(2026, 1, 1), 240, 7, None, "subscription", 0.1, 0.0, 240)
     subs = simulate_subscriptions(config)
     pop = simulate_population(config)
     paying = pop.plan != "free"
@@ -127,4 +127,4 @@ def test_simulated_subscribers_cancel_while_still_active():
     assert billed and max(billed) < pop.cancel_day[i]
     last = subs[subs["user_id"] == user]["end_time"].max()
     assert (last - pd.Timestamp(config.start_date.isoformat(), tz="UTC")).days == pop.cancel_day[i]
-    assert simulate_subscriptions(SimulationConfig(100, date(2026, 1, 1), 30, 7, None, "purchase", 0.1, 0.0)).empty
+    assert simulate_subscriptions(SimulationConfig(100, date(2026, 1, 1), 30, 7, None, "purchase", 0.1, 0.0, 30)).empty

@@ -82,6 +82,36 @@ def test_run_materializes_everything_through_dagster_and_is_idempotent(first_run
         pd.testing.assert_frame_equal(before[table], after[table], obj=table)
 
 
+def test_a_longer_run_computes_only_the_new_days_and_judges_the_day_the_first_run_scored(first_run, tmp_path):
+    data_dir = tmp_path / "churn"  # a copy: the module's run stays as it was for the tests after this one
+    shutil.copytree(first_run[0], data_dir)
+    before = written(data_dir)
+    longer = run_cli(data_dir, "--days", "120")  # 30 more days of the same simulated users
+    assert longer.returncode == 0, longer.stdout[-3000:] + longer.stderr[-3000:]
+    out = longer.stdout
+    assert "the source is computed up to 2026-03-31: only 2026-04-01 on is new or changed" in out
+    assert "events to features 2026-04-01..2026-04-30 ..." in out
+    assert "churn labels 2026-03-02..2026-03-31 ..." in out  # the label days whose horizon reaches a new day
+    assert "prediction outcomes 2026-03-31 ..." in out and "predictions 2026-04-30 ..." in out
+    after = written(data_dir)
+    assert len(before) == 90 and len(after) == 120
+    assert (after[before.index] == before).all()  # the first 90 days were not rewritten
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as conn:
+        judged = conn.execute("select distinct as_of_date, model_version from churn.prediction_outcomes").fetchall()
+        scored = conn.execute(
+            "select distinct model_version from churn.churn_predictions where as_of_date = '2026-03-31'"
+        ).fetchall()
+    assert [(d.date(), v) for d, v in judged] == [(date(2026, 3, 31), scored[0][0])]
+
+
+def written(data_dir) -> pd.Series:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as conn:
+        frame = conn.execute(
+            "select partition_date, written_at from churn.partition_log where table_name = 'user_features'"
+        ).df()
+    return frame.set_index("partition_date")["written_at"]
+
+
 def test_bad_option_is_a_clear_error(tmp_path):
     result = run_cli(tmp_path, "--start", "2026-13-01")
     assert result.returncode == 2
@@ -120,9 +150,13 @@ def test_a_data_dir_holding_another_simulation_is_refused(first_run):
     result = run_cli(data_dir, "--days", "14", "--seed", "8")
     assert result.returncode == 2
     assert result.stderr == (
-        f"error: {data_dir} holds data of another source (CHURN_DAYS=90 there, 14 now; CHURN_SEED=7 there, 8 now). "
+        f"error: {data_dir} holds data of another source (CHURN_SEED=7 there, 8 now). "
         "Use another --data-dir, or the settings it was made with.\n"
     )
+    # the days run are not the source's identity (a longer run extends it), the span its users sign up over is
+    result = cli("run", "--data-dir", str(data_dir), "--users", "300", "--days", "14", CHURN_SIM_SIGNUP_DAYS="60")
+    assert result.returncode == 2
+    assert "(CHURN_SIM_SIGNUP_DAYS=90 there, 60 now)" in result.stderr
 
 
 def test_a_run_whose_process_was_killed_is_marked_failed_on_the_next_start(tmp_path):

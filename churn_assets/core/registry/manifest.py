@@ -3,7 +3,10 @@
 The first run records the source's identity in the artifact store (``source.json``); a later run with a
 different identity is refused with the settings that differ. Without this, ``--days 14`` on a data directory
 that holds a 90-day simulation silently overwrote 14 days of one simulation with another and kept the rest.
-Injected drift (``--drift-from``) is not part of the identity: it deliberately rewrites the days it shifts.
+Injected drift (``--drift-from``) is not part of the identity: it deliberately rewrites the days it shifts. Nor is
+the simulator's number of days: its population does not depend on it (``CHURN_SIM_SIGNUP_DAYS`` does, and a run that
+leaves it unset adopts the recorded one, ``recorded_signup_days``), so a longer run over the same directory extends
+the source.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from churn_assets.core.registry.artifacts import ArtifactNotFound
 
 MANIFEST = "source.json"
 SOURCE_DAYS = "source_days.json"  # a file source's rows per day as the last complete run counted them
+SIGNUP_DAYS = "CHURN_SIM_SIGNUP_DAYS"
 
 
 class SourceMismatch(ValueError):
@@ -42,7 +46,7 @@ def source_identity(settings: Any) -> dict[str, str]:
         "CHURN_SEED": str(settings.seed),
         "CHURN_USERS": str(settings.users),
         "CHURN_START_DATE": settings.start_date.isoformat(),
-        "CHURN_DAYS": str(settings.days),
+        SIGNUP_DAYS: str(settings.simulation().signup_days),
     }
 
 
@@ -60,10 +64,7 @@ def check_source(store: _Store, settings: Any) -> None:
     except ArtifactNotFound:
         store.write_bytes(MANIFEST, json.dumps(current, indent=2, sort_keys=True).encode())
         return
-    try:
-        recorded = json.loads(raw)
-    except ValueError:
-        raise SourceMismatch(f"{store.uri(MANIFEST)} is corrupt; restore it or remove it") from None
+    recorded = _recorded(store, raw)
     differ = sorted(set(current) | set(recorded))
     diffs = [
         f"{k}={recorded.get(k, '(unset)')!s} there, {current.get(k, '(unset)')!s} now"
@@ -75,6 +76,29 @@ def check_source(store: _Store, settings: Any) -> None:
             f"{settings.data_dir} holds data of another source ({'; '.join(diffs)}). "
             "Use another --data-dir, or the settings it was made with."
         )
+
+
+def recorded_signup_days(store: _Store) -> int | None:
+    """The simulator's signup span the directory was made with (None: no record, or not the simulator's)."""
+    try:
+        raw = store.read_bytes(MANIFEST)
+    except ArtifactNotFound:
+        return None
+    span = _recorded(store, raw).get(SIGNUP_DAYS)
+    return int(span) if span else None
+
+
+def _recorded(store: _Store, raw: bytes) -> dict[str, str]:
+    """The recorded identity; a simulator's record of an earlier release names its days, which were its span."""
+    try:
+        recorded = json.loads(raw)
+    except ValueError:
+        recorded = None
+    if not isinstance(recorded, dict):
+        raise SourceMismatch(f"{store.uri(MANIFEST)} is corrupt; restore it or remove it")
+    if "CHURN_DAYS" in recorded and SIGNUP_DAYS not in recorded:
+        recorded[SIGNUP_DAYS] = recorded.pop("CHURN_DAYS")
+    return recorded
 
 
 def read_source_days(store: _Store) -> dict[date, int]:

@@ -1,6 +1,7 @@
 """The simulated users and their latent variables: who signs up when, on which plan, how active, and when each
 enters the at-risk phase and churns (the story is told in ``core/simulation/simulate.py``). Depends only on
-(seed, users, start_date, days): the same config gives the same population."""
+(seed, users, start_date, signup_days) and the retention settings, not on how many days are simulated: the same
+config gives the same population, and a longer run extends the same users' lives."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class SimulationConfig:
     profile: str  # "subscription", or "purchase": sparse purchases with a value, nothing else (see PROFILES)
     control_share: float  # the control group's share (core/control.py): users the retention effect never reaches
     retention_effect: float  # the chance that retention work keeps a targeted user healthy (see _retained); 0: none
+    signup_days: int  # new users sign up evenly over this many days from start_date, however many days are run
 
 
 # An injected change of behaviour, e.g. a product change that makes sessions rarer and shorter while
@@ -97,10 +99,10 @@ def simulate_population(config: SimulationConfig) -> Population:
     channel = rng.choice(np.array(CHANNELS), size=n, p=CHANNEL_SHARE)
     country = rng.choice(np.array(COUNTRIES), size=n, p=COUNTRY_SHARE)
     # A quarter of the users are an existing base that signed up in the 90 days before the
-    # period (some have already left by its start); the rest sign up evenly over the period.
+    # period (some have already left by its start); the rest sign up evenly over its first signup_days.
     existing = rng.random(n) < EXISTING_SHARE
     signup_day = np.where(
-        existing, rng.integers(-EXISTING_SIGNUP_DAYS, 0, size=n), rng.integers(0, config.days, size=n)
+        existing, rng.integers(-EXISTING_SIGNUP_DAYS, 0, size=n), rng.integers(0, config.signup_days, size=n)
     )
     hazard = (
         BASE_HAZARD

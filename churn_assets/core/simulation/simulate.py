@@ -21,9 +21,10 @@ The ``purchase`` profile (``CHURN_PROFILE=purchase``) tells the same story as a 
 sessions, tickets or billing, only ``purchase`` events with a value, arriving at a small share of the
 user's activity rate (weeks between purchases), rarer over the at-risk phase, none after churn.
 
-Determinism: the population depends only on (seed, users, start_date, days); one day's events
-depend only on that and the day. Re-simulating a day gives identical rows, and simulating one
-day costs the same whatever the history length.
+Determinism: the population depends only on (seed, users, start_date, signup_days), not on the
+days simulated; one day's events depend only on that and the day. Re-simulating a day gives
+identical rows, simulating one day costs the same whatever the history length, and a run over
+more days (``--days 160`` after 120) extends the same story: its first 120 days are the same.
 
 The latent variables (rates, hazard, onset, churn day) stay in :class:`Population`. Only
 ``simulate_users`` (the public user attributes) and ``simulate_events`` reach the tables;
@@ -55,17 +56,18 @@ _DAY_STREAM = 0xDA7
 
 
 def simulate_users(config: SimulationConfig) -> pd.DataFrame:
-    """The public user table: what a product database would hold, no latent variable."""
+    """The public user table: what a product database would hold by the last day simulated, no latent variable."""
     pop = simulate_population(config)
+    known = pop.signup_day < config.days  # who signed up by the last day (a shorter run than signup_days)
     start = _day_start(config.start_date)
-    signup_time = pd.to_datetime(start) + pd.to_timedelta(pop.signup_day * 86_400 + pop.signup_seconds, unit="s")
+    seconds = pop.signup_day[known] * 86_400 + pop.signup_seconds[known]
     return pd.DataFrame(
         {
-            "user_id": pop.user_id,
-            "signup_time": signup_time,
-            "plan": pop.plan,
-            "country": pop.country,
-            "channel": pop.channel,
+            "user_id": pop.user_id[known],
+            "signup_time": pd.to_datetime(start) + pd.to_timedelta(seconds, unit="s"),
+            "plan": pop.plan[known],
+            "country": pop.country[known],
+            "channel": pop.channel[known],
         }
     )
 
