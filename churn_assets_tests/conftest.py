@@ -26,12 +26,21 @@ from churn_assets.defs.partitions import DailyGraph
 from churn_assets.io.bigquery_engine import bigquery_client
 from churn_assets.settings import Settings
 from churn_assets.wiring.runs import range_tags
-from churn_assets_tests.helpers import free_port, new_gcp_settings, start_bigquery_emulator, wait_for_port
+from churn_assets_tests.helpers import (
+    RUN_ENVIRONMENT,
+    embedded_instance,
+    free_port,
+    new_gcp_settings,
+    start_bigquery_emulator,
+    wait_for_port,
+)
 
 # The suite tests the defaults: a developer's own CHURN_* settings (or DAGSTER_HOME) must not reach a process under
 # test (subprocesses start from helpers.clean_env) or a command that reads this process's environment.
 for _name in [n for n in os.environ if n.startswith("CHURN_") or n == "DAGSTER_HOME"]:
     del os.environ[_name]
+# In-process runs record their events as the command's runs do (helpers.embedded_instance for the storage).
+os.environ.update(RUN_ENVIRONMENT)
 
 # The in-process definitions: the defaults but one. The partitions end at the source's last day (CHURN_START_DATE +
 # CHURN_DAYS), and the model fixtures need 40 days beyond the demo's 120 (partitions 2026-01-01 ... 2026-06-09).
@@ -43,7 +52,7 @@ ALL_ASSETS = list(DEFS.assets)
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as inst:
+    with embedded_instance() as inst:
         yield inst
 
 
@@ -136,7 +145,7 @@ class Warehouse:
 def own(built: Warehouse, tmp_path: Path) -> Iterator[Warehouse]:
     """A copy of the module's ``built`` warehouse, artifacts and all, on an instance of its own, for a test that
     changes it: the tests sharing a built warehouse then pass in any order."""
-    with dg.instance_for_test() as instance:
+    with embedded_instance() as instance:
         yield built.fork(tmp_path / "own", instance)
 
 

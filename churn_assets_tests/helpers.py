@@ -1,12 +1,14 @@
 """Helpers of the tests: processes, ports, servers, a browser, errors; no fixtures (those are in conftest.py)."""
 
 import fnmatch
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -17,8 +19,29 @@ from pathlib import Path
 import dagster as dg
 import httpx
 import pandas as pd
+import yaml
+
+from churn_assets.cli.commands import EVENT_BATCH_SIZE
+from churn_assets.cli.instance import SQLITE
+from churn_assets.cli.main import RANGE_PLANNED_EVENTS
 
 ROOT = Path(__file__).resolve().parents[1]
+# What `churn-assets` sets for the runs it starts (cli/main.py, cli/commands.py), set for in-process runs alike: a
+# ranged run plans each asset once and writes its materializations in batches
+RUN_ENVIRONMENT = RANGE_PLANNED_EVENTS | dict([EVENT_BATCH_SIZE])
+
+
+@contextmanager
+def embedded_instance() -> Iterator[dg.DagsterInstance]:
+    """A throwaway Dagster instance stored as ``churn-assets`` stores a data directory's (the SQLite event log with
+    its databases kept open, ``wiring/instance_storage.py``): in-process runs record their events as the command's
+    runs do, at a third of the cost of Dagster's default test instance."""
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
+        storage = yaml.safe_load(SQLITE.format(home=json.dumps(home)))["storage"]
+        with dg.instance_for_test(overrides={"storage": storage}, temp_dir=home) as instance:
+            yield instance
+
+
 # every table the assets write to the warehouse
 TABLES = (
     "raw_users",
@@ -41,9 +64,11 @@ TABLES = (
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any CHURN_* setting or DAGSTER_HOME, plus ``extra``: what a subprocess
-    under test starts from."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME"))}
+    """This process's environment without any CHURN_* setting, DAGSTER_HOME or the in-process runs' switches, plus
+    ``extra``: what a subprocess under test starts from (a command sets what it needs itself)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "DAGSTER_HOME")) and k not in RUN_ENVIRONMENT
+    }
     return env | extra
 
 

@@ -15,6 +15,7 @@ from churn_assets.core.registry.card import BASELINE_ROLE
 from churn_assets.core.registry.manifest import recorded_signup_days
 from churn_assets.settings import ENV_VARS, Settings
 
+EVENT_BATCH_SIZE = ("DAGSTER_EVENT_BATCH_SIZE", "100")  # Dagster's switch: materializations written 100 at a time
 WORKSPACE = """load_from:
   - python_module:
       module_name: churn_assets.definitions
@@ -48,7 +49,7 @@ def apply_options(args: argparse.Namespace) -> Settings:
     write_instance_config(Path(home))
     # a ranged run's materializations of an asset written as batches: one transaction per batch in the embedded
     # instance's event log, one INSERT per batch in PostgreSQL (docs/deployment.md, "The Dagster instance")
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "100")
+    os.environ.setdefault(*EVENT_BATCH_SIZE)
     os.environ["DAGSTER_HOME"] = home
     return settings
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from churn_assets.defs.jobs import DATA_ASSETS as DATA
 from churn_assets_tests.conftest import Warehouse
-from churn_assets_tests.helpers import root_error
+from churn_assets_tests.helpers import embedded_instance, root_error
 
 USERS = ["raw_users", "raw_users_quarantine"]
 
@@ -225,7 +225,7 @@ def test_an_empty_first_load_then_a_good_load_gives_the_good_load_alone(tmp_path
     assert len(first.table("raw_events")) == 0
     again = Warehouse(tmp_path / "a", instance, events_file=good, users_file=users)
     assert again.materialize(DATA, "2026-01-01", "2026-01-03").success
-    with dg.instance_for_test() as fresh_instance:
+    with embedded_instance() as fresh_instance:
         alone = Warehouse(tmp_path / "b", fresh_instance, events_file=good, users_file=users)
         alone.materialize(USERS)
         assert alone.materialize(DATA, "2026-01-01", "2026-01-03").success

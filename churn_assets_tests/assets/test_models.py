@@ -22,7 +22,7 @@ from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
 from churn_assets.core.warehouse.types import type_feature_names, type_prefixes
 from churn_assets.defs.jobs import DATA_ASSETS as DATA
 from churn_assets_tests.conftest import Warehouse
-from churn_assets_tests.helpers import root_error, utc
+from churn_assets_tests.helpers import embedded_instance, root_error, utc
 
 SIMULATED_TYPES = {"session", "feature_use", "support_ticket", "payment", "payment_failed"}
 # the subscription profile's five source types each become three model inputs
@@ -51,7 +51,7 @@ def mats(result, asset):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, deployment) -> Warehouse:
-    with dg.instance_for_test() as instance:
+    with embedded_instance() as instance:
         wh = Warehouse(tmp_path_factory.mktemp("data"), instance, users=600, **deployment)
         wh.materialize(["raw_users", "raw_users_quarantine"])
         wh.materialize(DATA, "2026-01-01", LAST)

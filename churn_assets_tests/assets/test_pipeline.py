@@ -9,7 +9,7 @@ import pytest
 from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
 from churn_assets.defs.jobs import DATA_ASSETS as DATA
 from churn_assets_tests.conftest import Warehouse
-from churn_assets_tests.helpers import root_error, utc
+from churn_assets_tests.helpers import embedded_instance, root_error, utc
 
 FIRST, LAST = "2026-01-01", "2026-02-05"
 
@@ -17,7 +17,7 @@ FIRST, LAST = "2026-01-01", "2026-02-05"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, deployment) -> Warehouse:
     """300 simulated users, 36 days of data, labels for the first 6 days (their horizons are complete)."""
-    with dg.instance_for_test() as instance:
+    with embedded_instance() as instance:
         wh = Warehouse(tmp_path_factory.mktemp("data"), instance, users=300, **deployment)
         wh.materialize(["raw_users", "raw_users_quarantine"])
         wh.data_run = wh.materialize(DATA, FIRST, LAST)

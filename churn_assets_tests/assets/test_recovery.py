@@ -18,7 +18,7 @@ import pytest
 
 from churn_assets.defs.jobs import DATA_ASSETS
 from churn_assets_tests.conftest import Warehouse
-from churn_assets_tests.helpers import root_error
+from churn_assets_tests.helpers import embedded_instance, root_error
 
 DAY = "2026-01-02"
 CHILD = textwrap.dedent(
@@ -57,7 +57,7 @@ CHILD = textwrap.dedent(
 
 @pytest.fixture
 def seeded(tmp_path) -> Warehouse:
-    with dg.instance_for_test() as instance:
+    with embedded_instance() as instance:
         wh = Warehouse(tmp_path / "data", instance, users=120)
         wh.materialize(["raw_users", "raw_users_quarantine"])
         assert wh.materialize(["raw_events", "raw_events_quarantine"], "2026-01-01", "2026-01-03").success
@@ -149,7 +149,7 @@ SQL_CHILD = textwrap.dedent(
 @pytest.mark.parametrize("moment", ["after_delete", "after_insert"])
 def test_sigkill_mid_sql_rewrite_leaves_every_day_as_it_was(tmp_path, moment):
     """The warehouse layer: a run of user_features over three days killed inside its transaction."""
-    with dg.instance_for_test() as instance:
+    with embedded_instance() as instance:
         wh = Warehouse(tmp_path / "data", instance, users=120)
         wh.materialize(["raw_users", "raw_users_quarantine"])
         assert wh.materialize(DATA_ASSETS, "2026-01-01", "2026-01-05").success

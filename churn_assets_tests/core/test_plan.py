@@ -5,9 +5,9 @@ from datetime import date, timedelta
 import pytest
 
 from churn_assets.cli.plan import RangeError, Stage, first_new_day, first_uncomputed, own_range, plan_run
+from churn_assets.core.days import row_chunks
 from churn_assets.core.registry.artifacts import LocalArtifactStore
 from churn_assets.core.registry.manifest import MANIFEST, SourceMismatch, check_source, recorded_signup_days
-from churn_assets.core.days import row_chunks
 from churn_assets.settings import Settings
 
 D = date.fromisoformat

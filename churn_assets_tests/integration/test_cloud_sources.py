@@ -2,7 +2,6 @@
 
 import uuid
 
-import dagster as dg
 import pandas as pd
 import pytest
 from google.auth.credentials import AnonymousCredentials
@@ -13,6 +12,7 @@ from churn_assets.defs.jobs import DATA_ASSETS as DATA
 from churn_assets.io.bigquery_engine import BigQueryEngine
 from churn_assets.io.objects import GCSFiles
 from churn_assets_tests.conftest import Warehouse
+from churn_assets_tests.helpers import embedded_instance
 
 USERS = ["raw_users", "raw_users_quarantine"]
 SUBSCRIBERS = [*USERS, "raw_subscriptions", "raw_subscriptions_quarantine"]
@@ -37,7 +37,7 @@ def test_a_per_day_template_in_gcs_feeds_the_pipeline(bucket, tmp_path):
     bucket.blob("exports/subscriptions.csv").upload_from_string(
         "user_id,start_time,end_time,mrr\nc1,2026-01-01T00:00:00Z,,5\nc8,2025-12-20T00:00:00Z,2026-01-19T00:00:00Z,5\n"
     )
-    with dg.instance_for_test() as instance:
+    with embedded_instance() as instance:
         wh = Warehouse(
             tmp_path / "d", instance, events_file=template, event_types="order=purchase", days=3,
             subscriptions_file=subscriptions,
@@ -92,7 +92,7 @@ def test_a_bigquery_query_is_the_events_source_read_day_by_day(gcp_settings, tmp
         "SELECT customer AS user_id, ts AS event_time, kind AS event_type, total AS amount "
         f"FROM `churn-test.{source.schema}.orders`"
     )
-    with dg.instance_for_test() as instance:
+    with embedded_instance() as instance:
         settings = gcp_settings | {"events_query": query, "event_types": "order=purchase", "days": 3}
         # one of three periods is bad: above the default share of 5%, so this source tolerates a third
         wh = Warehouse(tmp_path / "d", instance, subscriptions_query=periods_query, max_reject_share=0.5, **settings)

@@ -10,7 +10,6 @@ import uuid
 import zlib
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 import pytest
 from dagster_graphql import DagsterGraphQLClient
@@ -20,7 +19,7 @@ from churn_assets.defs.jobs import DATA_ASSETS
 from churn_assets.io.bigquery_engine import bigquery_client
 from churn_assets.settings import ENV_VARS
 from churn_assets_tests.conftest import Warehouse
-from churn_assets_tests.helpers import clean_env, dagster_services
+from churn_assets_tests.helpers import clean_env, dagster_services, embedded_instance
 
 DATA = DATA_ASSETS
 
@@ -35,7 +34,7 @@ def sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def test_data_graph_on_bigquery_equals_the_embedded_default(tmp_path, gcp_settings):
     """The same SQL on both warehouses: every table of the data layer equal, down to the sampled training set."""
-    with dg.instance_for_test() as local_instance, dg.instance_for_test() as gcp_instance:
+    with embedded_instance() as local_instance, embedded_instance() as gcp_instance:
         # a training cap below the labelled rows, so the sample itself is compared
         local = Warehouse(tmp_path / "local", local_instance, users=150, training_max_rows=100)
         gcp = Warehouse(tmp_path / "gcp", gcp_instance, users=150, training_max_rows=100, **gcp_settings)

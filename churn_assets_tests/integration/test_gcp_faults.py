@@ -3,12 +3,17 @@
 import threading
 import time
 
-import dagster as dg
 import pandas as pd
 
 from churn_assets.defs.jobs import DATA_ASSETS
 from churn_assets_tests.conftest import Warehouse
-from churn_assets_tests.helpers import free_port, new_gcp_settings, root_error, start_bigquery_emulator
+from churn_assets_tests.helpers import (
+    embedded_instance,
+    free_port,
+    new_gcp_settings,
+    root_error,
+    start_bigquery_emulator,
+)
 
 DATA = DATA_ASSETS
 TABLES = ("raw_events", "user_daily", "user_state", "user_features")
@@ -29,7 +34,7 @@ def test_killing_bigquery_mid_run_fails_clearly_and_the_rerun_is_exact(tmp_path,
     emulator = start_bigquery_emulator(port, data_dir)  # persistent: its DuckDB file survives the kill
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", f"http://127.0.0.1:{port}")
     try:
-        with dg.instance_for_test() as instance:
+        with embedded_instance() as instance:
             wh = Warehouse(tmp_path / "data", instance, users=200, **new_gcp_settings())
             wh.materialize(["raw_users", "raw_users_quarantine"])
             assert wh.materialize(DATA, "2026-01-01", "2026-01-12").success
