@@ -63,6 +63,8 @@ def test_the_cli_instance_keeps_its_event_log_open_and_dagsters_own_reader_sees_
     assert len(marks_seen) == MARKS + 1  # sixty marks and the asset itself
     mirrored = cli_instance.fetch_materializations(dg.AssetKey("mark"), limit=100).records
     assert [r.event_log_entry.asset_materialization.metadata["i"].value for r in mirrored] == list(range(MARKS))[::-1]
+    # Dagster asked whether the index has its tags table before each of the 61 materializations: once, then known
+    assert "asset_event_tags" in cli_instance.event_log_storage._tables
 
     cli_instance.dispose()  # the databases are closed (and checkpointed) with the instance
     assert _open_files(str(home)) == []
