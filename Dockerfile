@@ -14,13 +14,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DAGSTER_HOME=/opt/dagster/home
 
 WORKDIR /opt/churn
-# uv resolves and installs the package and its dependencies (parallel downloads: seconds where pip takes minutes);
+# uv resolves and installs the package and its dependencies (parallel downloads: seconds where pip takes minutes),
+# compiled to bytecode as pip does, so that no process of the image compiles its imports again;
 # the official uv image's static binaries, copied in, not kept in a layer of their own
 COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /uvx /usr/local/bin/
 # only what the package is built from (.dockerignore keeps everything else out of the context)
 COPY pyproject.toml README.md ./
 COPY churn_assets ./churn_assets
-RUN uv pip install --system . \
+RUN uv pip install --system --compile-bytecode . \
  && useradd --create-home --uid 10001 churn \
  && mkdir -p /var/lib/churn /opt/dagster/home \
  && chown churn /var/lib/churn /opt/dagster/home

@@ -71,10 +71,22 @@ def floors(tmp_path_factory):
     python = root / "venv" / "bin" / "python"
     [run] = instruction("RUN")  # the image's install step, its first command
     image_install = shlex.split(run.split("&&")[0])
-    assert image_install == ["uv", "pip", "install", "--system", "."]
+    assert image_install == ["uv", "pip", "install", "--system", "--compile-bytecode", "."]
     # the same uv (the test dependency) into the virtualenv's interpreter instead of the image's system one
     install = subprocess.run(
-        [sys.executable, "-m", "uv", "pip", "install", "--python", python, ".", "-c", constraints],
+        [
+            sys.executable,
+            "-m",
+            "uv",
+            "pip",
+            "install",
+            "--python",
+            python,
+            "--compile-bytecode",
+            ".",
+            "-c",
+            constraints,
+        ],
         cwd=context,
         capture_output=True,
         text=True,
