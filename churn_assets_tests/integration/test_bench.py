@@ -34,12 +34,12 @@ def bench(script: str, *args: str) -> list[str]:
         ("bench_retention.py", ["--users", "3000", "--repeat", "1"], ["billing", "spend"]),
         (
             "bench_heavy.py",
-            ["--users", "150", "--days", "40", "--rate", "3", "--repeat", "1"],
+            ["--users", "150", "--days", "20", "--rate", "3", "--repeat", "1"],
             ["command"],  # beside the previous release, sized by the files' rows
         ),
         (
             "bench_instance.py",
-            ["--users", "300", "--days", "45", "--repeat", "1", "--variants", "previous,postgres_batch"],
+            ["--users", "300", "--days", "20", "--repeat", "1", "--variants", "previous,postgres_batch"],
             ["postgres_batch"],  # beside the previous release, on a throwaway PostgreSQL server
         ),
     ],
