@@ -27,7 +27,6 @@ from churn_assets.cli.stages import (
     reset_peak_rss,
     run_stage,
 )
-from churn_assets.cli.summary import RunSummary
 from churn_assets.core.intake.findings import CheckFinding
 from churn_assets.core.intake.sources import SourceFileError, day_span, source_day_rows
 from churn_assets.core.registry.manifest import SourceMismatch, check_source, read_source_days, record_source_days
@@ -88,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_stages(plan, settings: Settings, defs, instance, artifacts, sized: bool) -> int:
     """The plan's stages one after the other, each a Dagster run; what they wrote, summed up at the end."""
+    from churn_assets.cli.summary import RunSummary
     from churn_assets.core.modeling.promotion import Judgement
     from churn_assets.wiring.metadata import ROW_COUNT
 

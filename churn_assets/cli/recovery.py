@@ -9,10 +9,10 @@ import shutil
 import socket
 from pathlib import Path
 
-from churn_assets.wiring.run_launcher import HOST_TAG, PID_TAG, process_alive
+from churn_assets.core.processes import HOST_TAG, PID_TAG, process_alive
 
 # Who runs a CLI run: if that process dies (SIGKILL, power loss), the daemon's run monitoring (wiring/run_launcher.py)
-# or the next start marks the run failed.
+# or the next start marks the run failed (core/processes.py).
 PROCESS_TAGS = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 DISK_FULL = ("no space left on device", "database or disk is full", "disk i/o error")
 

@@ -21,8 +21,6 @@ from pathlib import Path
 from churn_assets.cli.recovery import PROCESS_TAGS, is_disk_full, user_error
 from churn_assets.core.intake.findings import CheckFinding, summarize_findings
 from churn_assets.settings import Settings
-from churn_assets.wiring.internals import execute_in_location
-from churn_assets.wiring.runs import PARTITION_TAG, range_tags
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 CHECK_EVENT = "ASSET_CHECK_EVALUATION"
@@ -34,7 +32,10 @@ def run_stage(defs, instance, job_name: str, first: str | None, last: str | None
     """Run one job of the code location in this process (over a partition range when given); return success,
     metadata by asset, check findings, seconds. An asset's metadata is that of its last partition in the run,
     with the rows and unmapped event types of all its partitions."""
+    # Dagster is imported by the command that runs a stage, not by every churn-assets command
+    from churn_assets.wiring.internals import execute_in_location
     from churn_assets.wiring.metadata import ROW_COUNT
+    from churn_assets.wiring.runs import PARTITION_TAG, range_tags
 
     tags = range_tags(first, last) if first and first != last else {}
     tags |= PROCESS_TAGS

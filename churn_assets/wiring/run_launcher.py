@@ -9,25 +9,12 @@ launcher (``churn-assets`` writes it into a new instance; see docs/monitoring.md
 
 from __future__ import annotations
 
-import os
 import socket
 
 import dagster as dg
 
+from churn_assets.core.processes import HOST_TAG, PID_TAG, process_alive
 from churn_assets.wiring.internals import CheckRunHealthResult, WorkerStatus
-
-PID_TAG, HOST_TAG = "churn/pid", "churn/host"
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this machine (owned by anyone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by another user
-        pass
-    return True
 
 
 def worker_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:

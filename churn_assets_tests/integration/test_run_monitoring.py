@@ -83,8 +83,8 @@ def test_a_re_execution_is_not_judged_by_the_pid_its_parent_run_carried(tmp_path
 
     from dagster._core.events import EngineEventData  # how a run worker records its pid
 
+    from churn_assets.core.processes import HOST_TAG, PID_TAG
     from churn_assets.wiring.internals import WorkerStatus
-    from churn_assets.wiring.run_launcher import HOST_TAG, PID_TAG
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a pid that no longer runs
