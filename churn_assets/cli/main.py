@@ -17,7 +17,8 @@ from churn_assets.cli.commands import (
     with_recorded_span,
 )
 from churn_assets.cli.evaluation import evaluate_command
-from churn_assets.cli.plan import RangeError, Stage, first_new_day, first_uncomputed, own_range, plan_run
+from churn_assets.cli.growth import only_what_is_new
+from churn_assets.cli.plan import RangeError, Stage, own_range, plan_run
 from churn_assets.cli.recovery import mark_dead_runs_failed, user_error
 from churn_assets.cli.stages import (
     RunNotes,
@@ -29,7 +30,7 @@ from churn_assets.cli.stages import (
 )
 from churn_assets.core.intake.findings import CheckFinding
 from churn_assets.core.intake.sources import SourceFileError, day_span, source_day_rows
-from churn_assets.core.registry.manifest import SourceMismatch, check_source, read_source_days, record_source_days
+from churn_assets.core.registry.manifest import SourceMismatch, check_source, record_source_days
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
 
 DEFAULTS = Settings()  # the help quotes the settings' own defaults
@@ -68,10 +69,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     check_source(artifacts.store(), settings)
     grows = bool(day_rows) and not (explicit or data_only)  # a file source run over its own days: only what is new
-    if grows:
-        plan = plan.since(_first_new(settings, plan, day_rows, artifacts.store()), settings.calendar.decided_days)
-    elif extended := _simulation_extended(settings, plan, data_only):  # the simulator, run over more days
-        plan = plan.since(extended, settings.calendar.decided_days)
+    plan = only_what_is_new(plan, settings, day_rows, artifacts.store(), grows=grows, data_only=data_only)
     with dg.DagsterInstance.get() as instance:  # closed at the end: its storage's open databases with it
         for line in mark_dead_runs_failed(instance):
             print(f"  {line}")
@@ -132,30 +130,6 @@ def _run_stages(plan, settings: Settings, defs, instance, artifacts, sized: bool
         print(line)
     print(f"Finished in {time.perf_counter() - started:.1f}s. Browse it with: churn-assets dev")
     return 0
-
-
-def _first_new(settings: Settings, plan, day_rows: dict, store):
-    """The first day of the plan's range that is new or changed in the file source since the last complete run."""
-    rows = {d: n for d, n in day_rows.items() if plan.first <= d <= plan.last}
-    return first_new_day(rows, read_source_days(store), _computed(settings, plan))
-
-
-def _simulation_extended(settings: Settings, plan, data_only: bool):
-    """The first day a simulator run over more days than the directory holds must compute (None: all of them): the
-    population does not depend on the days run, so the days computed before are as they were. Not with injected
-    drift, which rewrites the days it shifts."""
-    if settings.events_file or settings.events_query or settings.drift_from or data_only:
-        return None
-    return first_uncomputed(plan.first, plan.last, _computed(settings, plan))
-
-
-def _computed(settings: Settings, plan) -> set:
-    """The days of the plan whose last data tables are both written (a run stopped between them computed neither)."""
-    from churn_assets.defs.deployment import resolved_resource
-
-    engine = resolved_resource(settings, "warehouse").engine()
-    features, types = (engine.written_days(t, plan.first, plan.last) for t in ("user_features", "user_type_features"))
-    return features & types
 
 
 def outcome_stages(settings: Settings, first, last) -> list[Stage]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
-from churn_assets.core.days import day_chunks, row_chunks
+from churn_assets.core.days import day_chunks, day_range, row_chunks
 from churn_assets.settings import Settings
 
 EVENTS_PER_RUN = 1_000_000  # raw events one run of the events stage holds in memory at most (or users x days)
@@ -106,8 +106,7 @@ def first_uncomputed(first: date, last: date, computed: set[date]) -> date | Non
     """For a source that yields the same rows on every run (the simulator): the first day of first ... last whose
     features are not computed, when a day before it is (a longer run over the same directory): the days before it
     are as they were. None when every day is computed (a run of the same range recomputes it) or none is."""
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    missing = [d for d in days if d not in computed]
+    missing = [d for d in day_range(first, last) if d not in computed]
     return missing[0] if missing and missing[0] > first else None
 
 

@@ -34,6 +34,7 @@ def source_from(settings: Settings, credentials: dg.EnvVar | None = None) -> Chu
         users=settings.users,
         start_date=settings.start_date.isoformat(),
         days=settings.days,
+        signup_days=settings.simulation().signup_days,
         seed=settings.seed,
         profile=settings.profile,
         events_file=settings.events_file,
@@ -48,7 +49,6 @@ def source_from(settings: Settings, credentials: dg.EnvVar | None = None) -> Chu
         subscriptions_query=settings.subscriptions_query,
         control_share=settings.control_share,
         retention_effect=settings.sim_retention_effect,
-        signup_days=settings.simulation().signup_days,
     )
 
 

@@ -30,6 +30,7 @@ class ChurnSource(dg.ConfigurableResource):
     users: int
     start_date: str
     days: int
+    signup_days: int  # simulator: the days new users sign up over (CHURN_SIM_SIGNUP_DAYS, resolved by Settings)
     seed: int
     profile: str
     events_file: str | None
@@ -44,7 +45,6 @@ class ChurnSource(dg.ConfigurableResource):
     subscriptions_query: str | None = None  # gcp: a BigQuery table or query holding the periods
     control_share: float = 0.10  # simulator: whom its retention effect never reaches (core/control.py)
     retention_effect: float = 0.0  # simulator: CHURN_SIM_RETENTION_EFFECT
-    signup_days: int = 0  # simulator: the days new users sign up over (CHURN_SIM_SIGNUP_DAYS); 0: ``days``
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -61,7 +61,7 @@ class ChurnSource(dg.ConfigurableResource):
             profile=self.profile,
             control_share=self.control_share,
             retention_effect=self.retention_effect,
-            signup_days=self.signup_days or self.days,
+            signup_days=self.signup_days,
         )
 
     @property

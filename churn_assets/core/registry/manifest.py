@@ -59,12 +59,10 @@ def check_source(store: _Store, settings: Any) -> None:
         naming every setting whose value differs from the recorded one, or the manifest if it is corrupt.
     """
     current = source_identity(settings)
-    try:
-        raw = store.read_bytes(MANIFEST)
-    except ArtifactNotFound:
+    recorded = _recorded(store)
+    if recorded is None:
         store.write_bytes(MANIFEST, json.dumps(current, indent=2, sort_keys=True).encode())
         return
-    recorded = _recorded(store, raw)
     differ = sorted(set(current) | set(recorded))
     diffs = [
         f"{k}={recorded.get(k, '(unset)')!s} there, {current.get(k, '(unset)')!s} now"
@@ -80,16 +78,17 @@ def check_source(store: _Store, settings: Any) -> None:
 
 def recorded_signup_days(store: _Store) -> int | None:
     """The simulator's signup span the directory was made with (None: no record, or not the simulator's)."""
+    span = (_recorded(store) or {}).get(SIGNUP_DAYS)
+    return int(span) if span else None
+
+
+def _recorded(store: _Store) -> dict[str, str] | None:
+    """The recorded identity (None before a first run); a simulator's record of an earlier release names its days,
+    which were its span."""
     try:
         raw = store.read_bytes(MANIFEST)
     except ArtifactNotFound:
         return None
-    span = _recorded(store, raw).get(SIGNUP_DAYS)
-    return int(span) if span else None
-
-
-def _recorded(store: _Store, raw: bytes) -> dict[str, str]:
-    """The recorded identity; a simulator's record of an earlier release names its days, which were its span."""
     try:
         recorded = json.loads(raw)
     except ValueError:
