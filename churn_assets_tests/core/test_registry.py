@@ -10,7 +10,7 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from churn_assets.core.registry.artifacts import ArtifactNotFound, LocalArtifactStore
-from churn_assets.core.registry.card import ModelCard
+from churn_assets.core.registry.card import BASELINE_ROLE, ModelCard
 from churn_assets.core.registry.model_registry import ModelIntegrityError, ModelRegistry, RegistryError, sha256
 
 CARD = ModelCard(
@@ -330,3 +330,17 @@ def test_a_refused_first_model_hands_production_to_the_best_baseline(registry):
     )
     assert [d["version"] for d in registry.decisions()] == [model, fallback]
     assert registry.card(fallback).role == "baseline" and registry.card(model).fallback == fallback
+
+
+def test_a_baseline_registered_in_the_same_second_as_its_model_is_listed_first(registry):
+    model, _ = registry.register(fitted(1.0), CARD, {})
+    baseline_card = replace(CARD, candidate="recency", role=BASELINE_ROLE)
+    # a baseline whose version sorts after the model's, so the hash alone would list it second
+    baseline = next(
+        v for c in (2.0, 3.0, 4.0, 5.0, 6.0, 7.0) if (v := registry.register(fitted(c), baseline_card, {})[0]) > model
+    )
+    for version in (model, baseline):  # both written within the same second
+        card = replace(registry.card(version), created="2026-12-07T15:57:06+00:00")
+        registry.store.write_bytes(f"models/{version}/card.json", json.dumps(card.to_dict()).encode())
+    assert [c.version for c in registry.versions()] == [baseline, model]
+    assert registry.latest() == model

@@ -224,7 +224,10 @@ def test_model_list_names_a_corrupt_card_and_still_lists_the_others(first_run, t
     bad.write_text('{"version": "m-01')
     listing = cli("model", "--data-dir", str(copy), "list")
     assert listing.returncode == 0, listing.stderr
-    assert listing.stdout.splitlines()[1].startswith("* m-")
+    versions = listing.stdout.splitlines()[1:-1]
+    good = sorted(p.parent.name for p in (copy / "artifacts" / "models").glob("*/card.json") if p != bad)
+    assert sorted(line.split()[0 if line.startswith("  ") else 1] for line in versions) == good
+    assert sum(line.startswith("* m-") for line in versions) == 1
     assert listing.stderr.startswith(f"warning: {bad.as_uri()} is corrupt: Unterminated string")
 
 
@@ -248,7 +251,7 @@ def test_model_list_and_rollback_commands(first_run, tmp_path):
     assert refused.returncode == 2 and "no earlier production version to roll back to" in refused.stderr
     unknown = cli("model", "--data-dir", str(data_dir), "rollback", "m-000000000000")
     assert unknown.returncode == 2 and "no model version 'm-000000000000'" in unknown.stderr
-    production = lines[1].split()[1]
+    production = production.split()[1]
     typed = cli("model", "--data-dir", str(data_dir), "rollback", f"{production}/")
     assert typed.returncode == 0 and typed.stdout == f"production is now {production}\n"
     escape = cli("model", "--data-dir", str(data_dir), "rollback", f"x/../{production}")

@@ -133,7 +133,8 @@ class ModelRegistry:
                 cards.append(self.card(parts[1]))
             except RegistryError as exc:
                 self.unreadable.append(str(exc))
-        return sorted(cards, key=lambda c: (c.created, c.version))
+        # within one second (``created`` has seconds), a baseline fallback is registered before the model it backs
+        return sorted(cards, key=lambda c: (c.created, c.role != BASELINE_ROLE, c.version))
 
     def latest(self) -> str | None:
         """The newest trained model (a baseline registered as its fallback is not one)."""
