@@ -5,12 +5,14 @@ Helpers that are not fixtures are in helpers.py."""
 from __future__ import annotations
 
 import contextvars
+import fcntl
+import json
 import os
 import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from churn_assets.settings import Settings
 from churn_assets.wiring.runs import range_tags
 from churn_assets_tests.helpers import (
     RUN_ENVIRONMENT,
+    cli,
     embedded_instance,
     free_port,
     new_gcp_settings,
@@ -152,6 +155,44 @@ def own(built: Warehouse, tmp_path: Path) -> Iterator[Warehouse]:
 @pytest.fixture
 def warehouse(tmp_path: Path, instance: dg.DagsterInstance) -> Warehouse:
     return Warehouse(tmp_path / "data", instance, users=300)
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """One `churn-assets run` of the command tests' size (300 users, 90 days): its exit code and output, the
+    directory it wrote and the port its metadata links point at (``CHURN_SERVE_URL``)."""
+
+    data: Path
+    port: int
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def copy(self, to: Path) -> Path:
+        """A copy of the data directory at ``to`` (instance, warehouse and artifacts), for a test that writes to it
+        or serves it; the run itself stays as it was for the tests after."""
+        assert self.returncode == 0, self.stdout[-3000:] + self.stderr[-3000:]
+        shutil.copytree(self.data, to)
+        return to
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> FinishedRun:
+    """The pipeline run that the command, dev and serving tests start from, run once per session: by whichever
+    worker asks first (a file lock in the session's temporary root, which both workers share); the others wait."""
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+    record = root / "finished-run.json"
+    with open(root / "finished-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            data, port = root / "finished-run", free_port()
+            out = cli("run", "--data-dir", str(data), "--users", "300", "--days", "90",
+                      CHURN_SERVE_URL=f"http://127.0.0.1:{port}")  # fmt: skip
+            record.write_text(json.dumps({"data": str(data), "port": port, "returncode": out.returncode,
+                                          "stdout": out.stdout, "stderr": out.stderr}))  # fmt: skip
+    run = json.loads(record.read_text())
+    return FinishedRun(**(run | {"data": Path(run["data"])}))
 
 
 @pytest.fixture(scope="session")

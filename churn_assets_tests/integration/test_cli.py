@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.defs.jobs import DATA_ASSETS
-from churn_assets_tests.helpers import TABLES, clean_env, cli, free_port, server_up, wait_for
+from churn_assets_tests.helpers import TABLES, clean_env, cli, wait_for
 
 
 def run_cli(data_dir, *args):
@@ -28,9 +28,9 @@ def snapshot(data_dir):
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("cli") / "churn"
-    return data_dir, run_cli(data_dir)
+def first_run(finished_run, tmp_path_factory):
+    """The session's first run of the command (300 users, 90 days; its output kept), copied for this module."""
+    return finished_run.copy(tmp_path_factory.mktemp("cli") / "churn"), finished_run
 
 
 def test_run_materializes_everything_through_dagster_and_is_idempotent(first_run):
@@ -261,27 +261,3 @@ def test_model_list_and_rollback_commands(first_run, tmp_path):
     )
     pointer = json.loads((data_dir / "artifacts" / "models" / "production.json").read_text())
     assert pointer["version"] == production
-
-
-def test_dev_runs_dagster_through_this_interpreter_without_an_activated_environment(tmp_path):
-    port = free_port()
-    env = clean_env()
-    env["PATH"] = "/usr/bin:/bin"  # no dagster on PATH, as outside an activated virtualenv
-    env["CHURN_SERVE_URL"] = f"http://127.0.0.1:{free_port()}"  # the API dev starts beside the UI
-    command = [shutil.which("churn-assets"), "dev", "--data-dir", str(tmp_path / "churn"), "--port", str(port)]
-    logs = open(tmp_path / "dev.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(command, env=env, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for("the UI of churn-assets dev", lambda: server_up(port) or process.poll() is not None, timeout=120)
-        assert process.poll() is None, (tmp_path / "dev.log").read_text()
-        assert server_up(port)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        logs.close()
-    assert f"Dagster UI on http://127.0.0.1:{port}" in (tmp_path / "dev.log").read_text()

@@ -7,6 +7,7 @@ and stopping `dev` must stop both.
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 
@@ -14,7 +15,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from churn_assets_tests.helpers import ROOT, browser_dom, clean_env, free_port, server_up, wait_for
+from churn_assets_tests.helpers import browser_dom, clean_env, free_port, server_up, wait_for
 
 
 def api_up(url: str) -> bool:
@@ -26,19 +27,16 @@ def api_up(url: str) -> bool:
 
 def start_dev(port: int, env: dict, cwd, stdout) -> subprocess.Popen:
     """`churn-assets dev` in a process group of its own, as a terminal starts it (output and errors to ``stdout``)."""
-    command = ["churn-assets", "dev", "--port", str(port)]
+    command = [shutil.which("churn-assets"), "dev", "--port", str(port)]  # found here: env's PATH may not hold it
     return subprocess.Popen(
         command, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
 
 
-def test_dev_starts_the_ui_and_the_api_whose_links_open_in_a_browser(tmp_path):
-    api = f"http://127.0.0.1:{free_port()}"
-    env = clean_env()
-    env |= {"CHURN_DATA_DIR": str(tmp_path / "d"), "CHURN_USERS": "300", "CHURN_SERVE_URL": api}
-    env |= {"CHURN_AUTOMATION": "off"}
-    seeded = subprocess.run(["churn-assets", "run"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert seeded.returncode == 0, seeded.stdout[-3000:] + seeded.stderr[-3000:]
+def test_dev_starts_the_ui_and_the_api_whose_links_open_in_a_browser(tmp_path, finished_run):
+    api = f"http://127.0.0.1:{finished_run.port}"  # the run's metadata links point here: CHURN_SERVE_URL
+    env = clean_env() | {"CHURN_DATA_DIR": str(finished_run.copy(tmp_path / "d")), "CHURN_SERVE_URL": api}
+    env |= {"CHURN_USERS": "300", "CHURN_DAYS": "90", "CHURN_AUTOMATION": "off"}
 
     ui = free_port()
     dev = start_dev(ui, env, tmp_path, stdout=subprocess.PIPE)
@@ -80,11 +78,14 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_dev_stopped_by_a_signal_to_its_pid_leaves_no_process_and_no_port(tmp_path, signum):
-    """`kill <pid>` and a closed terminal reach `churn-assets dev` alone, not its process group as Ctrl-C does."""
+    """`kill <pid>` and a closed terminal reach `churn-assets dev` alone, not its process group as Ctrl-C does. No
+    dagster on PATH, as outside an activated virtualenv: dev runs Dagster through its own interpreter."""
     api = f"http://127.0.0.1:{free_port()}"
     env = clean_env() | {"CHURN_DATA_DIR": str(tmp_path / "d"), "CHURN_SERVE_URL": api, "CHURN_AUTOMATION": "off"}
+    env["PATH"] = "/usr/bin:/bin"
     ui = free_port()
-    dev = start_dev(ui, env, tmp_path, stdout=subprocess.DEVNULL)
+    logs = open(tmp_path / "dev.log", "w")  # noqa: SIM115 - closed below
+    dev = start_dev(ui, env, tmp_path, stdout=logs)
     try:
         wait_for("the Dagster UI", lambda: server_up(ui), timeout=120)
         wait_for("the HTTP API beside it", lambda: api_up(api), timeout=60)
@@ -99,3 +100,5 @@ def test_dev_stopped_by_a_signal_to_its_pid_leaves_no_process_and_no_port(tmp_pa
     finally:  # whatever is left of the group when the test failed
         with contextlib.suppress(ProcessLookupError):
             os.killpg(dev.pid, signal.SIGKILL)
+        logs.close()
+    assert f"Dagster UI on http://127.0.0.1:{ui}" in (tmp_path / "dev.log").read_text()

@@ -22,16 +22,14 @@ from churn_assets.core.registry.model_registry import ModelRegistry
 from churn_assets_tests import helpers
 from churn_assets_tests.helpers import Server, browser_dom, cli, free_port
 
-DAY = "2026-04-30"
+DAY = "2026-03-31"
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> tuple[Path, int]:
-    """A pipeline run whose metadata links point at the port the API will listen on."""
-    data, port = tmp_path_factory.mktemp("serving") / "d", free_port()
-    out = cli("run", "--data-dir", str(data), "--users", "800", CHURN_SERVE_URL=f"http://127.0.0.1:{port}")
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return data, port
+def run_dir(finished_run, tmp_path_factory) -> tuple[Path, int]:
+    """A copy of the session's pipeline run, and the port this module's API listens on. (The run's metadata links
+    point at another port, which `churn-assets dev` serves in test_dev.py.)"""
+    return finished_run.copy(tmp_path_factory.mktemp("serving") / "d"), free_port()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +71,7 @@ def test_health_ready_and_a_users_risk(api, run_dir):
     }
     missing = httpx.get(f"{api.url}/v1/users/u9999999/risk")
     assert missing.status_code == 404
-    assert missing.json()["detail"].startswith("user 'u9999999' has no prediction as of 2026-04-30: unknown, or not")
+    assert missing.json()["detail"].startswith("user 'u9999999' has no prediction as of 2026-03-31: unknown, or not")
 
 
 def test_the_call_list_is_served_as_json_and_as_the_csv_a_crm_imports(api, run_dir):
@@ -173,7 +171,7 @@ def test_models_cards_reports_metrics_and_openapi(api, run_dir):
     report = httpx.get(f"{api.url}/reports/drift/{DAY}")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert report.content == (run_dir[0] / f"artifacts/reports/drift/{DAY}-{version}.html").read_bytes()
-    assert httpx.get(f"{api.url}/reports/drift/2026-04-29").status_code == 404  # no report for that day
+    assert httpx.get(f"{api.url}/reports/drift/2026-03-30").status_code == 404  # no report for that day
     assert httpx.get(f"{api.url}/reports/drift/..%2F..%2Fwarehouse").status_code == 404
     metrics = httpx.get(f"{api.url}/metrics").text
     assert f'churn_api_model_info{{version="{version}"}} 1.0' in metrics
@@ -260,11 +258,12 @@ def test_off_loopback_the_token_is_required_on_every_route_but_health(run_dir, t
     assert "s3cret-token" not in output
 
 
-def test_the_drift_report_link_in_dagsters_metadata_opens_in_headless_chromium(api, run_dir):
+def test_the_drift_report_linked_from_dagsters_metadata_renders_in_headless_chromium(api, run_dir, finished_run):
     instance = dg.DagsterInstance.from_config(str(run_dir[0] / "dagster"))
     [record] = instance.fetch_materializations(dg.AssetKey("drift_report"), limit=1).records
     link = record.asset_materialization.metadata["evidently_report"].value
-    assert link == f"{api.url}/reports/drift/{DAY}"
+    assert link == f"http://127.0.0.1:{finished_run.port}/reports/drift/{DAY}"  # CHURN_SERVE_URL of the run
+    link = link.replace(f":{finished_run.port}/", f":{run_dir[1]}/")  # the same route on this module's API
     page = browser_dom(link)
     # the report's script ran in the browser: its widgets are in the page, which the file alone does not hold
     assert "MuiTypography-root" in page and "MuiTypography-root" not in httpx.get(link).text

@@ -16,9 +16,9 @@ from churn_assets.api.served import Batcher, Served
 from churn_assets.core.registry.artifacts import LocalArtifactStore
 from churn_assets.core.registry.model_registry import ModelRegistry
 from churn_assets_tests import helpers
-from churn_assets_tests.helpers import Server, cli, free_port
+from churn_assets_tests.helpers import Server, free_port
 
-DAY = "2026-04-30"
+DAY = "2026-03-31"
 POISON = [  # each valid JSON; each used to reach the shared scoring batch or answer 500
     ({"plan": "\ud800"}, {"plan": "expected text that UTF-8 can encode (a lone surrogate is not)"}),
     ({"sessions_7": 10**400}, {"sessions_7": "expected at most 1e+15 in size"}),
@@ -28,11 +28,8 @@ POISON = [  # each valid JSON; each used to reach the shared scoring batch or an
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    data = tmp_path_factory.mktemp("faults") / "d"
-    out = cli("run", "--data-dir", str(data), "--users", "300")
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return data
+def data(finished_run, tmp_path_factory) -> Path:
+    return finished_run.copy(tmp_path_factory.mktemp("faults") / "d")
 
 
 def feature_rows(data: Path, n: int) -> list[dict]:
