@@ -101,6 +101,9 @@ class Settings:
     gcp_project: str | None = None
     bq_dataset: str = "churn"
     bq_location: str | None = None
+    # how long a BigQuery call keeps retrying an unreachable service before the run fails (the client's own default
+    # is 10 minutes)
+    bq_retry_seconds: float = 45.0
     gcs_bucket: str | None = None
     gcs_prefix: str = "churn"
     # The *name* of the variable holding the service-account key, when it is set: the key itself never enters
@@ -211,6 +214,7 @@ class Settings:
         _within("decay_margin", self.decay_margin, 0, 1)
         _within("sim_retention_effect", self.sim_retention_effect, 0, 1)
         _within("call_cost", self.call_cost, 0, 1e9)
+        _within("bq_retry_seconds", self.bq_retry_seconds, 1, 3600)
         _within("call_budget", self.call_budget, 0, 1e12)
         if self.call_budget and not self.call_cost:
             raise SettingsError("CHURN_CALL_BUDGET needs CHURN_CALL_COST (what one call costs) to count the calls")

@@ -110,12 +110,14 @@ def gcp_resources(settings: Settings) -> dict[str, Any]:
             dataset=settings.bq_dataset,
             location=settings.bq_location,
             credentials_b64=credentials,
+            retry_seconds=settings.bq_retry_seconds,
         ),
         "io_manager": BigQueryWarehouseIOManager(
             project=settings.gcp_project,
             dataset=settings.bq_dataset,
             location=settings.bq_location,
             gcp_credentials=credentials,
+            retry_seconds=settings.bq_retry_seconds,
         ),
         "artifacts": GCSArtifactsResource(
             gcs=GCSResource(project=settings.gcp_project),

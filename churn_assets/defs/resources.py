@@ -14,7 +14,7 @@ from churn_assets.core.intake import query_source, sources, subscriptions
 from churn_assets.core.intake.schema import SUBSCRIPTION_COLUMNS
 from churn_assets.core.intake.vocabulary import Vocabulary
 from churn_assets.core.simulation import simulate
-from churn_assets.io.bigquery_engine import BigQueryEngine
+from churn_assets.io.bigquery_engine import RETRY_SECONDS, BigQueryEngine
 from churn_assets.io.duckdb_engine import DuckDBEngine
 from churn_assets.io.warehouse import Engine
 
@@ -212,6 +212,7 @@ class BigQueryWarehouse(Warehouse):
     dataset: str
     location: str | None = None
     credentials_b64: str | None = None
+    retry_seconds: float = RETRY_SECONDS  # CHURN_BQ_RETRY_SECONDS
 
     def engine(self) -> Engine:
-        return BigQueryEngine(self.project, self.dataset, self.location, self.credentials_b64)
+        return BigQueryEngine(self.project, self.dataset, self.location, self.credentials_b64, self.retry_seconds)

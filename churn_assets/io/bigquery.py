@@ -23,7 +23,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from churn_assets.core.warehouse.sql import LOG_TYPES, PARTITION_LOG, RAW_TYPES
-from churn_assets.io.bigquery_engine import EMULATOR_VAR, bigquery_client, laid_out
+from churn_assets.io.bigquery_engine import EMULATOR_VAR, RETRY_SECONDS, bigquery_client, bounded_retry, laid_out
 from churn_assets.io.warehouse import slice_log_statements
 from churn_assets.wiring.internals import (
     BigQueryClient,
@@ -33,13 +33,14 @@ from churn_assets.wiring.internals import (
     bigquery_cleanup_statement,
 )
 
-# The client's default retry keeps trying an unreachable service for 10 minutes; a run should fail
-# within a minute with the connection error instead.
-RETRY = bigquery.DEFAULT_RETRY.with_timeout(45)
+
+def _retry(context) -> object:
+    """The IO manager's bounded retry (its ``retry_seconds``, CHURN_BQ_RETRY_SECONDS)."""
+    return bounded_retry((context.resource_config or {}).get("retry_seconds", RETRY_SECONDS))
 
 
-def _run(connection: bigquery.Client, sql: str) -> None:
-    connection.query(sql, retry=RETRY, job_retry=None).result(retry=RETRY)
+def _run(connection: bigquery.Client, sql: str, retry) -> None:
+    connection.query(sql, retry=retry, job_retry=None).result(retry=retry)
 
 
 class EmulatorAwareBigQueryClient(BigQueryClient):
@@ -53,7 +54,7 @@ class EmulatorAwareBigQueryClient(BigQueryClient):
 
     @staticmethod
     def ensure_schema_exists(context: OutputContext, table_slice: TableSlice, connection) -> None:
-        _run(connection, f"CREATE SCHEMA IF NOT EXISTS {table_slice.schema}")
+        _run(connection, f"CREATE SCHEMA IF NOT EXISTS {table_slice.schema}", _retry(context))
 
     @staticmethod
     def delete_table_slice(context: OutputContext, table_slice: TableSlice, connection) -> None:
@@ -103,17 +104,17 @@ def _delete_statement(table_slice: TableSlice) -> str:
 
 class PandasBigQueryHandler(BigQueryPandasTypeHandler):
     def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
-        config = context.resource_config or {}
+        config, retry = context.resource_config or {}, _retry(context)
         table = f"{table_slice.database}.{table_slice.schema}.{table_slice.table}"
         schema = bigquery_schema(obj, table_slice.table)
         # the table must exist with its schema even when there is nothing to load; a partitioned asset's by day on
         # its partition column, and clustered by user (io/bigquery_engine.py says why)
         day = str(table_slice.partition_dimensions[0].partition_expr) if table_slice.partition_dimensions else None
         types = {field.name: field.field_type for field in schema}
-        existing = connection.create_table(laid_out(table, types, day), exists_ok=True, retry=RETRY)
+        existing = connection.create_table(laid_out(table, types, day), exists_ok=True, retry=retry)
         new = [f for f in schema if f.name.lower() not in {e.name.lower() for e in existing.schema}]
         for field in new:  # additive schema evolution, as on DuckDB (io/duckdb.py): a new release's columns
-            _run(connection, f"ALTER TABLE `{table}` ADD COLUMN {field.name} {field.field_type}")
+            _run(connection, f"ALTER TABLE `{table}` ADD COLUMN {field.name} {field.field_type}", retry)
         staging = None
         if not obj.empty:
             name = f"_staging_{table_slice.table}_{uuid.uuid4().hex[:12]}"
@@ -125,20 +126,20 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
                 location=config.get("location"),
                 timeout=config.get("timeout"),
             )
-            job.result(retry=RETRY)
+            job.result(retry=retry)
         logged = slice_log_statements(table_slice)
         if logged:
             log = f"{table_slice.database}.{table_slice.schema}.{PARTITION_LOG}"
-            connection.create_table(laid_out(log, LOG_TYPES, "partition_date"), exists_ok=True, retry=RETRY)
+            connection.create_table(laid_out(log, LOG_TYPES, "partition_date"), exists_ok=True, retry=retry)
         try:
             statement = replace_slice_statement(
                 table, _delete_statement(table_slice), staging, [f.name for f in schema], logged
             )
-            _run(connection, statement)
+            _run(connection, statement, retry)
         finally:
             if staging is not None:
                 with contextlib.suppress(NotFound):
-                    connection.delete_table(staging, retry=RETRY)
+                    connection.delete_table(staging, retry=retry)
 
     def load_input(self, context: InputContext, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
@@ -149,7 +150,7 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
             project=table_slice.database,
             location=config.get("location"),
             timeout=config.get("timeout"),
-            retry=RETRY,
+            retry=_retry(context),
             job_retry=None,
         )
         result = job.to_dataframe(create_bqstorage_client=not os.environ.get(EMULATOR_VAR))
@@ -159,6 +160,8 @@ class PandasBigQueryHandler(BigQueryPandasTypeHandler):
 
 class BigQueryWarehouseIOManager(BigQueryPandasIOManager):
     """BigQuery warehouse IO manager: one table per asset in ``dataset``, partitions as UTC time slices."""
+
+    retry_seconds: float = RETRY_SECONDS  # how long a call retries an unreachable BigQuery (CHURN_BQ_RETRY_SECONDS)
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:

@@ -57,17 +57,33 @@ def laid_out(name: str, types: dict[str, str], day_column: str | None):
     return table
 
 
+# The client's default retry keeps trying an unreachable service for 10 minutes; a run fails within this many
+# seconds instead, with the connection error (CHURN_BQ_RETRY_SECONDS).
+RETRY_SECONDS = 45.0
+
+
+def bounded_retry(seconds: float):
+    """The client's default retry (transient errors, with backoff), given up after ``seconds``."""
+    from google.cloud import bigquery
+
+    return bigquery.DEFAULT_RETRY.with_timeout(seconds)
+
+
 class BigQueryEngine(Engine):
     engine = "bigquery"
     chunk_days = 366
 
-    def __init__(self, project: str | None, dataset: str, location: str | None, credentials_b64: str | None = None):
-        from google.cloud import bigquery
-
+    def __init__(
+        self,
+        project: str | None,
+        dataset: str,
+        location: str | None,
+        credentials_b64: str | None = None,
+        retry_seconds: float = RETRY_SECONDS,
+    ):
         self.schema, self.location = dataset, location
         self.client = bigquery_client(project, location, credentials_b64)
-        # The client's default retry keeps trying an unreachable service for 10 minutes; fail within a minute.
-        self.retry = bigquery.DEFAULT_RETRY.with_timeout(45)
+        self.retry = bounded_retry(retry_seconds)
 
     def create_table(self, table: str, types: dict[str, str], day_column: str | None) -> None:
         name = f"{self.client.project}.{self.schema}.{table}"

@@ -36,6 +36,7 @@ def test_values_are_read():
         ({"CHURN_USERS": "9"}, "CHURN_USERS must be at least 10, got 9"),
         ({"CHURN_MAX_REJECT_SHARE": "2"}, "CHURN_MAX_REJECT_SHARE must be within [0, 1], got 2.0"),
         ({"CHURN_MAX_SHRINK": "1.5"}, "CHURN_MAX_SHRINK must be within [0, 1], got 1.5"),
+        ({"CHURN_BQ_RETRY_SECONDS": "0"}, "CHURN_BQ_RETRY_SECONDS must be within [1, 3600], got 0.0"),
         ({"CHURN_DEPLOYMENT": "gcp", "CHURN_GCS_BUCKET": "b"}, "CHURN_DEPLOYMENT=gcp needs CHURN_GCP_PROJECT"),
         ({"CHURN_DEPLOYMENT": "gcp", "CHURN_GCP_PROJECT": "p"}, "CHURN_DEPLOYMENT=gcp needs CHURN_GCS_BUCKET"),
         ({"CHURN_DRIFT_FROM": "soon"}, "CHURN_DRIFT_FROM='soon' is not a date like 2026-01-01"),

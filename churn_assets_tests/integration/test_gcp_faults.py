@@ -35,7 +35,8 @@ def test_killing_bigquery_mid_run_fails_clearly_and_the_rerun_is_exact(tmp_path,
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", f"http://127.0.0.1:{port}")
     try:
         with embedded_instance() as instance:
-            wh = Warehouse(tmp_path / "data", instance, users=200, **new_gcp_settings())
+            # the client gives up on the dead emulator after 5 s (CHURN_BQ_RETRY_SECONDS) instead of the default 45
+            wh = Warehouse(tmp_path / "data", instance, users=200, bq_retry_seconds=5, **new_gcp_settings())
             wh.materialize(["raw_users", "raw_users_quarantine"])
             assert wh.materialize(DATA, "2026-01-01", "2026-01-12").success
             before = snapshot(wh)
