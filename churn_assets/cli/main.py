@@ -17,7 +17,7 @@ from churn_assets.cli.commands import (
     with_recorded_span,
 )
 from churn_assets.cli.evaluation import evaluate_command
-from churn_assets.cli.growth import only_what_is_new
+from churn_assets.cli.growth import only_what_is_new, remember_completed, remember_started
 from churn_assets.cli.plan import RangeError, Stage, own_range, plan_run
 from churn_assets.cli.recovery import mark_dead_runs_failed, user_error
 from churn_assets.cli.stages import (
@@ -30,7 +30,7 @@ from churn_assets.cli.stages import (
 )
 from churn_assets.core.intake.findings import CheckFinding
 from churn_assets.core.intake.sources import SourceFileError, day_span, source_day_rows
-from churn_assets.core.registry.manifest import SourceMismatch, check_source, record_source_days
+from churn_assets.core.registry.manifest import SourceMismatch, check_source
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
 
 DEFAULTS = Settings()  # the help quotes the settings' own defaults
@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     check_source(artifacts.store(), settings)
     grows = bool(day_rows) and not (explicit or data_only)  # a file source run over its own days: only what is new
     plan = only_what_is_new(plan, settings, day_rows, artifacts.store(), grows=grows, data_only=data_only)
+    remember_started(settings, artifacts.store())
     with dg.DagsterInstance.get() as instance:  # closed at the end: its storage's open databases with it
         for line in mark_dead_runs_failed(instance):
             print(f"  {line}")
@@ -78,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         for note in ([range_note] if range_note else []) + plan.notes:
             print(f"  {note}")
         code = _run_stages(plan, settings, defs, instance, artifacts, sized=bool(day_rows))
-    if code == 0 and grows:  # what the next run compares the source with
-        record_source_days(artifacts.store(), day_rows)
+    if code == 0:  # what the next run compares the source with
+        remember_completed(plan, settings, day_rows, artifacts.store(), grows=grows)
     return code
 
 

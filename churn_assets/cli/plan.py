@@ -110,6 +110,15 @@ def first_uncomputed(first: date, last: date, computed: set[date]) -> date | Non
     return missing[0] if missing and missing[0] > first else None
 
 
+def first_drifted_day(held: date | None, wanted: date | None) -> date | None:
+    """The simulator's first day whose events differ between a directory that holds injected drift from ``held``
+    and a run with drift from ``wanted`` (None: no drift): the earlier of two different drift days, the days before
+    it being the same either way; None when the two are the same."""
+    if held == wanted:
+        return None
+    return min(d for d in (held, wanted) if d is not None)
+
+
 def event_ranges(first: date, last: date, users: int) -> list[tuple[date, date]]:
     """The events stage in ranges of at most 1,000,000 / users days where the rows per day are not known (the
     simulator, whose users have about one event a day; a query): one run for the demo's 2,000 users, 10-day runs

@@ -4,10 +4,26 @@ from datetime import date, timedelta
 
 import pytest
 
-from churn_assets.cli.plan import RangeError, Stage, first_new_day, first_uncomputed, own_range, plan_run
+from churn_assets.cli.plan import (
+    RangeError,
+    Stage,
+    first_drifted_day,
+    first_new_day,
+    first_uncomputed,
+    own_range,
+    plan_run,
+)
 from churn_assets.core.days import row_chunks
 from churn_assets.core.registry.artifacts import LocalArtifactStore
-from churn_assets.core.registry.manifest import MANIFEST, SourceMismatch, check_source, recorded_signup_days
+from churn_assets.core.registry.manifest import (
+    MANIFEST,
+    UNKNOWN,
+    SourceMismatch,
+    check_source,
+    read_simulated_drift,
+    record_simulated_drift,
+    recorded_signup_days,
+)
 from churn_assets.settings import Settings
 
 D = date.fromisoformat
@@ -145,6 +161,27 @@ def test_a_longer_simulation_starts_at_its_first_day_not_computed():
     assert first_uncomputed(first, date(2026, 1, 6), done) is None  # the same days again: all recomputed
     assert first_uncomputed(first, last, set()) is None  # a fresh directory: all computed
     assert first_uncomputed(first, last, done - {first}) is None
+
+
+def test_a_change_of_injected_drift_recomputes_the_simulator_from_the_earlier_drift_day():
+    march, april = date(2026, 3, 15), date(2026, 4, 1)
+    assert first_drifted_day(None, march) == march  # drift injected into a directory without it
+    assert first_drifted_day(march, None) == march  # and taken out again
+    assert first_drifted_day(april, march) == march and first_drifted_day(march, april) == march
+    assert first_drifted_day(march, march) is None and first_drifted_day(None, None) is None
+
+
+def test_the_drift_a_directory_holds_is_known_only_after_a_complete_run(tmp_path):
+    store = LocalArtifactStore(tmp_path)
+    assert read_simulated_drift(store) == UNKNOWN  # no record: a directory of an earlier release, or a fresh one
+    record_simulated_drift(store, date(2026, 3, 15), complete=False)
+    assert read_simulated_drift(store) == UNKNOWN  # a run that changes it started and did not complete
+    record_simulated_drift(store, date(2026, 3, 15), complete=True)
+    assert read_simulated_drift(store) == date(2026, 3, 15)
+    record_simulated_drift(store, None, complete=True)
+    assert read_simulated_drift(store) is None
+    (tmp_path / "simulated_drift.json").write_text("{")
+    assert read_simulated_drift(store) == UNKNOWN
 
 
 def test_the_source_identity_leaves_out_the_simulators_days_and_reads_an_older_record(tmp_path):

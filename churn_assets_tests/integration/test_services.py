@@ -157,6 +157,9 @@ def test_injected_drift_makes_the_daemon_launch_a_retraining_run(services):
     )
     assert drifted.returncode == 0, drifted.stdout + drifted.stderr
     assert "drift detected" in drifted.stdout
+    # the days before the drift are as the seeding run computed them: only the shifted days are recomputed
+    assert "only 2026-03-15 on is new or changed" in drifted.stdout
+    assert "events to features 2026-03-15..2026-03-31 ..." in drifted.stdout
 
     def drift_run():
         runs = client._execute(RETRAIN_RUNS)["runsOrError"]["results"]

@@ -20,6 +20,8 @@ from churn_assets.core.registry.artifacts import ArtifactNotFound
 MANIFEST = "source.json"
 SOURCE_DAYS = "source_days.json"  # a file source's rows per day as the last complete run counted them
 SIGNUP_DAYS = "CHURN_SIM_SIGNUP_DAYS"
+SIMULATED_DRIFT = "simulated_drift.json"  # the injected drift the simulator's days hold after a complete run
+UNKNOWN = "unknown"  # no record, or a run that changes the drift has not completed
 
 
 class SourceMismatch(ValueError):
@@ -107,6 +109,24 @@ def read_source_days(store: _Store) -> dict[date, int]:
     except (ArtifactNotFound, ValueError):
         return {}
     return {date.fromisoformat(day): int(rows) for day, rows in recorded.items()}
+
+
+def read_simulated_drift(store: _Store) -> date | None | str:
+    """The day from which the simulator's stored days hold injected drift (None: none), or ``UNKNOWN``."""
+    try:
+        recorded = json.loads(store.read_bytes(SIMULATED_DRIFT))
+    except (ArtifactNotFound, ValueError):
+        return UNKNOWN
+    if not isinstance(recorded, dict) or not recorded.get("complete"):
+        return UNKNOWN
+    return date.fromisoformat(recorded["drift_from"]) if recorded.get("drift_from") else None
+
+
+def record_simulated_drift(store: _Store, drift_from: date | None, complete: bool) -> None:
+    """Keep the drift the simulator's days hold: ``complete=False`` before a run that changes it (a run that stops
+    leaves some days shifted and some not), ``True`` once it has completed."""
+    value = {"drift_from": drift_from.isoformat() if drift_from else None, "complete": complete}
+    store.write_bytes(SIMULATED_DRIFT, json.dumps(value).encode())
 
 
 def record_source_days(store: _Store, rows: dict[date, int]) -> None:
