@@ -170,9 +170,13 @@ class FinishedRun:
 
     def copy(self, to: Path) -> Path:
         """A copy of the data directory at ``to`` (instance, warehouse and artifacts), for a test that writes to it
-        or serves it; the run itself stays as it was for the tests after."""
+        or serves it; the run itself stays as it was for the tests after. The instance's ``dagster.yaml`` names its
+        own directory, as the command rewrites it for a moved data directory: nothing reads or writes the run's."""
         assert self.returncode == 0, self.stdout[-3000:] + self.stderr[-3000:]
         shutil.copytree(self.data, to)
+        config = to / "dagster" / "dagster.yaml"
+        config.write_text(config.read_text().replace(f'"{self.data / "dagster"}"', f'"{to / "dagster"}"'))
+        assert f'"{to / "dagster"}"' in config.read_text()
         return to
 
 
