@@ -15,7 +15,7 @@ labels, for ``--users`` simulated users over 120 days (20,000 users: 4.8 M event
 
 One new day on a long history is bench_newday.py.
 
-    python bench/bench_warehouse.py [--users 20000] [--repeat 3]
+    python bench/bench_warehouse.py [--users 20000] [--repeat 3] [--days 120]
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ FROM ref.features f WHERE f.t <= DATE '{label_last}';
 # ---------------------------------------------------------------- full history
 
 
-def setup_full(folder: Path, users: int) -> dict:
+def setup_full(folder: Path, users: int, days: int = DAYS) -> dict:
     """Simulated users and events, validated, in a DuckDB file: the input every variant copies."""
     import pandas as pd
 
@@ -87,13 +87,13 @@ def setup_full(folder: Path, users: int) -> dict:
     from churn_assets.io.warehouse import create_partition_log, partition_log_statements
     from churn_assets.settings import Settings
 
-    config = Settings(users=users, start_date=START, days=DAYS, seed=7).simulation()
+    config = Settings(users=users, start_date=START, days=days, seed=7).simulation()
     clean_users = validate_users(simulate_users(config)).clean
     engine = DuckDBEngine(str(folder / "input.duckdb"), "churn")
     engine.write_table("raw_users", clean_users)
     events = 0
     with engine.connect() as conn:
-        for i in range(DAYS):
+        for i in range(days):
             day = START + timedelta(days=i)
             frame = validate_events(simulate_events(config, day), day, clean_users).clean
             conn.register("frame", frame)
@@ -106,22 +106,23 @@ def setup_full(folder: Path, users: int) -> dict:
     # the days the events hold, recorded as the raw_events asset records them: user_daily refuses days without
     engine.run(create_partition_log("churn"))
     engine.run_transaction(
-        partition_log_statements("churn", "raw_events", "event_time", START, START + timedelta(DAYS - 1))
+        partition_log_statements("churn", "raw_events", "event_time", START, START + timedelta(days - 1))
     )
     del pd
     return {"users": users, "events": events}
 
 
 def run_full(variant: str, path: str) -> dict:
+    import duckdb
+
     from churn_assets.io.duckdb_engine import DuckDBEngine
     from churn_assets.io.warehouse import build_layer
 
-    last = START + timedelta(days=DAYS - 1)
+    with duckdb.connect(path, read_only=True) as conn:  # the input's last day (--days)
+        last = conn.execute("SELECT max(partition_date)::DATE FROM churn.partition_log").fetchone()[0]
     label_last = last - timedelta(days=HORIZON)
     started, cpu = time.perf_counter(), cpu_seconds()
     if variant == "reference":
-        import duckdb
-
         with duckdb.connect(path) as conn:
             conn.execute("CREATE SCHEMA ref")
             conn.execute(REFERENCE_SQL.format(first=START, last=last, label_last=label_last))
@@ -177,13 +178,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--days", type=int, default=DAYS)
     args = parser.parse_args()
     print(host())
     with tempfile.TemporaryDirectory(prefix="churn-bench-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
-        info = setup_full(folder, args.users)
-        print(f"full history: {info['users']:,} users x {DAYS} days, {info['events']:,} events "
+        info = setup_full(folder, args.users, args.days)
+        print(f"full history: {info['users']:,} users x {args.days} days, {info['events']:,} events "
               f"(input built in {time.perf_counter() - started:.0f} s)")  # fmt: skip
         runs = alternate(__file__, folder, ["reference", "layer", "dagster"], args.repeat)
         reference = report("reference", runs["reference"], None, "rows")

@@ -27,7 +27,7 @@ def bench(script: str, *args: str) -> list[str]:
 @pytest.mark.parametrize(
     ("script", "args", "variants"),
     [
-        ("bench_warehouse.py", ["--users", "200", "--repeat", "1"], ["reference", "layer", "dagster"]),
+        ("bench_warehouse.py", ["--users", "200", "--days", "45", "--repeat", "1"], ["reference", "layer", "dagster"]),
         ("bench_newday.py", ["--day-users", "2000", "--history", "8", "--repeat", "1"], ["new day"]),
         ("bench_purchase.py", ["--users", "300", "--days", "60", "--repeat", "1"], ["reference", "command"]),
         ("bench_subscriptions.py", ["--users", "300", "--repeat", "1"], ["reference", "layer"]),
