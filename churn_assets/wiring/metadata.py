@@ -27,7 +27,23 @@ def column_schema(columns: pd.DataFrame | Mapping[str, str]) -> dg.TableSchema:
 
 def markdown(rows: pd.DataFrame | None) -> dg.MetadataValue:
     """A markdown preview of a few rows (or of none)."""
-    return dg.MetadataValue.md(rows.to_markdown(index=False) if rows is not None and len(rows) else "_no rows_")
+    return dg.MetadataValue.md(pipe_table(rows) if rows is not None and len(rows) else "_no rows_")
+
+
+def pipe_table(rows: pd.DataFrame) -> str:
+    """``rows`` as a Markdown pipe table (what ``DataFrame.to_markdown`` renders, without padding the columns to
+    one width). A ranged run renders one preview per day and asset, 4,300 in a 540-day purchase log's run: with
+    ``to_markdown`` (tabulate) they took 7 s of its profile, about 1 ms each; this takes a tenth of that."""
+
+    def cell(value: Any) -> str:
+        if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+            return ""
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in rows.columns) + " |", "|" + "---|" * len(rows.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows.to_numpy(dtype=object).tolist()]
+    return "\n".join(lines)
 
 
 def table_metadata(

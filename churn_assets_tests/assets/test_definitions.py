@@ -3,7 +3,9 @@ import subprocess
 import sys
 
 import dagster as dg
+import pandas as pd
 
+from churn_assets.wiring.metadata import markdown, pipe_table
 from churn_assets_tests.conftest import DEFS, GRAPH
 from churn_assets_tests.helpers import TABLES as ALL_TABLES
 from churn_assets_tests.helpers import clean_env
@@ -233,3 +235,22 @@ def test_dg_scaffold_defs_adds_to_what_the_code_location_loads(tmp_path):
     loaded = subprocess.run([sys.executable, "-W", "ignore", "-c", script], **run)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert "'extra_asset'" in loaded.stdout and "'churn_predictions'" in loaded.stdout
+
+
+def test_a_preview_is_a_markdown_pipe_table_of_its_rows():
+    rows = pd.DataFrame(
+        {
+            "user_id": ["u1", "a|b"],
+            "as_of_date": pd.to_datetime(["2026-01-01", None], utc=True),
+            "minutes": [12.5, float("nan")],
+            "events": pd.array([3, None], dtype="Int64"),
+            "note": ["two\nlines", None],
+        }
+    )
+    assert pipe_table(rows) == (
+        "| user_id | as_of_date | minutes | events | note |\n"
+        "|---|---|---|---|---|\n"
+        "| u1 | 2026-01-01 00:00:00+00:00 | 12.5 | 3 | two lines |\n"
+        "| a\\|b |  |  |  |  |"
+    )
+    assert markdown(rows.head(0)).value == "_no rows_" and markdown(None).value == "_no rows_"
