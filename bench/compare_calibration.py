@@ -94,44 +94,20 @@ def main() -> None:
     parser.add_argument("--every", default="1M")
     args = parser.parse_args()
 
-    from churn_assets.core.modeling.promotion import Bars
+    from churn_assets.cli.evaluation import walk_forward_inputs
     from churn_assets.core.modeling.scoring import chance_calibration_error, expected_calibration_error
     from churn_assets.core.modeling.trainer import train_model
-    from churn_assets.core.modeling.training import TARGET, model_input, training_sample
-    from churn_assets.core.modeling.walkforward import WalkForwardPolicy, as_of_dates
-    from churn_assets.core.warehouse.queries import label_days_select, training_extract_select
-    from churn_assets.core.warehouse.types import with_types
-    from churn_assets.defs.deployment import resolved_resource
-    from churn_assets.io.warehouse import ranked_types
+    from churn_assets.core.modeling.training import TARGET, model_input
+    from churn_assets.core.modeling.walkforward import as_of_dates
     from churn_assets.settings import Settings
 
     print(host())
-    settings = Settings(data_dir=args.data_dir, start_date=args.start)
-    engine, spec = resolved_resource(settings, "warehouse").engine(), settings.feature_spec
-
-    def read(first: date, last: date, prefixes: dict[str, str] | None = None) -> pd.DataFrame:
-        """As `churn-assets evaluate` reads: a training window sampled to the cap, a day whole."""
-        fraction = 1.0
-        if first != last:
-            rows = int(engine.query(label_days_select(engine.schema, first, last))["rows"].sum())
-            fraction = training_sample(rows, settings.training_max_rows)["fraction"]
-        extract = training_extract_select(engine.schema, first, last, spec, fraction)
-        return engine.query(with_types(engine.schema, extract, prefixes or {}, spec))
-
-    plan = WalkForwardPolicy(
-        horizon=settings.label_horizon_days,
-        train_days=settings.train_days,
-        test_days=settings.test_days,
-        start=settings.start_date,
-        spec=spec,
-        bars=Bars(settings.promotion_margin, settings.promotion_floor_roc_auc, settings.baseline_margin),
-        rank_types=lambda first, last: ranked_types(engine, first, last, settings.type_features),
-    )
+    plan, read = walk_forward_inputs(Settings(data_dir=args.data_dir, start_date=args.start))
     started, cpu, rows = time.perf_counter(), cpu_seconds(), []
     for as_of in as_of_dates(args.first, args.last, args.every):
         first, last = plan.label_window(as_of)
         prefixes = plan.rank_types(first, last)
-        trained = train_model(read(first, last, prefixes), last, spec, policy=plan, horizon=plan.horizon,
+        trained = train_model(read(first, last, prefixes), last, plan.spec, policy=plan, horizon=plan.horizon,
                               type_features=prefixes)  # fmt: skip
         model, features = trained.result.fitted[trained.result.best], trained.card.features
         scored = read(as_of, as_of, prefixes)

@@ -39,9 +39,30 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
     if code:
         return code
     from churn_assets.core.modeling.plots import walk_forward_png
+    from churn_assets.core.modeling.walkforward import printed, summary_line, walk_forward
+    from churn_assets.defs.deployment import resolved_resource
+
+    plan, read = walk_forward_inputs(settings)
+    print(f"Walk-forward: {len(dates)} as-of date(s) {dates[0]}..{dates[-1]} every {args.every}")
+    table, _ = walk_forward(dates, plan, read)
+    store = resolved_resource(settings, "artifacts").store()
+    key = f"reports/evaluate/walk_forward_{dates[0]}_{dates[-1]}_{args.every}"
+    store.write_bytes(f"{key}.csv", table.to_csv(index=False).encode())
+    store.write_bytes(f"{key}.png", walk_forward_png(table))
+    print(printed(table).to_markdown(index=False))
+    print(summary_line(table))
+    print(f"Table: {store.uri(key + '.csv')}\nPlot:  {store.uri(key + '.png')}")
+    sys.stdout.flush()
+    return 0
+
+
+def walk_forward_inputs(settings: Settings):
+    """The walk-forward's policy from ``settings`` and its reader of the warehouse: a day's rows whole (to
+    score), a training window sampled to the cap as training_set does, with the columns of the source types of
+    ``prefixes``. (Also what ``bench/compare_calibration.py`` trains on.)"""
     from churn_assets.core.modeling.promotion import Bars
     from churn_assets.core.modeling.training import training_sample
-    from churn_assets.core.modeling.walkforward import WalkForwardPolicy, printed, summary_line, walk_forward
+    from churn_assets.core.modeling.walkforward import WalkForwardPolicy
     from churn_assets.core.warehouse.queries import label_days_select, training_extract_select
     from churn_assets.core.warehouse.types import with_types
     from churn_assets.defs.deployment import resolved_resource
@@ -51,8 +72,6 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
     spec = settings.feature_spec
 
     def read(first: date, last: date, prefixes: dict[str, str] | None = None):
-        """A day's rows whole (to score); a training window sampled to the cap, as training_set does; with the
-        columns of the source types of ``prefixes``."""
         fraction = 1.0
         if first != last:
             rows = int(engine.query(label_days_select(engine.schema, first, last))["rows"].sum())
@@ -75,14 +94,4 @@ def evaluate_command(args: argparse.Namespace, settings: Settings, run) -> int:
         settle_days=settings.calendar.settle_days,
         rank_types=rank_types,
     )
-    print(f"Walk-forward: {len(dates)} as-of date(s) {dates[0]}..{dates[-1]} every {args.every}")
-    table, _ = walk_forward(dates, plan, read)
-    store = resolved_resource(settings, "artifacts").store()
-    key = f"reports/evaluate/walk_forward_{dates[0]}_{dates[-1]}_{args.every}"
-    store.write_bytes(f"{key}.csv", table.to_csv(index=False).encode())
-    store.write_bytes(f"{key}.png", walk_forward_png(table))
-    print(printed(table).to_markdown(index=False))
-    print(summary_line(table))
-    print(f"Table: {store.uri(key + '.csv')}\nPlot:  {store.uri(key + '.png')}")
-    sys.stdout.flush()
-    return 0
+    return plan, read
