@@ -122,11 +122,16 @@ class Settings:
         return LabelCalendar(self.label_horizon_days, self.train_days, self.test_days, settle)
 
     @property
+    def simulated(self) -> bool:
+        """Whether the source is the simulator: no events file or query is set."""
+        return not (self.events_file or self.events_query)
+
+    @property
     def has_subscriptions(self) -> bool:
         """Whether the source has subscription periods: a file or query, or the simulator's subscription profile."""
         if self.subscriptions_file or self.subscriptions_query:
             return True
-        return not (self.events_file or self.events_query) and self.profile == "subscription"
+        return self.simulated and self.profile == "subscription"
 
     @property
     def last_day(self) -> date:
@@ -276,7 +281,7 @@ class Settings:
         if self.subscriptions_query and (problem := events_query_problem(self.subscriptions_query)):
             raise SettingsError(f"CHURN_SUBSCRIPTIONS_QUERY {problem}")
         if self.definition == CANCELLATION and not self.has_subscriptions:
-            source = "the simulator's purchase profile" if not (self.events_file or self.events_query) else "the events"
+            source = "the simulator's purchase profile" if self.simulated else "the events"
             raise SettingsError(
                 f"CHURN_DEFINITION=cancellation needs subscription periods, and {source} come with none: set "
                 "CHURN_SUBSCRIPTIONS_FILE (--subscriptions-file) to a CSV/Parquet table of user_id, start_time, "

@@ -58,7 +58,7 @@ def with_recorded_span(settings: Settings) -> Settings:
     """The settings with the simulator's signup span the data directory was made with (its ``source.json``) when
     ``CHURN_SIM_SIGNUP_DAYS`` is unset, for this process and the runs and daemon it starts: a run over more days
     then extends the population the directory holds instead of being refused as another source."""
-    if settings.events_file or settings.events_query or settings.sim_signup_days:
+    if not settings.simulated or settings.sim_signup_days:
         return settings
     span = recorded_signup_days(artifact_store(settings))
     if span is None:

@@ -31,7 +31,7 @@ def only_what_is_new(
     if grows:
         rows = {d: n for d, n in (day_rows or {}).items() if plan.first <= d <= plan.last}
         return plan.since(first_new_day(rows, read_source_days(store), _computed(settings, plan)), decided)
-    if not _simulated(settings) or data_only:
+    if not settings.simulated or data_only:
         return plan
     held = read_simulated_drift(store)
     if held == UNKNOWN and settings.drift_from:
@@ -43,7 +43,7 @@ def only_what_is_new(
 
 def remember_started(settings: Settings, store) -> None:
     """Before a simulator run: until it completes, its days may hold either drift."""
-    if _simulated(settings):
+    if settings.simulated:
         record_simulated_drift(store, settings.drift_from, complete=False)
 
 
@@ -52,14 +52,10 @@ def remember_completed(plan: Plan, settings: Settings, day_rows: dict[date, int]
     days after the run's (a run over fewer days than it holds leaves those days' drift as it was: unknown)."""
     if grows:
         record_source_days(store, day_rows)
-    if _simulated(settings):
+    if settings.simulated:
         later = _engine(settings).written_days("user_features", plan.last + timedelta(days=1), date(9999, 12, 31))
         if not later:
             record_simulated_drift(store, settings.drift_from, complete=True)
-
-
-def _simulated(settings: Settings) -> bool:
-    return not (settings.events_file or settings.events_query)
 
 
 def _computed(settings: Settings, plan: Plan) -> set[date]:

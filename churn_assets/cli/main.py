@@ -116,7 +116,7 @@ def _run_stages(plan, settings: Settings, defs, instance, artifacts, sized: bool
             return 1
         if stage.job == "labels_job":  # scored days of earlier runs whose horizon has closed now: judge them
             stages[i:i] = outcome_stages(settings, plan.first, plan.last)
-        if stage.job == "users_job" and (settings.events_file or settings.events_query) and not sized:
+        if stage.job == "users_job" and not settings.simulated and not sized:
             # a source's population is known now: size the events runs by it, as the simulator's is
             stages = plan.with_population(int(outputs.get("raw_users", {}).get(ROW_COUNT, settings.users))).stages
         if stage.job == "promotion_job" and not artifacts.registry().production():
