@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from churn_assets_tests.helpers import (
     free_port,
     new_gcp_settings,
     start_bigquery_emulator,
+    stop,
     wait_for_port,
 )
 
@@ -210,8 +212,7 @@ def bq_emulator() -> Iterator[str]:
     try:
         yield host
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop(process, timeout=20)
         if previous is None:
             os.environ.pop("BIGQUERY_EMULATOR_HOST", None)
         else:
@@ -234,8 +235,7 @@ def gcs_emulator() -> Iterator[str]:
         os.environ["STORAGE_EMULATOR_HOST"] = host  # read by google-cloud-storage clients
         yield host
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
         if "previous" in locals():
             if previous is None:
                 os.environ.pop("STORAGE_EMULATOR_HOST", None)
@@ -291,6 +291,14 @@ LONGEST_FIRST = (
     "integration/test_serving_faults.py",
     "integration/test_gcp_faults.py",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite started as a background job of a script (`pytest &`) ignores SIGINT, and so would every server it
+    starts: Dagster's code servers and `dagster dev` take SIGTERM as SIGINT, and would never stop. Restored here,
+    in the main process and in each worker, so that the servers' stopping is tested, not the shell's habit."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

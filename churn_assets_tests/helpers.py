@@ -201,6 +201,17 @@ def dagster_services(env: dict, logs: Path, daemon: bool = True) -> Iterator[int
                 process.wait(timeout=10)
 
 
+def stop(process: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL what has not stopped within ``timeout`` seconds: a fixture's teardown (an emulator
+    the session shared) is not what a test judges, and must not leave a process behind."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
 def cli(*args, **extra_env) -> subprocess.CompletedProcess:
     """The `churn-assets` command as a user runs it, in a clean environment plus ``extra_env``."""
     return subprocess.run(

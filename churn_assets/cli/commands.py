@@ -184,6 +184,10 @@ def dev(args: argparse.Namespace) -> int:
         "-w",
         str(workspace),
     ]
+    # a script's background job (`churn-assets dev &`) starts with SIGINT ignored, and the ignore passes to every
+    # child: Dagster's processes take SIGTERM as they take SIGINT, so they would ignore `kill` too
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     api = _start_api(settings)
     print(f"Dagster UI on http://{args.host}:{args.port} (instance {home}, data {settings.data_dir})", flush=True)
     ui = subprocess.Popen(command)

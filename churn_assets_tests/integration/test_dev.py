@@ -25,11 +25,20 @@ def api_up(url: str) -> bool:
         return False
 
 
-def start_dev(port: int, env: dict, cwd, stdout) -> subprocess.Popen:
-    """`churn-assets dev` in a process group of its own, as a terminal starts it (output and errors to ``stdout``)."""
+def start_dev(port: int, env: dict, cwd, stdout, background: bool = False) -> subprocess.Popen:
+    """`churn-assets dev` in a process group of its own, as a terminal starts it (output and errors to ``stdout``);
+    ``background``: as a script's ``churn-assets dev &`` starts it, with SIGINT ignored."""
     command = [shutil.which("churn-assets"), "dev", "--port", str(port)]  # found here: env's PATH may not hold it
+    ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
     return subprocess.Popen(
-        command, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        command,
+        env=env,
+        cwd=cwd,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=ignore_sigint,  # noqa: PLW1509 - sets one signal, before exec
     )
 
 
@@ -76,16 +85,20 @@ def alive(pid: int) -> bool:
     return not open(f"/proc/{pid}/stat").read().split(") ")[1].startswith("Z")  # a zombie has stopped
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_dev_stopped_by_a_signal_to_its_pid_leaves_no_process_and_no_port(tmp_path, signum):
-    """`kill <pid>` and a closed terminal reach `churn-assets dev` alone, not its process group as Ctrl-C does. No
-    dagster on PATH, as outside an activated virtualenv: dev runs Dagster through its own interpreter."""
+@pytest.mark.parametrize(
+    ("signum", "background"), [(signal.SIGTERM, True), (signal.SIGHUP, False)], ids=["SIGTERM", "SIGHUP"]
+)
+def test_dev_stopped_by_a_signal_to_its_pid_leaves_no_process_and_no_port(tmp_path, signum, background):
+    """`kill <pid>` and a closed terminal reach `churn-assets dev` alone, not its process group as Ctrl-C does. The
+    `kill` is of a script's background job (`churn-assets dev &`, SIGINT ignored, which Dagster's processes would
+    pass on to SIGTERM). No dagster on PATH, as outside an activated virtualenv: dev runs Dagster through its own
+    interpreter."""
     api = f"http://127.0.0.1:{free_port()}"
     env = clean_env() | {"CHURN_DATA_DIR": str(tmp_path / "d"), "CHURN_SERVE_URL": api, "CHURN_AUTOMATION": "off"}
     env["PATH"] = "/usr/bin:/bin"
     ui = free_port()
     logs = open(tmp_path / "dev.log", "w")  # noqa: SIM115 - closed below
-    dev = start_dev(ui, env, tmp_path, stdout=logs)
+    dev = start_dev(ui, env, tmp_path, stdout=logs, background=background)
     try:
         wait_for("the Dagster UI", lambda: server_up(ui), timeout=120)
         wait_for("the HTTP API beside it", lambda: api_up(api), timeout=60)
