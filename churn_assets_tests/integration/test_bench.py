@@ -30,6 +30,11 @@ def bench(script: str, *args: str) -> list[str]:
         ("bench_warehouse.py", ["--users", "200", "--days", "45", "--repeat", "1"], ["reference", "layer", "dagster"]),
         ("bench_newday.py", ["--day-users", "2000", "--history", "8", "--repeat", "1"], ["new day"]),
         ("bench_purchase.py", ["--users", "300", "--days", "60", "--repeat", "1"], ["reference", "command"]),
+        (
+            "bench_purchase.py",
+            ["--profile", "subscription", "--users", "200", "--days", "45", "--repeat", "1"],
+            ["reference", "command"],
+        ),
         ("bench_subscriptions.py", ["--users", "300", "--repeat", "1"], ["reference", "layer"]),
         ("bench_retention.py", ["--users", "3000", "--repeat", "1"], ["billing", "spend"]),
         (
@@ -50,6 +55,9 @@ def test_a_benchmark_prints_its_measurements_for_every_variant(script, args, var
         [line] = [line for line in lines if line.strip().startswith(f"{variant} ") and MEASURED.search(line)]
         if variant not in ("reference", "new day", "sql"):
             assert re.search(r"[0-9.]+x reference", line), line
+    if script == "bench_purchase.py":  # the command's stages up to the labels: the reference's work
+        [line] = [line for line in lines if line.strip().startswith("command, file to labels")]
+        assert re.search(r": [0-9.]+ s, [0-9.]+x the reference$", line), line
 
 
 def test_the_cost_model_bills_bigquerys_logical_bytes_of_the_partitions_a_day_reads(tmp_path):
