@@ -6,7 +6,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from churn_assets.core.intake.rules import EVENT_RULES, USER_RULES, validate_events, validate_users
+from churn_assets.core.intake.rules import EVENT_RULES, USER_RULES, validate_days, validate_events, validate_users
 from churn_assets.core.intake.run_checks import UnmappedTypesError, refuse_unmapped, validate_range
 from churn_assets.core.intake.sources import SourceFileError
 from churn_assets.core.intake.vocabulary import Vocabulary, VocabularyError
@@ -222,6 +222,38 @@ def test_a_run_quarantines_an_id_repeated_on_a_later_day_and_counts_unmapped_typ
         ["old", "duplicate_event_id", "2026-01-11 00:00:00+00:00"],
     ]
     assert (run.unmapped, run.accepted) == ({"refund": 2}, {"2026-01-10": 1, "2026-01-11": 0})
+
+
+def test_all_days_in_one_pass_give_each_day_what_it_gives_alone_after_the_days_before_it():
+    """``validate_days`` validates a run's rows at once; each day's result is ``validate_events`` of that day with
+    the ids of the days before it as seen: here every rule fires on one day or another, a day has a column the
+    others lack, and one lacks the optional minutes."""
+    rows = [GOOD, *BAD_ROWS.values()]
+    raw_by_day = {
+        date(2026, 1, 9): raw(
+            [[r[0], r[1], r[2].replace("01-10", "01-09"), *r[3:]] for r in rows[:5]]
+            + [["e4", "u1", "2026-01-09T07:00:00Z", "session", "1", "0"]]  # an id stored on another day
+        ),
+        DAY: raw(rows).assign(note="x"),
+        date(2026, 1, 11): raw([[r[0], r[1], r[2].replace("01-10", "01-11"), *r[3:]] for r in rows[4:]]).drop(
+            columns=["minutes"]
+        ),
+    }
+    together = validate_days(raw_by_day, KNOWN, Vocabulary(), {"e4"})
+    seen = {"e4"}
+    for day, frame in raw_by_day.items():
+        alone = validate_events(frame, day, KNOWN, Vocabulary(), seen)
+        pd.testing.assert_frame_equal(together[day].clean, alone.clean)
+        pd.testing.assert_frame_equal(together[day].rejected, alone.rejected)
+        assert (together[day].rejected_by_reason, together[day].total) == (alone.rejected_by_reason, alone.total)
+        assert together[day].dropped_columns == alone.dropped_columns
+        seen |= set(frame["event_id"])
+    assert together[DAY].dropped_columns == ("note",)
+    # the 9th: e1 again and the stored e4; the 10th: e1 twice and e5 of the 9th; the 11th: all six, of the 10th
+    assert [v.rejected_by_reason["duplicate_event_id"] for v in together.values()] == [2, 3, 6]
+    assert {r for v in together.values() for r, n in v.rejected_by_reason.items() if n} == {
+        r.reason for r in EVENT_RULES
+    }
 
 
 def test_a_log_in_another_vocabulary_is_refused_from_one_count_before_any_day_is_validated():

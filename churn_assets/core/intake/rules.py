@@ -155,9 +155,27 @@ def validate_events(
 
     ``users``: the accepted users (user_id, signup_time); None accepts any user. ``seen_ids``: event ids
     already accepted on other days."""
-    require_columns(raw, ("event_id", "event_type", *REQUIRED_EVENT_COLUMNS), f"events of {day.isoformat()}")
-    frame = raw.reset_index(drop=True)
-    dropped = tuple(c for c in frame.columns if c not in EVENT_COLUMNS)
+    return validate_days({day: raw}, users, vocabulary, seen_ids)[day]
+
+
+def validate_days(
+    raw: dict[date, pd.DataFrame],
+    users: pd.DataFrame | None,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+    seen_ids: Iterable[str] = (),
+) -> dict[date, Validated]:
+    """``validate_events`` of each day of ``raw``, in one pass over all its rows (one day at a time cost about
+    10 ms of pandas overhead a day: 5.7 s of a 540-day log). An id on an earlier day of ``raw`` counts as seen
+    for the later ones, as ``seen_ids`` does for every day."""
+    days = sorted(raw)
+    if not days:
+        return {}
+    for day in days:
+        require_columns(raw[day], ("event_id", "event_type", *REQUIRED_EVENT_COLUMNS), f"events of {day.isoformat()}")
+    dropped = {day: tuple(c for c in raw[day].columns if c not in EVENT_COLUMNS) for day in days}
+    sizes = np.array([len(raw[day]) for day in days])
+    frame = pd.concat([raw[day].reset_index(drop=True) for day in days], ignore_index=True)
+    start = pd.Series(pd.DatetimeIndex([day_window(day)[0] for day in days]).repeat(sizes))  # each row's day
     reason = np.full(len(frame), None, dtype=object)
     unset = np.ones(len(frame), dtype=bool)
 
@@ -177,10 +195,9 @@ def validate_events(
     flag(bad_type, "bad_type")
     flag(blank(frame["event_id"]) | blank(frame["user_id"]) | event_time.isna(), "null_key")
     ids = frame["event_id"].astype(str)
-    flag(ids.duplicated(keep="first") | ids.isin(set(seen_ids)), "duplicate_event_id")
+    flag(ids.duplicated(keep="first") | ids.isin(set(seen_ids)), "duplicate_event_id")  # the days in order
     flag(~frame["event_type"].astype(str).isin(vocabulary.known()), "unmapped_event_type")
-    start, end = day_window(day)
-    flag((event_time < start) | (event_time >= end), "event_time_outside_partition")
+    flag((event_time < start) | (event_time >= start + pd.Timedelta(days=1)), "event_time_outside_partition")
     flag((values["minutes"] < 0) | (values["amount"] < 0), "negative_value")
     out_of_bounds = pd.Series(False, index=frame.index)
     for c, bound in VALUE_BOUNDS.items():
@@ -191,18 +208,28 @@ def validate_events(
         flag(signup.isna(), "unknown_user")
         flag(event_time < signup, "before_signup")
 
-    rejected, by_reason = split_rejected(frame, pd.Series(reason, index=frame.index), EVENT_RULES, EVENT_COLUMNS)
-    ok = unset
     clean = pd.DataFrame(
         {
-            "event_id": frame["event_id"].astype(str)[ok],
-            "user_id": frame["user_id"].astype(str)[ok],
-            "event_time": event_time[ok],
-            "event_type": frame["event_type"].astype(str)[ok],
-            **{c: values[c][ok] for c in VALUE_COLUMNS},
+            "event_id": ids,
+            "user_id": frame["user_id"].astype(str),
+            "event_time": event_time,
+            "event_type": frame["event_type"].astype(str),
+            **values,
         }
-    ).reset_index(drop=True)
-    return Validated(clean, rejected, by_reason, len(frame), dropped)
+    )
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    none_rejected = split_rejected(frame.iloc[:0], pd.Series([], dtype=object), EVENT_RULES, EVENT_COLUMNS)
+    out = {}
+    for i, day in enumerate(days):
+        rows = slice(bounds[i], bounds[i + 1])
+        if unset[rows].all():  # most days of a good log: nothing to split
+            rejected, by_reason = none_rejected[0], dict(none_rejected[1])
+        else:
+            part = frame.iloc[rows].reset_index(drop=True)
+            rejected, by_reason = split_rejected(part, pd.Series(reason[rows]), EVENT_RULES, EVENT_COLUMNS)
+        kept = clean.iloc[rows][unset[rows]].reset_index(drop=True)
+        out[day] = Validated(kept, rejected, by_reason, int(sizes[i]), dropped[day])
+    return out
 
 
 def validate_users(raw: pd.DataFrame) -> Validated:

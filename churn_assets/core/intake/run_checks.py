@@ -1,5 +1,6 @@
-"""A run's days validated in order: each day's rows by the rules (``core/intake/rules.py``), ids already seen on
-an earlier day of the run or elsewhere in the warehouse, and each day's volume against the days before it."""
+"""A run's days validated in order: each day's rows by the rules (``core/intake/rules.py``, all days in one pass),
+ids already seen on an earlier day of the run or elsewhere in the warehouse, and each day's volume against the
+days before it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from churn_assets.core.intake.rules import validate_events
+from churn_assets.core.intake.rules import validate_days
 from churn_assets.core.intake.vocabulary import Vocabulary
 from churn_assets.core.quality import Outcome, row_count_outcome
 
@@ -30,16 +31,6 @@ class ValidatedRange:
     unmapped: dict[str, int]  # unmapped event type -> rows, over the whole run
 
 
-def ids_on_earlier_days(raw: dict[date, pd.DataFrame]) -> dict[date, set[str]]:
-    """Per day, its event ids that an earlier day of the same run already holds."""
-    days = sorted(raw)
-    ids = pd.concat(
-        [pd.DataFrame({"id": raw[d]["event_id"].astype(str), "day": i}) for i, d in enumerate(days)], ignore_index=True
-    )
-    earlier = ids[ids.groupby("id")["day"].transform("min") < ids["day"]]
-    return {d: set(earlier.loc[earlier["day"] == i, "id"]) for i, d in enumerate(days)}
-
-
 def validate_range(
     raw: dict[date, pd.DataFrame],
     users: pd.DataFrame,
@@ -51,11 +42,9 @@ def validate_range(
 ) -> ValidatedRange:
     """Validate each day of a run in order. ``stored_ids``: ids the warehouse holds on days outside the run;
     ``accepted_before``: accepted rows of the days before the run (for the volume check)."""
-    earlier = ids_on_earlier_days(raw)
     accepted = dict(accepted_before)
     clean, rejected, outcomes, dropped = [], [], {}, {}
-    for day in sorted(raw):
-        validated = validate_events(raw[day], day, users, vocabulary, earlier[day] | stored_ids)
+    for day, validated in validate_days(raw, users, vocabulary, stored_ids).items():
         dropped |= dict.fromkeys(validated.dropped_columns)
         key, since = day.isoformat(), (day - timedelta(days=RECENT_DAYS)).isoformat()
         recent = [accepted[k] for k in sorted(accepted) if key > k >= since]
