@@ -5,6 +5,8 @@ The artifact stores' resources live with the stores, in ``io/artifacts.py`` and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import dagster as dg
@@ -192,6 +194,13 @@ class Warehouse(dg.ConfigurableResource):
 
     def engine(self) -> Engine:
         raise NotImplementedError
+
+    @contextmanager
+    def session(self) -> Iterator[Engine]:
+        """The engine, its warehouse kept open for the block: an asset's statements share one open database
+        (``Engine.held``) and other processes wait for the block, not only for each statement."""
+        with self.engine().held() as engine:
+            yield engine
 
 
 class DuckDBWarehouse(Warehouse):

@@ -16,11 +16,12 @@ No Dagster here: ``resources.Warehouse`` is the thin resource around them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pandas as pd
 
-from churn_assets.core.days import LabelCalendar, day_range
+from churn_assets.core.days import LabelCalendar, day_chunks, day_range, row_chunks
 from churn_assets.core.intake.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 from churn_assets.core.warehouse.sql import LOG_TYPES, PARTITION_LOG, create_table, for_engine, table_types, ts
@@ -84,11 +85,19 @@ class Engine:
 
     engine = ""
     schema = ""
-    chunk_days = 5  # days of user_state and user_features per statement (see core/warehouse/features.py)
+    chunk_days = 30  # days of user_state per statement (see core/warehouse/state.py)
+    # rows of user_state (the users a day may feature) per user_features statement; None: ``chunk_days`` days
+    feature_rows: int | None = None
 
     def translate(self, sql: str) -> str:
         """A GoogleSQL statement in this engine's dialect."""
         return for_engine(sql, self.engine)
+
+    @contextmanager
+    def held(self) -> Iterator[Engine]:
+        """This engine with its warehouse kept open for the block, where that saves work (DuckDB); by default
+        nothing is held."""
+        yield self
 
     def run_transaction(self, statements: Sequence[str]) -> None:
         raise NotImplementedError
@@ -149,6 +158,15 @@ class Engine:
         statements += partition_log_statements(self.schema, table, column, first, last)
         self.run_transaction(statements)
         return self.row_counts(table, first, last)
+
+    def feature_chunks(self, first: date, last: date, spec: FeatureSpec) -> list[tuple[date, date]]:
+        """The ranges of days first ... last that user_features computes one statement each: by ``feature_rows``
+        rows of the table its users come from (user_state, or subscription_state under the cancellation
+        definition; written first), else by ``chunk_days``."""
+        if self.feature_rows is None:
+            return day_chunks(first, last, self.chunk_days)
+        table = "subscription_state" if spec.cancellation else "user_state"
+        return row_chunks(first, last, self.row_counts(table, first, last), self.feature_rows)
 
     def written_days(self, table: str, first: date, last: date) -> set[date]:
         """Days of ``table`` within first ... last that partition_log records as written."""
@@ -215,7 +233,7 @@ def build_layer(
     )
     states = state.user_state_selects(schema, first, last, first == start, engine.chunk_days)
     engine.replace_partitions("user_state", "as_of_date", first, last, states, spec)
-    features = features.user_features_selects(schema, first, last, spec, engine.chunk_days)
+    features = features.user_features_selects(schema, engine.feature_chunks(first, last, spec), spec)
     engine.replace_partitions("user_features", "as_of_date", first, last, features, spec)
     if type_features:
         selects = [types.user_type_features_select(schema, first, last, spec, vocabulary)]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 import pytest
 
+from churn_assets.core.days import day_range
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 from churn_assets.io.duckdb_engine import DuckDBEngine
 from churn_assets.io.warehouse import WarehouseError, build_layer
@@ -111,6 +114,28 @@ def test_trends_engagement_and_type_counts(engine):
     # 100 * (0.5 * 7/7 + 0.3 * 10/30 + 0.2 * min(1, 105/210)) = 50 + 10 + 10
     assert a["engagement_score"] == pytest.approx(70.0)
     assert (a["days_since_first_activity"], a["mean_active_gap_days"]) == (20, pytest.approx(20 / 9))
+
+
+def test_features_in_statements_of_a_row_budget_equal_one_statement(tmp_path):
+    """DuckDB computes user_features in statements of at most ``feature_rows`` user_state rows: the cut follows
+    the rows each day holds, and the table is the one a single statement writes."""
+    events = [(f"u{i}", n, "session", 1.25 * i, 0) for i in range(6) for n in range(i, 30, i + 1)]
+    events += [("late", 25, "purchase", 0, 9.5)]
+    tables = {}
+    for budget in (None, 20):
+        engine = DuckDBEngine(str(tmp_path / f"{budget}.duckdb"), "churn")
+        engine.feature_rows = budget
+        load(engine, events)
+        build_layer(engine, day(0), day(29), FeatureSpec(), 30, START)
+        rows = engine.row_counts("user_state", day(0), day(29))
+        assert [rows[day(n)] for n in (0, 1, 5, 25, 29)] == [1, 2, 6, 7, 7]  # users seen by then
+        chunks = engine.feature_chunks(day(0), day(29), FeatureSpec())
+        tables[budget] = table(engine, "user_features")
+    assert chunks[:4] == [(day(0), day(4)), (day(5), day(7)), (day(8), day(10)), (day(11), day(13))]
+    assert chunks[-1] == (day(28), day(29)) and all(sum(rows[d] for d in day_range(*c)) <= 20 for c in chunks)
+    assert [a for a, _ in chunks[1:]] == [b + timedelta(days=1) for _, b in chunks[:-1]]  # every day, once
+    assert len(tables[20]) == 170  # 7 users, each from its first day to day 29, active within 30 days
+    pd.testing.assert_frame_equal(tables[20], tables[None])
 
 
 def test_a_table_written_with_other_windows_is_refused_naming_both_column_lists(tmp_path):

@@ -61,7 +61,7 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
     statements = [
         daily.user_daily_select("churn", day(0), day(9), Vocabulary.parse("order=purchase,view=ignore")),
         state.user_state_select("churn", day(5), day(9), chain_start=False),
-        *features.user_features_selects("churn", day(0), day(9), spec, 5),
+        *features.user_features_selects("churn", [(day(0), day(4)), (day(5), day(9))], spec),
         labels.churn_labels_select("churn", day(0), day(9), 30),
         queries.training_extract_select("churn", day(0), day(9), spec, 0.25),
         queries.feature_summary_select("churn", day(0), day(9), spec),
@@ -70,4 +70,3 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
     for statement in statements:
         assert sqlglot.parse_one(statement, read="bigquery") is not None
         assert sqlglot.parse_one(sql.for_engine(statement, "duckdb"), read="duckdb") is not None
-    assert len(features.user_features_selects("churn", day(0), day(9), spec, 5)) == 2  # 5-day chunks

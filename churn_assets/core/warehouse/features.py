@@ -6,9 +6,9 @@ Which features exist is ``core/warehouse/feature_spec.py``; this module is the S
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
-from churn_assets.core.days import day_chunks
 from churn_assets.core.warehouse.feature_spec import (
     CATEGORICAL_FEATURES,
     ENGAGED_MINUTES_PER_DAY,
@@ -168,9 +168,6 @@ def _subscription_features(t: str) -> dict[str, str]:
     }
 
 
-def user_features_selects(schema: str, first: date, last: date, spec: FeatureSpec, chunk_days: int) -> list[str]:
-    """``user_features_select`` over first ... last in chunks of ``chunk_days`` days. On DuckDB one statement per
-    5 days bounds the join this process holds at once: featurizing 20 days of 100,000 users peaked at 1.5 GB in
-    chunks of 15 days and at 0.8 GB in chunks of 5, in the same 6.7 s. BigQuery runs a range in one statement
-    (its memory is not ours, and every statement is a job)."""
-    return [user_features_select(schema, a, b, spec) for a, b in day_chunks(first, last, chunk_days)]
+def user_features_selects(schema: str, chunks: Sequence[tuple[date, date]], spec: FeatureSpec) -> list[str]:
+    """``user_features_select`` of each range of days in ``chunks`` (``Engine.feature_chunks``)."""
+    return [user_features_select(schema, a, b, spec) for a, b in chunks]

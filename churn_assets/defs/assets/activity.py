@@ -33,10 +33,10 @@ def activity_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, warehouse: Warehouse, source: ChurnSource
     ) -> dg.MaterializeResult:
         days = partition_days(context)
-        engine = warehouse.engine()
-        require(engine, f"user_daily {days[0]}..{days[-1]}", "raw_events", days)
-        select = user_daily_select(engine.schema, days[0], days[-1], source.vocabulary)
-        return write_days(context, engine, "user_daily", days, [select], graph.features)
+        with warehouse.session() as engine:
+            require(engine, f"user_daily {days[0]}..{days[-1]}", "raw_events", days)
+            select = user_daily_select(engine.schema, days[0], days[-1], source.vocabulary)
+            return write_days(context, engine, "user_daily", days, [select], graph.features)
 
     @dg.asset(
         description=(
@@ -50,12 +50,12 @@ def activity_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
     )
     def user_state(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         days = partition_days(context)
-        engine = warehouse.engine()
-        require(engine, f"user_state {days[0]}..{days[-1]}", "user_daily", days)
-        before = [days[0] - timedelta(days=1)] if days[0] > graph.start else []
-        require(engine, f"user_state {days[0]} (it continues the day before)", "user_state", before)
-        selects = user_state_selects(engine.schema, days[0], days[-1], days[0] == graph.start, engine.chunk_days)
-        return write_days(context, engine, "user_state", days, selects, graph.features)
+        with warehouse.session() as engine:
+            require(engine, f"user_state {days[0]}..{days[-1]}", "user_daily", days)
+            before = [days[0] - timedelta(days=1)] if days[0] > graph.start else []
+            require(engine, f"user_state {days[0]} (it continues the day before)", "user_state", before)
+            selects = user_state_selects(engine.schema, days[0], days[-1], days[0] == graph.start, engine.chunk_days)
+            return write_days(context, engine, "user_state", days, selects, graph.features)
 
     @dg.asset(
         description=(
@@ -71,16 +71,16 @@ def activity_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
     )
     def subscription_state(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         days = partition_days(context)
-        engine = warehouse.engine()
-        if not engine.table_exists("raw_subscriptions"):
-            if graph.features.cancellation:
-                raise dg.Failure(
-                    "subscription_state needs raw_subscriptions (CHURN_DEFINITION=cancellation): materialize it first "
-                    "(users_job)"
-                )
-            # a source without subscriptions under the inactivity definition: the state is empty, not an error
-            engine.ensure_table("raw_subscriptions", RAW_TYPES["raw_subscriptions"])
-        select = subscription_state_select(engine.schema, days[0], days[-1], graph.grace_days)
-        return write_days(context, engine, "subscription_state", days, [select], graph.features)
+        with warehouse.session() as engine:
+            if not engine.table_exists("raw_subscriptions"):
+                if graph.features.cancellation:
+                    raise dg.Failure(
+                        "subscription_state needs raw_subscriptions (CHURN_DEFINITION=cancellation): materialize it "
+                        "first (users_job)"
+                    )
+                # a source without subscriptions under the inactivity definition: the state is empty, not an error
+                engine.ensure_table("raw_subscriptions", RAW_TYPES["raw_subscriptions"])
+            select = subscription_state_select(engine.schema, days[0], days[-1], graph.grace_days)
+            return write_days(context, engine, "subscription_state", days, [select], graph.features)
 
     return [user_daily, user_state, subscription_state]

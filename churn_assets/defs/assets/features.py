@@ -45,15 +45,16 @@ def feature_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
     )
     def user_features(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator:
         days = partition_days(context)
-        engine = warehouse.engine()
-        window = day_range(max(graph.start, days[0] - timedelta(days=graph.features.lookback_days - 1)), days[-1])
-        require(engine, f"user_features {days[0]}..{days[-1]}", "user_daily", window)
-        for table in state_deps:
-            require(engine, f"user_features {days[0]}..{days[-1]}", table, days)
-        selects = user_features_selects(engine.schema, days[0], days[-1], graph.features, engine.chunk_days)
-        yield write_days(context, engine, "user_features", days, selects, graph.features)
-        summary = engine.query(feature_summary_select(engine.schema, days[0], days[-1], graph.features))
-        yield check_result("user_features", COMPLETE_CHECK.name, feature_table_outcome(summary))
+        with warehouse.session() as engine:
+            window = day_range(max(graph.start, days[0] - timedelta(days=graph.features.lookback_days - 1)), days[-1])
+            require(engine, f"user_features {days[0]}..{days[-1]}", "user_daily", window)
+            for table in state_deps:
+                require(engine, f"user_features {days[0]}..{days[-1]}", table, days)
+            chunks = engine.feature_chunks(days[0], days[-1], graph.features)
+            selects = user_features_selects(engine.schema, chunks, graph.features)
+            yield write_days(context, engine, "user_features", days, selects, graph.features)
+            summary = engine.query(feature_summary_select(engine.schema, days[0], days[-1], graph.features))
+            yield check_result("user_features", COMPLETE_CHECK.name, feature_table_outcome(summary))
 
     @dg.asset(
         description=(
@@ -70,9 +71,9 @@ def feature_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, warehouse: Warehouse, source: ChurnSource
     ) -> dg.MaterializeResult:
         days = partition_days(context)
-        engine = warehouse.engine()
-        require(engine, f"user_type_features {days[0]}..{days[-1]}", "user_features", days)
-        select = user_type_features_select(engine.schema, days[0], days[-1], spec, source.vocabulary)
-        return write_days(context, engine, "user_type_features", days, [select], spec)
+        with warehouse.session() as engine:
+            require(engine, f"user_type_features {days[0]}..{days[-1]}", "user_features", days)
+            select = user_type_features_select(engine.schema, days[0], days[-1], spec, source.vocabulary)
+            return write_days(context, engine, "user_type_features", days, [select], spec)
 
     return [user_features, user_type_features]

@@ -167,29 +167,30 @@ def ingestion_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         raw = {day: source.read_events(day) for day in days}
         # a log in another vocabulary is refused from one count, before days are validated and rows quarantined
         refuse_unmapped(raw, source.vocabulary, max_reject_share=quality.max_reject_share, source=source.describe())
-        # ids the warehouse already holds on other days are duplicates (a re-exported or overlapping file)
-        ids = pd.concat([frame["event_id"].astype(str) for frame in raw.values()]).unique()
-        stored = warehouse.engine().keys_elsewhere("raw_events", "event_id", "event_time", ids, days[0], days[-1])
-        before = recent_accepted_counts(warehouse.engine(), days[0])
-        run = validate_range(
-            raw, raw_users, source.vocabulary, stored, before, quality.max_reject_share, quality.volume_tolerance
-        )
-        # a re-run never shrinks stored history silently: checked before anything is yielded, so nothing is written
-        _refuse_shrink(warehouse.engine(), source.describe(), raw, run.accepted, quality.max_shrink)
-        events, quarantine = run.events, run.quarantine
-        context.log.info(f"{len(events)} events accepted, {len(quarantine)} quarantined over {len(days)} day(s)")
-        if run.unmapped:  # once per run, whatever the number of days
-            context.log.warning(source.vocabulary.hint(run.unmapped))
-        selected = _selected(context, "raw_events", len(quarantine))
-        # each day its own counts, preview and breakdowns; what holds for the whole run once
-        if "raw_events" in selected:
-            by_partition(context, events, "raw_events", extra=_events_by_type)
-            metadata = {"source": source.describe(), "dropped_columns": list(run.dropped_columns)}
-            yield dg.MaterializeResult(asset_key="raw_events", value=events, metadata=metadata)
-        if "raw_events_quarantine" in selected:
-            by_partition(context, quarantine, "raw_events_quarantine", extra=_rejected)
-            yield dg.MaterializeResult(asset_key="raw_events_quarantine", value=quarantine)
-        yield from partition_check_events(context, "raw_events", run.outcomes)
+        with warehouse.session() as engine:  # the reads below and the writes of what it yields share one database
+            # ids the warehouse already holds on other days are duplicates (a re-exported or overlapping file)
+            ids = pd.concat([frame["event_id"].astype(str) for frame in raw.values()]).unique()
+            stored = engine.keys_elsewhere("raw_events", "event_id", "event_time", ids, days[0], days[-1])
+            before = recent_accepted_counts(engine, days[0])
+            run = validate_range(
+                raw, raw_users, source.vocabulary, stored, before, quality.max_reject_share, quality.volume_tolerance
+            )
+            # a re-run never shrinks stored history silently: checked before anything is yielded, so nothing is written
+            _refuse_shrink(engine, source.describe(), raw, run.accepted, quality.max_shrink)
+            events, quarantine = run.events, run.quarantine
+            context.log.info(f"{len(events)} events accepted, {len(quarantine)} quarantined over {len(days)} day(s)")
+            if run.unmapped:  # once per run, whatever the number of days
+                context.log.warning(source.vocabulary.hint(run.unmapped))
+            selected = _selected(context, "raw_events", len(quarantine))
+            # each day its own counts, preview and breakdowns; what holds for the whole run once
+            if "raw_events" in selected:
+                by_partition(context, events, "raw_events", extra=_events_by_type)
+                metadata = {"source": source.describe(), "dropped_columns": list(run.dropped_columns)}
+                yield dg.MaterializeResult(asset_key="raw_events", value=events, metadata=metadata)
+            if "raw_events_quarantine" in selected:
+                by_partition(context, quarantine, "raw_events_quarantine", extra=_rejected)
+                yield dg.MaterializeResult(asset_key="raw_events_quarantine", value=quarantine)
+            yield from partition_check_events(context, "raw_events", run.outcomes)
 
     @dg.multi_asset(
         outs={

@@ -50,19 +50,19 @@ def label_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
     )
     def churn_labels(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator:
         days = partition_days(context)
-        engine = warehouse.engine()
-        what = f"churn labels {days[0]}..{days[-1]} with a {horizon}-day horizon"
-        require(engine, what, "user_features", days)
-        require(engine, what, "user_state", [calendar.horizon_end(d) for d in days])
-        select = labels_select(
-            engine.schema, days[0], days[-1], horizon, definition=spec.definition, grace_days=graph.grace_days
-        )
-        result = write_days(context, engine, "churn_labels", days, [select], graph.features, horizon_days=horizon)
-        summary = engine.query(label_summary_select(engine.schema, days[0], days[-1]))
-        for row in summary.itertuples():  # each day its own rate, in ranged runs as in one-day runs
-            day = row.day.date().isoformat()
-            context.add_asset_metadata({"positive_rate": _rate(row.churned, row.labelled)}, partition_key=day)
-        yield result
-        yield check_result("churn_labels", RATE_CHECK.name, label_rate_outcome(summary))
+        with warehouse.session() as engine:
+            what = f"churn labels {days[0]}..{days[-1]} with a {horizon}-day horizon"
+            require(engine, what, "user_features", days)
+            require(engine, what, "user_state", [calendar.horizon_end(d) for d in days])
+            select = labels_select(
+                engine.schema, days[0], days[-1], horizon, definition=spec.definition, grace_days=graph.grace_days
+            )
+            result = write_days(context, engine, "churn_labels", days, [select], graph.features, horizon_days=horizon)
+            summary = engine.query(label_summary_select(engine.schema, days[0], days[-1]))
+            for row in summary.itertuples():  # each day its own rate, in ranged runs as in one-day runs
+                day = row.day.date().isoformat()
+                context.add_asset_metadata({"positive_rate": _rate(row.churned, row.labelled)}, partition_key=day)
+            yield result
+            yield check_result("churn_labels", RATE_CHECK.name, label_rate_outcome(summary))
 
     return [churn_labels]

@@ -126,29 +126,29 @@ def model_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
     ) -> Iterator:
         end = date.fromisoformat(context.partition_key)
         window = day_range(*graph.calendar.training_window(end, first_day=graph.start, train_days=config.train_days))
-        engine = warehouse.engine()
-        require(engine, f"the training set ending {end}", "churn_labels", window)
-        label_days = engine.query(label_days_select(engine.schema, window[0], end))
-        labelled = int(label_days["rows"].sum())
-        sample = training_sample(labelled, model_policy.training_max_rows)
-        select = training_extract_select(engine.schema, window[0], end, graph.features, sample["fraction"])
-        write_days(context, engine, "training_set", [end], [select], graph.features)
-        summary = engine.query(training_summary_select(engine.schema, end))
-        yield dg.MaterializeResult(
-            metadata={
-                "window_first": window[0].isoformat(),
-                "window_last": end.isoformat(),
-                "train_days": config.train_days,
-                "label_days": int(summary["label_days"].iloc[0]),
-                "positive_rate": round(float(summary["positive_rate"].iloc[0] or 0.0), 6),
-                "sampling": dg.MetadataValue.json(sample),
-            }
-        )
-        # too short or too thin to train and test is said here, with the numbers, and blocks the model's step
-        outcome = trainable_outcome(
-            label_days, end, test_days=model_policy.test_days, horizon_days=graph.calendar.decided_days
-        )
-        yield check_result("training_set", TRAINABLE_CHECK.name, outcome)
+        with warehouse.session() as engine:
+            require(engine, f"the training set ending {end}", "churn_labels", window)
+            label_days = engine.query(label_days_select(engine.schema, window[0], end))
+            labelled = int(label_days["rows"].sum())
+            sample = training_sample(labelled, model_policy.training_max_rows)
+            select = training_extract_select(engine.schema, window[0], end, graph.features, sample["fraction"])
+            write_days(context, engine, "training_set", [end], [select], graph.features)
+            summary = engine.query(training_summary_select(engine.schema, end))
+            yield dg.MaterializeResult(
+                metadata={
+                    "window_first": window[0].isoformat(),
+                    "window_last": end.isoformat(),
+                    "train_days": config.train_days,
+                    "label_days": int(summary["label_days"].iloc[0]),
+                    "positive_rate": round(float(summary["positive_rate"].iloc[0] or 0.0), 6),
+                    "sampling": dg.MetadataValue.json(sample),
+                }
+            )
+            # too short or too thin to train and test is said here, with the numbers, and blocks the model's step
+            outcome = trainable_outcome(
+                label_days, end, test_days=model_policy.test_days, horizon_days=graph.calendar.decided_days
+            )
+            yield check_result("training_set", TRAINABLE_CHECK.name, outcome)
 
     @dg.asset(
         description=(

@@ -67,26 +67,26 @@ def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         artifacts: ArtifactsResource,
     ) -> dg.MaterializeResult:
         days = partition_days(context)
-        engine = warehouse.engine()
-        require(engine, f"call_list {days[0]}..{days[-1]}", "churn_predictions", days)
-        size = calls_affordable(retention.call_list_size, retention.call_cost, retention.call_budget)
-        lists = []
-        for day in days:  # each day its own list, export and metadata, in a ranged run as in a one-day run
-            predictions = engine.query(predictions_day_select(engine.schema, day))
-            rows = call_list(predictions, size, retention.call_cost)
-            csv, parquet = _export(artifacts.store(), day.isoformat(), rows)
-            metadata = {
-                "dagster/row_count": len(rows),
-                "value_at_risk": round(float(rows["value_at_risk"].sum()), 2),
-                "control_users_left_out": int(held_out(predictions).sum()),
-                "csv": csv,
-                "parquet": parquet,
-                "preview": markdown(rows.head(10)),
-            }
-            context.add_asset_metadata(metadata, partition_key=day.isoformat())
-            lists.append(rows)
-        rows = pd.concat(lists, ignore_index=True)
-        return dg.MaterializeResult(value=rows, metadata={"dagster/column_schema": column_schema(rows)})
+        with warehouse.session() as engine:
+            require(engine, f"call_list {days[0]}..{days[-1]}", "churn_predictions", days)
+            size = calls_affordable(retention.call_list_size, retention.call_cost, retention.call_budget)
+            lists = []
+            for day in days:  # each day its own list, export and metadata, in a ranged run as in a one-day run
+                predictions = engine.query(predictions_day_select(engine.schema, day))
+                rows = call_list(predictions, size, retention.call_cost)
+                csv, parquet = _export(artifacts.store(), day.isoformat(), rows)
+                metadata = {
+                    "dagster/row_count": len(rows),
+                    "value_at_risk": round(float(rows["value_at_risk"].sum()), 2),
+                    "control_users_left_out": int(held_out(predictions).sum()),
+                    "csv": csv,
+                    "parquet": parquet,
+                    "preview": markdown(rows.head(10)),
+                }
+                context.add_asset_metadata(metadata, partition_key=day.isoformat())
+                lists.append(rows)
+            rows = pd.concat(lists, ignore_index=True)
+            return dg.MaterializeResult(value=rows, metadata={"dagster/column_schema": column_schema(rows)})
 
     @dg.asset(
         description=(
@@ -104,35 +104,35 @@ def retention_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, warehouse: Warehouse, artifacts: ArtifactsResource
     ) -> dg.MaterializeResult:
         (day,) = partition_days(context)
-        engine = warehouse.engine()
-        require(engine, f"prediction_outcomes {day}", "churn_predictions", [day])
-        end = calendar.horizon_end(day)
-        require(engine, f"prediction_outcomes {day} (its horizon closes after {end})", "churn_labels", [day])
-        # scikit-learn and SciPy: loaded by the run that judges a day, not by every process loading the definitions
-        from churn_assets.core.retention.outcomes import day_outcomes, headline
+        with warehouse.session() as engine:
+            require(engine, f"prediction_outcomes {day}", "churn_predictions", [day])
+            end = calendar.horizon_end(day)
+            require(engine, f"prediction_outcomes {day} (its horizon closes after {end})", "churn_labels", [day])
+            # scikit-learn and SciPy: loaded by the run that judges a day, not by every process loading the definitions
+            from churn_assets.core.retention.outcomes import day_outcomes, headline
 
-        joined = engine.query(outcome_rows_select(engine.schema, day))
-        if joined.empty:
-            raise dg.Failure(f"prediction_outcomes {day}: no user of that day is both scored and labelled")
-        outcomes = day_outcomes(joined, calendar.horizon_days)
-        version = str(outcomes["model_version"].iloc[0])
-        figures = headline(outcomes)
-        registry = artifacts.registry()
-        test = registry.card(version).metrics.get("roc_auc")
-        report = _report(engine, artifacts, registry, day.isoformat(), outcomes)
-        tiers = outcomes[outcomes["risk_tier"] != "all"][["group_name", "risk_tier", "users", "churn_rate"]]
-        return dg.MaterializeResult(
-            value=outcomes,
-            metadata={
-                "dagster/row_count": len(outcomes),
-                "dagster/column_schema": column_schema(outcomes),
-                "model_version": version,
-                "realized_roc_auc": figures["roc_auc"],
-                "model_test_roc_auc": round(float(test), 4) if test is not None else None,
-                "outcomes_report": dg.MetadataValue.url(report),
-                **{k: v for k, v in figures.items() if k != "roc_auc"},
-                "churn_by_tier": markdown(tiers),
-            },
-        )
+            joined = engine.query(outcome_rows_select(engine.schema, day))
+            if joined.empty:
+                raise dg.Failure(f"prediction_outcomes {day}: no user of that day is both scored and labelled")
+            outcomes = day_outcomes(joined, calendar.horizon_days)
+            version = str(outcomes["model_version"].iloc[0])
+            figures = headline(outcomes)
+            registry = artifacts.registry()
+            test = registry.card(version).metrics.get("roc_auc")
+            report = _report(engine, artifacts, registry, day.isoformat(), outcomes)
+            tiers = outcomes[outcomes["risk_tier"] != "all"][["group_name", "risk_tier", "users", "churn_rate"]]
+            return dg.MaterializeResult(
+                value=outcomes,
+                metadata={
+                    "dagster/row_count": len(outcomes),
+                    "dagster/column_schema": column_schema(outcomes),
+                    "model_version": version,
+                    "realized_roc_auc": figures["roc_auc"],
+                    "model_test_roc_auc": round(float(test), 4) if test is not None else None,
+                    "outcomes_report": dg.MetadataValue.url(report),
+                    **{k: v for k, v in figures.items() if k != "roc_auc"},
+                    "churn_by_tier": markdown(tiers),
+                },
+            )
 
     return [call_list_table, prediction_outcomes]

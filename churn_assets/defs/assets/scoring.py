@@ -99,29 +99,29 @@ def scoring_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         artifacts: ArtifactsResource,
         warehouse: Warehouse,
     ) -> Iterator:
-        engine = warehouse.engine()
-        days = partition_days(context)
-        require(engine, f"churn_predictions {days[0]}..{days[-1]}", "user_features", days)
-        registry = artifacts.registry()
-        version = registry.production()
-        if version is None:
-            raise dg.Failure(f"no production model: {registry.why_no_production()}")
-        if card_types := registry.card(version).type_features:
-            require(engine, f"churn_predictions {days[0]}..{days[-1]}", "user_type_features", days)
-            context.log.info(f"{version} reads {len(card_types)} source event type(s): {sorted(card_types)}")
-        predictions = _score(engine, days, registry, version, model_policy, retention, graph)
-        by_partition(context, predictions, extra=_day_summary)
-        # the snapshot the HTTP API serves (core/serving/snapshot.py): written before the warehouse table, and served
-        # only once the pointer moves, so the API never reads the warehouse
-        served = publish_snapshot(artifacts.store(), predictions) if len(predictions) else None
-        yield dg.MaterializeResult(
-            value=predictions,
-            metadata={
-                "dagster/column_schema": column_schema(predictions),
-                "model_version": version,
-                "value_model": retention.value_model,
-                "served_day": served or "",
-            },
-        )
+        with warehouse.session() as engine:
+            days = partition_days(context)
+            require(engine, f"churn_predictions {days[0]}..{days[-1]}", "user_features", days)
+            registry = artifacts.registry()
+            version = registry.production()
+            if version is None:
+                raise dg.Failure(f"no production model: {registry.why_no_production()}")
+            if card_types := registry.card(version).type_features:
+                require(engine, f"churn_predictions {days[0]}..{days[-1]}", "user_type_features", days)
+                context.log.info(f"{version} reads {len(card_types)} source event type(s): {sorted(card_types)}")
+            predictions = _score(engine, days, registry, version, model_policy, retention, graph)
+            by_partition(context, predictions, extra=_day_summary)
+            # the snapshot the HTTP API serves (core/serving/snapshot.py): written before the warehouse table, and
+            # served only once the pointer moves, so the API never reads the warehouse
+            served = publish_snapshot(artifacts.store(), predictions) if len(predictions) else None
+            yield dg.MaterializeResult(
+                value=predictions,
+                metadata={
+                    "dagster/column_schema": column_schema(predictions),
+                    "model_version": version,
+                    "value_model": retention.value_model,
+                    "served_day": served or "",
+                },
+            )
 
     return [churn_predictions]
