@@ -191,7 +191,10 @@ def validate_days(
     for c in VALUE_COLUMNS:
         given = frame[c] if c in frame.columns else pd.Series(0.0, index=frame.index)
         values[c] = pd.to_numeric(given, errors="coerce")
-        bad_type |= values[c].isna() & ~blank(given)
+        unread = values[c].isna().to_numpy()  # blank (no value) or not a number: only these are looked at again
+        text = np.zeros(len(frame), dtype=bool)
+        text[unread] = ~blank(given[unread]).to_numpy(dtype=bool)
+        bad_type |= text
         values[c] = values[c].fillna(0.0).astype(float)
     flag(bad_type, "bad_type")
     flag(blank(frame["event_id"]) | blank(frame["user_id"]) | event_time.isna(), "null_key")
