@@ -15,7 +15,7 @@ from churn_assets.core.warehouse.feature_spec import (
     FeatureSpec,
     is_float_feature,
 )
-from churn_assets.core.warehouse.sql import days_between, plus_days, ts
+from churn_assets.core.warehouse.sql import days_between, epoch_day, ts
 
 
 def _window_sum(column: str, newest_age: int, oldest_age: int) -> str:
@@ -93,13 +93,16 @@ def user_features_select(schema: str, first: date, last: date, spec: FeatureSpec
     }
     columns = ",\n  ".join(f"{selected[name]} AS {name}" for name in spec.numeric)
     categories = ",\n  ".join(f"COALESCE(u.{c}, 'unknown') AS {c}" for c in CATEGORICAL_FEATURES)
+    # the window join on whole days, computed once per row of each side, not once per pair
     return f"""WITH st AS ({_eligible(schema, first, last, spec)}),
+keys AS (SELECT user_id, as_of_date, {epoch_day("as_of_date")} AS t FROM st),
+days AS (
+  SELECT *, {epoch_day("activity_date")} AS d FROM {schema}.user_daily
+  WHERE activity_date > {ts(first - timedelta(days=spec.lookback_days))} AND activity_date <= {ts(last)}
+),
 recent AS (
-  SELECT d.*, st.as_of_date, {days_between("st.as_of_date", "d.activity_date")} AS age
-  FROM {schema}.user_daily AS d
-  JOIN st ON st.user_id = d.user_id
-    AND d.activity_date <= st.as_of_date AND d.activity_date > {plus_days("st.as_of_date", -spec.lookback_days)}
-  WHERE d.activity_date > {ts(first - timedelta(days=spec.lookback_days))} AND d.activity_date <= {ts(last)}
+  SELECT days.*, keys.as_of_date, keys.t - days.d AS age
+  FROM days JOIN keys ON keys.user_id = days.user_id AND days.d <= keys.t AND days.d > keys.t - {spec.lookback_days}
 ),
 w AS (
   SELECT

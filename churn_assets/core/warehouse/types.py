@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 from churn_assets.core.intake.vocabulary import IGNORE, Vocabulary
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
-from churn_assets.core.warehouse.sql import day_of, days_between, plus_days, ts
+from churn_assets.core.warehouse.sql import epoch_day, ts
 
 PREFIX = "type_"
 # a type's text ends up in SQL as a string literal: accepted types never hold these (vocabulary.SOURCE_TYPE)
@@ -30,13 +30,14 @@ def user_type_features_select(schema: str, first: date, last: date, spec: Featur
     s, long = spec.short, spec.long
     ignored = [source for source, kind in vocabulary.mapping if kind == IGNORE]
     skip = f"AND event_type NOT IN ({', '.join(repr(t) for t in ignored)})" if ignored else ""
-    age = days_between("f.as_of_date", "e.activity_date")
+    # days as whole numbers, computed once per row of f and of e, not once per pair of the join
+    age = "(f.t - e.d)"
     return f"""WITH f AS (
-  SELECT user_id, as_of_date FROM {schema}.user_features
+  SELECT user_id, as_of_date, {epoch_day("as_of_date")} AS t FROM {schema}.user_features
   WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
 ),
 e AS (
-  SELECT user_id, {day_of("event_time")} AS activity_date, event_type, COUNT(*) AS n
+  SELECT user_id, {epoch_day("event_time")} AS d, event_type, COUNT(*) AS n
   FROM {schema}.raw_events
   WHERE event_time >= {ts(first - timedelta(days=spec.lookback_days - 1))}
     AND event_time < {ts(last + timedelta(days=1))} {skip}
@@ -50,8 +51,7 @@ SELECT
   SUM(IF({age} < {long}, e.n, 0)) AS long_events,
   SUM(IF({age} < {s}, e.n, 0)) - SUM(IF({age} >= {s} AND {age} < {2 * s}, e.n, 0)) AS trend_events
 FROM f
-JOIN e ON e.user_id = f.user_id
-  AND e.activity_date <= f.as_of_date AND e.activity_date > {plus_days("f.as_of_date", -spec.lookback_days)}
+JOIN e ON e.user_id = f.user_id AND e.d <= f.t AND e.d > f.t - {spec.lookback_days}
 GROUP BY 1, 2, 3"""
 
 
