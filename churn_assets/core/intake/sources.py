@@ -135,8 +135,9 @@ def _iso_times(values: pd.Series) -> pd.Series:
     check, where pandas' parser of mixed forms takes 4.9 s), UTC; NaT for every other value (``parse_times``
     gives those to pandas, which reads the two alike: the form is checked first, and DuckDB's extra forms such
     as ``epoch`` never get to it)."""
+    none = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     if values.dtype != object or not len(values):
-        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+        return none
     import duckdb
 
     try:
@@ -148,7 +149,7 @@ def _iso_times(values: pd.Series) -> pd.Series:
                 "THEN TRY_CAST(v AS TIMESTAMPTZ) END AS t FROM frame"
             ).df()["t"]
     except duckdb.Error:  # not all text (a Parquet column of mixed objects): pandas reads them
-        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+        return none
     return parsed.astype("datetime64[ns, UTC]").set_axis(values.index)
 
 
@@ -204,12 +205,23 @@ def refuse_directory(path: str) -> None:
         )
 
 
-def _events_file(path: str, files: Files, missing: str) -> pd.DataFrame:
+def _version(path: str, files: Files, missing: str) -> int:
+    """The file's version (``Files.version``), or ``SourceFileError`` naming it with ``missing``."""
     refuse_directory(path)
     version = files.version(path)
     if version is None:
         raise SourceFileError(f"{path}: {missing}")
-    return _read_events_file(path, version, files)
+    return version
+
+
+def _events_file(path: str, files: Files, missing: str) -> pd.DataFrame:
+    return _read_events_file(path, _version(path, files, missing), files)
+
+
+def _single_file(path: str, files: Files) -> tuple[pd.DataFrame, dict[date, np.ndarray]]:
+    """A single events file and its rows per UTC day, both of one version of it (asked once: in GCS a request)."""
+    version = _version(path, files, "file not found")
+    return _read_events_file(path, version, files), _rows_by_day(path, version, files)
 
 
 def read_events(template: str, day: date, files: Files = LOCAL) -> pd.DataFrame:
@@ -217,9 +229,8 @@ def read_events(template: str, day: date, files: Files = LOCAL) -> pd.DataFrame:
     if DATE_PLACEHOLDER in template:
         path = events_path_for(template, day)
         return _events_file(path, files, f"no events file for {day.isoformat()}").reset_index(drop=True)
-    frame = _events_file(template, files, "file not found")
-    rows = _rows_by_day(template, files.version(template), files).get(day, np.empty(0, dtype=np.intp))
-    return frame.take(rows).reset_index(drop=True)
+    frame, rows = _single_file(template, files)
+    return frame.take(rows.get(day, np.empty(0, dtype=np.intp))).reset_index(drop=True)
 
 
 def waiting_for(template: str, day: date, files: Files = LOCAL) -> str | None:
@@ -254,8 +265,7 @@ def source_day_rows(template: str, files: Files = LOCAL) -> dict[date, int] | No
         named = re.compile(re.escape(pattern).replace(re.escape(DATE_PLACEHOLDER), r"(\d{4}-\d{2}-\d{2})") + "$")
         days = {date.fromisoformat(m.group(1)): p for p in folder.glob("*") if (m := named.match(p.name))}
         return {day: _file_rows(path) for day, path in sorted(days.items())}
-    _events_file(template, files, "file not found")
-    return {day: len(rows) for day, rows in sorted(_rows_by_day(template, files.version(template), files).items())}
+    return {day: len(rows) for day, rows in sorted(_single_file(template, files)[1].items())}
 
 
 def _file_rows(path: Path) -> int:
