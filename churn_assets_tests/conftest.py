@@ -9,7 +9,6 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from churn_assets.core.processes import restore_interrupts
 from churn_assets.core.registry.model_registry import ModelRegistry
 from churn_assets.definitions import build_definitions
 from churn_assets.defs.deployment import build_resources
@@ -295,10 +295,9 @@ LONGEST_FIRST = (
 
 def pytest_configure(config: pytest.Config) -> None:
     """The suite started as a background job of a script (`pytest &`) ignores SIGINT, and so would every server it
-    starts: Dagster's code servers and `dagster dev` take SIGTERM as SIGINT, and would never stop. Restored here,
-    in the main process and in each worker, so that the servers' stopping is tested, not the shell's habit."""
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    starts. Restored here, in the main process and in each worker, so that the servers' stopping is tested, not
+    the shell's habit."""
+    restore_interrupts()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from churn_assets.cli.instance import write_instance_config
+from churn_assets.core.processes import restore_interrupts
 from churn_assets.core.registry.card import BASELINE_ROLE
 from churn_assets.core.registry.manifest import recorded_signup_days
 from churn_assets.settings import ENV_VARS, Settings
@@ -184,10 +185,7 @@ def dev(args: argparse.Namespace) -> int:
         "-w",
         str(workspace),
     ]
-    # a script's background job (`churn-assets dev &`) starts with SIGINT ignored, and the ignore passes to every
-    # child: Dagster's processes take SIGTERM as they take SIGINT, so they would ignore `kill` too
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    restore_interrupts()  # `churn-assets dev &` in a script: its servers must stop on `kill`
     api = _start_api(settings)
     print(f"Dagster UI on http://{args.host}:{args.port} (instance {home}, data {settings.data_dir})", flush=True)
     ui = subprocess.Popen(command)

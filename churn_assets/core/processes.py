@@ -7,8 +7,17 @@ Dagster-free, so the command reads them without importing Dagster; the daemon's 
 from __future__ import annotations
 
 import os
+import signal
 
 PID_TAG, HOST_TAG = "churn/pid", "churn/host"
+
+
+def restore_interrupts() -> None:
+    """Give SIGINT back its default where this process was started with it ignored, as a script's background job
+    (`command &`) is. The ignore passes to every child, and Dagster's processes take SIGTERM as they take SIGINT,
+    so the servers this process starts would ignore `kill` too."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def process_alive(pid: int) -> bool:
