@@ -29,7 +29,8 @@ from churn_assets.cli.stages import (
     run_stage,
 )
 from churn_assets.core.intake.findings import CheckFinding
-from churn_assets.core.intake.sources import SourceFileError, day_span, source_day_rows
+from churn_assets.core.intake.schema import SourceFileError
+from churn_assets.core.intake.sources import day_span, source_day_rows
 from churn_assets.core.registry.manifest import SourceMismatch, check_source
 from churn_assets.settings import ENV_VARS, Settings, SettingsError
 

@@ -4,16 +4,15 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from churn_assets.core.intake.schema import SourceFileError
 from churn_assets.core.intake.sources import (
-    SourceFileError,
-    _iso_times,
-    parse_times,
     read_events,
     read_users,
     source_day_rows,
     source_days,
     users_from_events,
 )
+from churn_assets.core.intake.times import _iso_times, parse_times
 
 
 def write_csv(path, text):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core.intake.sources import SourceFileError
+from churn_assets.core.intake.schema import SourceFileError
 from churn_assets.core.intake.subscriptions import read_subscriptions, validate_subscriptions
 from churn_assets.core.simulation.population import simulate_population
 from churn_assets.core.simulation.simulate import SimulationConfig, simulate_events, simulate_subscriptions

@@ -17,7 +17,7 @@ from churn_assets.core.intake.rules import (
     validate_users,
 )
 from churn_assets.core.intake.run_checks import UnmappedTypesError, refuse_unmapped, validate_range
-from churn_assets.core.intake.sources import SourceFileError
+from churn_assets.core.intake.schema import SourceFileError
 from churn_assets.core.intake.vocabulary import Vocabulary, VocabularyError
 
 DAY = date(2026, 1, 10)

@@ -7,7 +7,8 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from churn_assets.core.intake.sources import SourceFileError, read_events
+from churn_assets.core.intake.schema import SourceFileError
+from churn_assets.core.intake.sources import read_events
 from churn_assets.defs.jobs import DATA_ASSETS as DATA
 from churn_assets.io.bigquery_engine import BigQueryEngine
 from churn_assets.io.objects import GCSFiles

@@ -19,8 +19,9 @@ from churn_assets.core.intake.schema import (
     REQUIRED_USER_COLUMNS,
     USER_COLUMNS,
     VALUE_COLUMNS,
+    require_columns,
 )
-from churn_assets.core.intake.sources import day_window, require_columns
+from churn_assets.core.intake.sources import day_window
 from churn_assets.core.intake.vocabulary import DEFAULT_VOCABULARY, SETTING, Vocabulary
 from churn_assets.core.quality import Outcome, rows_outcome
 

@@ -1,6 +1,9 @@
-"""Column contracts of the tables, shared by sources, validation and the warehouse SQL."""
+"""Column contracts of the tables, shared by sources, validation and the warehouse SQL, and the error a source
+file that cannot be used as a whole raises."""
 
 from __future__ import annotations
+
+import pandas as pd
 
 from churn_assets.core.intake.vocabulary import KINDS
 
@@ -28,3 +31,14 @@ DAILY_COLUMNS = (
     *VALUE_COLUMNS,
     "active",
 )
+
+
+class SourceFileError(ValueError):
+    """A source file cannot be used as a whole; the message names the file and the problem."""
+
+
+def require_columns(frame: pd.DataFrame, required: tuple[str, ...], where: str) -> None:
+    """Raise ``SourceFileError`` naming ``where`` and the missing columns unless ``frame`` has all of ``required``."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise SourceFileError(f"{where}: missing required column(s) {missing}; found columns {list(frame.columns)}")

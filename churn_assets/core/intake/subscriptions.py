@@ -22,17 +22,14 @@ import numpy as np
 import pandas as pd
 
 from churn_assets.core.intake.rules import Rule, Validated, as_utc, blank, split_rejected
-from churn_assets.core.intake.schema import REQUIRED_SUBSCRIPTION_COLUMNS, SUBSCRIPTION_COLUMNS
-from churn_assets.core.intake.sources import (
-    DATE_PLACEHOLDER,
-    LOCAL,
-    Files,
+from churn_assets.core.intake.schema import (
+    REQUIRED_SUBSCRIPTION_COLUMNS,
+    SUBSCRIPTION_COLUMNS,
     SourceFileError,
-    events_path_for,
-    read_table,
-    refuse_ambiguous_dates,
     require_columns,
 )
+from churn_assets.core.intake.sources import DATE_PLACEHOLDER, LOCAL, Files, events_path_for, read_table
+from churn_assets.core.intake.times import refuse_ambiguous_dates
 
 SUBSCRIPTIONS_SETTING = "CHURN_SUBSCRIPTIONS_FILE"
 # the most one period may be worth per month: above it a unit error (cents, an overflow), never revenue
