@@ -27,9 +27,15 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import dagster as dg
 from sqlalchemy.pool import StaticPool
 
-from churn_assets.wiring.internals import DagsterSqliteStorage, SqliteEventLogStorage, create_engine
+from churn_assets.wiring.internals import (
+    DagsterSqliteStorage,
+    SqlEventLogStorageTable,
+    SqliteEventLogStorage,
+    create_engine,
+)
 
 INDEX_SHARD = "index"  # Dagster's name for the database that mirrors every run's asset events
 OPEN_DATABASES = 8  # the index and the runs written or read most recently
@@ -82,8 +88,13 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         with self._db_lock:
             self._batch = _Batch(threading.get_ident())
             try:
-                for event in events:
-                    self.store_event(event)
+                if {getattr(e, "dagster_event_type", None) for e in events} == {
+                    dg.DagsterEventType.ASSET_MATERIALIZATION
+                }:
+                    self._store_materializations(events)
+                else:
+                    for event in events:
+                        self.store_event(event)
                 self._batch.commit()
             except BaseException:
                 self._batch.rollback()
@@ -92,6 +103,24 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 shards, self._batch = list(self._batch.open), None
             for shard in shards:
                 self._touch(shard)
+
+    def _store_materializations(self, events) -> None:
+        """A ranged run's materializations of an asset, stored as dagster-postgres stores such a batch: each event
+        serialized once and written to its run's database and to the index, the asset's tags in one statement, and
+        the asset's own row (its latest materialization, serialized again) updated once, from the last event,
+        instead of once per partition. Called inside ``store_event_batch``'s transaction."""
+        rows = [self._event_to_row(event) for event in events]
+        for run_id in dict.fromkeys(row["run_id"] for row in rows):
+            with self.run_connection(run_id) as conn:
+                conn.execute(SqlEventLogStorageTable.insert(), [row for row in rows if row["run_id"] == run_id])
+        with self.index_connection() as conn:
+            ids = [conn.execute(SqlEventLogStorageTable.insert().values(**row)).inserted_primary_key[0] for row in rows]
+            self._store_asset_event_tags(conn, events, ids)
+            last = {
+                event.dagster_event.asset_key: (event, event_id) for event, event_id in zip(events, ids, strict=True)
+            }
+            for event, event_id in last.values():
+                self._store_asset_event(conn, event, event_id)
 
     def _touch(self, shard: str) -> None:
         if shard != INDEX_SHARD:  # the webserver's live view of this run watches the file (see above)

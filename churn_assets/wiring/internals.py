@@ -32,8 +32,8 @@ with that check, and the check's result types are not exported.
 
 5. Dagster's SQLite storage, to keep the event log's databases open (``wiring/instance_storage.py``). An
 instance's storage is a configurable class named in its ``dagster.yaml``, Dagster's extension point for it; the
-SQLite classes it extends (``DagsterSqliteStorage``, ``SqliteEventLogStorage``) and the engine factory they use
-are not exported.
+SQLite classes it extends (``DagsterSqliteStorage``, ``SqliteEventLogStorage``), the engine factory they use
+and the event log's table (``SqlEventLogStorageTable``, for a batch's rows) are not exported.
 
 Everything else in the package uses public Dagster APIs only.
 """
@@ -50,7 +50,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
-from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log import SqlEventLogStorageTable, SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster_duckdb.io_manager import DuckDbClient
@@ -59,6 +59,7 @@ __all__ = [
     "CheckRunHealthResult",
     "DagsterSqliteStorage",
     "SqliteEventLogStorage",
+    "SqlEventLogStorageTable",
     "create_engine",
     "WorkerStatus",
     "DbIOManager",

@@ -209,3 +209,50 @@ def test_a_ranged_runs_materializations_arrive_as_batches_each_written_whole(cli
     storage.store_event_batch([note])
     messages = [r.event_log_entry.user_message for r in reader.get_records_for_run(result.run_id, limit=10_000).records]
     assert messages[-1] == "kept only with its batch"
+
+
+def _indexed(record, indexed: list[dict]) -> str:
+    """Whether the tags Dagster indexed for a materialization are those the event carries."""
+    [tags] = indexed
+    return "as carried" if tags and tags.items() <= record.asset_materialization.tags.items() else f"{tags}"
+
+
+def _stored(instance: dg.DagsterInstance, run_id: str) -> dict:
+    """What the instance holds of one run's materializations of ``daily``: per day, the metadata and the tags
+    Dagster indexes for it, and which day the asset's own row names as its latest."""
+    key = dg.AssetKey("daily")
+    records = [r for r in instance.fetch_materializations(key, limit=1_000).records if r.run_id == run_id]
+    storage = instance.event_log_storage
+    return {
+        "days": {
+            r.partition_key: (
+                sorted(r.asset_materialization.tags),  # data version and code version, per day and run
+                [_indexed(r, storage.get_event_tags_for_asset(key, filter_event_id=r.storage_id))],
+            )
+            for r in records
+        },
+        "latest": instance.get_latest_materialization_event(key).dagster_event.partition,
+        "latest_run": instance.get_asset_records([key])[0].asset_entry.last_run_id,
+    }
+
+
+def test_a_batch_of_materializations_is_stored_as_dagster_stores_them_one_by_one(cli_instance, monkeypatch):
+    """A batch's events are serialized once, inserted per database and the asset's row is updated from its last
+    event only (as dagster-postgres does): every day is recorded with the same metadata and indexed tags as when
+    Dagster writes the events one at a time, and the asset's latest materialization is the range's last day."""
+    tags = {"dagster/asset_partition_range_start": "2026-01-01", "dagster/asset_partition_range_end": "2026-01-31"}
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    one_by_one = dg.materialize([daily], instance=cli_instance, tags=tags)
+    single = _stored(cli_instance, one_by_one.run_id)
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "100")
+    batched = dg.materialize([daily], instance=cli_instance, tags=tags)
+    stored = _stored(cli_instance, batched.run_id)
+
+    assert sorted(stored["days"]) == DAYS.get_partition_keys()
+    assert stored["days"] == single["days"]
+    assert set(map(str, stored["days"].values())) == {
+        "(['dagster/code_version', 'dagster/data_version'], ['as carried'])"
+    }
+    assert (single["latest"], stored["latest"]) == ("2026-01-31", "2026-01-31")
+    assert (single["latest_run"], stored["latest_run"]) == (one_by_one.run_id, batched.run_id)
+    assert cli_instance.get_materialized_partitions(dg.AssetKey("daily")) == set(DAYS.get_partition_keys())
