@@ -96,6 +96,19 @@ def row_count_outcome(
     )
 
 
+def combined(*outcomes: Outcome) -> Outcome:
+    """Several verdicts as one check's: passed when every one passes, a failure as severe as the worst failed
+    verdict, the descriptions in order and the metadata of all (their keys are distinct). A check evaluation is an
+    event in the Dagster instance for every partition; one that says both costs half of two."""
+    failed = [o for o in outcomes if not o.passed]
+    judged = failed or outcomes
+    severity = "ERROR" if any(o.severity == "ERROR" for o in judged) else "WARN"
+    metadata: dict = {}
+    for outcome in outcomes:
+        metadata |= outcome.metadata
+    return Outcome(not failed, severity, " ".join(o.description for o in outcomes), metadata)
+
+
 def feature_table_outcome(summary: pd.DataFrame) -> Outcome:
     """One row per (user, day), no missing value, no negative count: else downstream is wrong.
 

@@ -58,7 +58,7 @@ def test_few_bad_rows_warn_are_quarantined_and_downstream_runs(tmp_path, instanc
     result = wh.materialize(DATA, "2026-01-01")
     assert result.success
     found = evaluations(result)
-    e = found[("2026-01-01", "valid_rows")]
+    e = found[("2026-01-01", "valid_day")]  # the rules' and the volume's verdicts of the day, one evaluation
     assert not e.passed and e.severity == dg.AssetCheckSeverity.WARN  # 7 of 207 rows: below 5%
     assert e.metadata["rejected_rows"].value == 7
     assert e.metadata["rejected_by_reason"].value == {
@@ -70,7 +70,8 @@ def test_few_bad_rows_warn_are_quarantined_and_downstream_runs(tmp_path, instanc
         "negative_value": 1,
         "unknown_user": 1,
     }
-    assert found[("2026-01-01", "row_count_in_range")].passed
+    assert e.metadata["recent_counts"].value == []  # the first day: no recent days to compare its volume with
+    assert e.description.endswith("200 rows; fewer than 7 recent days to compare.")
     reasons = wh.table("raw_events_quarantine").sort_values("reason")[["event_id", "user_id", "reason"]]
     assert reasons.values.tolist() == [
         ["b1", "u1", "bad_type"],
@@ -121,7 +122,7 @@ def test_a_large_share_of_bad_rows_blocks_downstream(tmp_path, instance):
     bad = [f"x{i},ghost,2026-01-01T08:00:00Z,session,0,0" for i in range(10)]
     wh, result = one_day_with(tmp_path, instance, bad)
     assert not result.success
-    e = evaluations(result)[("2026-01-01", "valid_rows")]
+    e = evaluations(result)[("2026-01-01", "valid_day")]
     assert (e.passed, e.severity, e.metadata["rejected_rows"].value) == (False, dg.AssetCheckSeverity.ERROR, 10)
     assert "10 of 60 rows quarantined: 10 unknown_user (16.67%; blocking above 5.00%)" in e.description
     # the data and its quarantine are written, but nothing downstream ran on them
@@ -152,10 +153,13 @@ def test_a_day_that_collapses_against_its_recent_days_blocks(tmp_path, instance)
     assert wh.materialize(DATA, "2026-01-01", "2026-01-08").success
     result = wh.materialize(DATA, "2026-01-09", raise_on_error=False)
     assert not result.success
-    e = evaluations(result)[("2026-01-09", "row_count_in_range")]
-    assert not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-    assert e.metadata["recent_counts"].value == [102, 103, 104, 105, 106, 107, 108]
-    assert e.description.startswith("10 rows is a collapse: under 10% of recent days (the median of the 7 days")
+    e = evaluations(result)[("2026-01-09", "valid_day")]
+    assert not e.passed and e.severity == dg.AssetCheckSeverity.ERROR  # every row valid, but a tenth of the usual
+    assert (e.metadata["rejected_rows"].value, e.metadata["recent_counts"].value) == (
+        0,
+        [102, 103, 104, 105, 106, 107, 108],
+    )
+    assert e.description.startswith("All 10 rows pass every rule. 10 rows is a collapse: under 10% of recent days")
 
 
 def test_bad_user_rows_fail_their_checks_and_are_quarantined(tmp_path, instance):

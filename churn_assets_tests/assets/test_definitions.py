@@ -88,8 +88,7 @@ def test_checks_are_defined_blocking_and_partitioned_where_a_day_can_be_bad_on_i
     assert set(checks) == {
         ("raw_users", "valid_rows"),
         ("raw_subscriptions", "valid_rows"),
-        ("raw_events", "valid_rows"),
-        ("raw_events", "row_count_in_range"),
+        ("raw_events", "valid_day"),
         ("user_features", "complete_and_unique"),
         ("churn_labels", "label_rate_plausible"),
         ("training_set", "trainable"),

@@ -3,7 +3,13 @@ and grows, and the derived tables' checks (computed by their SQL on a DuckDB fil
 
 import pandas as pd
 
-from churn_assets.core.quality import feature_table_outcome, label_rate_outcome, row_count_outcome, rows_outcome
+from churn_assets.core.quality import (
+    combined,
+    feature_table_outcome,
+    label_rate_outcome,
+    row_count_outcome,
+    rows_outcome,
+)
 from churn_assets.core.warehouse.feature_spec import DEFAULT_SPEC
 from churn_assets.core.warehouse.queries import feature_summary_select, label_summary_select
 from churn_assets.io.duckdb_engine import DuckDBEngine
@@ -21,6 +27,27 @@ def test_rows_outcome_warns_below_the_share_and_blocks_above():
         "rejected_share": 0.06,
         "rejected_by_reason": {"null_key": 2, "unknown_user": 4},
     }
+
+
+def test_a_days_verdicts_combine_into_one_as_severe_as_the_worst_failure():
+    """raw_events' valid_day: the rules' verdict and the volume's, one check evaluation per day."""
+    week = [100] * 7
+    clean, quarantined = rows_outcome({}, 100, 0.05), rows_outcome({"null_key": 2}, 100, 0.05)
+    usual, shifted, collapsed = (row_count_outcome(n, week, 3.0) for n in (100, 301, 9))
+    both = combined(clean, usual)
+    assert (both.passed, both.severity) == (True, "ERROR")
+    assert (
+        both.description
+        == "All 100 rows pass every rule. 100 rows, within [33, 300]: the median of the 7 days before is 100."
+    )
+    assert both.metadata == clean.metadata | usual.metadata and "rejected_rows" in both.metadata
+    assert "recent_median" in both.metadata
+    # a failure of either fails the day, as severe as the worst failed verdict (a passed one's severity is moot)
+    assert (combined(quarantined, usual).passed, combined(quarantined, usual).severity) == (False, "WARN")
+    assert (combined(clean, shifted).passed, combined(clean, shifted).severity) == (False, "WARN")
+    assert (combined(quarantined, collapsed).passed, combined(quarantined, collapsed).severity) == (False, "ERROR")
+    blocking = rows_outcome({"null_key": 20}, 100, 0.05)
+    assert (combined(blocking, shifted).severity, combined(blocking, usual).severity) == ("ERROR", "ERROR")
 
 
 def test_row_count_outcome_warns_on_a_shift_and_blocks_only_a_collapse():

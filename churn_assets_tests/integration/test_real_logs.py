@@ -37,7 +37,7 @@ def test_an_unmapped_vocabulary_is_refused_at_once_with_the_setting_to_change(or
     assert "(100%, more than the 5% validation tolerates)" in text
     assert "refused before any day was validated or quarantined" in text
     assert "event types not in the vocabulary: 'order' (" in text and "CHURN_EVENT_TYPES='order=<kind>'" in text
-    assert "valid_rows" not in text and "Traceback" not in out.stdout + out.stderr
+    assert "valid_day" not in text and "Traceback" not in out.stdout + out.stderr
     with duckdb.connect(str(tmp_path / "d" / "warehouse.duckdb"), read_only=True) as conn:
         tables = {name for (name,) in conn.execute("select table_name from information_schema.tables").fetchall()}
     assert not {"raw_events", "raw_events_quarantine"} & tables
@@ -53,7 +53,7 @@ def test_a_purchase_log_with_one_setting_runs_end_to_end(orders, tmp_path):
         assert stage in text
     assert "Production model: m-" in text and "Predictions 2025-06-28:" in text  # the file's last day scored
     # the impossible amount is quarantined and shown once, as a warning with the value
-    assert "WARN raw_events check valid_rows on 2025-06-" in text
+    assert "WARN raw_events check valid_day on 2025-06-" in text
     assert "value_out_of_bounds" in text and "amount='1e308'" in text
     assert "note: raw_events ignores the source column(s) ['quantity'] (not used by the pipeline)" in text
     assert "RuntimeWarning" not in out.stderr and "Traceback" not in out.stderr

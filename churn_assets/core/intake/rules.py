@@ -1,7 +1,8 @@
 """Validation rules for raw data: every rejected row is kept with the reason it was rejected.
 
 A row failing several rules is rejected once, for the first rule in the order below. The asset
-check ``valid_rows`` reports the rejected rows per reason (``quality.rows_outcome``).
+checks ``valid_rows`` (users, subscriptions) and ``valid_day`` (each day of events) report the rejected rows per
+reason (``quality.rows_outcome``).
 """
 
 from __future__ import annotations

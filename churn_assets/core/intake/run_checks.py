@@ -1,6 +1,6 @@
 """A run's days validated in order: each day's rows by the rules (``core/intake/rules.py``, all days in one pass),
 ids already seen on an earlier day of the run or elsewhere in the warehouse, and each day's volume against the
-days before it."""
+days before it; both verdicts of a day are its one ``valid_day`` check."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pandas as pd
 
 from churn_assets.core.intake.rules import validate_days
 from churn_assets.core.intake.vocabulary import Vocabulary
-from churn_assets.core.quality import Outcome, row_count_outcome
+from churn_assets.core.quality import Outcome, combined, row_count_outcome
 
-VALID_ROWS = "valid_rows"
-VOLUME_CHECK = "row_count_in_range"
+VALID_ROWS = "valid_rows"  # an unpartitioned table's rows (raw_users, raw_subscriptions)
+VALID_DAY = "valid_day"  # a day of raw_events: its rows by the rules, and its accepted rows against recent days
 RECENT_DAYS = 7
 
 
@@ -48,10 +48,8 @@ def validate_range(
         dropped |= dict.fromkeys(validated.dropped_columns)
         key, since = day.isoformat(), (day - timedelta(days=RECENT_DAYS)).isoformat()
         recent = [accepted[k] for k in sorted(accepted) if key > k >= since]
-        outcomes[key] = {
-            VALID_ROWS: validated.outcome(max_reject_share),
-            VOLUME_CHECK: row_count_outcome(len(validated.clean), recent, volume_tolerance),
-        }
+        rows = validated.outcome(max_reject_share)
+        outcomes[key] = {VALID_DAY: combined(rows, row_count_outcome(len(validated.clean), recent, volume_tolerance))}
         accepted[key] = len(validated.clean)
         clean.append(validated.clean)
         rejected.append(validated.rejected.assign(partition_time=pd.Timestamp(key, tz="UTC")))

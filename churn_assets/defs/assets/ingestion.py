@@ -10,8 +10,8 @@ import pandas as pd
 from churn_assets.core.intake.rules import EVENT_RULES, USER_RULES, Validated, describe_rules, validate_users
 from churn_assets.core.intake.run_checks import (
     RECENT_DAYS,
+    VALID_DAY,
     VALID_ROWS,
-    VOLUME_CHECK,
     refuse_empty,
     refuse_shrink,
     refuse_unmapped,
@@ -145,12 +145,13 @@ def ingestion_assets(graph: DailyGraph) -> list[dg.AssetsDefinition]:
         check_specs=check_specs(
             "raw_events",
             [
-                CheckDef(VALID_ROWS, VALID_ROWS_HELP + describe_rules(EVENT_RULES)),
                 CheckDef(
-                    VOLUME_CHECK,
-                    "The day's accepted rows against the median of the 7 days before: WARN outside a factor of it "
-                    "(CHURN_VOLUME_TOLERANCE); ERROR (blocking) only on a collapse under a tenth of it.",
-                ),
+                    VALID_DAY,
+                    VALID_ROWS_HELP
+                    + describe_rules(EVENT_RULES)
+                    + ". And the day's accepted rows against the median of the 7 days before: WARN outside a factor "
+                    "of it (CHURN_VOLUME_TOLERANCE); ERROR (blocking) only on a collapse under a tenth of it.",
+                )
             ],
             partitions_def=graph.partitions,
         ),
