@@ -8,6 +8,7 @@ from churn_assets.core.modeling.scoring import (
     PREDICTION_COLUMNS,
     calibration_report,
     chance_calibration_error,
+    chance_calibration_errors,
     expected_calibration_error,
     rank_predictions,
     reason_codes,
@@ -199,3 +200,7 @@ def test_the_calibration_error_a_perfect_model_shows_by_chance_shrinks_with_the_
     few, many = chance_calibration_error(np.full(100, 0.5)), chance_calibration_error(np.full(10_000, 0.5))
     assert few == pytest.approx(0.0399, abs=0.004) and many == pytest.approx(0.00399, abs=0.0004)
     assert chance_calibration_error(np.full(100, 0.5)) == few  # a fixed seed: the same rows, the same figure
+    # and the error a perfect model exceeds on one date in twenty: |churned share - 0.5| at 1.96 standard errors
+    errors = chance_calibration_errors(np.full(10_000, 0.5), draws=2_000)
+    assert np.quantile(errors, 0.95) == pytest.approx(1.96 * 0.5 / 100, abs=0.0008)
+    assert float(np.mean(errors)) == pytest.approx(many, abs=0.0003)

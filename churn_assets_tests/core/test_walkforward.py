@@ -90,6 +90,7 @@ def test_summary_counts_the_dates_the_model_beat_each_baseline():
             "mean_probability": [None, 0.42, 0.47],
             "calibration_error": [None, 0.02, 0.04],
             "calibration_error_by_chance": [None, 0.01, 0.02],
+            "calibration_error_chance_p95": [None, 0.015, 0.05],
             "model_roc_auc": [None, 0.7, 0.6],
             "model_pr_auc": [None, 0.5, 0.4],
             "model_lift": [None, 2.0, 1.5],
@@ -109,8 +110,10 @@ def test_summary_counts_the_dates_the_model_beat_each_baseline():
     assert (out["mean_model_roc_auc"], out["mean_sbg_roc_auc"], out["mean_model_lift"]) == (0.65, 0.65, 1.75)
     assert (out["mean_calibration_error"], out["max_calibration_error"]) == (0.03, 0.04)
     assert out["mean_calibration_error_by_chance"] == 0.015
+    assert out["calibration_above_chance"] == 1  # 0.02 above a perfect model's 0.015; 0.04 within its 0.05
     shown = printed(table)  # per date every baseline, calibration error and lift; the means below
-    assert list(shown.columns[7:10]) == ["calibration_error", "calibration_error_by_chance", "model_roc_auc"]
-    assert list(shown.columns[10:13]) == ["recency_roc_auc", "bg_nbd_roc_auc", "sbg_roc_auc"]
+    chance = ["calibration_error_by_chance", "calibration_error_chance_p95"]
+    assert list(shown.columns[7:11]) == ["calibration_error", *chance, "model_roc_auc"]
+    assert list(shown.columns[11:14]) == ["recency_roc_auc", "bg_nbd_roc_auc", "sbg_roc_auc"]
     assert shown["as_of"].iloc[-1] == "mean of 2" and shown["bg_nbd_lift"].iloc[-1] == 1.1
     assert shown["positive_rate"].iloc[-1] == 0.45  # the scored dates' mean, not the unscored first date's

@@ -25,6 +25,9 @@ def test_a_walk_forward_writes_a_table_and_a_plot_per_as_of_date(tmp_path):
     assert ((scored["model_roc_auc"] > 0.5) & (scored["recency_roc_auc"] > 0.5)).all()
     assert (scored["calibration_error"].between(0, 0.2) & (scored["model_lift"] > 1)).all()
     assert "| mean of " in text and "calibration error mean " in text
+    # a perfect model's error on the same users: on average, and what it exceeds on one date in twenty
+    assert (scored["calibration_error_by_chance"] < scored["calibration_error_chance_p95"]).all()
+    assert "above what a perfectly calibrated model shows on 19 dates in 20 on " in text
     png = (data / "artifacts/reports/evaluate/walk_forward_2026-04-10_2026-05-10_1M.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Mean ROC-AUC: model " in text and "Plot:  file://" in text

@@ -31,7 +31,7 @@ from churn_assets.core.days import LabelCalendar
 from churn_assets.core.modeling.baselines import baseline_scores, ranking_metrics
 from churn_assets.core.modeling.metrics import lift_top_decile
 from churn_assets.core.modeling.promotion import Bars, promote_if_better
-from churn_assets.core.modeling.scoring import chance_calibration_error, expected_calibration_error
+from churn_assets.core.modeling.scoring import chance_calibration_errors, expected_calibration_error
 from churn_assets.core.modeling.training import TARGET, model_input, with_features
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 
@@ -179,8 +179,11 @@ def evaluate_as_of(
     scored_model = production is not None and len(np.unique(y)) == 2
     row["mean_probability"] = round(float(probability.mean()), 4) if production and len(y) else None
     row["calibration_error"] = round(expected_calibration_error(y, probability), 4) if scored_model else None
-    # what a perfectly calibrated model would show on as many users, by chance
-    row["calibration_error_by_chance"] = round(chance_calibration_error(probability), 4) if scored_model else None
+    # what a perfectly calibrated model would show on the same users by chance: on average, and an error it
+    # exceeds on one date in twenty (an error above that is the model's, not the draw's)
+    chance = chance_calibration_errors(probability, draws=400) if scored_model else None
+    row["calibration_error_by_chance"] = round(float(chance.mean()), 4) if scored_model else None
+    row["calibration_error_chance_p95"] = round(float(np.quantile(chance, 0.95)), 4) if scored_model else None
     recent = (scored["days_since_last_activity"] < plan.recent_days).to_numpy()
     for name, score in scores.items():
         metrics = _metrics(y, score)
@@ -225,7 +228,7 @@ def printed(table: pd.DataFrame) -> pd.DataFrame:
     top-decile lift, the calibration error; a last row of the means over the scored dates."""
     names = ["model", *baselines_of(table)]
     columns = ["as_of", "candidate", "promoted", "scored_by", "population", "positive_rate", "mean_probability"]
-    columns += ["calibration_error", "calibration_error_by_chance"] + [
+    columns += ["calibration_error", "calibration_error_by_chance", "calibration_error_chance_p95"] + [
         f"{n}_{m}" for m in ("roc_auc", "pr_auc", "lift") for n in names
     ]
     out = table[columns]
@@ -248,6 +251,8 @@ def summary(table: pd.DataFrame) -> dict:
     out["mean_calibration_error"] = round(float(table["calibration_error"].mean()), 4)
     out["mean_calibration_error_by_chance"] = round(float(table["calibration_error_by_chance"].mean()), 4)
     out["max_calibration_error"] = round(float(table["calibration_error"].max()), 4)
+    above = table["calibration_error"] > table["calibration_error_chance_p95"]
+    out["calibration_above_chance"] = int(above.sum())  # dates whose error a perfect model would rarely show
     return out
 
 
@@ -258,7 +263,8 @@ def summary_line(table: pd.DataFrame) -> str:
         f"Mean ROC-AUC: model {means['mean_model_roc_auc']}, "
         + ", ".join(f"{b} {means[f'mean_{b}_roc_auc']}" for b in baselines)
         + f"; calibration error mean {means['mean_calibration_error']} (by chance "
-        f"{means['mean_calibration_error_by_chance']}), largest {means['max_calibration_error']}; the model beat "
+        f"{means['mean_calibration_error_by_chance']}), largest {means['max_calibration_error']}, above what a "
+        f"perfectly calibrated model shows on 19 dates in 20 on {means['calibration_above_chance']}; the model beat "
         + ", ".join(f"{b} on {means[f'model_beats_{b}']}" for b in baselines)
         + f" of {means['dates']} dates"
     )
