@@ -1,6 +1,7 @@
 import io
 import json
 import pickle
+import time
 import zipfile
 from dataclasses import replace
 
@@ -344,3 +345,54 @@ def test_a_baseline_registered_in_the_same_second_as_its_model_is_listed_first(r
         registry.store.write_bytes(f"models/{version}/card.json", json.dumps(card.to_dict()).encode())
     assert [c.version for c in registry.versions()] == [baseline, model]
     assert registry.latest() == model
+
+
+def test_a_refused_candidate_leaves_production_recalibrated_on_its_newer_window(registry):
+    """Production stays (the candidate does not beat it), but its probabilities follow the newest matured label
+    days: its Platt scaling is refitted on the candidate's test window and promoted as a version of its own,
+    ranking every row as before."""
+    import numpy as np
+
+    from churn_assets.core.modeling.candidates import calibrate
+    from churn_assets.core.modeling.promotion import Bars, judge_latest
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=4_000)
+    old = pd.DataFrame({"x": x, "churned": (rng.random(4_000) < 1 / (1 + np.exp(-x))).astype(int)})
+    fit = LogisticRegression().fit(old[["x"]], old["churned"])
+    tiers = {"tiers_ordered": True, "tiers": {}}
+    windows = {"test_first": "2026-01-18", "test_last": "2026-01-31"}
+    card = replace(CARD, metrics={"pr_auc": 0.7, "roc_auc": 0.75}, calibration=tiers, windows=windows)
+    good, _ = registry.register(calibrate(fit, old[["x"]], old["churned"].to_numpy()), card, {"test_set": old})
+    registry.promote(good, "first")
+    # a month later the same behaviour churns more: every user a logit unit more likely to
+    new = pd.DataFrame({"x": x, "churned": (rng.random(4_000) < 1 / (1 + np.exp(-x - 1))).astype(int)})
+    newer = {"test_first": "2026-02-15", "test_last": "2026-02-28"}
+    refused = replace(card, metrics={"pr_auc": 0.6, "roc_auc": 0.7}, windows=newer)
+    candidate, _ = registry.register(fitted(2.0), refused, {"test_set": new})
+
+    judged = judge_latest(registry, Bars(0.005, 0.6, 0.02))
+    now = registry.production()
+    assert not judged.promoted and now not in (good, candidate) and judged.production_version == now
+    assert judged.reason.endswith(f"; production {good} recalibrated on the newest matured label days as {now}")
+    recalibration = registry.card(now).calibration["recalibrated_on"]
+    assert {k: recalibration[k] for k in ("first", "last", "rows", "from")} == {
+        "first": "2026-02-15", "last": "2026-02-28", "rows": 4_000, "from": good
+    }  # fmt: skip
+    assert recalibration["churn_rate"] == round(float(new["churned"].mean()), 4)
+    before = registry.load(good).predict_proba(new[["x"]])[:, 1]
+    after = registry.load(now).predict_proba(new[["x"]])[:, 1]
+    assert (np.argsort(after, kind="stable") == np.argsort(before, kind="stable")).all()  # the same ranking
+    assert abs(before.mean() - new["churned"].mean()) > 0.1  # the old calibration misses the new base rate
+    assert abs(after.mean() - new["churned"].mean()) < 0.01  # the refitted one follows it
+    assert registry.card(now).metrics == registry.card(good).metrics  # its test figures are production's
+    assert registry.frame(now, "test_set").equals(old)
+    assert [(d["version"], d["promoted"]) for d in registry.decisions()][-2:] == [(candidate, False), (now, True)]
+
+    # judged again, nothing changes; a candidate of a window no newer than production's recalibrates nothing
+    assert judge_latest(registry, Bars(0.005, 0.6, 0.02)).reason == "already production"
+    time.sleep(1.1)  # the next training's model: registered in a later second than the recalibrated version
+    same, _ = registry.register(fitted(3.0), replace(refused, windows=newer), {"test_set": new})
+    judged = judge_latest(registry, Bars(0.005, 0.6, 0.02))
+    assert judged.candidate_version == same and not judged.promoted and registry.production() == now
+    assert "recalibrated" not in judged.reason

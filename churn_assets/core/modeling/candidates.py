@@ -59,6 +59,13 @@ def calibrate(model: Pipeline, X: pd.DataFrame, y: np.ndarray) -> CalibratedClas
     return CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid").fit(X, y)
 
 
+def recalibrated(model: CalibratedClassifierCV, frame: pd.DataFrame, features: Sequence[str]) -> CalibratedClassifierCV:
+    """A calibrated model's Platt scaling refitted on ``frame`` (newer matured label days): the same fitted model,
+    so the same ranking of any rows, with probabilities that follow ``frame``'s base rate."""
+    fitted = model.calibrated_classifiers_[0].estimator.estimator  # the model inside its FrozenEstimator
+    return calibrate(fitted, model_input(frame, features), frame[TARGET].to_numpy())
+
+
 @dataclass
 class TrainingResult:
     """Every candidate fitted on the training window's users but the held-out ones, chosen and calibrated on

@@ -122,6 +122,7 @@ def evaluate_as_of(
     (against recency alone for a first model, against production re-scored on the same test rows after), score
     the day's eligible users with the production model. Returns the table's row, the scored users (user_id,
     churn_probability, churned; empty without a production model) and the production model after the date."""
+    from churn_assets.core.modeling.candidates import recalibrated
     from churn_assets.core.modeling.metrics import evaluate
     from churn_assets.core.modeling.trainer import train_model
 
@@ -150,6 +151,9 @@ def evaluate_as_of(
         production = Production(result.model, as_of, card.features, prefixes)
     elif production is None:  # the pipeline's fallback: the best baseline model
         production = Production(result.models[result.fallback], as_of, card.features, prefixes)
+    elif result.y_test.min() != result.y_test.max():  # kept: its calibration follows the newest matured days
+        window = with_features(trained.test, production.features)
+        production.model = recalibrated(production.model, window, production.features)
 
     keep = production.type_features if production else {}
     scored = plan.read_window(read, as_of, as_of, {**prefixes, **keep})
