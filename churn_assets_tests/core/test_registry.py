@@ -387,6 +387,9 @@ def test_a_refused_candidate_leaves_production_recalibrated_on_its_newer_window(
     assert abs(after.mean() - new["churned"].mean()) < 0.01  # the refitted one follows it
     assert registry.card(now).metrics == registry.card(good).metrics  # its test figures are production's
     assert registry.frame(now, "test_set").equals(old)
+    page = registry.store.read_bytes(registry._key(now, "card.html")).decode()
+    assert "Recalibrated on 2026-02-15\n&hellip; 2026-02-28 (4000 rows),\nwhile in production: the fitted model" in page
+    assert f"and its ranking are {good}'s." in page
     assert [(d["version"], d["promoted"]) for d in registry.decisions()][-2:] == [(candidate, False), (now, True)]
 
     # judged again, nothing changes; a candidate of a window no newer than production's recalibrates nothing

@@ -57,8 +57,9 @@ labelled rows (at most {{ sample.max_rows }}).</p>{% endif %}
 <h2 id="calibration">Calibration</h2>
 <p>Expected calibration error {{ fmt(calibration.ece) }}; mean predicted {{ fmt(calibration.mean_probability) }}
 against {{ fmt(calibration.churn_rate) }} observed. {{ calibration.method }}.
-{% if calibration.recalibrated_on %}Recalibrated on {{ calibration.recalibrated_on.first }} &hellip;
-{{ calibration.recalibrated_on.last }} ({{ calibration.recalibrated_on.rows }} rows).{% endif %}</p>
+{% if calibration.recalibrated_on %}{% set recal = calibration.recalibrated_on %}Recalibrated on {{ recal.first }}
+&hellip; {{ recal.last }} ({{ recal.rows }} rows){% if recal.from %},
+while in production: the fitted model and its ranking are {{ recal.from }}'s{% endif %}.{% endif %}</p>
 <svg role="img" aria-label="predicted and observed churn per risk tier" width="480" height="200">
 <line x1="40" y1="170" x2="350" y2="170" stroke="#444"/><line x1="40" y1="10" x2="40" y2="170" stroke="#444"/>
 <text x="4" y="174">0</text><text x="4" y="14">1</text>
