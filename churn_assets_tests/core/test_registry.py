@@ -399,3 +399,20 @@ def test_a_refused_candidate_leaves_production_recalibrated_on_its_newer_window(
     judged = judge_latest(registry, Bars(0.005, 0.6, 0.02))
     assert judged.candidate_version == same and not judged.promoted and registry.production() == now
     assert "recalibrated" not in judged.reason
+
+
+def test_a_production_model_without_platt_scaling_is_left_as_it_is(registry):
+    """A model of an earlier release, served as fitted: nothing to refit, so a refused candidate changes nothing."""
+    from churn_assets.core.modeling.promotion import Bars, judge_latest
+
+    tiers = {"tiers_ordered": True, "tiers": {}}
+    old = replace(CARD, calibration=tiers, windows={"test_first": "2026-01-18", "test_last": "2026-01-31"})
+    good, _ = registry.register(fitted(1.0), old, {})
+    registry.promote(good, "first")
+    test = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "churned": [0, 1, 0, 1]})
+    refused = replace(old, metrics={"pr_auc": 0.1, "roc_auc": 0.5}, windows={"test_last": "2026-02-28"})
+    time.sleep(1.1)
+    candidate, _ = registry.register(fitted(2.0), refused, {"test_set": test})
+    judged = judge_latest(registry, Bars(0.005, 0.6, 0.02))
+    assert judged.candidate_version == candidate and not judged.promoted
+    assert registry.production() == good and "recalibrated" not in judged.reason

@@ -197,7 +197,10 @@ def recalibrate_production(registry, current: str, candidate_card, test) -> str 
     newest, held = _calibrated_on(candidate_card, "last"), _calibrated_on(card, "last")
     if newest is None or (held is not None and newest <= held) or test[TARGET].nunique() < 2:
         return None
-    model = recalibrated(registry.load(current), with_features(test, card.features), card.features)
+    served = registry.load(current)
+    if not hasattr(served, "calibrated_classifiers_"):  # a model of an earlier release without Platt scaling
+        return None
+    model = recalibrated(served, with_features(test, card.features), card.features)
     window = {
         "first": _calibrated_on(candidate_card, "first"),
         "last": newest,
