@@ -140,9 +140,9 @@ def judge_latest(registry, bars: Bars) -> Judgement:
     test = registry.frame(candidate, "test_set")
     production_metrics = None
     if current is not None:
-        production_card = registry.card(current)
+        production_card, served = registry.card(current), registry.load(current)
         rows = with_features(test, production_card.features)
-        scores = predict_proba(registry.load(current), rows, production_card.features)
+        scores = predict_proba(served, rows, production_card.features)
         production_metrics = evaluate(test[TARGET].to_numpy(), scores, production_card.threshold)
     decision = promote_if_better(
         card.metrics, production_metrics, bars=bars, baselines=card.baselines, calibration=card.calibration
@@ -150,7 +150,7 @@ def judge_latest(registry, bars: Bars) -> Judgement:
     registry.record_decision(candidate, decision.promote, decision.reason)
     reason = decision.reason
     if not decision.promote and current is not None:
-        refreshed = recalibrate_production(registry, current, card, test)
+        refreshed = recalibrate_production(registry, production_card, served, card, rows)
         if refreshed is not None:
             reason += f"; production {current} recalibrated on the newest matured label days as {refreshed}"
     # the best baseline model: registered beside the candidate, or the candidate itself when it is that baseline
@@ -182,44 +182,39 @@ def _calibrated_on(card, end: str) -> str | None:
     return (card.calibration.get("recalibrated_on") or {}).get(end) or card.windows.get(f"test_{end}")
 
 
-def recalibrate_production(registry, current: str, candidate_card, test) -> str | None:
-    """Production ``current`` with its Platt scaling refitted on ``test``, the test window of a refused candidate,
-    registered and promoted as a version of its own; ``None`` when that window is not newer than the one
-    production was calibrated on. The new card is production's, with ``calibration.recalibrated_on`` naming the
-    window and the version it came from."""
+def recalibrate_production(registry, card, served, candidate_card, rows) -> str | None:
+    """Production (``card``, its loaded model ``served``) with its Platt scaling refitted on ``rows``, the test
+    window of a refused candidate with production's features, registered and promoted as a version of its own;
+    ``None`` when that window is not newer than the one production was calibrated on. The new card is
+    production's, with ``calibration.recalibrated_on`` naming the window and the version it came from."""
     from dataclasses import replace
 
     from churn_assets.core.modeling.candidates import recalibrated
-    from churn_assets.core.modeling.training import TARGET, with_features
+    from churn_assets.core.modeling.training import TARGET, recalibration_record
     from churn_assets.core.registry.artifacts import ArtifactNotFound
 
-    card = registry.card(current)
+    current = card.version
     newest, held = _calibrated_on(candidate_card, "last"), _calibrated_on(card, "last")
-    if newest is None or (held is not None and newest <= held) or test[TARGET].nunique() < 2:
+    if newest is None or (held is not None and newest <= held) or rows[TARGET].nunique() < 2:
         return None
-    served = registry.load(current)
     if not hasattr(served, "calibrated_classifiers_"):  # a model of an earlier release without Platt scaling
         return None
-    model = recalibrated(served, with_features(test, card.features), card.features)
-    window = {
-        "first": _calibrated_on(candidate_card, "first"),
-        "last": newest,
-        "rows": len(test),
-        "churn_rate": round(float(test[TARGET].mean()), 4),
-        "method": f"Platt scaling refitted while in production on the newest matured label days (the test window "
-        f"of {candidate_card.version}); the fitted model, its ranking and its test figures are {current}'s",
-        "from": current,
-    }
+    method = (
+        f"Platt scaling refitted while in production on the newest matured label days (the test window of "
+        f"{candidate_card.version}); the fitted model, its ranking and its test figures are {current}'s"
+    )
+    window = recalibration_record(_calibrated_on(candidate_card, "first"), newest, rows, method, source=current)
     frames = {}
     for name in ("test_set", "reference"):
         try:
             frames[name] = registry.frame(current, name)
         except ArtifactNotFound:
             continue
+    model = recalibrated(served, rows, card.features)
     version, _ = registry.register(
         model, replace(card, calibration=card.calibration | {"recalibrated_on": window}), frames
     )
-    reason = f"{current} recalibrated on {window['first']}..{window['last']} ({len(test)} rows, churn rate "
+    reason = f"{current} recalibrated on {window['first']}..{window['last']} ({window['rows']} rows, churn rate "
     reason += f"{window['churn_rate']:.1%}), the newest matured label days; its ranking is {current}'s"
     registry.record_decision(version, True, reason)
     registry.promote(version, reason)

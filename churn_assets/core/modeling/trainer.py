@@ -13,7 +13,14 @@ from typing import Any
 
 import pandas as pd
 
-from churn_assets.core.modeling.training import CANDIDATES, TARGET, TimeSplit, check_trainable, split_frame
+from churn_assets.core.modeling.training import (
+    CANDIDATES,
+    TARGET,
+    TimeSplit,
+    check_trainable,
+    recalibration_record,
+    split_frame,
+)
 from churn_assets.core.registry.card import BASELINE_ROLE, ModelCard
 from churn_assets.core.warehouse.feature_spec import FeatureSpec
 
@@ -92,14 +99,10 @@ def train_model(
 
 
 def _recalibration(split: TimeSplit, test: pd.DataFrame) -> dict:
-    return {
-        "first": split.test_first.isoformat(),
-        "last": split.test_last.isoformat(),
-        "rows": len(test),
-        "churn_rate": round(float(test[TARGET].mean()), 4),
-        "method": "Platt scaling refitted on the test window, the newest matured label days, once the test "
-        "figures were taken",
-    }
+    method = (
+        "Platt scaling refitted on the test window, the newest matured label days, once the test figures were taken"
+    )
+    return recalibration_record(split.test_first.isoformat(), split.test_last.isoformat(), test, method)
 
 
 def _own(card: ModelCard) -> dict:

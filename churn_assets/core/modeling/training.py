@@ -128,6 +128,14 @@ def with_features(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
     return frame.assign(**dict.fromkeys(missing, 0)) if missing else frame
 
 
+def recalibration_record(first: str, last: str, frame: pd.DataFrame, method: str, source: str | None = None) -> dict:
+    """What a card says of the label days its model's Platt scaling was refitted on (``calibration.recalibrated_on``),
+    and, for production recalibrated later, the version (``source``) whose fitted model it keeps."""
+    rate = round(float(frame[TARGET].mean()), 4)
+    record = {"first": first, "last": last, "rows": len(frame), "churn_rate": rate, "method": method}
+    return record | ({"from": source} if source else {})
+
+
 def model_input(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
     """The model's input columns (``features``, in order): numeric ones as one float64 block, categories as
     categoricals.
