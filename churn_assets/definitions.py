@@ -78,5 +78,5 @@ def defs() -> dg.Definitions:
 @cache
 def _environment_definitions() -> dg.Definitions:
     """Built once per process, like the settings it is built from: ``churn-assets run`` executes each stage as a run
-    of this code location, and every run loads it again (0.8 s each, seven times in the demo)."""
+    of this code location, and every run would load it again."""
     return build_definitions(environment_settings())

@@ -102,7 +102,7 @@ class Settings:
     bq_dataset: str = "churn"
     bq_location: str | None = None
     # how long a BigQuery call keeps retrying an unreachable service before the run fails (the client's own default
-    # is 10 minutes)
+    # is ten minutes)
     bq_retry_seconds: float = 45.0
     gcs_bucket: str | None = None
     gcs_prefix: str = "churn"

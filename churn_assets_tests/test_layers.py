@@ -4,10 +4,13 @@ environment when imported, and rooms stay small enough to find things in."""
 from __future__ import annotations
 
 import ast
+import io
 import pkgutil
+import re
 import shutil
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 import churn_assets
@@ -68,3 +71,36 @@ def test_rooms_are_small_and_say_what_lives_in_them():
         folder = init.parent
         assert len(modules_in(folder)) <= 12, folder
         assert ast.get_docstring(ast.parse(init.read_text())), f"{init} says nothing about its folder"
+
+
+TIMING = re.compile(r"\b\d+(?:[.,]\d+)?\s?(?:ms|s|seconds|minutes)\b(?![-\w])")
+
+
+def timings_in_prose(source: str) -> list[tuple[int, str]]:
+    """(line, text) of each comment and docstring of ``source`` that quotes a duration: figures go stale in code,
+    so they live in docs/performance.md, which the code may point to."""
+    found = [(t.start[0], t.string) for t in tokenize.generate_tokens(io.StringIO(source).readline)
+             if t.type == tokenize.COMMENT and TIMING.search(t.string)]  # fmt: skip
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            doc = ast.get_docstring(node, clean=False)
+            if doc and TIMING.search(doc):
+                found.append((node.body[0].lineno, TIMING.search(doc).group()))
+    return sorted(found)
+
+
+def test_timings_live_in_the_performance_page_not_in_the_code():
+    crafted = (
+        '"""A module."""\n'
+        "def f(x):\n"
+        '    """Reads the file once (it took 1.5 s a day before); every 10 s window stays."""\n'
+        "    return x  # 17 ms a row\n"
+        'LABEL = "timeout after 5 s"  # a value, not prose: f-strings and messages may say seconds\n'
+    )
+    assert timings_in_prose(crafted) == [(3, "1.5 s"), (4, "# 17 ms a row")]
+    found = {
+        str(path.relative_to(ROOT)): hits
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (hits := timings_in_prose(path.read_text()))
+    }
+    assert found == {}

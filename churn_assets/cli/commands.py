@@ -76,7 +76,7 @@ def artifacts_of(settings: Settings):
 
 def artifact_store(settings: Settings):
     """The deployment's artifact store; the local folder's without loading Dagster, so that ``model`` and
-    ``serve`` answer without its import (``model list`` 2.2 s before)."""
+    ``serve`` answer without its import."""
     if settings.deployment == "local":
         from churn_assets.core.registry.artifacts import LocalArtifactStore
 

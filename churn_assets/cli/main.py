@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def console() -> int:
     """The installed command. A run leaves a large heap (Dagster, pandas, scikit-learn, Evidently) that interpreter
-    shutdown would walk in a final garbage collection, about 1.5 s; nothing left needs collecting, so freeze it."""
+    shutdown would walk in a final garbage collection; nothing left needs collecting, so freeze it."""
     code = main()
     gc.freeze()
     return code

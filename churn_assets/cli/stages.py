@@ -124,9 +124,9 @@ def _finding(evaluation) -> CheckFinding:
 
 def release_memory(above_mb: float = 768) -> None:
     """Free what the runs before left: a finished run's frames sit in reference cycles that the collector, which
-    counts objects and not bytes, may not visit for a long time (100,000 users: 1 GB more per stage after a few
-    events runs), and glibc keeps freed heap pages unless asked to return them. A full collection costs about
-    0.15 s, so a process under ``above_mb`` (the demo's) skips it."""
+    counts objects and not bytes, may not visit for a long time (at 100,000 users each events run added to the
+    next one's peak), and glibc keeps freed heap pages unless asked to return them. A full collection walks the
+    whole heap, so a process under ``above_mb`` (the demo's) skips it."""
     if (_status_mb("VmRSS") or 0) < above_mb:
         return
     gc.collect()

@@ -57,7 +57,7 @@ def laid_out(name: str, types: dict[str, str], day_column: str | None):
     return table
 
 
-# The client's default retry keeps trying an unreachable service for 10 minutes; a run fails within this many
+# The client's default retry keeps trying an unreachable service for ten minutes; a run fails within this many
 # seconds instead, with the connection error (CHURN_BQ_RETRY_SECONDS).
 RETRY_SECONDS = 45.0
 

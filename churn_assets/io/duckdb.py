@@ -12,7 +12,7 @@
 * New columns are added. A release that writes a column an existing table lacks adds it (empty on the
   rows already there) in the write's transaction, instead of failing on the old table.
 * A file that is not a DuckDB database (truncated, corrupt) fails at once with its path. The stock
-  client retries every IO error ten times with backoff (about 100 s); only a lock held by another
+  client retries every IO error ten times with backoff, well over a minute for nothing; only a lock held by another
   process is worth waiting for.
 """
 

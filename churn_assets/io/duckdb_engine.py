@@ -39,9 +39,9 @@ def open_warehouse(path: str, *, read_only: bool = False, lock_wait: float = LOC
 
 class DuckDBEngine(Engine):
     engine = "duckdb"
-    # user_features in statements of at most this many user_state rows bounds the join this process holds: 20
-    # days of 100,000 users peaked at 1.5 GB in 15-day statements (1.5 M rows) and at 0.8 GB in 5-day ones
-    # (0.5 M); 43 days of 20,000 users (0.5 M rows) took 3.1 s in one statement and 4.3 s in 5-day ones
+    # user_features in statements of at most this many user_state rows bounds the join this process holds (a
+    # statement's peak grows with its rows), and a small population still gets few statements rather than one
+    # per few days (docs/performance.md, 100,000 users end to end)
     feature_rows = 500_000
 
     def __init__(self, path: str, schema: str, memory_limit: str = "1GB"):
@@ -57,8 +57,8 @@ class DuckDBEngine(Engine):
             with contextlib.suppress(duckdb.Error):  # without the ICU extension every timestamp is UTC anyway
                 conn.execute("SET TimeZone = 'UTC'")
             # DuckDB's default limit is 80% of the machine's memory, and it keeps what it may: a bounded buffer
-            # pool spills to a temporary folder beside the file instead (44,000 users x 120 days: peak 1.86 GB
-            # without a limit, 1.23 GB with 1GB, in the same time).
+            # pool spills to a temporary folder beside the file instead, in about the same time
+            # (docs/performance.md, the data layer against plain SQL).
             conn.execute(f"SET memory_limit = '{self.memory_limit}'")
             yield conn
         except duckdb.IOException as exc:  # opened, but its blocks are cut short or corrupt: say so, name the file
@@ -69,10 +69,9 @@ class DuckDBEngine(Engine):
     @contextmanager
     def held(self) -> Iterator[DuckDBEngine]:
         """This engine with its file kept open for the block. DuckDB keeps one open database per file and process
-        while any connection to it lives; opening it again reads its catalog, 20-30 ms on a 200 MB file, which a
-        step paid for every statement and check (about 200 times in a 120-day run). Held, each ``connect`` costs
-        about 3 ms. Another process waits for the block to end (``LOCK_WAIT_SECONDS``), as it waits for a
-        statement."""
+        while any connection to it lives; opening it again reads its catalog, which a step would pay for every
+        statement and check. Held, each ``connect`` only opens a connection. Another process waits for the block
+        to end (``LOCK_WAIT_SECONDS``), as it waits for a statement."""
         keeper = open_warehouse(self.path)
         try:
             yield self

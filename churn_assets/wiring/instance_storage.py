@@ -3,11 +3,12 @@ database open.
 
 Dagster's SQLite event log opens a new engine and connection for every event it stores and closes it after
 the commit. Closing the last connection of a WAL database checkpoints it (copies the log into the database
-file, syncs it to disk and deletes the log), so each event costs a few milliseconds of file-system work: 1,100
-events of the demo's events stage took 12 s of its 29 s. ``SqliteStorage`` is Dagster's ``DagsterSqliteStorage``
-(the same files in the same places, so an existing instance keeps its history) whose event log keeps one
-connection per database (each run's own and the index) open in the process, for the few most recently used
-databases; SQLite's WAL mode lets the webserver and the daemon read while it writes, as before.
+file, syncs it to disk and deletes the log), so each event costs file-system work of its own, which was the
+larger part of the demo's events stage (docs/performance.md, Dagster bookkeeping). ``SqliteStorage`` is
+Dagster's ``DagsterSqliteStorage`` (the same files in the same places, so an existing instance keeps its
+history) whose event log keeps one connection per database (each run's own and the index) open in the process,
+for the few most recently used databases; SQLite's WAL mode lets the webserver and the daemon read while it
+writes, as before.
 
 One behaviour depends on the old pattern: the webserver's live view of a running run watches the run's
 database file for changes, which a checkpoint used to make. After each write the file's modification time is
@@ -57,7 +58,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def has_table(self, table_name: str) -> bool:
         """Whether the index database has the table. Dagster asks before storing nearly every event, each time on
-        a new connection of its own (2 ms, 1.6 s of a 300-user run); a table, once there, stays, so a yes is kept."""
+        a new connection of its own; a table, once there, stays, so a yes is kept."""
         if table_name not in self._tables:
             if not super().has_table(table_name):
                 return False

@@ -32,8 +32,9 @@ def markdown(rows: pd.DataFrame | None) -> dg.MetadataValue:
 
 def pipe_table(rows: pd.DataFrame) -> str:
     """``rows`` as a Markdown pipe table (what ``DataFrame.to_markdown`` renders, without padding the columns to
-    one width). A ranged run renders one preview per day and asset, 4,300 in a 540-day purchase log's run: with
-    ``to_markdown`` (tabulate) they took 7 s of its profile, about 1 ms each; this takes a tenth of that."""
+    one width). A ranged run renders one preview per day and asset, thousands in a long log's first run, and
+    ``to_markdown`` (tabulate) measures every cell twice to pad it; a pipe table needs no padding (the figures
+    are in docs/performance.md)."""
 
     def cell(value: Any) -> str:
         if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):

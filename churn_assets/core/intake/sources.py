@@ -115,7 +115,7 @@ def _read_events_file(path: str, version: int, files: Files) -> pd.DataFrame:
 @lru_cache(maxsize=4)
 def _rows_by_day(path: str, version: int, files: Files) -> dict[date, np.ndarray]:
     """The positions of each UTC day's rows in a single events file, in the file's order: found once, where
-    selecting each day by comparing every row's time cost 17 ms a day at 2.2 M rows."""
+    selecting each day by comparing every row's time would read the whole file once per day."""
     times = _read_events_file(path, version, files)["event_time"]
     return {day.date(): rows for day, rows in times.groupby(times.dt.floor("D")).indices.items()}
 

@@ -114,7 +114,7 @@ def train_candidates(
     Threads are fixed: BLAS single-threaded (the products are small, and OpenBLAS threads waking for each of
     them beside gradient boosting's made the logistic regressions ten times slower on 2 cores), and gradient
     boosting's OpenMP on one thread, so that a training run's time does not depend on what else the host
-    runs (with a thread per core on a shared host, one fit took 0.8 s to 200 s).
+    runs (with a thread per core on a shared host, the same fit's time varied by two orders of magnitude).
     """
     held = validation_rows(train)
     fit, val = train[~held], train[held & latest_days(train, validation_days)]

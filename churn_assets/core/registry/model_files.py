@@ -16,7 +16,7 @@ from typing import Any
 
 
 def _skops():
-    """skops.io, imported when a model is saved or loaded: importing it loads scikit-learn (1.8 s here), which
+    """skops.io, imported when a model is saved or loaded: importing it loads scikit-learn, seconds that
     every process that only loads the definitions (webserver, daemon, data runs) would pay for."""
     import skops.io
 

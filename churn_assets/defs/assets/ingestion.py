@@ -69,7 +69,7 @@ def _events_by_type(rows: pd.DataFrame) -> dict:
 
 
 def _rejected(rows: pd.DataFrame) -> dict:
-    if rows.empty:  # most days reject nothing; pandas takes 6 ms to count nothing twice, 3 s of a 540-day run
+    if rows.empty:  # most days reject nothing, and counting nothing with pandas costs a day as much as counting
         return {"rejected_by_reason": dg.MetadataValue.json({}), "unmapped_event_types": dg.MetadataValue.json({})}
     unmapped = rows.loc[rows["reason"] == "unmapped_event_type", "event_type"].value_counts()
     return {
