@@ -3,22 +3,19 @@
 The settings are resolved once, here, from the environment of the process that loads the code location (the
 webserver, the daemon, a run, ``churn-assets``), and passed down: the asset and automation factories under
 ``defs/`` take the graph they shape, and no module reads the environment when it is imported. What a module
-under ``defs/`` defines at module level (the jobs, and whatever ``dg scaffold defs`` adds there) is loaded from
-the folder the way ``dg`` expects.
+under ``defs/`` defines at module level (the jobs, and whatever ``dg scaffold defs`` adds there as a module) is
+loaded from the folder.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import dagster as dg
 
 import churn_assets.defs
 from churn_assets.settings import Settings, environment_settings
 from churn_assets.wiring.beta import deliberate
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 # --8<-- [start:build_definitions]
@@ -65,9 +62,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
 
 def _defs_folder() -> dg.Definitions:
-    """What the modules under ``defs/`` define at module level (the jobs; anything ``dg scaffold defs`` adds)."""
-    with deliberate():  # the folder loader is a preview API
-        return dg.ComponentTree.from_module(defs_module=churn_assets.defs, project_root=PROJECT_ROOT).build_defs()
+    """What the modules under ``defs/`` define at module level (the jobs; anything ``dg scaffold defs`` adds as a
+    Python module). Loaded as a package of modules rather than as a component tree: the component loader also
+    discovers every component library installed (dagster-gcp's among them, with BigQuery's client) in each process
+    that loads the code location, which is most of the time it takes to load it, for YAML components this
+    project does not have (docs/development.md)."""
+    with deliberate():  # the package loader is a preview API
+        return dg.load_definitions_from_package_module(churn_assets.defs)
 
 
 @dg.definitions
