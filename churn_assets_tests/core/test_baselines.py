@@ -8,6 +8,7 @@ from churn_assets.core.modeling.baselines import (
     baseline_scores,
     judge_baselines,
     log_likelihood,
+    log_likelihood_gradient,
     rfm,
     segment_report,
 )
@@ -38,6 +39,23 @@ def test_maximum_likelihood_recovers_the_parameters_it_was_simulated_with():
     assert fitted.alpha == pytest.approx(10.0, rel=0.15)
     assert fitted.a == pytest.approx(0.8, rel=0.15)
     assert fitted.b == pytest.approx(2.5, rel=0.15)
+
+
+def test_the_likelihoods_gradient_is_its_finite_differences_and_the_fit_finds_the_optimum():
+    from scipy.optimize import approx_fprime, minimize
+
+    x, t_x, T = simulate_bgnbd(2000, r=0.5, alpha=10.0, a=0.8, b=2.5, seed=3)
+    assert (x == 0).sum() > 100 and (x > 3).sum() > 100  # users without a repeat and users with many
+    for params in ([0.5, 10.0, 0.8, 2.5], [1.0, 1.0, 1.0, 1.0], [3.0, 50.0, 0.2, 8.0]):
+        params = np.array(params)
+        numeric = approx_fprime(params, lambda p: log_likelihood(p, x, t_x, T).sum(), 1e-7 * params)
+        assert log_likelihood_gradient(params, x, t_x, T) == pytest.approx(numeric, rel=1e-4, abs=1e-3)
+    # the fit with the gradient ends at least as low as L-BFGS-B with its own finite differences
+    fitted = BGNBD.fit(x, t_x, T)
+    loss = lambda log_p: -log_likelihood(np.exp(log_p), x, t_x, T).sum()  # noqa: E731
+    by_differences = minimize(loss, np.zeros(4), method="L-BFGS-B", bounds=[(-8, 8)] * 4)
+    ours = np.log([fitted.r, fitted.alpha, fitted.a, fitted.b])
+    assert loss(ours) <= by_differences.fun + 1e-6
 
 
 def test_likelihood_and_probabilities_on_hand_computed_cases():

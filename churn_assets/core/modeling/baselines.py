@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln, hyp2f1
+from scipy.special import betaln, digamma, gammaln, hyp2f1
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 RECENCY = "days_since_last_activity"
@@ -55,6 +55,26 @@ def log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.nda
     return common + np.logaddexp(first, second)
 
 
+def log_likelihood_gradient(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """The gradient of the summed ``log_likelihood`` with respect to (r, α, a, b): the fit then needs one
+    evaluation per step instead of five (L-BFGS-B's finite differences). Each user's likelihood is a sum of two
+    terms (alive at T, or dropped out after the last purchase); each term's derivative is weighted by its share."""
+    r, alpha, a, b = params
+    repeat = x > 0
+    xs = np.maximum(x, 1)
+    first = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore"):
+        second = np.where(repeat, betaln(a + 1, b + xs - 1) - betaln(a, b) - (r + x) * np.log(alpha + t_x), -np.inf)
+    share = np.exp(second - np.logaddexp(first, second))  # the dropout term's share; 0 without a repeat
+    dr = digamma(r + x) - digamma(r) + np.log(alpha) - (1 - share) * np.log(alpha + T) - share * np.log(alpha + t_x)
+    dalpha = r / alpha - (1 - share) * (r + x) / (alpha + T) - share * (r + x) / (alpha + t_x)
+    base_a, base_b = digamma(a + b) - digamma(a), digamma(a + b) - digamma(b)
+    da = base_a + (1 - share) * (digamma(a) - digamma(a + b + x)) + share * (digamma(a + 1) - digamma(a + b + x))
+    db = base_b + (1 - share) * (digamma(b + x) - digamma(a + b + x))
+    db = db + np.where(repeat, share * (digamma(b + xs - 1) - digamma(a + b + x)), 0.0)
+    return np.array([dr.sum(), dalpha.sum(), da.sum(), db.sum()])
+
+
 @dataclass(frozen=True)
 class BGNBD:
     r: float
@@ -66,10 +86,12 @@ class BGNBD:
     def fit(cls, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> BGNBD:
         """Maximum likelihood over log-parameters (all four stay positive), from r = α = a = b = 1."""
 
-        def loss(log_params: np.ndarray) -> float:
-            return -float(np.sum(log_likelihood(np.exp(log_params), x, t_x, T)))
+        def loss(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+            params = np.exp(log_params)  # d/d(log θ) = θ · d/dθ
+            value = -float(np.sum(log_likelihood(params, x, t_x, T)))
+            return value, -params * log_likelihood_gradient(params, x, t_x, T)
 
-        result = minimize(loss, np.zeros(4), method="L-BFGS-B", bounds=[(-8, 8)] * 4)
+        result = minimize(loss, np.zeros(4), jac=True, method="L-BFGS-B", bounds=[(-8, 8)] * 4)
         return cls(*np.exp(result.x).tolist())
 
     def p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
