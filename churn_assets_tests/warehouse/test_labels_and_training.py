@@ -70,3 +70,30 @@ def test_every_statement_is_valid_googlesql_and_translates_for_duckdb(spec):
     for statement in statements:
         assert sqlglot.parse_one(statement, read="bigquery") is not None
         assert sqlglot.parse_one(sql.for_engine(statement, "duckdb"), read="duckdb") is not None
+
+
+def test_each_days_preview_is_its_first_five_rows_by_their_key(engine):
+    """A day of training_set holds a user on many days: its rows are ranked by (user, day), so the preview is the
+    same five rows on every run (ranked by user alone it was any five of the first user's)."""
+    import pandas as pd
+
+    from churn_assets.core.warehouse.queries import preview_select
+
+    def ts(d: int) -> pd.Timestamp:
+        return pd.Timestamp(day(d), tz="UTC")
+
+    rows = [(w, u, d) for w in (10, 11) for u in ("u2", "u1", "u3") for d in (w - 3, w - 1, w - 2, w)]
+    frame = pd.DataFrame(
+        {
+            "training_window_end": [ts(w) for w, _, _ in rows],
+            "user_id": [u for _, u, _ in rows],
+            "as_of_date": [ts(d) for _, _, d in rows],
+            "churned": [i % 2 for i in range(len(rows))],
+        }
+    )
+    engine.write_table("training_set", frame)
+    preview = engine.query(preview_select(engine.schema, "training_set", day(10), day(11)))
+    got = [(r.training_window_end.date(), r.user_id, r.as_of_date.date()) for r in preview.itertuples()]
+    first = [("u1", d) for d in (7, 8, 9, 10)] + [("u2", 7)]
+    second = [("u1", d) for d in (8, 9, 10, 11)] + [("u2", 8)]
+    assert got == [(day(10), u, day(d)) for u, d in first] + [(day(11), u, day(d)) for u, d in second]

@@ -60,13 +60,27 @@ WHERE as_of_date >= {ts(first)} AND as_of_date <= {ts(last)}
 GROUP BY as_of_date"""
 
 
+# What identifies a row within a day, where it is more than the user: the preview ranks and joins back on it
+ROW_KEYS = {"user_type_features": ["user_id", "event_type"], "training_set": ["user_id", "as_of_date"]}
+
+
 def preview_select(schema: str, table: str, first: date, last: date, rows: int = 5) -> str:
-    """The first ``rows`` rows (by user_id) of each day of first ... last: every partition's own preview."""
+    """The first ``rows`` rows (by user_id) of each day of first ... last: every partition's own preview. The days'
+    first keys are ranked on the key columns alone and their rows joined back: ranking whole rows sorted every
+    column of the range (millions of rows of user_state in a long log's first run) to keep five a day."""
     column = PARTITION_COLUMNS[table]
-    order = "user_id, event_type" if table == "user_type_features" else "user_id"  # a row per user and type there
+    keys = ROW_KEYS.get(table, ["user_id"])
+    order = ", ".join(keys)
+
+    def within(day: str) -> str:
+        return f"{day} >= {ts(first)} AND {day} <= {ts(last)}"
+
+    on = " AND ".join(f"t.{k} = k.{k}" for k in [column, *keys])
     return (
-        f"SELECT * FROM {schema}.{table} WHERE {column} >= {ts(first)} AND {column} <= {ts(last)} "
-        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {column} ORDER BY {order}) <= {rows} ORDER BY {column}, {order}"
+        f"WITH k AS (SELECT {column}, {order} FROM {schema}.{table} WHERE {within(column)} "
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {column} ORDER BY {order}) <= {rows}) "
+        f"SELECT t.* FROM {schema}.{table} AS t JOIN k ON {on} WHERE {within('t.' + column)} "
+        f"ORDER BY t.{column}, " + ", ".join(f"t.{k}" for k in keys)
     )
 
 
