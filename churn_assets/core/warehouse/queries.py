@@ -66,8 +66,9 @@ ROW_KEYS = {"user_type_features": ["user_id", "event_type"], "training_set": ["u
 
 def preview_select(schema: str, table: str, first: date, last: date, rows: int = 5) -> str:
     """The first ``rows`` rows (by their key, ``ROW_KEYS``) of each day of first ... last: every partition's own
-    preview. The days' first keys are ranked on the key columns alone and their rows joined back: ranking whole rows sorted every
-    column of the range (millions of rows of user_state in a long log's first run) to keep five a day."""
+    preview. The days' first keys are ranked on the key columns alone and their rows joined back: ranking whole
+    rows sorted every column of the range (millions of rows of user_state in a long log's first run) to keep five
+    a day."""
     column = PARTITION_COLUMNS[table]
     keys = ROW_KEYS.get(table, ["user_id"])
     order = ", ".join(keys)
