@@ -2,16 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core.modeling.baselines import (
-    BGNBD,
-    GammaGamma,
-    baseline_scores,
-    judge_baselines,
-    log_likelihood,
-    log_likelihood_gradient,
-    rfm,
-    segment_report,
-)
+from churn_assets.core.modeling.baselines import baseline_scores, judge_baselines, segment_report
+from churn_assets.core.modeling.btyd import BGNBD, GammaGamma, log_likelihood, log_likelihood_gradient, rfm
 
 
 def simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, seed: int = 1):

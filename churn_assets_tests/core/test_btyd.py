@@ -4,8 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core.modeling.baselines import BGNBD
-from churn_assets.core.modeling.btyd import BTYD_FEATURES, BTYDFeatures
+from churn_assets.core.modeling.btyd import BGNBD, BTYD_FEATURES, BTYDFeatures
 
 # Fader, Hardie & Lee (2005) on the CDNOW sample: their parameters, and a customer with 2 repeat purchases, the
 # last at week 30.43 of 38.86, expects 1.226 purchases in the next 39 weeks (the paper's worked example)

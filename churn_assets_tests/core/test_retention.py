@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.core.control import control_fraction, in_control
-from churn_assets.core.modeling.baselines import BGNBD, GammaGamma, rfm
+from churn_assets.core.modeling.btyd import BGNBD, GammaGamma, rfm
 from churn_assets.core.retention.call_list import CALL_LIST_COLUMNS, call_list, calls_affordable
 from churn_assets.core.retention.outcomes import OUTCOME_COLUMNS, day_outcomes, decay, headline
 from churn_assets.core.retention.value import customer_value, value_model_for, with_value

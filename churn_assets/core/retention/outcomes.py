@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from churn_assets.core.modeling.baselines import BGNBD, RECENCY, rfm
+from churn_assets.core.modeling.btyd import BGNBD, RECENCY, rfm
 from churn_assets.core.modeling.metrics import lift_top_decile
 from churn_assets.core.modeling.scoring import expected_calibration_error
 from churn_assets.core.retention.call_list import held_out

@@ -58,7 +58,7 @@ def customer_value(inputs: pd.DataFrame, model: str, horizon: int, long_window: 
 
 def expected_spend(inputs: pd.DataFrame, horizon: int) -> np.ndarray:
     """BG/NBD expected active days x Gamma-Gamma expected spend per active day; 0 for a log without amounts."""
-    from churn_assets.core.modeling.baselines import BGNBD, GammaGamma, rfm  # SciPy: loaded where it is used
+    from churn_assets.core.modeling.btyd import BGNBD, GammaGamma, rfm  # SciPy: loaded where it is used
 
     days = inputs["lifetime_active_days"].to_numpy(dtype=float)
     amount = inputs["lifetime_amount"].to_numpy(dtype=float)
