@@ -59,11 +59,17 @@ def calibrate(model: Pipeline, X: pd.DataFrame, y: np.ndarray) -> CalibratedClas
     return CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid").fit(X, y)
 
 
-def recalibrated(model: CalibratedClassifierCV, frame: pd.DataFrame, features: Sequence[str]) -> CalibratedClassifierCV:
+def recalibrated(
+    model: CalibratedClassifierCV, frame: pd.DataFrame, features: Sequence[str]
+) -> CalibratedClassifierCV | None:
     """A calibrated model's Platt scaling refitted on ``frame`` (newer matured label days): the same fitted model,
-    so the same ranking of any rows, with probabilities that follow ``frame``'s base rate."""
+    so the same ranking of any rows, with probabilities that follow ``frame``'s base rate. ``None`` where nothing
+    can be refitted: ``frame`` holds one class only, or the model has no Platt scaling (an earlier release's)."""
+    y = frame[TARGET].to_numpy()
+    if len(np.unique(y)) < 2 or not hasattr(model, "calibrated_classifiers_"):
+        return None
     fitted = model.calibrated_classifiers_[0].estimator.estimator  # the model inside its FrozenEstimator
-    return calibrate(fitted, model_input(frame, features), frame[TARGET].to_numpy())
+    return calibrate(fitted, model_input(frame, features), y)
 
 
 @dataclass

@@ -26,7 +26,7 @@ prediction fell from 0.382 to 0.361 over four months while the churn rate stayed
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 
@@ -187,17 +187,16 @@ def recalibrate_production(registry, card, served, candidate_card, rows) -> str 
     window of a refused candidate with production's features, registered and promoted as a version of its own;
     ``None`` when that window is not newer than the one production was calibrated on. The new card is
     production's, with ``calibration.recalibrated_on`` naming the window and the version it came from."""
-    from dataclasses import replace
-
     from churn_assets.core.modeling.candidates import recalibrated
-    from churn_assets.core.modeling.training import TARGET, recalibration_record
+    from churn_assets.core.modeling.training import recalibration_record
     from churn_assets.core.registry.artifacts import ArtifactNotFound
 
     current = card.version
     newest, held = _calibrated_on(candidate_card, "last"), _calibrated_on(card, "last")
-    if newest is None or (held is not None and newest <= held) or rows[TARGET].nunique() < 2:
+    if newest is None or (held is not None and newest <= held):
         return None
-    if not hasattr(served, "calibrated_classifiers_"):  # a model of an earlier release without Platt scaling
+    model = recalibrated(served, rows, card.features)
+    if model is None:  # one class in the window, or a model of an earlier release without Platt scaling
         return None
     method = (
         f"Platt scaling refitted while in production on the newest matured label days (the test window of "
@@ -210,7 +209,6 @@ def recalibrate_production(registry, card, served, candidate_card, rows) -> str 
             frames[name] = registry.frame(current, name)
         except ArtifactNotFound:
             continue
-    model = recalibrated(served, rows, card.features)
     version, _ = registry.register(
         model, replace(card, calibration=card.calibration | {"recalibrated_on": window}), frames
     )

@@ -151,9 +151,9 @@ def evaluate_as_of(
         production = Production(result.model, as_of, card.features, prefixes)
     elif production is None:  # the pipeline's fallback: the best baseline model
         production = Production(result.models[result.fallback], as_of, card.features, prefixes)
-    elif result.y_test.min() != result.y_test.max():  # kept: its calibration follows the newest matured days
-        window = with_features(trained.test, production.features)
-        production.model = recalibrated(production.model, window, production.features)
+    else:  # kept: its calibration follows the newest matured days (where they hold both classes)
+        refit = recalibrated(production.model, with_features(trained.test, production.features), production.features)
+        production.model = production.model if refit is None else refit
 
     keep = production.type_features if production else {}
     scored = plan.read_window(read, as_of, as_of, {**prefixes, **keep})
